@@ -1,0 +1,269 @@
+"""Reading admin-edited YAML with the position of every value kept for error messages.
+
+PyYAML's ``compose`` gives a node tree whose nodes carry their line and column; the readers
+below walk that tree, convert values to Python types and record a ``ConfigError`` for anything
+wrong instead of raising, so one pass over a file reports every problem in it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import re
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from agi_scripts.config.errors import ConfigError
+
+T = TypeVar("T")
+
+ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+"""Ids admins choose (campaigns, steps, teams, prompts): safe in file names, logs and AGI args."""
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+_TIME_RANGE = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
+
+
+class YamlFile:
+    """One YAML file being read; collects the errors found in it."""
+
+    def __init__(self, path: Path, errors: list[ConfigError]) -> None:
+        self.path = path
+        self.errors = errors
+
+    def error(self, node: Node | None, message: str, hint: str = "") -> None:
+        line, column = (node.start_mark.line + 1, node.start_mark.column + 1) if node else (1, 1)
+        self.errors.append(ConfigError(self.path, line, column, message, hint))
+
+    def root(self) -> Node | None:
+        """Parse the file; a syntax error is recorded at its own position and gives ``None``."""
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            self.errors.append(ConfigError(self.path, 1, 1, "file not found"))
+            return None
+        except (OSError, UnicodeDecodeError) as exc:
+            self.errors.append(ConfigError(self.path, 1, 1, f"cannot read file: {exc}"))
+            return None
+        try:
+            node = yaml.compose(text, Loader=yaml.SafeLoader)
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+            problem = exc.problem or "invalid YAML"
+            context = f" {exc.context}" if exc.context else ""
+            self.errors.append(
+                ConfigError(self.path, line, column, f"YAML syntax error: {problem}{context}",
+                            "check indentation, colons and quotes around this line")
+            )
+            return None
+        if node is None:
+            self.errors.append(ConfigError(self.path, 1, 1, "file is empty", "see the README for an example"))
+        return node
+
+    def mapping(self, node: Node | None, *, required: Sequence[str] = (), optional: Sequence[str] = (),
+                what: str = "mapping") -> Mapping | None:
+        if node is None:
+            return None
+        if not isinstance(node, MappingNode):
+            self.error(node, f"expected a {what} (key: value lines), found {_describe(node)}")
+            return None
+        return Mapping(self, node, tuple(required), tuple(optional), what)
+
+    def sequence(self, node: Node | None, what: str = "list") -> list[Node]:
+        if node is None:
+            return []
+        if not isinstance(node, SequenceNode):
+            self.error(node, f"expected a {what} (lines starting with '- '), found {_describe(node)}")
+            return []
+        return list(node.value)
+
+    # Scalars. Each returns None after recording an error.
+
+    def scalar(self, node: Node, what: str) -> str | None:
+        if not isinstance(node, ScalarNode):
+            self.error(node, f"expected {what}, found {_describe(node)}")
+            return None
+        return str(node.value)
+
+    def string(self, node: Node, what: str = "a text", *, pattern: re.Pattern[str] | None = None,
+               pattern_hint: str = "") -> str | None:
+        value = self.scalar(node, what)
+        if value is None:
+            return None
+        if not value.strip():
+            self.error(node, f"expected {what}, found an empty value")
+            return None
+        if pattern is not None and not pattern.match(value):
+            self.error(node, f"{value!r} is not {what}", pattern_hint)
+            return None
+        return value
+
+    def identifier(self, node: Node, what: str = "an id") -> str | None:
+        return self.string(node, what, pattern=ID_PATTERN,
+                           pattern_hint="use lowercase letters, digits, '-' and '_', starting with a letter or digit")
+
+    def choice(self, node: Node, choices: Sequence[str], what: str) -> str | None:
+        value = self.scalar(node, what)
+        if value is None:
+            return None
+        if value not in choices:
+            self.error(node, f"{value!r} is not a valid {what}; expected one of: {', '.join(choices)}",
+                       did_you_mean(value, choices))
+            return None
+        return value
+
+    def integer(self, node: Node, what: str = "a whole number", *, minimum: int | None = None,
+                maximum: int | None = None) -> int | None:
+        value = self.scalar(node, what)
+        if value is None:
+            return None
+        if node.tag != "tag:yaml.org,2002:int":
+            self.error(node, f"expected {what}, found {value!r}")
+            return None
+        number = int(value.replace("_", ""), 0)
+        if (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
+            self.error(node, f"{number} is out of range for {what}: expected {_range(minimum, maximum)}")
+            return None
+        return number
+
+    def boolean(self, node: Node, what: str = "true or false") -> bool | None:
+        value = self.scalar(node, what)
+        if value is None:
+            return None
+        if node.tag != "tag:yaml.org,2002:bool":
+            self.error(node, f"expected true or false, found {value!r}")
+            return None
+        return value.lower() in ("true", "yes", "on", "y")
+
+    def duration(self, node: Node, what: str = "a duration", *, minimum: float = 0.0,
+                 maximum: float | None = None) -> float | None:
+        """Seconds from ``45``, ``45s``, ``1500ms``, ``10m``, ``2h`` or ``30d``."""
+        value = self.scalar(node, what)
+        if value is None:
+            return None
+        match = _DURATION.match(value)
+        if not match:
+            self.error(node, f"{value!r} is not {what}", "write a number with a unit: 1500ms, 45s, 10m, 2h, 30d")
+            return None
+        seconds = float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+        if seconds < minimum or (maximum is not None and seconds > maximum):
+            self.error(node, f"{value} is out of range for {what}: expected "
+                             f"{_range(_fmt(minimum), _fmt(maximum) if maximum is not None else None)}")
+            return None
+        return seconds
+
+    def date(self, node: Node, what: str = "a date") -> dt.date | None:
+        value = self.scalar(node, what)
+        if value is None:
+            return None
+        try:
+            return dt.date.fromisoformat(value.strip())
+        except ValueError:
+            self.error(node, f"{value!r} is not {what}", "write dates as YYYY-MM-DD, for example 2026-10-06")
+            return None
+
+    def timezone(self, node: Node) -> ZoneInfo | None:
+        value = self.scalar(node, "a timezone")
+        if value is None:
+            return None
+        try:
+            return ZoneInfo(value.strip())
+        except (ZoneInfoNotFoundError, ValueError):
+            self.error(node, f"{value!r} is not a known timezone",
+                       did_you_mean(value, sorted(available_timezones())) or "for example Europe/Brussels")
+            return None
+
+    def time_range(self, node: Node) -> tuple[dt.time, dt.time] | None:
+        """``08:00-18:00``; the end is exclusive and may be ``24:00``."""
+        value = self.scalar(node, "a time range")
+        if value is None:
+            return None
+        match = _TIME_RANGE.match(value)
+        hint = "write hours as HH:MM-HH:MM, for example 08:30-17:00"
+        if not match:
+            self.error(node, f"{value!r} is not a time range", hint)
+            return None
+        h1, m1, h2, m2 = (int(g) for g in match.groups())
+        if h1 > 23 or m1 > 59 or m2 > 59 or h2 > 24 or (h2 == 24 and m2 != 0):
+            self.error(node, f"{value!r} has an impossible time", hint)
+            return None
+        start = dt.time(h1, m1)
+        end = dt.time.max if h2 == 24 else dt.time(h2, m2)
+        if end <= start:
+            self.error(node, f"{value!r} ends before it starts",
+                       "a range cannot cross midnight: split it in two, for example 22:00-24:00 and 00:00-06:00")
+            return None
+        return start, end
+
+
+class Mapping:
+    """A YAML mapping with its keys checked: unknown keys get a 'did you mean', missing ones an error."""
+
+    def __init__(self, source: YamlFile, node: MappingNode, required: tuple[str, ...],
+                 optional: tuple[str, ...], what: str) -> None:
+        self.source = source
+        self.node = node
+        self.entries: dict[str, tuple[Node, Node]] = {}
+        allowed = required + optional
+        for key_node, value_node in node.value:
+            key = str(key_node.value) if isinstance(key_node, ScalarNode) else None
+            if key is None:
+                source.error(key_node, f"expected a plain key in this {what}, found {_describe(key_node)}")
+            elif key in self.entries:
+                first = self.entries[key][0].start_mark.line + 1
+                source.error(key_node, f"key {key!r} appears twice in this {what} (first on line {first})",
+                             "remove one of them")
+            elif allowed and key not in allowed:
+                source.error(key_node, f"unknown key {key!r} in {what}",
+                             did_you_mean(key, allowed) or f"allowed keys: {', '.join(allowed)}")
+            else:
+                self.entries[key] = (key_node, value_node)
+        for key in required:
+            if key not in self.entries:
+                source.error(node, f"missing required key {key!r} in {what}")
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.entries
+
+    def get(self, key: str) -> Node | None:
+        entry = self.entries.get(key)
+        return entry[1] if entry else None
+
+    def key_node(self, key: str) -> Node | None:
+        entry = self.entries.get(key)
+        return entry[0] if entry else None
+
+    def items(self) -> Iterator[tuple[str, Node, Node]]:
+        for key, (key_node, value_node) in self.entries.items():
+            yield key, key_node, value_node
+
+
+def did_you_mean(word: str, candidates: Sequence[str]) -> str:
+    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
+    return f"did you mean {close[0]!r}?" if close else ""
+
+
+def _describe(node: Node) -> str:
+    if isinstance(node, MappingNode):
+        return "a mapping"
+    if isinstance(node, SequenceNode):
+        return "a list"
+    value = str(node.value)
+    return f"{value!r}" if value else "an empty value"
+
+
+def _range(minimum: object, maximum: object) -> str:
+    if minimum is not None and maximum is not None:
+        return f"{minimum} to {maximum}"
+    return f"at least {minimum}" if minimum is not None else f"at most {maximum}"
+
+
+def _fmt(seconds: float) -> str:
+    return f"{seconds:g}s"
