@@ -244,6 +244,33 @@ class Mapping:
         for key, (key_node, value_node) in self.entries.items():
             yield key, key_node, value_node
 
+    # Optional values: the default when the key is absent or its value was refused.
+
+    def seconds(self, key: str, default: float, minimum: float = 0.0, maximum: float | None = None) -> float:
+        node = self.get(key)
+        value = self.source.duration(node, f"a duration for {key!r}", minimum=minimum, maximum=maximum) \
+            if node is not None else None
+        return default if value is None else value
+
+    def flag(self, key: str, default: bool) -> bool:
+        node = self.get(key)
+        value = self.source.boolean(node) if node is not None else None
+        return default if value is None else value
+
+    def integer(self, key: str, default: int, minimum: int | None = None, maximum: int | None = None) -> int:
+        node = self.get(key)
+        value = self.source.integer(node, f"'{key}'", minimum=minimum, maximum=maximum) if node is not None else None
+        return default if value is None else value
+
+    def identifier(self, key: str, what: str = "an id") -> str | None:
+        node = self.get(key)
+        return self.source.identifier(node, what) if node is not None else None
+
+    def text(self, key: str, default: str = "") -> str:
+        node = self.get(key)
+        value = self.source.string(node) if node is not None else None
+        return default if value is None else value
+
 
 def did_you_mean(word: str, candidates: Sequence[str]) -> str:
     close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)

@@ -1,0 +1,73 @@
+"""``respectline``: one command-line entry with a sub-command per job."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from agi_scripts import __version__
+
+DEFAULT_CONFIG = Path(os.environ.get("RESPECTLINE_CONFIG", "config/respectline.yaml"))
+
+Command = Callable[[argparse.Namespace], int]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="respectline",
+        description="Hold campaigns, post-call compliments and an abuse policy for Asterisk contact centres.",
+    )
+    parser.add_argument("--version", action="version", version=f"respectline {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    from agi_scripts.cli import validate_cmd
+
+    validate_cmd.register(commands)
+    for module_name in _OPTIONAL_COMMAND_MODULES:
+        module = _import(module_name)
+        if module is not None:
+            module.register(commands)
+    return parser
+
+
+# Sub-commands that live beside their feature; each module has ``register(subparsers)``.
+_OPTIONAL_COMMAND_MODULES: tuple[str, ...] = (
+    "agi_scripts.cli.serve_cmd",
+    "agi_scripts.cli.prompts_cmd",
+    "agi_scripts.cli.asterisk_conf_cmd",
+    "agi_scripts.cli.report_cmd",
+    "agi_scripts.cli.cases_cmd",
+    "agi_scripts.cli.demo_cmd",
+)
+
+
+def _import(name: str) -> object:
+    import importlib
+
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name == name:
+            return None
+        raise
+
+
+def add_config_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG,
+                        help=f"Respectline configuration file (default: {DEFAULT_CONFIG}, or $RESPECTLINE_CONFIG)")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Command = args.handler
+    try:
+        return handler(args)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,119 @@
+"""Config, flows and prompt catalog loaded together and checked against each other.
+
+A ``Bundle`` is immutable: the server swaps in a new one on reload, and a call keeps the one it
+started with. ``load_bundle`` either returns a bundle in which every reference resolves, or raises
+``ValidationFailed`` listing every problem in every file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+from agi_scripts.config.errors import ConfigError, ValidationFailed
+from agi_scripts.config.settings import Settings, load_settings
+from agi_scripts.flows.abuse_policy import AbusePolicy, load_abuse_policy
+from agi_scripts.flows.campaigns import CampaignSet, load_campaigns
+from agi_scripts.flows.post_call import PostCallFlow, load_post_call
+from agi_scripts.prompts.catalog import PromptCatalog, load_prompt_catalog
+
+
+@dataclass(frozen=True)
+class Bundle:
+    settings: Settings
+    campaigns: CampaignSet
+    post_call: PostCallFlow
+    abuse_policy: AbusePolicy
+    prompts: PromptCatalog
+
+    def watched_files(self) -> list[Path]:
+        return [self.settings.file, *self.settings.flow_files.values(), self.settings.prompts_file]
+
+    def languages(self) -> tuple[str, ...]:
+        return self.prompts.languages
+
+    def summary(self, now: dt.datetime) -> list[str]:
+        """What is in force at ``now``, in a few lines for an admin."""
+        lines = [f"queues: {', '.join(self.settings.queues)}; languages: {', '.join(self.languages())}"]
+        for queue in self.settings.queues:
+            active = self.campaigns.active(now, queue)
+            names = ", ".join(f"{c.id} (weight {c.weight})" for c in active) or "none (plain hold music)"
+            lines.append(f"campaigns on {queue} now: {names}")
+        lines.append(f"campaigns defined: {len(self.campaigns.campaigns)}")
+        flow = self.post_call
+        lines.append(f"post-call compliment: {'on' if flow.enabled else 'off'}, {len(flow.steps)} steps from {flow.start!r}")
+        codes = ", ".join(f"{c.code} {c.id}" for c in self.abuse_policy.categories.values())
+        lines.append(f"abuse codes: {codes}")
+        teams = ", ".join(f"{t.name} -> queue {t.queue}" for t in self.abuse_policy.teams.values())
+        lines.append(f"teams: {teams}")
+        return lines
+
+
+def load_bundle(config_file: Path) -> Bundle:
+    errors: list[ConfigError] = []
+    config_file = config_file.resolve()
+    settings = load_settings(config_file, errors)
+    files = settings.flow_files
+    prompts = load_prompt_catalog(settings.prompts_file, errors)
+    campaigns = load_campaigns(files["campaigns"], errors, settings.timezone)
+    post_call = load_post_call(files["post_call"], errors)
+    policy = load_abuse_policy(files["abuse_policy"], errors)
+    if prompts is not None:
+        _check_prompts(errors, prompts, campaigns, post_call, policy)
+    _check_queues(errors, settings, campaigns, policy)
+    if errors or prompts is None:
+        raise ValidationFailed(errors)
+    return Bundle(settings, campaigns, post_call, policy, prompts)
+
+
+def _check_prompts(errors: list[ConfigError], prompts: PromptCatalog, campaigns: CampaignSet,
+                   post_call: PostCallFlow, policy: AbusePolicy) -> None:
+    """Every prompt a flow names must exist in the catalog, in every language callers may have."""
+    uses: list[tuple[Path, int, str, tuple[str, ...]]] = []
+    for campaign in campaigns.campaigns:
+        if isinstance(campaign.prompt, str):
+            uses.append((campaigns.file, campaign.line, campaign.prompt, prompts.languages))
+        else:
+            uses.extend((campaigns.file, campaign.line, p, (lang,)) for lang, p in campaign.prompt.items())
+    uses.extend((post_call.file, 1, p, prompts.languages) for p in sorted(post_call.prompt_ids()))
+    uses.extend((policy.file, 1, p, prompts.languages) for p in sorted(policy.prompt_ids()))
+    for file, line, prompt_id, languages in uses:
+        if prompt_id not in prompts.prompts:
+            errors.append(ConfigError(file, _line_of(file, prompt_id, line), 1,
+                                      f"prompt {prompt_id!r} is not in {prompts.path.name}",
+                                      "add it there with a text per language, or fix the id"))
+            continue
+        missing = [lang for lang in languages if not prompts.has(prompt_id, lang)]
+        if missing:
+            errors.append(ConfigError(prompts.path, _line_of(prompts.path, f"{prompt_id}:", 1), 1,
+                                      f"prompt {prompt_id!r} has no text or recording in {', '.join(missing)}",
+                                      "callers with that language would hear nothing"))
+
+
+def _check_queues(errors: list[ConfigError], settings: Settings, campaigns: CampaignSet,
+                  policy: AbusePolicy) -> None:
+    for campaign in campaigns.campaigns:
+        for queue in campaign.queues:
+            if queue not in settings.queues:
+                errors.append(ConfigError(campaigns.file, _line_of(campaigns.file, queue, campaign.line), 1,
+                                          f"campaign {campaign.id!r} names queue {queue!r}, which is not in the "
+                                          f"config's 'queues' ({', '.join(settings.queues)})",
+                                          f"add it to {settings.file.name} or fix the name"))
+    for team in policy.teams.values():
+        if team.queue in settings.queues:
+            errors.append(ConfigError(policy.file, _line_of(policy.file, f"queue: {team.queue}", 1), 1,
+                                      f"team {team.id!r} uses the regular queue {team.queue!r}",
+                                      "a team needs its own queue so flagged callers never reach a regular agent"))
+
+
+def _line_of(file: Path, needle: str, start_line: int) -> int:
+    """Line of the first occurrence of ``needle`` from ``start_line`` on, for cross-file messages."""
+    try:
+        lines = file.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return start_line
+    for number in range(max(start_line, 1), len(lines) + 1):
+        if needle in lines[number - 1]:
+            return number
+    return start_line

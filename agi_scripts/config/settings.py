@@ -1,0 +1,289 @@
+"""``config/respectline.yaml``: where things are and how the server behaves.
+
+Every key is optional; a missing key takes the default documented in docs/configuration.md.
+Relative paths are relative to the folder of the config file, so a checkout works wherever it lies.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from yaml.nodes import Node
+
+from agi_scripts.config.errors import ConfigError
+from agi_scripts.config.yamlsource import ID_PATTERN, Mapping, YamlFile
+from agi_scripts.prompts.catalog import LANGUAGE_PATTERN
+
+DEFAULT_PORT = 4573
+_QUEUE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
+_EXTENSION_PATTERN = re.compile(r"^[0-9*#]{1,20}$")
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    allowed_peers: tuple[str, ...] = ("127.0.0.1", "::1")
+    """Asterisk hosts allowed to connect when the server listens beyond loopback (FastAGI has no auth)."""
+    max_sessions: int = 500
+    command_timeout: float = 10.0
+    environment_timeout: float = 3.0
+    drain_timeout: float = 8.0
+    reload_poll: float = 1.0
+    health_port: int | None = None
+
+
+@dataclass(frozen=True)
+class LanguageSettings:
+    default: str = "nl"
+    fallback: tuple[str, ...] = ("en",)
+    """Tried in order after the channel's own language and its base (nl-BE -> nl)."""
+
+
+@dataclass(frozen=True)
+class AmiSettings:
+    host: str = "127.0.0.1"
+    port: int = 5038
+    username: str = ""
+    secret: str = ""
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.username)
+
+
+@dataclass(frozen=True)
+class RetentionSettings:
+    unflagged_recordings: float = 30 * 86400.0
+    evidence_after_close: float = 365 * 86400.0
+
+
+@dataclass(frozen=True)
+class ComplimentSettings:
+    say_agent_first_name: bool = False
+    agent_line: str = "*88"
+    """Extension agents call to hear their own compliments."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    file: Path
+    server: ServerSettings = field(default_factory=ServerSettings)
+    store_url: str = "sqlite:///../var/respectline.sqlite"
+    flows_dir: Path = Path("flows")
+    prompts_file: Path = Path("audio_prompts/prompts.yaml")
+    sounds_dir: Path = Path("var/sounds")
+    recordings_dir: Path = Path("var/recordings")
+    queues: tuple[str, ...] = ("support", "billing")
+    timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Europe/Brussels"))
+    language: LanguageSettings = field(default_factory=LanguageSettings)
+    ami: AmiSettings = field(default_factory=AmiSettings)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
+    compliments: ComplimentSettings = field(default_factory=ComplimentSettings)
+    log_level: str = "info"
+
+    @property
+    def flow_files(self) -> dict[str, Path]:
+        return {name: self.flows_dir / f"{name}.yaml" for name in ("campaigns", "post_call", "abuse_policy")}
+
+
+def load_settings(path: Path, errors: list[ConfigError]) -> Settings:
+    """Read the config file; on errors the defaults stand in so the flows can still be checked."""
+    source = YamlFile(path, errors)
+    base = path.parent
+    top = source.mapping(source.root(), optional=(
+        "server", "store", "paths", "queues", "timezone", "language", "ami", "retention", "compliments",
+        "logging"), what="Respectline configuration")
+    defaults = Settings(file=path, flows_dir=(base / "../flows").resolve(),
+                        prompts_file=(base / "../audio_prompts/prompts.yaml").resolve(),
+                        sounds_dir=(base / "../var/sounds").resolve(),
+                        recordings_dir=(base / "../var/recordings").resolve(),
+                        store_url=_store_url("sqlite:///../var/respectline.sqlite", base))
+    if top is None:
+        return defaults
+    paths = source.mapping(top.get("paths"), optional=("flows", "prompts", "sounds", "recordings"),
+                           what="'paths' section")
+    store = source.mapping(top.get("store"), optional=("url",), what="'store' section")
+    logging_ = source.mapping(top.get("logging"), optional=("level",), what="'logging' section")
+    return Settings(
+        file=path,
+        server=_server(source, top.get("server")),
+        store_url=_store_url(_text(source, store, "url") or "sqlite:///../var/respectline.sqlite", base),
+        flows_dir=_path(source, paths, "flows", base, defaults.flows_dir),
+        prompts_file=_path(source, paths, "prompts", base, defaults.prompts_file),
+        sounds_dir=_path(source, paths, "sounds", base, defaults.sounds_dir),
+        recordings_dir=_path(source, paths, "recordings", base, defaults.recordings_dir),
+        queues=_queues(source, top.get("queues")) or defaults.queues,
+        timezone=(source.timezone(top.get("timezone")) if top.get("timezone") else None) or defaults.timezone,  # type: ignore[arg-type]
+        language=_language(source, top.get("language")),
+        ami=_ami(source, top.get("ami")),
+        retention=_retention(source, top.get("retention")),
+        compliments=_compliments(source, top.get("compliments")),
+        log_level=(source.choice(logging_.get("level"), ("debug", "info", "warning", "error"), "log level")  # type: ignore[arg-type]
+                   if logging_ and logging_.get("level") else None) or "info",
+    )
+
+
+def _text(source: YamlFile, section: Mapping | None, key: str) -> str | None:
+    node = section.get(key) if section else None
+    return source.string(node) if node is not None else None
+
+
+def _optional_text(source: YamlFile, section: Mapping, key: str) -> str:
+    """A text that may be left empty to switch a feature off."""
+    node = section.get(key)
+    return (source.scalar(node, "a text") or "") if node is not None else ""
+
+
+def _path(source: YamlFile, section: Mapping | None, key: str, base: Path, default: Path) -> Path:
+    value = _text(source, section, key)
+    return (base / value).resolve() if value else default
+
+
+def _store_url(url: str, base: Path) -> str:
+    """Make a relative ``sqlite:///x`` URL relative to the config folder rather than the cwd."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and url != prefix + ":memory:":
+        return prefix + str((base / url[len(prefix):]).resolve())
+    return url
+
+
+def _server(source: YamlFile, node: Node | None) -> ServerSettings:
+    section = source.mapping(node, optional=(
+        "listen", "allowed_peers", "max_sessions", "command_timeout", "environment_timeout",
+        "drain_timeout", "reload_poll", "health_port"), what="'server' section")
+    defaults = ServerSettings()
+    if section is None:
+        return defaults
+    host, port = defaults.host, defaults.port
+    listen_node = section.get("listen")
+    if listen_node is not None:
+        parsed = parse_listen(source.string(listen_node, "HOST:PORT") or "")
+        if parsed is None:
+            source.error(listen_node, "expected HOST:PORT to listen on", "for example 127.0.0.1:4573")
+        else:
+            host, port = parsed
+    peers = defaults.allowed_peers
+    if section.get("allowed_peers") is not None:
+        peers = tuple(p for p in (_address(source, n) for n in source.sequence(section.get("allowed_peers"))) if p)
+
+    def number(key: str, default: int, low: int, high: int) -> int:
+        n = section.get(key) if section else None
+        value = source.integer(n, minimum=low, maximum=high) if n is not None else None
+        return default if value is None else value
+
+    def seconds(key: str, default: float, low: float, high: float) -> float:
+        n = section.get(key) if section else None
+        value = source.duration(n, minimum=low, maximum=high) if n is not None else None
+        return default if value is None else value
+
+    health = section.get("health_port")
+    return ServerSettings(
+        host=host, port=port, allowed_peers=peers,
+        max_sessions=number("max_sessions", defaults.max_sessions, 1, 100_000),
+        command_timeout=seconds("command_timeout", defaults.command_timeout, 0.1, 600),
+        environment_timeout=seconds("environment_timeout", defaults.environment_timeout, 0.1, 60),
+        drain_timeout=seconds("drain_timeout", defaults.drain_timeout, 0, 600),
+        reload_poll=seconds("reload_poll", defaults.reload_poll, 0.1, 3600),
+        health_port=source.integer(health, minimum=1, maximum=65535) if health is not None else None,
+    )
+
+
+def parse_listen(text: str) -> tuple[str, int] | None:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        return None
+    host = host.strip("[]") or "127.0.0.1"
+    return host, int(port)
+
+
+def _address(source: YamlFile, node: Node) -> str | None:
+    value = source.string(node, "an IP address")
+    if value is None:
+        return None
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        source.error(node, f"{value!r} is not an IP address or network", "for example 10.0.0.5 or 10.0.0.0/24")
+        return None
+    return value
+
+
+def _queues(source: YamlFile, node: Node | None) -> tuple[str, ...]:
+    queues: list[str] = []
+    for item in source.sequence(node, "list of queue names"):
+        name = source.string(item, "a queue name", pattern=_QUEUE_PATTERN,
+                             pattern_hint="letters, digits, '.', '-' and '_', as in queues.conf")
+        if name in queues:
+            source.error(item, f"queue {name!r} is listed twice")
+        elif name is not None:
+            queues.append(name)
+    return tuple(queues)
+
+
+def _language(source: YamlFile, node: Node | None) -> LanguageSettings:
+    section = source.mapping(node, optional=("default", "fallback"), what="'language' section")
+    defaults = LanguageSettings()
+    if section is None:
+        return defaults
+
+    def code(n: Node) -> str | None:
+        return source.string(n, "a language code", pattern=LANGUAGE_PATTERN,
+                             pattern_hint="use codes such as nl, fr, en or nl-BE")
+
+    default = code(section.get("default")) if section.get("default") is not None else None  # type: ignore[arg-type]
+    fallback = defaults.fallback
+    if section.get("fallback") is not None:
+        fallback = tuple(c for c in (code(n) for n in source.sequence(section.get("fallback"))) if c)
+    return LanguageSettings(default=default or defaults.default, fallback=fallback)
+
+
+def _ami(source: YamlFile, node: Node | None) -> AmiSettings:
+    section = source.mapping(node, optional=("host", "port", "username", "secret"), what="'ami' section")
+    if section is None:
+        return AmiSettings()
+    port_node = section.get("port")
+    return AmiSettings(
+        host=_text(source, section, "host") or "127.0.0.1",
+        port=(source.integer(port_node, minimum=1, maximum=65535) if port_node is not None else None) or 5038,
+        username=_optional_text(source, section, "username"),
+        secret=_optional_text(source, section, "secret"),
+    )
+
+
+def _retention(source: YamlFile, node: Node | None) -> RetentionSettings:
+    section = source.mapping(node, optional=("unflagged_recordings", "evidence_after_close"),
+                             what="'retention' section")
+    defaults = RetentionSettings()
+    if section is None:
+        return defaults
+    unflagged, evidence = (section.get(k) for k in ("unflagged_recordings", "evidence_after_close"))
+    return RetentionSettings(
+        unflagged_recordings=(source.duration(unflagged, minimum=0) if unflagged else None)
+        or defaults.unflagged_recordings,
+        evidence_after_close=(source.duration(evidence, minimum=0) if evidence else None)
+        or defaults.evidence_after_close,
+    )
+
+
+def _compliments(source: YamlFile, node: Node | None) -> ComplimentSettings:
+    section = source.mapping(node, optional=("say_agent_first_name", "agent_line"), what="'compliments' section")
+    defaults = ComplimentSettings()
+    if section is None:
+        return defaults
+    first_name = section.get("say_agent_first_name")
+    line = section.get("agent_line")
+    say = source.boolean(first_name) if first_name is not None else None
+    return ComplimentSettings(
+        say_agent_first_name=defaults.say_agent_first_name if say is None else say,
+        agent_line=(source.string(line, "an extension", pattern=_EXTENSION_PATTERN,
+                                  pattern_hint="digits, * and #") if line is not None else None)
+        or defaults.agent_line,
+    )
+
+
+__all__ = ["ID_PATTERN", "Settings", "load_settings", "parse_listen"]

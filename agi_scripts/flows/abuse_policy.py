@@ -1,0 +1,222 @@
+"""``flows/abuse_policy.yaml``: the agents' codes, the ladder per category, the teams and routing.
+
+The ladder lists, per category, what happens on the 1st, 2nd, ... flag in one call; the last rung
+applies to every later flag. Each rung is a list of actions, for example
+``[warn: abuse_warning]`` then ``[disconnect: abuse_closing, open_case: {team: special_care}]``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from yaml.nodes import MappingNode, Node, SequenceNode
+
+from agi_scripts.config.errors import ConfigError
+from agi_scripts.config.yamlsource import YamlFile, did_you_mean
+
+FEATURE_CODE = re.compile(r"^[0-9*#]{1,10}$")
+QUEUE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
+PRIORITIES = ("low", "normal", "high", "urgent")
+NOTIFY_TARGETS = ("supervisor", "team")
+ACTIONS = ("warn", "disconnect", "transfer", "open_case", "pause_agent", "notify")
+_THIRTY_DAYS = 30 * 86400.0
+CALLER_OUTCOMES = ("warn", "disconnect", "transfer")
+"""At most one of these per rung: each decides what the caller hears next."""
+
+
+@dataclass(frozen=True)
+class Action:
+    kind: str
+    prompt: str | None = None
+    team: str | None = None
+    priority: str = "normal"
+    seconds: float = 0.0
+    targets: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Category:
+    id: str
+    label: str
+    code: str
+    ladder: tuple[tuple[Action, ...], ...]
+
+    def rung(self, flag_number: int) -> tuple[Action, ...]:
+        """Actions for the ``flag_number``-th flag (1-based) in one call; the last rung repeats."""
+        return self.ladder[min(flag_number, len(self.ladder)) - 1] if self.ladder else ()
+
+
+@dataclass(frozen=True)
+class Team:
+    id: str
+    name: str
+    queue: str
+    notice_prompt: str | None
+
+
+@dataclass(frozen=True)
+class AbusePolicy:
+    file: Path
+    categories: dict[str, Category]
+    teams: dict[str, Team]
+    dedupe_window: float
+    agent_hears: str
+    """``hold_music`` or ``silence`` while the caller hears a warning."""
+    record_on_first_flag: bool
+    recording_notice: str | None
+    repeat_caller_window: float
+    """Seconds after a case closed during which the caller still goes to the team."""
+
+    def prompt_ids(self) -> set[str]:
+        ids = {a.prompt for c in self.categories.values() for rung in c.ladder for a in rung if a.prompt}
+        ids |= {t.notice_prompt for t in self.teams.values() if t.notice_prompt}
+        return ids | ({self.recording_notice} if self.recording_notice else set())
+
+    def category_for_code(self, code: str) -> Category | None:
+        return next((c for c in self.categories.values() if c.code == code), None)
+
+
+def load_abuse_policy(path: Path, errors: list[ConfigError]) -> AbusePolicy:
+    source = YamlFile(path, errors)
+    top = source.mapping(source.root(), required=("abuse_policy",), what="abuse policy file")
+    spec = source.mapping(top.get("abuse_policy") if top else None, required=("categories", "teams"),
+                          optional=("dedupe_window", "agent_hears", "recording", "repeat_callers"),
+                          what="'abuse_policy' section")
+    teams = _teams(source, spec.get("teams") if spec else None)
+    categories = _categories(source, spec.get("categories") if spec else None, teams)
+    recording = source.mapping(spec.get("recording") if spec else None,
+                               optional=("start_on_first_flag", "announce_prompt"), what="'recording' section")
+    repeat = source.mapping(spec.get("repeat_callers") if spec else None, optional=("route_to_team_for",),
+                            what="'repeat_callers' section")
+    agent_hears = spec.get("agent_hears") if spec else None
+    return AbusePolicy(
+        file=path, categories=categories, teams=teams,
+        dedupe_window=spec.seconds("dedupe_window", 3.0, 0.0, 60.0) if spec else 3.0,
+        agent_hears=(source.choice(agent_hears, ("hold_music", "silence"), "agent_hears value")
+                     if agent_hears is not None else None) or "hold_music",
+        record_on_first_flag=recording.flag("start_on_first_flag", True) if recording else True,
+        recording_notice=recording.identifier("announce_prompt", "a prompt id") if recording else None,
+        repeat_caller_window=repeat.seconds("route_to_team_for", _THIRTY_DAYS, 0.0, 3650 * 86400.0)
+        if repeat else _THIRTY_DAYS,
+    )
+
+
+def _teams(source: YamlFile, node: Node | None) -> dict[str, Team]:
+    table = source.mapping(node, what="'teams' mapping (team id: its queue)")
+    teams: dict[str, Team] = {}
+    for team_id, key_node, value_node in table.items() if table else ():
+        spec = source.mapping(value_node, required=("queue",), optional=("name", "notice_prompt"),
+                              what=f"team {team_id!r}")
+        if source.identifier(key_node, "a team id") is None or spec is None or spec.get("queue") is None:
+            continue
+        queue = source.string(spec.get("queue"), "a queue name", pattern=QUEUE_NAME,  # type: ignore[arg-type]
+                              pattern_hint="letters, digits, '.', '-' and '_', as in queues.conf")
+        name_node = spec.get("name")
+        name = (source.string(name_node) if name_node is not None else None) or team_id
+        if queue:
+            teams[team_id] = Team(team_id, name, queue, _id(source, spec.get("notice_prompt"), "a prompt id"))
+    return teams
+
+
+def _categories(source: YamlFile, node: Node | None, teams: dict[str, Team]) -> dict[str, Category]:
+    table = source.mapping(node, what="'categories' mapping (category id: code and ladder)")
+    categories: dict[str, Category] = {}
+    code_nodes: dict[str, tuple[str, Node]] = {}
+    for category_id, key_node, value_node in table.items() if table else ():
+        spec = source.mapping(value_node, required=("code", "ladder"), optional=("label",),
+                              what=f"category {category_id!r}")
+        if source.identifier(key_node, "a category id") is None or spec is None:
+            continue
+        code_node = spec.get("code")
+        code = source.string(code_node, "a feature code", pattern=FEATURE_CODE,
+                             pattern_hint="digits, * and #, for example \"*1\"; quote it in YAML") \
+            if code_node is not None else None
+        if code is not None and code_node is not None:
+            _check_code_clash(source, category_id, code, code_node, code_nodes)
+        ladder = _ladder(source, spec.get("ladder"), teams, category_id)
+        label_node = spec.get("label")
+        label = (source.string(label_node) if label_node is not None else None) or category_id.replace("_", " ")
+        if code is not None and ladder:
+            categories[category_id] = Category(category_id, label, code, ladder)
+    return categories
+
+
+def _check_code_clash(source: YamlFile, category: str, code: str, node: Node,
+                      seen: dict[str, tuple[str, Node]]) -> None:
+    """Asterisk matches feature codes as they are typed: equal or prefix codes would shadow each other."""
+    for other_code, (other_category, other_node) in seen.items():
+        line = other_node.start_mark.line + 1
+        if other_code == code:
+            source.error(node, f"code {code!r} of {category!r} is already used by {other_category!r} (line {line})",
+                         "give every category its own code")
+        elif code.startswith(other_code) or other_code.startswith(code):
+            source.error(node, f"code {code!r} of {category!r} and {other_code!r} of {other_category!r} "
+                               f"(line {line}) start the same way, so Asterisk would never reach the longer one",
+                         "use codes of the same length, such as *1, *2, *3")
+    seen[code] = (category, node)
+
+
+def _ladder(source: YamlFile, node: Node | None, teams: dict[str, Team], category: str
+            ) -> tuple[tuple[Action, ...], ...]:
+    rungs: list[tuple[Action, ...]] = []
+    for number, rung_node in enumerate(source.sequence(node, "ladder (a list of rungs)"), start=1):
+        actions = [a for a in (_action(source, n, teams) for n in source.sequence(
+            rung_node, f"list of actions for flag {number} of {category!r}")) if a]
+        outcomes = [a.kind for a in actions if a.kind in CALLER_OUTCOMES]
+        if len(outcomes) > 1:
+            source.error(rung_node, f"flag {number} of {category!r} has {' and '.join(outcomes)}",
+                         "choose one of warn, disconnect or transfer per flag")
+        rungs.append(tuple(actions))
+    if node is not None and not rungs:
+        source.error(node, f"the ladder of {category!r} is empty", "add at least one rung, such as [warn: abuse_warning]")
+    return tuple(rungs)
+
+
+def _action(source: YamlFile, node: Node, teams: dict[str, Team]) -> Action | None:
+    if not isinstance(node, MappingNode) or len(node.value) != 1:
+        source.error(node, "expected one action written as 'name: value'",
+                     f"actions: {', '.join(ACTIONS)}; for example 'warn: abuse_warning'")
+        return None
+    key_node, value = node.value[0]
+    kind = source.choice(key_node, ACTIONS, "action")
+    if kind in ("warn", "disconnect"):
+        prompt = _id(source, value, "a prompt id")
+        return Action(kind, prompt=prompt) if prompt else None
+    if kind == "transfer":
+        team = _team(source, value, teams)
+        return Action(kind, team=team) if team else None
+    if kind == "open_case":
+        return _open_case(source, value, teams)
+    if kind == "pause_agent":
+        seconds = source.duration(value, "a pause", minimum=0, maximum=8 * 3600)
+        return Action(kind, seconds=seconds) if seconds is not None else None
+    if kind == "notify":
+        items = source.sequence(value) if isinstance(value, SequenceNode) else [value]
+        targets = [source.choice(n, NOTIFY_TARGETS, "notify target") for n in items]
+        return Action(kind, targets=tuple(t for t in targets if t)) if all(targets) else None
+    return None
+
+
+def _open_case(source: YamlFile, node: Node, teams: dict[str, Team]) -> Action | None:
+    spec = source.mapping(node, required=("team",), optional=("priority",), what="open_case (team, priority)")
+    if spec is None or spec.get("team") is None:
+        return None
+    team = _team(source, spec.get("team"), teams)  # type: ignore[arg-type]
+    priority_node = spec.get("priority")
+    priority = source.choice(priority_node, PRIORITIES, "priority") if priority_node is not None else "normal"
+    return Action("open_case", team=team, priority=priority) if team and priority else None
+
+
+def _team(source: YamlFile, node: Node, teams: dict[str, Team]) -> str | None:
+    team = source.identifier(node, "a team id")
+    if team is not None and team not in teams:
+        source.error(node, f"unknown team {team!r}", did_you_mean(team, list(teams)) or
+                     f"teams defined under 'teams': {', '.join(teams) or 'none'}")
+        return None
+    return team
+
+
+def _id(source: YamlFile, node: Node | None, what: str) -> str | None:
+    return source.identifier(node, what) if node is not None else None

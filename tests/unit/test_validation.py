@@ -1,0 +1,163 @@
+"""Admins' mistakes in YAML are refused with file, line, column and a hint: all at once."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from agi_scripts.config.bundle import load_bundle
+from agi_scripts.config.errors import ConfigError, ValidationFailed
+from tests.conftest import ConfigTree
+
+
+def errors_of(tree: ConfigTree) -> list[ConfigError]:
+    with pytest.raises(ValidationFailed) as failed:
+        load_bundle(tree.config)
+    return failed.value.errors
+
+
+def only(errors: list[ConfigError], fragment: str) -> ConfigError:
+    matching = [e for e in errors if fragment in e.message]
+    assert len(matching) == 1, f"expected one error about {fragment!r}, got: {[str(e) for e in errors]}"
+    return matching[0]
+
+
+def test_shipped_files_are_valid(config_tree: ConfigTree) -> None:
+    bundle = load_bundle(config_tree.config)
+    assert {c.id for c in bundle.campaigns.campaigns} >= {"customer-contact-day"}
+    assert set(bundle.abuse_policy.categories) == {"verbal_abuse", "threat", "discrimination"}
+    assert bundle.post_call.start in bundle.post_call.steps
+
+
+def test_syntax_error_names_file_and_line(config_tree: ConfigTree) -> None:
+    config_tree.replace("flows/campaigns.yaml", "    weight: 1\n", "    weight: [1\n")
+    error = only(errors_of(config_tree), "YAML syntax error")
+    assert error.file.name == "campaigns.yaml"
+    assert error.line >= config_tree.line_of("flows/campaigns.yaml", "weight: [1")
+
+
+def test_unknown_key_suggests_the_close_one(config_tree: ConfigTree) -> None:
+    config_tree.replace("flows/campaigns.yaml", "    weight: 1\n",
+                        "    wieght: 1\n")
+    error = only(errors_of(config_tree), "unknown key 'wieght'")
+    assert (error.line, error.column) == (config_tree.line_of("flows/campaigns.yaml", "wieght"), 5)
+    assert "did you mean 'weight'?" in error.hint
+
+
+def test_errors_in_several_files_are_all_reported(config_tree: ConfigTree) -> None:
+    config_tree.replace("flows/post_call.yaml", "      timeout: 6s\n", "      timeout: [6s\n")
+    config_tree.replace("flows/abuse_policy.yaml", "  dedupe_window: 3s", "  dedupe_windw: 3s")
+    config_tree.replace("config/respectline.yaml", "timezone: Europe/Brussels", "timezone: Europe/Brusels")
+    errors = errors_of(config_tree)
+    files = {e.file.name for e in errors}
+    assert {"post_call.yaml", "abuse_policy.yaml", "respectline.yaml"} <= files
+    assert "Europe/Brussels" in only(errors, "not a known timezone").hint
+
+
+def test_duplicate_campaign_id_is_refused(config_tree: ConfigTree) -> None:
+    config_tree.replace("flows/campaigns.yaml", "id: thank-you-week-b", "id: thank-you-week-a")
+    error = only(errors_of(config_tree), "campaign id 'thank-you-week-a' is already used")
+    assert error.line == config_tree.line_of("flows/campaigns.yaml", "title: Week van de waardering (B)") - 1
+
+
+@pytest.mark.parametrize("bad, fragment", [
+    ("from: 2026-13-40", "is not a date"),
+    ('hours: ["08:00-18:00"]', "ends before it starts"),
+    ("first_after: 20s", "is not a duration for 'first_after'"),
+    ("days: [mon-fri]", "is not a day or day range"),
+])
+def test_bad_schedule_values_are_refused(config_tree: ConfigTree, bad: str, fragment: str) -> None:
+    replacement = {
+        "from: 2026-13-40": ("from: 2026-10-06", "from: 2026-13-40"),
+        'hours: ["08:00-18:00"]': ('hours: ["08:00-18:00"]', 'hours: ["18:00-08:00"]'),
+        "first_after: 20s": ("first_after: 20s", "first_after: twenty"),
+        "days: [mon-fri]": ("days: [mon-fri]", "days: [monday]"),
+    }[bad]
+    config_tree.replace("flows/campaigns.yaml", *replacement)
+    error = only(errors_of(config_tree), fragment)
+    assert error.line == config_tree.line_of("flows/campaigns.yaml", replacement[1])
+
+
+def test_feature_code_that_prefixes_another_is_refused(config_tree: ConfigTree) -> None:
+    config_tree.replace("flows/abuse_policy.yaml", 'code: "*2"', 'code: "*11"')
+    error = only(errors_of(config_tree), "start the same way")
+    assert error.line == config_tree.line_of("flows/abuse_policy.yaml", 'code: "*11"')
+
+
+def test_same_feature_code_twice_is_refused(config_tree: ConfigTree) -> None:
+    config_tree.replace("flows/abuse_policy.yaml", 'code: "*3"', 'code: "*1"')
+    only(errors_of(config_tree), "is already used by 'verbal_abuse'")
+
+
+def test_unknown_team_is_refused_with_suggestion(config_tree: ConfigTree) -> None:
+    config_tree.replace("flows/abuse_policy.yaml", "team: security,", "team: securty,")
+    error = only(errors_of(config_tree), "unknown team 'securty'")
+    assert error.hint == "did you mean 'security'?"
+
+
+def test_two_caller_outcomes_in_one_rung_are_refused(config_tree: ConfigTree) -> None:
+    config_tree.replace("flows/abuse_policy.yaml", "        - [warn: abuse_warning]\n",
+                        "        - [warn: abuse_warning, disconnect: abuse_closing]\n")
+    only(errors_of(config_tree), "has warn and disconnect")
+
+
+def test_prompt_missing_from_catalog_is_refused(config_tree: ConfigTree) -> None:
+    config_tree.replace("flows/post_call.yaml", "prompt: compliment_rate", "prompt: compliment_rating")
+    error = only(errors_of(config_tree), "prompt 'compliment_rating' is not in prompts.yaml")
+    assert error.file.name == "post_call.yaml"
+    assert error.line == config_tree.line_of("flows/post_call.yaml", "compliment_rating")
+
+
+def test_prompt_missing_a_language_is_refused(config_tree: ConfigTree) -> None:
+    catalog = config_tree.path("audio_prompts/prompts.yaml")
+    lines = catalog.read_text().splitlines(keepends=True)
+    start = next(i for i, line in enumerate(lines) if line.strip() == "abuse_warning:")
+    french = next(i for i in range(start, len(lines)) if lines[i].strip().startswith("fr:"))
+    # Drop the French sentence, including any continuation lines of a folded scalar.
+    end = french + 1
+    indent = len(lines[french]) - len(lines[french].lstrip())
+    while end < len(lines) and (len(lines[end]) - len(lines[end].lstrip())) > indent and lines[end].strip():
+        end += 1
+    del lines[french:end]
+    catalog.write_text("".join(lines))
+    error = only(errors_of(config_tree), "prompt 'abuse_warning' has no text or recording in fr")
+    assert error.file.name == "prompts.yaml"
+
+
+def test_ask_step_leading_to_unknown_step_is_refused(config_tree: ConfigTree) -> None:
+    config_tree.replace("flows/post_call.yaml", 'choices: {"1": rate}', 'choices: {"1": rat}')
+    error = only(errors_of(config_tree), "leads to unknown step 'rat'")
+    assert error.hint == "did you mean 'rate'?"
+
+
+def test_team_on_a_regular_queue_is_refused(config_tree: ConfigTree) -> None:
+    config_tree.replace("flows/abuse_policy.yaml", "queue: special-care", "queue: support")
+    only(errors_of(config_tree), "uses the regular queue 'support'")
+
+
+def test_duplicate_key_is_refused(config_tree: ConfigTree) -> None:
+    config_tree.replace("config/respectline.yaml", "queues: [support, billing]",
+                        "queues: [support, billing]\nqueues: [support]")
+    only(errors_of(config_tree), "key 'queues' appears twice")
+
+
+def test_validate_command_lists_every_error_and_exits_1(config_tree: ConfigTree) -> None:
+    config_tree.replace("flows/campaigns.yaml", "    weight: 1\n", "    weight: [1\n")
+    config_tree.replace("flows/abuse_policy.yaml", "  agent_hears: hold_music", "  agent_hear: hold_music")
+    result = subprocess.run([sys.executable, "-m", "agi_scripts.cli.main", "validate", "--config",
+                             str(config_tree.config)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    policy_line = config_tree.line_of("flows/abuse_policy.yaml", "agent_hear:")
+    assert any("campaigns.yaml:" in line and "YAML syntax error" in line for line in lines)
+    assert any(f"abuse_policy.yaml:{policy_line}:3: unknown key 'agent_hear'" in line for line in lines)
+    assert lines[-1] == "2 errors; nothing was changed"
+
+
+def test_validate_command_prints_summary_on_success(config_tree: ConfigTree) -> None:
+    result = subprocess.run([sys.executable, "-m", "agi_scripts.cli.main", "validate", "--config",
+                             str(config_tree.config)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "abuse codes: *1 verbal_abuse, *2 threat, *3 discrimination" in result.stdout
