@@ -1,0 +1,29 @@
+"""The durable store: ``open_store(url)`` returns a ``Store`` (see ``base`` for the contract)."""
+
+from agi_scripts.storage.base import (
+    CASE_STATUSES,
+    INCIDENT_DIMENSIONS,
+    AgentCompliments,
+    AgentPause,
+    Call,
+    Case,
+    CaseEvent,
+    CaseStatus,
+    Compliment,
+    FlagResult,
+    Incident,
+    IncidentCount,
+    IncidentDimension,
+    NotFound,
+    SchemaTooNew,
+    Store,
+    StoreError,
+    UnsupportedStoreUrl,
+    open_store,
+)
+
+__all__ = [
+    "CASE_STATUSES", "INCIDENT_DIMENSIONS", "AgentCompliments", "AgentPause", "Call", "Case", "CaseEvent",
+    "CaseStatus", "Compliment", "FlagResult", "Incident", "IncidentCount", "IncidentDimension", "NotFound",
+    "SchemaTooNew", "Store", "StoreError", "UnsupportedStoreUrl", "open_store",
+]

@@ -1,0 +1,380 @@
+"""The durable store: records, errors, the ``Store`` contract and ``open_store``.
+
+Everything the handlers, the pause scheduler and the CLI keep goes through ``Store``. The SQLite
+backend (``agi_scripts.storage.sqlite``) is the only one today; a PostgreSQL backend would implement
+the same Protocol, follow the same numbered migrations (``agi_scripts.storage.migrations``) and pass
+the same tests.
+
+Conventions every backend keeps:
+- Times are timezone-aware UTC ``datetime`` objects in Python; a naive datetime is refused
+  (``ValueError``), an aware one in another zone is converted to UTC.
+- Methods that create or change a row take the time as an argument (``at``/``now``) and default to
+  the current time, so tests and replays are deterministic.
+- ``call_id`` is Asterisk's uniqueid/linkedid. Calls, compliments, incidents and cases refer to it
+  by value, without a foreign key: a flag or a compliment is kept even if its call row was never
+  written (server restarted mid-call) or was purged by retention while its case is kept.
+- A withheld caller number is stored as ``""``; ``open_case_for_caller("")`` never matches, so two
+  anonymous callers are never taken for the same person. Handlers normalise "anonymous",
+  "unknown" and the like to ``""`` before calling the store.
+- Database failures (locked too long, disk full, ...) surface as ``StoreError``; handlers catch it
+  and let the call through.
+
+Not yet here (wanted later): retention helpers such as
+``calls_with_recordings_older_than(cutoff)`` / recordings of closed cases past their evidence
+period, and GDPR export/erase of everything about one caller number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone, tzinfo
+from pathlib import Path
+from typing import Literal, Protocol
+
+UTC = timezone.utc
+
+CaseStatus = Literal["open", "assigned", "closed"]
+CASE_STATUSES: tuple[CaseStatus, ...] = ("open", "assigned", "closed")
+IncidentDimension = Literal["category", "team", "queue", "month", "outcome"]
+INCIDENT_DIMENSIONS: tuple[IncidentDimension, ...] = ("category", "team", "queue", "month", "outcome")
+
+
+class StoreError(Exception):
+    """The store could not do what was asked (database locked, disk full, bad state)."""
+
+
+class NotFound(StoreError):
+    """The call, compliment, incident, case or pause asked for does not exist."""
+
+
+class SchemaTooNew(StoreError):
+    """The database was written by a newer Respectline than this one."""
+
+
+class UnsupportedStoreUrl(StoreError, ValueError):
+    """``open_store`` was given a URL it cannot open."""
+
+
+# ---------------------------------------------------------------- records
+
+
+@dataclass(frozen=True)
+class Call:
+    call_id: str
+    started_at: datetime
+    caller: str
+    queue: str
+    """The queue the caller dialled."""
+    language: str
+    route: str
+    """Where the call was sent: the queue itself, or a team's queue for a caller with a case."""
+    campaign: str | None
+    agent: str | None
+    ended_at: datetime | None
+    outcome: str | None
+
+
+@dataclass(frozen=True)
+class Compliment:
+    id: int
+    call_id: str
+    agent: str
+    queue: str
+    campaign: str | None
+    rating: int | None
+    """1 to 5; None when the caller hung up before rating."""
+    recording: str | None
+    """Path of the spoken compliment, None when there is none (yet)."""
+    created_at: datetime
+    updated_at: datetime
+    delivered_at: datetime | None
+    """When the agent heard it on the agent line; None while it is new to them."""
+
+
+@dataclass(frozen=True)
+class FlagResult:
+    """What ``record_flag`` did with one press of an abuse code."""
+
+    duplicate: bool
+    """True when the same category was pressed within ``dedupe_seconds``: nothing was recorded."""
+    incident_id: int
+    """The new incident, or for a duplicate the earlier one it repeats."""
+    count_in_category: int
+    """1-based number of this call's accepted flags of this category (unchanged by a duplicate)."""
+    count_total: int
+    """1-based number of this call's accepted flags of any category (unchanged by a duplicate)."""
+
+
+@dataclass(frozen=True)
+class Incident:
+    id: int
+    call_id: str
+    category: str
+    number_in_call: int
+    """1-based among all categories of this call."""
+    number_in_category: int
+    team: str | None
+    action: str | None
+    """What the policy did (warn, disconnect, ...); None until ``set_incident_action``."""
+    case_id: int | None
+    agent: str
+    caller: str
+    queue: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class CaseEvent:
+    id: int
+    case_id: int
+    at: datetime
+    action: str
+    """warn, disconnect, transfer, case_opened, agent_paused, assigned, note, closed, routed, ..."""
+    detail: str
+    author: str | None
+    """Who did it (a staff member for notes, assignment, closing); None for the server itself."""
+
+
+@dataclass(frozen=True)
+class Case:
+    id: int
+    category: str
+    team: str
+    priority: int
+    """Smaller is more urgent; ``list_cases`` sorts by it."""
+    status: CaseStatus
+    caller: str
+    agent: str
+    queue: str
+    call_id: str
+    recording: str | None
+    opened_at: datetime
+    closed_at: datetime | None
+    assignee: str | None
+    resolution: str | None
+    events: tuple[CaseEvent, ...]
+    """Oldest first. Always filled, by every method that returns a Case."""
+
+
+@dataclass(frozen=True)
+class AgentPause:
+    id: int
+    agent: str
+    queues: tuple[str, ...]
+    reason: str
+    paused_at: datetime
+    resume_at: datetime | None
+    """None: stays paused until someone lifts it."""
+    resumed_at: datetime | None
+    case_id: int | None
+
+
+@dataclass(frozen=True)
+class AgentCompliments:
+    """One row of the compliments-per-agent report."""
+
+    agent: str
+    compliments: int
+    """All compliments, partial ones included."""
+    rated: int
+    average_rating: float | None
+    with_recording: int
+
+
+@dataclass(frozen=True)
+class IncidentCount:
+    """One row of the incident report; a dimension that was not grouped by is None."""
+
+    count: int
+    category: str | None = None
+    team: str | None = None
+    queue: str | None = None
+    month: str | None = None
+    """YYYY-MM in the report's time zone."""
+    outcome: str | None = None
+
+
+# ---------------------------------------------------------------- the contract
+
+
+class Store(Protocol):
+    """What every backend offers. All methods are safe to call from several threads."""
+
+    @property
+    def schema_version(self) -> int: ...
+
+    def close(self) -> None: ...
+
+    # calls
+    def record_call_start(self, call_id: str, *, caller: str, queue: str, language: str, route: str,
+                          campaign: str | None = None, agent: str | None = None,
+                          started_at: datetime | None = None) -> Call:
+        """Write a call's first row. Idempotent: a call_id already known keeps its first row."""
+        ...
+
+    def update_call(self, call_id: str, *, agent: str | None = None, campaign: str | None = None,
+                    route: str | None = None, language: str | None = None,
+                    ended_at: datetime | None = None, outcome: str | None = None) -> Call | None:
+        """Set the fields given (None leaves a field as it is); None when the call is unknown."""
+        ...
+
+    def get_call(self, call_id: str) -> Call | None: ...
+
+    # compliments
+    def start_compliment(self, call_id: str, *, agent: str, queue: str, campaign: str | None,
+                         at: datetime | None = None) -> int:
+        """Keep a compliment as soon as the caller starts one, so a hang-up loses nothing."""
+        ...
+
+    def set_compliment_rating(self, compliment_id: int, rating: int, *, at: datetime | None = None) -> None:
+        """Rating 1 to 5 (ValueError otherwise); NotFound for an unknown id."""
+        ...
+
+    def set_compliment_recording(self, compliment_id: int, path: str, *, at: datetime | None = None) -> None: ...
+
+    def mark_compliments_delivered(self, compliment_ids: Iterable[int], *, at: datetime | None = None) -> None:
+        """The agent heard these; ids already delivered keep their first time."""
+        ...
+
+    def get_compliment(self, compliment_id: int) -> Compliment | None: ...
+
+    def list_compliments(self, agent: str | None = None, since: datetime | None = None, *,
+                         undelivered_only: bool = False, limit: int | None = None) -> list[Compliment]:
+        """Newest first."""
+        ...
+
+    # incidents
+    def record_flag(self, call_id: str, category: str, *, agent: str, caller: str, queue: str,
+                    at: datetime, dedupe_seconds: float, team: str | None = None) -> FlagResult:
+        """Count one press of an abuse code, atomically across threads and processes."""
+        ...
+
+    def set_incident_action(self, incident_id: int, action: str, *, case_id: int | None = None) -> None: ...
+
+    def list_incidents(self, *, call_id: str | None = None, since: datetime | None = None) -> list[Incident]:
+        """Oldest first."""
+        ...
+
+    # cases
+    def open_case(self, *, category: str, team: str, priority: int, caller: str, agent: str, queue: str,
+                  call_id: str, recording: str | None = None, at: datetime | None = None) -> Case:
+        """A new open case with its ``case_opened`` event, in one transaction."""
+        ...
+
+    def add_case_event(self, case_id: int, action: str, detail: str = "", *, author: str | None = None,
+                       at: datetime | None = None) -> CaseEvent: ...
+
+    def get_case(self, case_id: int) -> Case | None: ...
+
+    def list_cases(self, status: CaseStatus | None = None, team: str | None = None) -> list[Case]:
+        """Most urgent first (priority, then oldest)."""
+        ...
+
+    def assign_case(self, case_id: int, assignee: str, *, author: str | None = None,
+                    at: datetime | None = None) -> Case:
+        """Status becomes ``assigned`` (reassigning is allowed); StoreError for a closed case."""
+        ...
+
+    def add_case_note(self, case_id: int, author: str, text: str, *, at: datetime | None = None) -> CaseEvent: ...
+
+    def close_case(self, case_id: int, resolution: str, *, author: str | None = None,
+                   at: datetime | None = None) -> Case:
+        """StoreError when the case is already closed."""
+        ...
+
+    def open_case_for_caller(self, caller: str, now: datetime,
+                             window_days_by_team: Mapping[str, float]) -> Case | None:
+        """The case a repeat caller should be routed by: an open or assigned case, else one closed
+        less than ``window_days_by_team[team]`` days before ``now`` (teams not listed: 0 days)."""
+        ...
+
+    # agent pauses
+    def record_pause(self, *, agent: str, queues: Sequence[str], reason: str, paused_at: datetime,
+                     resume_at: datetime | None, case_id: int | None = None) -> AgentPause: ...
+
+    def due_pauses(self, now: datetime) -> list[AgentPause]:
+        """Pauses not yet lifted whose ``resume_at`` has come, oldest first (also after a restart)."""
+        ...
+
+    def active_pauses(self) -> list[AgentPause]:
+        """Every pause not yet lifted, due or not, oldest first."""
+        ...
+
+    def mark_resumed(self, pause_id: int, *, at: datetime | None = None) -> None:
+        """Idempotent: a pause already lifted keeps its first time."""
+        ...
+
+    # reports
+    def compliments_per_agent(self, *, since: datetime | None = None,
+                              until: datetime | None = None) -> list[AgentCompliments]:
+        """Most complimented first; ``since`` inclusive, ``until`` exclusive."""
+        ...
+
+    def incident_counts(self, group_by: Sequence[IncidentDimension], *, since: datetime | None = None,
+                        until: datetime | None = None, tz: tzinfo = UTC) -> list[IncidentCount]:
+        """Incidents counted per combination of the dimensions asked for, sorted by them."""
+        ...
+
+
+# ---------------------------------------------------------------- opening
+
+
+def open_store(url: str, *, busy_timeout: float = 5.0) -> Store:
+    """Open (creating folders, file and schema as needed) the store a URL names.
+
+    ``sqlite:///relative/path.sqlite`` (relative to the working directory),
+    ``sqlite:////absolute/path.sqlite`` or ``sqlite:///:memory:``.
+    ``busy_timeout`` bounds, in seconds, how long a write waits for another process's write.
+    """
+    path = sqlite_path(url)
+    from agi_scripts.storage.sqlite import SqliteStore  # here: sqlite.py imports this module
+
+    return SqliteStore(path, busy_timeout=busy_timeout)
+
+
+_EXAMPLES = "sqlite:///relative/path.sqlite, sqlite:////absolute/path.sqlite or sqlite:///:memory:"
+
+
+def sqlite_path(url: str) -> str:
+    """The file path (or ``:memory:``) a ``sqlite:///`` URL names; UnsupportedStoreUrl otherwise.
+
+    Error messages show the scheme only: a database URL may carry a password.
+    """
+    scheme, sep, _ = url.partition("://")
+    if not sep:
+        raise UnsupportedStoreUrl(f"store URL is not a URL; expected {_EXAMPLES}")
+    if scheme.lower() in ("postgresql", "postgres") or scheme.lower().startswith("postgresql+"):
+        raise UnsupportedStoreUrl(f"PostgreSQL stores are not supported yet; use {_EXAMPLES}")
+    if scheme != "sqlite":
+        raise UnsupportedStoreUrl(f"store URL scheme '{scheme}' is not supported; expected {_EXAMPLES}")
+    prefix = "sqlite:///"
+    if not url.startswith(prefix) or len(url) == len(prefix):
+        raise UnsupportedStoreUrl(f"a sqlite URL needs three slashes and a path; expected {_EXAMPLES}")
+    path = url[len(prefix):]
+    if "?" in path:
+        raise UnsupportedStoreUrl("sqlite store URLs take no query parameters")
+    return path
+
+
+def is_memory_path(path: str) -> bool:
+    return path == ":memory:"
+
+
+def ensure_parent_folder(path: str) -> None:
+    if not is_memory_path(path):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+
+# ---------------------------------------------------------------- time
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def as_utc(moment: datetime) -> datetime:
+    """Refuse naive datetimes (their zone is a guess) and convert aware ones to UTC."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"a timezone-aware datetime is needed, got naive {moment.isoformat()}")
+    return moment.astimezone(UTC)
