@@ -1,0 +1,5 @@
+"""The public AGI scripts, one module each, its function name its route; importing registers them."""
+
+from agi_scripts.handlers import flag, post_call, screen
+
+__all__ = ["flag", "post_call", "screen"]

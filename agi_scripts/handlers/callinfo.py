@@ -1,0 +1,52 @@
+"""What handlers read from a call, cleaned: caller ID, agent, language.
+
+Everything here comes from Asterisk but may originate with the caller (caller ID is set by the
+far end), so each value is checked against a strict pattern before it is stored, logged or used.
+"""
+
+from __future__ import annotations
+
+import re
+
+from agi_scripts.config.bundle import Bundle
+from agi_scripts.prompts.catalog import LANGUAGE_PATTERN
+
+_NUMBER = re.compile(r"^\+?[0-9]{2,20}$")
+_AGENT = re.compile(r"^[A-Za-z0-9_./@-]{1,80}$")
+_CALL_ID = re.compile(r"^[0-9A-Za-z_.-]{1,64}$")
+
+
+def caller_number(raw: str) -> str:
+    """The caller's number, or ``""`` when withheld or not a phone number."""
+    value = raw.strip().replace(" ", "")
+    return value if _NUMBER.match(value) else ""
+
+
+def agent_name(member_name: str, member_interface: str) -> str:
+    """The queue member that answered: its name, else its interface (``PJSIP/agent1``)."""
+    for candidate in (member_name.strip(), member_interface.strip()):
+        if candidate and _AGENT.match(candidate):
+            return candidate
+    return ""
+
+
+def call_id(uniqueid: str) -> str:
+    return uniqueid if _CALL_ID.match(uniqueid) else ""
+
+
+def mask_number(number: str) -> str:
+    """For logs: keep the country prefix and the last two digits."""
+    if len(number) <= 5:
+        return "*" * len(number)
+    return number[:3] + "*" * (len(number) - 5) + number[-2:]
+
+
+def call_language(bundle: Bundle, channel_language: str) -> str:
+    """The channel's language if we have prompts in it, else along the configured fallback chain."""
+    available = bundle.languages()
+    wanted = channel_language.strip()
+    candidates: list[str] = []
+    if LANGUAGE_PATTERN.match(wanted):
+        candidates += [wanted, wanted.split("-")[0]]
+    candidates += [bundle.settings.language.default, *bundle.settings.language.fallback]
+    return next((c for c in candidates if c in available), available[0] if available else "en")

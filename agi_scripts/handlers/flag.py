@@ -1,0 +1,157 @@
+"""``flag``: an agent pressed an abuse code. Runs on the caller's channel, the agent's being its peer.
+
+features.conf: ``rl_<category> => CODE,peer,AGI,agi://HOST/flag?category=<category>``, given to the
+agent's leg only. The category's ladder in ``flows/abuse_policy.yaml`` says what this flag does: the
+bookkeeping (case, pause, notification) happens first, then what the caller hears, because a
+disconnect ends this session.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from agi_scripts.flows.abuse_policy import Action, Category
+from agi_scripts.handlers.callinfo import agent_name, call_id, call_language, caller_number
+from agi_scripts.policy.routing import PRIORITY_RANK
+from agi_scripts.server.routing import HandlerContext, route
+from agi_scripts.storage.base import StoreError, utc_now
+
+
+@route
+def flag(ctx: HandlerContext) -> None:
+    policy = ctx.bundle.abuse_policy
+    category = policy.categories.get(ctx.request.params.get("category") or ctx.request.arg(1))
+    uniqueid = call_id(ctx.request.env.get("agi_uniqueid", ""))
+    if category is None or not uniqueid:
+        ctx.log.warning("flag: unknown category or call; nothing done")
+        ctx.outcome = "unknown-category"
+        return
+    now = utc_now()
+    call = FlaggedCall(ctx, category, uniqueid, now)
+    try:
+        result = ctx.store.record_flag(uniqueid, category.id, agent=call.agent, caller=call.caller,
+                                       queue=call.queue, at=now, dedupe_seconds=policy.dedupe_window)
+    except StoreError:
+        # The agent's protection comes first: act on the first rung even without the store.
+        ctx.log.exception("flag: store unavailable; applying the first rung without bookkeeping")
+        call.apply(category.rung(1), first_flag=True, incident_id=None)
+        return
+    if result.duplicate:
+        ctx.outcome = f"duplicate category={category.id}"
+        return
+    ctx.outcome = f"category={category.id} flag={result.count_in_category}"
+    call.apply(category.rung(result.count_in_category), first_flag=result.count_total == 1,
+               incident_id=result.incident_id)
+
+
+class FlaggedCall:
+    def __init__(self, ctx: HandlerContext, category: Category, uniqueid: str, now: dt.datetime) -> None:
+        self.ctx, self.category, self.call_id, self.now = ctx, category, uniqueid, now
+        agi = ctx.agi
+        self.member_interface = agi.get_variable("MEMBERINTERFACE") or ""
+        self.agent = agent_name(agi.get_variable("MEMBERNAME") or "", self.member_interface)
+        self.agent_channel = agi.get_variable("BRIDGEPEER") or ""
+        self.caller = caller_number(ctx.request.env.get("agi_callerid", ""))
+        self.queue = agi.get_variable("RL_ROUTE") or agi.get_variable("QUEUENAME") or ""
+        self.language = call_language(ctx.bundle, agi.get_variable("RL_LANGUAGE")
+                                      or ctx.request.env.get("agi_language", ""))
+        self.evidence = agi.get_variable("RL_EVIDENCE") or ""
+        self.case_id: int | None = None
+        self.done: list[str] = []
+
+    def apply(self, rung: tuple[Action, ...], *, first_flag: bool, incident_id: int | None) -> None:
+        if first_flag:
+            self._start_evidence_recording()
+        for action in rung:
+            if action.kind == "open_case" and action.team:
+                self._open_case(action)
+        for action in rung:
+            if action.kind == "pause_agent":
+                self._pause_agent(action)
+            elif action.kind == "notify":
+                self._notify(action)
+        outcome = next((a for a in rung if a.kind in ("warn", "disconnect", "transfer")), None)
+        if incident_id is not None and outcome is not None:
+            self._store(lambda: self.ctx.store.set_incident_action(incident_id, outcome.kind, case_id=self.case_id))
+        self.ctx.outcome += f" actions={','.join(self.done + ([outcome.kind] if outcome else []))}"
+        if outcome is not None:
+            self._case_event(outcome.kind, outcome.prompt or outcome.team or "")
+            getattr(self, f"_{outcome.kind}")(outcome)
+
+    # What the caller hears.
+
+    def _warn(self, action: Action) -> None:
+        self.ctx.agi.stream_file(self._sound(action.prompt))
+
+    def _disconnect(self, action: Action) -> None:
+        self.ctx.agi.stream_file(self._sound(action.prompt))
+        self.ctx.agi.hangup()
+
+    def _transfer(self, action: Action) -> None:
+        team = self.ctx.bundle.abuse_policy.teams[action.team or ""]
+        # An application run from a feature cannot Goto; the dialplan after Queue() sends the caller
+        # on once the agent's leg is gone.
+        self.ctx.agi.set_variable("RL_TRANSFER", team.queue)
+        if self.agent_channel:
+            self.ctx.agi.hangup(self.agent_channel)
+
+    # Bookkeeping.
+
+    def _start_evidence_recording(self) -> None:
+        policy = self.ctx.bundle.abuse_policy
+        if not policy.record_on_first_flag or self.evidence:
+            return
+        base = self.ctx.bundle.settings.recordings_dir / "evidence" / f"{self.now:%Y}" / f"{self.now:%m}"
+        base.mkdir(parents=True, exist_ok=True)
+        self.evidence = str(base / f"{self.call_id}.wav")
+        if policy.recording_notice:
+            self.ctx.agi.stream_file(self._sound(policy.recording_notice))
+        self.ctx.agi.exec_command("MixMonitor", self.evidence)
+        self.ctx.agi.set_variable("RL_EVIDENCE", self.evidence)
+        self.done.append("recording")
+
+    def _open_case(self, action: Action) -> None:
+        def write() -> None:
+            case = self.ctx.store.open_case(
+                category=self.category.id, team=action.team or "", priority=PRIORITY_RANK[action.priority],
+                caller=self.caller, agent=self.agent, queue=self.queue, call_id=self.call_id,
+                recording=self.evidence or None, at=self.now)
+            self.case_id = case.id
+            self.ctx.agi.exec_command("UserEvent", ",".join([
+                "RespectlineCase", f"CaseId: {case.id}", f"Team: {case.team}", f"Category: {case.category}",
+                f"Priority: {action.priority}", f"Agent: {self.agent}", f"Queue: {self.queue}"]))
+        self._store(write)
+        self.done.append("case_opened")
+
+    def _pause_agent(self, action: Action) -> None:
+        if not self.member_interface:
+            return
+        reason = f"Respectline recovery after {self.category.label}"
+        self.ctx.agi.exec_command("PauseQueueMember", f",{self.member_interface},,{reason}")
+        resume_at = self.now + dt.timedelta(seconds=action.seconds)
+        self._store(lambda: self.ctx.store.record_pause(
+            agent=self.member_interface, queues=(), reason=reason, paused_at=self.now, resume_at=resume_at,
+            case_id=self.case_id))
+        self._case_event("agent_paused", f"{self.agent} for {int(action.seconds // 60)} min")
+        self.done.append("agent_paused")
+
+    def _notify(self, action: Action) -> None:
+        self.ctx.agi.exec_command("UserEvent", ",".join([
+            "RespectlineFlag", f"Category: {self.category.id}", f"Agent: {self.agent}", f"Queue: {self.queue}",
+            f"CaseId: {self.case_id or ''}", f"Notify: {'/'.join(action.targets)}"]))
+        self.done.append("notified")
+
+    def _case_event(self, action: str, detail: str) -> None:
+        if self.case_id is not None:
+            case_id = self.case_id
+            self._store(lambda: self.ctx.store.add_case_event(case_id, action, detail, at=self.now))
+
+    def _store(self, write: Any) -> None:
+        try:
+            write()
+        except StoreError:
+            self.ctx.log.exception("flag: store write failed; the call goes on")
+
+    def _sound(self, prompt_id: str | None) -> str:
+        return self.ctx.bundle.prompts.sound_name(prompt_id or "", self.language)

@@ -1,0 +1,116 @@
+"""``post_call``: after the agent hangs up, the caller may rate them and leave a spoken compliment.
+
+Dialplan: after ``Queue(...,c...)`` returns with ``QUEUESTATUS=CONTINUE`` and ``RL_OFFER_COMPLIMENT=1``,
+``AGI(agi://HOST/post_call)``. The flow comes from ``flows/post_call.yaml``; each answer is stored as
+soon as it is given, and an AMI ``UserEvent`` (``RespectlineCompliment``) announces a completed one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from agi_scripts.flows.engine import Recording, run_post_call
+from agi_scripts.flows.post_call import Step
+from agi_scripts.handlers.callinfo import agent_name, call_id, call_language
+from agi_scripts.handlers.recordings import compliment_recording_base, holds_voice
+from agi_scripts.prompts.catalog import PromptCatalog
+from agi_scripts.server.routing import HandlerContext, route
+from agi_scripts.storage.base import Store, StoreError, utc_now
+
+
+@route
+def post_call(ctx: HandlerContext) -> None:
+    agi, bundle = ctx.agi, ctx.bundle
+    agent = agent_name(agi.get_variable("MEMBERNAME") or "", agi.get_variable("MEMBERINTERFACE") or "")
+    uniqueid = call_id(ctx.request.env.get("agi_uniqueid", ""))
+    if not bundle.post_call.enabled or not agent or not uniqueid:
+        ctx.outcome = "skipped" if bundle.post_call.enabled else "disabled"
+        return
+    language = call_language(bundle, agi.get_variable("RL_LANGUAGE") or ctx.request.env.get("agi_language", ""))
+    queue = agi.get_variable("RL_ROUTE") or ""
+    campaign = agi.get_variable("RL_CAMPAIGN") or None
+    io = AgiCallerIO(agi, bundle.prompts, language,
+                     compliment_recording_base(bundle.settings.recordings_dir, uniqueid, utc_now()))
+    sink = StoreComplimentSink(ctx, uniqueid, agent, queue, campaign)
+    ctx.outcome = "started"
+    trace = run_post_call(bundle.post_call, io, sink)
+    ctx.outcome = f"{trace.outcome} steps={'>'.join(trace.steps)}"
+
+
+class AgiCallerIO:
+    """The flow engine's view of the caller, over pyst2's AGI commands."""
+
+    def __init__(self, agi: Any, prompts: PromptCatalog, language: str, recording_base: Path) -> None:
+        self.agi = agi
+        self.prompts = prompts
+        self.language = language
+        self.recording_base = recording_base
+
+    def play(self, prompt_id: str) -> None:
+        self.agi.stream_file(self.prompts.sound_name(prompt_id, self.language))
+
+    def ask(self, prompt_id: str, digits: str, timeout: float) -> str:
+        key: str = self.agi.stream_file(self.prompts.sound_name(prompt_id, self.language), escape_digits=digits)
+        if not key:
+            key = self.agi.wait_for_digit(int(timeout * 1000))
+        return key or ""
+
+    def record(self, step: Step) -> Recording | None:
+        self.recording_base.parent.mkdir(parents=True, exist_ok=True)
+        self.agi.record_file(str(self.recording_base), format="wav", escape_digits=step.finish_digits,
+                             timeout=int(step.max_length * 1000), beep="beep" if step.beep else "",
+                             silence=int(step.silence))
+        file = self.recording_base.with_suffix(".wav")
+        if not file.exists():
+            return None
+        if holds_voice(file, step.min_length):
+            return Recording(file, kept=True)
+        file.unlink(missing_ok=True)  # silence is not a compliment, and not ours to keep
+        return Recording(file, kept=False)
+
+
+class StoreComplimentSink:
+    """Keeps each answer the moment it is given; a failing store never stops the caller's flow."""
+
+    def __init__(self, ctx: HandlerContext, call: str, agent: str, queue: str, campaign: str | None) -> None:
+        self.ctx = ctx
+        self.store: Store = ctx.store
+        self.call, self.agent, self.queue, self.campaign = call, agent, queue, campaign
+        self.compliment_id: int | None = None
+        self.rating: int | None = None
+        self.recording: Path | None = None
+
+    def accepted(self) -> None:
+        if self.compliment_id is None:
+            self._safely(lambda: self._start())
+
+    def rated(self, rating: int) -> None:
+        self.rating = rating
+        self._safely(lambda: self.store.set_compliment_rating(self._id(), rating))
+
+    def recorded(self, path: Path) -> None:
+        self.recording = path
+        self._safely(lambda: self.store.set_compliment_recording(self._id(), str(path)))
+
+    def completed(self) -> None:
+        details = [f"Agent: {self.agent}", f"Queue: {self.queue}", f"Campaign: {self.campaign or ''}",
+                   f"Rating: {self.rating or ''}", f"Recording: {'yes' if self.recording else 'no'}",
+                   f"ComplimentId: {self.compliment_id or ''}"]
+        self.ctx.agi.exec_command("UserEvent", ",".join(["RespectlineCompliment", *details]))
+
+    def _start(self) -> None:
+        self.compliment_id = self.store.start_compliment(self.call, agent=self.agent, queue=self.queue,
+                                                         campaign=self.campaign)
+
+    def _id(self) -> int:
+        if self.compliment_id is None:
+            self._start()
+        assert self.compliment_id is not None
+        return self.compliment_id
+
+    def _safely(self, write: Any) -> None:
+        try:
+            write()
+        except StoreError:
+            self.ctx.log.exception("post_call: could not store the compliment; the caller's flow goes on")

@@ -1,0 +1,61 @@
+"""``screen``: run when a call enters, before the queue. Decides the route and the hold campaign.
+
+Dialplan: ``AGI(agi://HOST/screen,QUEUE)``. Sets on the channel, for the dialplan to act on:
+``RL_ROUTE`` (queue to enter), ``RL_NOTICE`` (sound to play first, may be empty),
+``RL_MUSICCLASS`` (music-on-hold class with the campaign, may be empty), ``RL_CAMPAIGN``,
+``RL_OFFER_COMPLIMENT`` (1 or 0), ``RL_LANGUAGE``. When anything fails the variables stay unset and
+the dialplan sends the caller to the queue they dialled: a caller always reaches an agent.
+"""
+
+from __future__ import annotations
+
+from agi_scripts.handlers.callinfo import call_id, call_language, caller_number
+from agi_scripts.policy.routing import decide_route
+from agi_scripts.server.routing import HandlerContext, route
+from agi_scripts.storage.base import StoreError, utc_now
+
+
+@route
+def screen(ctx: HandlerContext) -> None:
+    bundle, env = ctx.bundle, ctx.request.env
+    queue = ctx.request.arg(1) or ctx.request.params.get("queue", "")
+    if queue not in bundle.settings.queues:
+        ctx.log.warning("screen: queue %r is not in the config's 'queues'; leaving the call as it is", queue)
+        ctx.outcome = "unknown-queue"
+        return
+    now = utc_now()
+    caller = caller_number(env.get("agi_callerid", ""))
+    language = call_language(bundle, env.get("agi_language", ""))
+    case_team = None
+    if caller:
+        windows = {team: bundle.abuse_policy.repeat_caller_window / 86400 for team in bundle.abuse_policy.teams}
+        try:
+            case = ctx.store.open_case_for_caller(caller, now, windows)
+            case_team = case.team if case else None
+        except StoreError:
+            ctx.log.exception("screen: store unavailable, routing without case history")
+    decision = decide_route(bundle, queue, language, now, case_team)
+    agi = ctx.agi
+    agi.set_variable("RL_LANGUAGE", language)
+    agi.set_variable("RL_ROUTE", decision.queue)
+    agi.set_variable("RL_NOTICE", bundle.prompts.sound_name(decision.notice_prompt, language)
+                     if decision.notice_prompt else "")
+    agi.set_variable("RL_MUSICCLASS", decision.music_class)
+    agi.set_variable("RL_CAMPAIGN", decision.campaign.id if decision.campaign else "")
+    agi.set_variable("RL_OFFER_COMPLIMENT", "1" if decision.offer_compliment else "0")
+    _remember_call(ctx, queue, caller, language, decision.queue,
+                   decision.campaign.id if decision.campaign else None)
+    ctx.outcome = f"route={decision.queue} campaign={decision.campaign.id if decision.campaign else '-'}" \
+                  + (f" team={decision.team}" if decision.team else "")
+
+
+def _remember_call(ctx: HandlerContext, queue: str, caller: str, language: str, route_queue: str,
+                   campaign: str | None) -> None:
+    uniqueid = call_id(ctx.request.env.get("agi_uniqueid", ""))
+    if not uniqueid:
+        return
+    try:
+        ctx.store.record_call_start(uniqueid, caller=caller, queue=queue, language=language, route=route_queue,
+                                    campaign=campaign)
+    except StoreError:
+        ctx.log.exception("screen: could not store the call; the caller is routed all the same")
