@@ -173,7 +173,7 @@ def gtts_reachable(tld: str = "com", timeout: float = REACHABILITY_TIMEOUT) -> R
             outcome.append(Reachability(True, f"{url} answered HTTP {response.status_code}",
                                         time.monotonic() - started))
         except requests.RequestException as exc:
-            outcome.append(Reachability(False, f"{url} is unreachable ({_short_reason(exc)})",
+            outcome.append(Reachability(False, f"{url} is unreachable: {_short_reason(exc)}",
                                         time.monotonic() - started))
 
     worker = threading.Thread(target=probe, name="gtts-reachability", daemon=True)
@@ -197,7 +197,7 @@ def choose_engine(choice: str, say: Callable[[str], None] = print,
     if reach.reachable:
         say(f"engine: gTTS ({reach.reason} in {reach.seconds:.1f} s)")
         return GttsEngine()
-    say(f"engine: espeak-ng, offline ({reach.reason}; checked in {reach.seconds:.1f} s)")
+    say(f"engine: espeak-ng, offline (gTTS not usable: {reach.reason}; checked in {reach.seconds:.1f} s)")
     return EspeakEngine()
 
 
