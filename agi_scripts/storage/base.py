@@ -13,7 +13,7 @@ Conventions every backend keeps:
 - ``call_id`` is Asterisk's uniqueid/linkedid. Calls, compliments, incidents and cases refer to it
   by value, without a foreign key: a flag or a compliment is kept even if its call row was never
   written (server restarted mid-call) or was purged by retention while its case is kept.
-- A withheld caller number is stored as ``""``; ``open_case_for_caller("")`` never matches, so two
+- A withheld caller number is stored as ``""``; ``open_case_for_caller`` never matches a blank one, so two
   anonymous callers are never taken for the same person. Handlers normalise "anonymous",
   "unknown" and the like to ``""`` before calling the store.
 - Database failures (locked too long, disk full, ...) surface as ``StoreError``; handlers catch it

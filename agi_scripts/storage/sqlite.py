@@ -280,7 +280,7 @@ class SqliteStore:
 
     def open_case_for_caller(self, caller: str, now: datetime,
                              window_days_by_team: Mapping[str, float]) -> Case | None:
-        if not caller:
+        if not caller.strip():
             return None  # a withheld number is nobody in particular
         now = as_utc(now)
         with self._read() as db:

@@ -289,7 +289,9 @@ def test_repeat_caller_prefers_the_live_case_over_a_recently_closed_one(store: S
 
 def test_withheld_number_never_matches_another_withheld_caller(store: Store) -> None:
     open_test_case(store, caller="")
+    open_test_case(store, caller="  ")
     assert store.open_case_for_caller("", T0, {"special_care": 30}) is None
+    assert store.open_case_for_caller("  ", T0, {"special_care": 30}) is None
 
 
 # ------------------------------------------------------------------ agent pauses

@@ -1,0 +1,96 @@
+"""Caller-controlled text (caller ID, digits, names) is stored and read back verbatim, never run as SQL."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from agi_scripts.storage import Store, open_store
+
+T0 = datetime(2025, 3, 14, 9, 0, tzinfo=timezone.utc)
+
+HOSTILE = [
+    "O'Brien",
+    'say "hi"',
+    "'; DROP TABLE calls; --",
+    "Robert'); DROP TABLE cases;--",
+    "1 OR 1=1",
+    "nul\x00inside",
+    "\x00",
+    "Zoë Ñandú 李 😀 مرحبا",
+    "line\nbreak\r\ttab",
+    "back\\slash %s %(x)s ? :name $1",
+    "x" * 10_000,
+    " ",
+]
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    opened = open_store(f"sqlite:///{tmp_path / 'store.sqlite'}")
+    yield opened
+    opened.close()
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_hostile_text_round_trips_through_calls_and_compliments(store: Store, text: str) -> None:
+    store.record_call_start(text, caller=text, queue=text, language=text, route=text, campaign=text,
+                            agent=text, started_at=T0)
+    store.update_call(text, outcome=text)
+    call = store.get_call(text)
+    assert call is not None
+    assert {call.call_id, call.caller, call.queue, call.language, call.route, call.campaign, call.agent,
+            call.outcome} == {text}
+
+    cid = store.start_compliment(text, agent=text, queue=text, campaign=text)
+    store.set_compliment_recording(cid, text)
+    [compliment] = store.list_compliments(agent=text)
+    assert {compliment.call_id, compliment.agent, compliment.queue, compliment.campaign,
+            compliment.recording} == {text}
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_hostile_text_round_trips_through_flags_cases_and_pauses(store: Store, text: str) -> None:
+    result = store.record_flag(text, text, agent=text, caller=text, queue=text, at=T0, dedupe_seconds=3,
+                               team=text)
+    assert store.record_flag(text, text, agent=text, caller=text, queue=text, at=T0, dedupe_seconds=3).duplicate
+    store.set_incident_action(result.incident_id, text)
+    [incident] = store.list_incidents(call_id=text)
+    assert {incident.call_id, incident.category, incident.agent, incident.caller, incident.queue,
+            incident.team, incident.action} == {text}
+
+    case = store.open_case(category=text, team=text, priority=1, caller=text, agent=text, queue=text,
+                           call_id=text, recording=text, at=T0)
+    store.add_case_event(case.id, text, text, author=text)
+    store.assign_case(case.id, text, author=text)
+    store.add_case_note(case.id, text, text)
+    closed = store.close_case(case.id, text, author=text)
+    assert {closed.category, closed.team, closed.caller, closed.agent, closed.queue, closed.call_id,
+            closed.recording, closed.assignee, closed.resolution} == {text}
+    assert [(e.action, e.detail, e.author) for e in closed.events[1:]] == [
+        (text, text, text), ("assigned", text, text), ("note", text, text), ("closed", text, text)]
+    assert [c.id for c in store.list_cases(team=text)] == [case.id]
+    found = store.open_case_for_caller(text, T0 + timedelta(days=1), {text: 30})
+    if text.strip():
+        assert found is not None and found.id == case.id
+    else:
+        assert found is None  # a blank number is as good as withheld
+    assert [r.category for r in store.incident_counts(["category"])] == [text]
+
+    pause = store.record_pause(agent=text, queues=[text, text], reason=text, paused_at=T0, resume_at=T0)
+    assert store.due_pauses(T0) == [pause]
+    assert (pause.agent, pause.queues, pause.reason) == (text, (text, text), text)
+
+
+def test_injection_attempts_leave_every_table_in_place(store: Store, tmp_path: Path) -> None:
+    for text in HOSTILE:
+        store.record_call_start(text, caller=text, queue="q", language="nl", route="q")
+        store.record_flag("c", text, agent=text, caller=text, queue="q", at=T0, dedupe_seconds=0)
+    with sqlite3.connect(tmp_path / "store.sqlite") as db:
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        assert {"calls", "cases", "incidents", "compliments", "case_events", "agent_pauses"} <= tables
+        assert db.execute("SELECT COUNT(*) FROM calls").fetchone()[0] == len(HOSTILE)
