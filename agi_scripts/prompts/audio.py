@@ -34,8 +34,8 @@ class AudioSettings:
     """RMS level of every prompt, a common level for telephony prompts."""
     peak_ceiling_dbfs: float = -1.0
     """Samples never exceed this; G.711 encoders clip hard above full scale."""
-    silence_below_peak_db: float = 35.0
-    """Audio more than this far below the prompt's peak counts as silence when trimming."""
+    silence_below_speech_db: float = 30.0
+    """Audio more than this far below the prompt's speech level counts as silence when trimming."""
     silence_floor_dbfs: float = -60.0
     """...and audio below this level always does."""
     keep_lead_ms: int = 30
@@ -104,12 +104,19 @@ def decode(source: Path, rate: int, tempo: float = 1.0) -> Any:
 
 
 def trim_silence(segment: Any, settings: AudioSettings, source: Path) -> Any:
+    """Cut silence (and room noise) before the first and after the last word.
+
+    The threshold is relative to the speech level, taken as the 90th percentile of 10 ms chunk
+    levels rather than the peak: one click or pop in a quiet recording must not make the whole
+    speech count as silence.
+    """
     from pydub.silence import detect_leading_silence
 
-    peak = float(segment.max_dBFS)
-    if peak == -math.inf or peak < settings.silence_floor_dbfs:
+    levels = sorted(float(chunk.dBFS) for chunk in segment[::10] if chunk.rms > 0)
+    if not levels or levels[-1] < settings.silence_floor_dbfs:
         raise NotAudio(source, "it is silent")
-    threshold = max(peak - settings.silence_below_peak_db, settings.silence_floor_dbfs)
+    speech_level = levels[int(0.9 * (len(levels) - 1))]
+    threshold = max(speech_level - settings.silence_below_speech_db, settings.silence_floor_dbfs)
     start = detect_leading_silence(segment, silence_threshold=threshold, chunk_size=5)
     end = len(segment) - detect_leading_silence(segment.reverse(), silence_threshold=threshold, chunk_size=5)
     start = max(0, start - settings.keep_lead_ms)
@@ -120,23 +127,24 @@ def trim_silence(segment: Any, settings: AudioSettings, source: Path) -> Any:
 def normalise(segment: Any, settings: AudioSettings) -> Any:
     """Bring the RMS level to the target; where that would push peaks past the ceiling, limit them.
 
-    A limiter lowers the RMS a little, so gain and limiting alternate a few times; a final gain
-    step guarantees the ceiling even for odd material (at the cost of a quieter prompt).
+    Gain and limiter run together in floating point (pydub's ``apply_gain`` would clip first).
+    Limiting lowers the RMS a little, so this repeats a few times; a last gain step guarantees
+    the ceiling even for odd material, at the cost of a quieter prompt.
     """
     for _ in range(3):
-        segment = segment.apply_gain(settings.target_dbfs - segment.dBFS)
-        if segment.max_dBFS <= settings.peak_ceiling_dbfs:
-            return segment
-        segment = limit_peaks(segment, settings.peak_ceiling_dbfs - 0.5)
-    if segment.max_dBFS > settings.peak_ceiling_dbfs:
-        segment = segment.apply_gain(settings.peak_ceiling_dbfs - segment.max_dBFS)
-    return segment
+        gain = settings.target_dbfs - segment.dBFS
+        if segment.max_dBFS + gain <= settings.peak_ceiling_dbfs:
+            return segment.apply_gain(gain)
+        segment = gain_and_limit(segment, gain, settings.peak_ceiling_dbfs - 0.5)
+    gain = min(settings.target_dbfs - segment.dBFS, settings.peak_ceiling_dbfs - segment.max_dBFS)
+    return segment.apply_gain(gain)
 
 
-def limit_peaks(segment: Any, ceiling_dbfs: float) -> Any:
+def gain_and_limit(segment: Any, gain_db: float, ceiling_dbfs: float) -> Any:
     ceiling = 10 ** (ceiling_dbfs / 20.0)
-    return _ffmpeg_filter(segment, f"alimiter=limit={ceiling:.5f}:level=0:latency=1:attack=2:release=40",
-                          segment.frame_rate)
+    chain = (f"aformat=sample_fmts=dbl,volume={gain_db:.3f}dB,"
+             f"alimiter=limit={ceiling:.5f}:level=0:latency=1:attack=2:release=40")
+    return _ffmpeg_filter(segment, chain, segment.frame_rate)
 
 
 def resample(segment: Any, rate: int) -> Any:
