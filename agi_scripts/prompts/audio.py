@@ -5,7 +5,7 @@ Output per prompt: an 8 kHz mono 16-bit WAV (what a G.711 call needs) and the sa
 Every prompt is trimmed of leading and trailing silence and brought to one loudness, so a
 caller never reaches for the volume between two prompts.
 
-ffmpeg decodes, resamples (with a proper anti-aliasing filter, which pydub's ``set_frame_rate``
+ffmpeg decodes and resamples (with a proper anti-aliasing filter, which pydub's ``set_frame_rate``
 lacks) and limits peaks; pydub measures, trims and applies gain.
 """
 
@@ -14,7 +14,9 @@ from __future__ import annotations
 import io
 import math
 import subprocess
+import tempfile
 import wave
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -74,10 +76,10 @@ def require_ffmpeg() -> str:
 
 def convert(source: Path, settings: AudioSettings = AudioSettings(), tempo: float = 1.0) -> ConvertedAudio:
     """Decode ``source`` (any format ffmpeg reads), stretch time by ``tempo``, trim, level, encode."""
-    master = decode(source, MASTER_RATE, tempo)
-    master = trim_silence(master, settings, source)
-    master = normalise(master, settings)
-    narrow = normalise(resample(master, settings.wav_rate), settings)
+    master, narrow = decode(source, (MASTER_RATE, settings.wav_rate), tempo)
+    start, end = speech_bounds(master, settings, source)
+    master = normalise(master[start:end], settings)
+    narrow = normalise(narrow[start:end], settings)
     return ConvertedAudio(
         wav=wav_bytes(narrow),
         sln16=bytes(master.raw_data) if settings.write_sln16 else None,
@@ -87,26 +89,32 @@ def convert(source: Path, settings: AudioSettings = AudioSettings(), tempo: floa
     )
 
 
-def decode(source: Path, rate: int, tempo: float = 1.0) -> Any:
-    """Mono 16-bit audio at ``rate`` as a pydub ``AudioSegment``."""
+def decode(source: Path, rates: Sequence[int], tempo: float = 1.0) -> list[Any]:
+    """The source as mono 16-bit pydub ``AudioSegment``s, one per rate, from a single ffmpeg run.
+
+    Starting ffmpeg costs about 0.1 s, more than converting a prompt: one run writes the first
+    rate to its stdout and the others to temporary files.
+    """
     ffmpeg = require_ffmpeg()
-    command = [ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", "-i", str(source), "-vn",
-               "-ac", "1", "-ar", str(rate)]
-    if not math.isclose(tempo, 1.0):
-        command += ["-filter:a", f"atempo={tempo:.4f}"]
-    command += ["-f", "s16le", "-acodec", "pcm_s16le", "-"]
-    result = subprocess.run(command, capture_output=True, timeout=SUBPROCESS_TIMEOUT, check=False)
-    if result.returncode != 0:
-        raise NotAudio(source, _last_line(result.stderr) or f"ffmpeg exit code {result.returncode}")
-    if len(result.stdout) < SAMPLE_WIDTH * rate // 100:
+    command = [ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", "-i", str(source)]
+    stretch = [] if math.isclose(tempo, 1.0) else ["-filter:a", f"atempo={tempo:.4f}"]
+    with tempfile.TemporaryDirectory(prefix="respectline-decode-") as folder:
+        extra = [Path(folder) / f"{rate}.raw" for rate in rates[1:]]
+        for rate, target in zip(rates, ["-", *map(str, extra)]):
+            command += ["-vn", "-ac", "1", "-ar", str(rate), *stretch, "-f", "s16le", "-acodec", "pcm_s16le", target]
+        result = subprocess.run(command, capture_output=True, timeout=SUBPROCESS_TIMEOUT, check=False)
+        if result.returncode != 0:
+            raise NotAudio(source, _last_line(result.stderr) or f"ffmpeg exit code {result.returncode}")
+        outputs = [result.stdout, *(path.read_bytes() for path in extra)]
+    if len(outputs[0]) < SAMPLE_WIDTH * rates[0] // 100:
         raise NotAudio(source, "it holds no audio (or less than 10 ms)")
-    return _segment(result.stdout, rate)
+    return [_segment(raw, rate) for raw, rate in zip(outputs, rates)]
 
 
-def trim_silence(segment: Any, settings: AudioSettings, source: Path) -> Any:
-    """Cut silence (and room noise) before the first and after the last word.
+def speech_bounds(segment: Any, settings: AudioSettings, source: Path) -> tuple[int, int]:
+    """Milliseconds of the first and after the last word, keeping a little natural onset and decay.
 
-    The threshold is relative to the speech level, taken as the 90th percentile of 10 ms chunk
+    Silence is judged relative to the speech level, taken as the 90th percentile of 10 ms chunk
     levels rather than the peak: one click or pop in a quiet recording must not make the whole
     speech count as silence.
     """
@@ -119,9 +127,7 @@ def trim_silence(segment: Any, settings: AudioSettings, source: Path) -> Any:
     threshold = max(speech_level - settings.silence_below_speech_db, settings.silence_floor_dbfs)
     start = detect_leading_silence(segment, silence_threshold=threshold, chunk_size=5)
     end = len(segment) - detect_leading_silence(segment.reverse(), silence_threshold=threshold, chunk_size=5)
-    start = max(0, start - settings.keep_lead_ms)
-    end = min(len(segment), end + settings.keep_tail_ms)
-    return segment[start:end]
+    return max(0, start - settings.keep_lead_ms), min(len(segment), end + settings.keep_tail_ms)
 
 
 def normalise(segment: Any, settings: AudioSettings) -> Any:
@@ -145,12 +151,6 @@ def gain_and_limit(segment: Any, gain_db: float, ceiling_dbfs: float) -> Any:
     chain = (f"aformat=sample_fmts=dbl,volume={gain_db:.3f}dB,"
              f"alimiter=limit={ceiling:.5f}:level=0:latency=1:attack=2:release=40")
     return _ffmpeg_filter(segment, chain, segment.frame_rate)
-
-
-def resample(segment: Any, rate: int) -> Any:
-    if segment.frame_rate == rate:
-        return segment
-    return _ffmpeg_filter(segment, None, rate)
 
 
 def wav_bytes(segment: Any) -> bytes:
