@@ -143,6 +143,9 @@ class GttsEngine:
             speech.save(str(target))
         except gTTSError as exc:
             raise SynthesisFailed(f"gTTS failed for language {lang!r}: {exc}") from exc
+        except (TypeError, ValueError, AssertionError) as exc:
+            # gTTS turns an unexpected answer into TypeError ("'fp' is not a file-like object").
+            raise SynthesisFailed(f"gTTS failed for language {lang!r}: unexpected answer ({exc})") from exc
         if not target.is_file() or target.stat().st_size == 0:
             raise SynthesisFailed(f"gTTS returned no audio for language {lang!r}")
         return target
