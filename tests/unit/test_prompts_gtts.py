@@ -42,7 +42,7 @@ def batchexecute_response(mp3: bytes, status: int = 200) -> requests.Response:
     response = requests.Response()
     response.status_code = status
     response._content = (")]}'\n\n" + line + "\n").encode("ascii")
-    response._content_consumed = True  # type: ignore[attr-defined]
+    response._content_consumed = True
     response.encoding = "utf-8"
     return response
 
@@ -69,7 +69,8 @@ class FakeGoogle:
         """The [text, lang, speed, ...] parameter of each request, decoded from the f.req form field."""
         result = []
         for request in self.requests:
-            body = request.body if isinstance(request.body, str) else (request.body or b"").decode()
+            raw = request.body
+            body = raw.decode() if isinstance(raw, bytes) else str(raw)
             form = urllib.parse.parse_qs(body)
             rpc = json.loads(form["f.req"][0])
             result.append(json.loads(rpc[0][0][1]))

@@ -109,7 +109,7 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(setup: Setup,
     def disk_full(source: str, target: str) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(prompt_files.os, "replace", disk_full)
+    monkeypatch.setattr(os, "replace", disk_full)
     with pytest.raises(OSError, match="No space left"):
         install_prompts(setup.sounds, setup.built)
     assert setup.installed("nl", "hello").read_bytes() == old_bytes
@@ -167,7 +167,7 @@ def test_write_atomic_never_shows_a_partial_file_under_the_final_name(
         seen.append((Path(destination).read_bytes(), Path(source).read_bytes()))
         real_replace(source, destination)
 
-    monkeypatch.setattr(prompt_files.os, "replace", observe)
+    monkeypatch.setattr(os, "replace", observe)
     prompt_files.write_atomic(target, b"new" * 2000)
     assert seen == [(b"old" * 1000, b"new" * 2000)]
     assert target.read_bytes() == b"new" * 2000
