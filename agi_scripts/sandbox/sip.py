@@ -385,6 +385,16 @@ class _SipPeer:
     def shutdown(self) -> None:
         self.hangup()
 
+    def unregister(self) -> None:
+        """Remove the registration (REGISTER with Expires: 0); :attr:`registered` turns false."""
+        if not self.registered:
+            return
+        try:
+            self._account.setRegistration(False)
+        except pj.Error as error:
+            LOG.debug("%s: unregister: %s", self.username, error.info())
+            self.registered = False
+
     def close_account(self) -> None:
         try:
             self._account.shutdown()
@@ -547,8 +557,10 @@ class SipPhoneSystem:
                 peer.shutdown()
             self._pump_quietly(lambda: not any(peer.in_call for peer in self.peers), SHUTDOWN_TIMEOUT)
             for peer in self.peers:
-                peer.close_account()
+                peer.unregister()
             self._pump_quietly(lambda: not any(peer.registered for peer in self.peers), 2.0)
+            for peer in self.peers:
+                peer.close_account()
         finally:
             self._retired.clear()
             for peer in self.peers:
@@ -601,13 +613,22 @@ class SipPhoneSystem:
             if time.monotonic() >= deadline:
                 return
 
-    def wait_until(self, predicate: Callable[[], bool], timeout: float, what: str = "condition") -> None:
-        """Pump events until ``predicate()`` is true; :class:`SipTimeout` after ``timeout`` seconds."""
+    def wait_until(self, predicate: Callable[[], bool], timeout: float, what: str = "condition", *,
+                   interval: float = 0.0) -> None:
+        """Pump events until ``predicate()`` is true; :class:`SipTimeout` after ``timeout`` seconds.
+
+        ``interval`` spaces out costly predicates (one that runs ``asterisk -rx``, say) while events
+        keep being handled in between.
+        """
         deadline = time.monotonic() + timeout
         while not predicate():
-            if time.monotonic() >= deadline:
-                raise SipTimeout(f"timed out after {timeout:.1f} s waiting for {what}")
-            self._slice()
+            next_check = min(deadline, time.monotonic() + interval)
+            while True:
+                if time.monotonic() >= deadline:
+                    raise SipTimeout(f"timed out after {timeout:.1f} s waiting for {what}")
+                self._slice()
+                if time.monotonic() >= next_check:
+                    break
 
     def _slice(self) -> None:
         endpoint = self._endpoint
