@@ -199,6 +199,7 @@ class AsteriskSandbox:
         keep_files: bool | None = None,
         system_sounds_root: Path = SYSTEM_SOUNDS_ROOT,
         verbose: int = 3,
+        die_with_parent: bool = True,
     ) -> None:
         self.binary = binary or find_asterisk_binary()
         self._owns_base_dir = base_dir is None
@@ -221,6 +222,7 @@ class AsteriskSandbox:
         self.ami_secret = secrets.token_hex(16)
         self.rtp_start, self.rtp_end = rtp_port_range()
         self.verbose = verbose
+        self.die_with_parent = die_with_parent
         self._system_sounds_root = system_sounds_root
         self._process: subprocess.Popen[bytes] | None = None
         self._stopped = False
@@ -273,7 +275,7 @@ class AsteriskSandbox:
         console = open(self.console_log_path, "ab")
         try:
             self._process = subprocess.Popen(
-                [str(self.binary), "-C", str(self.config_path), "-f", "-n", "-g"],
+                self._start_command(),
                 cwd=self.base_dir,  # core dumps (-g) land in the sandbox
                 stdin=subprocess.DEVNULL,
                 stdout=console,
@@ -354,6 +356,16 @@ class AsteriskSandbox:
             shutil.rmtree(self.base_dir, ignore_errors=True)
 
     # ------------------------------------------------------------ starting and stopping
+
+    def _start_command(self) -> list[str]:
+        command = [str(self.binary), "-C", str(self.config_path), "-f", "-n", "-g"]
+        setpriv = shutil.which("setpriv")
+        if self.die_with_parent and setpriv:
+            # The kernel sends SIGTERM to Asterisk if the thread that started it dies, even by
+            # SIGKILL or os._exit, where neither __exit__ nor atexit runs. So start a sandbox from a
+            # thread that lives as long as it (the main thread usually), or pass die_with_parent=False.
+            command = [setpriv, "--pdeathsig", "SIGTERM", "--", *command]
+        return command
 
     def _environment(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -455,23 +467,20 @@ class AsteriskSandbox:
             target.write_text(text)
 
     def _link_system_sounds(self) -> None:
-        """sounds/<lang> links to Debian's voice folders (en_US_f_Allison -> en...), moh to its music.
-        The sounds folder itself is ours, so callers can add their own prompts beside the links."""
+        """Fills sounds/<lang>/ (en from en_US_f_Allison, fr from fr_CA_f_June...) and moh/ with links
+        to Debian's files. The folders themselves are the sandbox's own, so a caller may add
+        prompts (e.g. sounds/en/respectline/...) without writing into the system's folders."""
         self.sounds_dir.mkdir(parents=True, exist_ok=True)
         system_sounds = self._system_sounds_root / "sounds"
         voices = sorted(system_sounds.iterdir()) if system_sounds.is_dir() else []
         for voice in voices:
-            if not voice.is_dir():
-                continue
-            for name in (voice.name, voice.name.split("_", 1)[0]):
-                link = self.sounds_dir / name
-                if not link.exists() and not link.is_symlink():
-                    link.symlink_to(voice)
+            if voice.is_dir():
+                _link_entries(voice, self.sounds_dir / voice.name.split("_", 1)[0])
+        moh = self.data_dir / "moh"
+        moh.mkdir(exist_ok=True)
         system_moh = self._system_sounds_root / "moh"
         if system_moh.is_dir():
-            (self.data_dir / "moh").symlink_to(system_moh)
-        else:
-            (self.data_dir / "moh").mkdir()
+            _link_entries(system_moh, moh)
 
     def _baseline_files(self) -> dict[str, str]:
         b = self.base_dir
@@ -563,6 +572,15 @@ dialrecall = !350+440/100,!0/100,!350+440/100,!0/100,!350+440/100,!0/100,350+440
 record = 1400/500,0/15000
 info = !950/330,!1400/330,!1800/330,0
 """
+
+
+def _link_entries(source: Path, target: Path) -> None:
+    """Links each entry of ``source`` into the folder ``target``; existing names are kept (first wins)."""
+    target.mkdir(parents=True, exist_ok=True)
+    for entry in source.iterdir():
+        link = target / entry.name
+        if not link.exists() and not link.is_symlink():
+            link.symlink_to(entry)
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:

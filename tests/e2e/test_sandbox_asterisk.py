@@ -7,7 +7,11 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -50,11 +54,21 @@ def process_group_members(pgid: int) -> list[int]:
 
 
 def pid_exists(pid: int) -> bool:
+    """True for a live process; a zombie (dead, not yet reaped by init) does not count."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
         return False
-    return True
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def wait_until_gone(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not pid_exists(pid):
+            return True
+        time.sleep(0.1)
+    return False
 
 
 @pytest.fixture
@@ -173,6 +187,28 @@ def test_stop_ends_an_asterisk_that_no_longer_answers_its_cli() -> None:
     ast.stop(timeout=2)
     assert not pid_exists(pid)
     assert process_group_members(pid) == []
+
+
+KILLED_OWNER_SCRIPT = """
+import os, signal, sys
+from agi_scripts.sandbox.asterisk import AsteriskSandbox
+ast = AsteriskSandbox()
+ast.start()
+print(ast.pid, ast.base_dir, flush=True)
+os.kill(os.getpid(), signal.SIGKILL)  # no __exit__, no atexit
+"""
+
+
+def test_asterisk_dies_with_an_owner_killed_without_cleanup() -> None:
+    owner = subprocess.run(
+        [sys.executable, "-c", KILLED_OWNER_SCRIPT], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert owner.returncode == -9, owner.stderr
+    pid_text, base_dir = owner.stdout.split()
+    try:
+        assert wait_until_gone(int(pid_text), timeout=15), f"Asterisk {pid_text} outlived its owner"
+    finally:
+        shutil.rmtree(base_dir, ignore_errors=True)
 
 
 def test_two_sandboxes_run_at_once_on_their_own_ports() -> None:
