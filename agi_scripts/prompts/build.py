@@ -14,7 +14,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -22,7 +22,7 @@ from typing import Any, Literal
 from agi_scripts.config.yamlsource import did_you_mean
 from agi_scripts.prompts.audio import AudioSettings, ConvertedAudio, convert, require_ffmpeg
 from agi_scripts.prompts.catalog import PromptCatalog
-from agi_scripts.prompts.engines import Engine, PromptToolError, ToolMissing
+from agi_scripts.prompts.engines import Engine, EngineUnavailable, PromptToolError, ToolMissing
 from agi_scripts.prompts.files import sha256_bytes, sha256_file, write_atomic
 
 MANIFEST_NAME = "manifest.json"
@@ -118,7 +118,9 @@ def build_prompts(catalog: PromptCatalog, engine: Engine, out_dir: Path = DEFAUL
     """Build what changed; raises ``PromptToolError`` for a bad request or a missing program.
 
     A prompt that fails on its own (a recording that is not audio, an engine error for one text)
-    is reported in the result and does not stop the others.
+    is reported in the result and does not stop the others; a missing program or an engine that
+    cannot work at all (gTTS without network) stops the build with one ``PromptToolError``. What
+    was built until then stays built and recorded in the manifest.
     """
     started = time.monotonic()
     items = plan_build(catalog, languages, only)
@@ -142,9 +144,13 @@ def build_prompts(catalog: PromptCatalog, engine: Engine, out_dir: Path = DEFAUL
         return result
 
     workers = max(1, min(jobs, engine.max_parallel, len(items) or 1))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="prompt-build") as pool:
-        # list() re-raises the first ToolMissing from any worker here.
-        list(pool.map(run, items))
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="prompt-build")
+    try:
+        for future in as_completed([pool.submit(run, item) for item in items]):
+            future.result()  # re-raises ToolMissing or EngineUnavailable from a worker
+    finally:
+        # After a fatal error, prompts not started yet are dropped instead of each timing out.
+        pool.shutdown(wait=True, cancel_futures=True)
     order = {item.key: index for index, item in enumerate(items)}
     report.results.sort(key=lambda result: order[result.item.key])
     report.seconds = time.monotonic() - started
@@ -169,7 +175,7 @@ def _build_one(item: BuildItem, engine: Engine, out_dir: Path, settings: AudioSe
             "files": files, "duration_s": audio.duration_s, "level_dbfs": audio.level_dbfs,
             "peak_dbfs": audio.peak_dbfs,
         })
-    except ToolMissing:
+    except (ToolMissing, EngineUnavailable):
         raise
     except PromptToolError as exc:
         return BuildResult(item, "failed", source, str(exc), seconds=time.monotonic() - started)

@@ -51,6 +51,10 @@ class SynthesisFailed(PromptToolError):
     """The engine ran but produced no audio for one text."""
 
 
+class EngineUnavailable(PromptToolError):
+    """The engine cannot work at all right now (no network for gTTS): stop instead of failing each prompt."""
+
+
 class Engine(Protocol):
     name: str
     """Recorded in the manifest: a change of engine rebuilds the prompt."""
@@ -142,6 +146,10 @@ class GttsEngine:
             speech = gTTS(text, lang=lang, tld=tld or "com", lang_check=False, timeout=self.timeout)
             speech.save(str(target))
         except gTTSError as exc:
+            if exc.rsp is None:  # no HTTP answer at all: every other prompt would fail the same way
+                cause = _short_reason(exc.__context__) if isinstance(exc.__context__, Exception) else str(exc)
+                raise EngineUnavailable(f"gTTS cannot reach translate.google.{tld or 'com'} ({cause}); "
+                                        "build offline with --engine espeak, or use --engine auto") from exc
             raise SynthesisFailed(f"gTTS failed for language {lang!r}: {exc}") from exc
         except (TypeError, ValueError, AssertionError) as exc:
             # gTTS turns an unexpected answer into TypeError ("'fp' is not a file-like object").

@@ -18,7 +18,14 @@ import requests
 
 from agi_scripts.prompts.build import build_prompts
 from agi_scripts.prompts.catalog import PromptCatalog, load_prompt_catalog
-from agi_scripts.prompts.engines import EspeakEngine, GttsEngine, Reachability, choose_engine, gtts_reachable
+from agi_scripts.prompts.engines import (
+    EngineUnavailable,
+    EspeakEngine,
+    GttsEngine,
+    Reachability,
+    choose_engine,
+    gtts_reachable,
+)
 from tests.unit.test_prompts_support import read_wav, requires_tools, speech_wav, to_mp3
 
 pytestmark = requires_tools
@@ -130,16 +137,32 @@ def test_switching_from_gtts_to_espeak_rebuilds(
     assert [(r.status, r.source) for r in report.results] == [("built", "espeak-ng")]
 
 
-def test_no_network_fails_each_prompt_quickly_and_cleanly(
+def test_no_network_stops_the_build_with_one_clear_error(
         tmp_path: Path, catalog: PromptCatalog, speech_mp3: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
     fake = FakeGoogle(speech_mp3, error=requests.exceptions.ConnectionError("Failed to resolve 'translate.google.com'"))
     install_fake(monkeypatch, fake)
-    started = time.monotonic()
-    report = build_prompts(catalog, GttsEngine(), tmp_path / "out", only=["hello"])
-    assert time.monotonic() - started < 5
-    assert [r.status for r in report.results] == ["failed", "failed"]
-    assert all("gTTS failed" in r.message for r in report.results)
+    with pytest.raises(EngineUnavailable, match=r"gTTS cannot reach translate.google.com \(failed to resolve\); "
+                                                 r"build offline with --engine espeak"):
+        build_prompts(catalog, GttsEngine(), tmp_path / "out")
     assert not (tmp_path / "out" / "nl" / "hello.wav").exists()
+
+
+def test_a_network_that_times_out_is_not_waited_for_once_per_prompt(
+        tmp_path: Path, catalog: PromptCatalog, speech_mp3: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeGoogle(speech_mp3, error=requests.exceptions.ConnectTimeout("timed out"))
+    slow_send = fake.send
+
+    def send_after_a_wait(session: requests.Session, request: requests.PreparedRequest,
+                          **kwargs: Any) -> requests.Response:
+        time.sleep(0.5)  # stands in for the 3 s connect timeout
+        return slow_send(session, request, **kwargs)
+
+    monkeypatch.setattr(requests.Session, "send", send_after_a_wait)
+    started = time.monotonic()
+    with pytest.raises(EngineUnavailable, match="timed out"):
+        build_prompts(catalog, GttsEngine(), tmp_path / "out")
+    assert len(fake.requests) <= 2  # of 4 prompts: the rest were dropped, not each timed out
+    assert time.monotonic() - started < 1.6
 
 
 def test_a_refusal_from_google_is_reported_with_its_status(
