@@ -506,20 +506,28 @@ class SipPhoneSystem:
     def start(self) -> None:
         if self._endpoint is not None:
             raise SipPeerError("SipPhoneSystem already started")
-        endpoint = pj.Endpoint()
-        endpoint.libCreate()
-        self._endpoint = endpoint
-        endpoint.libInit(self._endpoint_config())
-        transport = pj.TransportConfig()
-        transport.port = 0
-        transport.boundAddress = self.local_host
-        transport_id = endpoint.transportCreate(pj.PJSIP_TRANSPORT_UDP, transport)
-        endpoint.libStart()
-        endpoint.audDevManager().setNullDev()
-        self._telephony_codecs_only(endpoint)
-        self.local_port = int(str(endpoint.transportGetInfo(transport_id).localName).rsplit(":", 1)[1])
+        if self._log_path is not None:
+            self._log_path.parent.mkdir(parents=True, exist_ok=True)
         if self.record_dir is not None:
             self.record_dir.mkdir(parents=True, exist_ok=True)
+        endpoint = pj.Endpoint()
+        endpoint.libCreate()
+        try:
+            endpoint.libInit(self._endpoint_config())
+            transport = pj.TransportConfig()
+            transport.port = 0
+            transport.boundAddress = self.local_host
+            transport_id = endpoint.transportCreate(pj.PJSIP_TRANSPORT_UDP, transport)
+            endpoint.libStart()
+            endpoint.audDevManager().setNullDev()
+            self._telephony_codecs_only(endpoint)
+            local_name = str(endpoint.transportGetInfo(transport_id).localName)
+        except pj.Error as error:
+            endpoint.libDestroy()  # a half-started library would break the next Endpoint
+            del endpoint
+            raise SipPeerError(f"pjsua2 failed to start: {error.info()}") from error
+        self._endpoint = endpoint
+        self.local_port = int(local_name.rsplit(":", 1)[1])
         # A script that forgets shutdown() would otherwise abort in pjsua's asserts at exit.
         atexit.register(self.shutdown)
 
