@@ -1,0 +1,195 @@
+"""pyst2's ``AGI`` with its traps removed, keeping its whole API for handlers.
+
+What changes compared to ``asterisk.agi.AGI`` (pyst2 0.5.1):
+
+- the constructor takes an environment already read and a :class:`LineTransport`; it installs no
+  signal handler (pyst2 calls ``signal.signal(SIGHUP)``, which fails outside the main thread) and
+  reads nothing from stdin;
+- nothing is written to stderr: pyst2 prints the whole environment (caller number included) and
+  every command and reply there;
+- every argument is escaped for Asterisk's ``parse_args`` and checked to fit one line
+  (:mod:`agi_scripts.protocol.wire`); the command word itself must be letters and spaces;
+- every reply has a deadline (:mod:`agi_scripts.protocol.timeouts`);
+- the reply stream is read the way Asterisk writes it: ``HANGUP`` lines (sent when ``AGISIGHUP`` is
+  not ``no``) may come at any time and mark the channel hung up; ``100 Trying...`` precedes the
+  real reply (``GOSUB``); ``511`` (channel is dead), ``520`` (one line, or ``520-`` ...
+  ``520 End of proper usage.``) and ``510`` become typed errors;
+- after a hangup, the next command raises :class:`ChannelHungUp` without being sent; after a reply
+  timeout, replies would be out of step, so every later command raises :class:`CommandTimeout`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any, NoReturn
+
+from asterisk.agi import AGI, AGIAppError, AGIDBError, AGIError, AGIInvalidCommand, AGIUnknownError
+
+from agi_scripts.protocol.errors import ChannelHungUp, CommandTimeout, UsageError
+from agi_scripts.protocol.timeouts import CommandTimeouts
+from agi_scripts.protocol.transport import LineTransport
+from agi_scripts.protocol.wire import Quoted, ResultFields, format_command, parse_result_fields, split_code
+
+HANGUP_LINE = "HANGUP"
+
+
+_UPPER: dict[str, str] = {}
+
+
+def _upper_verb(command: str) -> str:
+    verb = " ".join(command.upper().split())
+    if len(_UPPER) < 256:
+        _UPPER[command] = verb
+    return verb
+
+
+class _Discard:
+    """Stands in for pyst2's ``stderr`` so no inherited code path can print call data."""
+
+    def write(self, _text: str) -> int:
+        return 0
+
+    def flush(self) -> None:
+        pass
+
+
+class SafeAGI(AGI):  # type: ignore[misc]  # pyst2 ships no type hints
+    def __init__(self, env: Mapping[str, str], transport: LineTransport,
+                 timeouts: CommandTimeouts | None = None) -> None:
+        # AGI.__init__ is deliberately not called: it installs a SIGHUP handler and reads stdin.
+        self.env = dict(env)
+        self.stdin = None
+        self.stdout = None
+        self.stderr = _Discard()
+        self._got_sighup = False
+        self._transport = transport
+        self._timeouts = timeouts or CommandTimeouts()
+        self._hangup_reason = ""
+        self._out_of_step = ""
+
+    # ------------------------------------------------------------ state
+
+    @property
+    def hung_up(self) -> bool:
+        """The channel is known to be gone (every further command raises :class:`ChannelHungUp`)."""
+        if not self._hangup_reason and self._transport.hangup_signalled:
+            self._hangup_reason = "SIGHUP"
+        return bool(self._hangup_reason)
+
+    @property
+    def hangup_reason(self) -> str:
+        return self._hangup_reason
+
+    def mark_hung_up(self, reason: str) -> None:
+        if not self._hangup_reason:
+            self._hangup_reason = reason
+        self._got_sighup = True
+
+    def notice_pending_hangup(self) -> bool:
+        """Read lines that already arrived (without waiting) and say whether one was ``HANGUP``."""
+        while (line := self._transport.pending_line()) is not None:
+            if line == HANGUP_LINE:
+                self.mark_hung_up("HANGUP line")
+        return self.hung_up
+
+    def test_hangup(self) -> None:
+        if self.notice_pending_hangup():
+            raise ChannelHungUp(f"the channel hung up ({self._hangup_reason})")
+
+    # ------------------------------------------------------------ pyst2 overrides
+
+    def _quote(self, string: Any) -> str:
+        return Quoted(string if isinstance(string, str) else str(string))
+
+    def execute(self, command: str, *args: Any) -> ResultFields:
+        if self._hangup_reason or self.notice_pending_hangup():
+            raise ChannelHungUp(f"the channel hung up ({self._hangup_reason})")
+        if self._out_of_step:
+            raise CommandTimeout(self._out_of_step)
+        line = format_command(command, args)
+        verb = _UPPER.get(command) or _upper_verb(command)
+        self._transport.send(line)
+        return self._read_reply(verb, self._timeouts.for_command(verb, args))
+
+    def send_command(self, command: str, *args: Any) -> None:
+        """pyst2's low-level write, kept for callers that pair it with :meth:`get_result`."""
+        self._transport.send(format_command(command, args))
+
+    def get_result(self, stdin: Any = None) -> ResultFields:
+        return self._read_reply("", self._timeouts.command_timeout)
+
+    def database_get(self, family: str, key: str) -> str:
+        # pyst2 wraps family and key in quotes twice; with real escaping that would put the quotes
+        # into the key, so this is the same method quoting once.
+        result = self.execute("DATABASE GET", self._quote(family), self._quote(key))
+        res, value = result["result"]
+        if res == "0":
+            raise AGIDBError(f"Key not found in database: family={family}, key={key}")
+        if res == "1":
+            return value
+        raise AGIError(f"Unknown result for DATABASE GET family={family}, key={key}: {res}")
+
+    # ------------------------------------------------------------ replies
+
+    def _read_reply(self, verb: str, timeout: float) -> ResultFields:
+        line = self._next_line(verb, timeout, timeout)
+        if line.startswith("200 "):  # the usual case, straight through
+            return self._result(line[4:])
+        return self._read_unusual_reply(verb, timeout, line)
+
+    def _read_unusual_reply(self, verb: str, timeout: float, line: str) -> ResultFields:
+        deadline = time.monotonic() + timeout
+        while True:
+            if line == HANGUP_LINE:
+                self.mark_hung_up("HANGUP line")
+            else:
+                code, rest = split_code(line)
+                if code == 200:
+                    return self._result(rest)
+                if code != 100 and line.strip():
+                    self._raise_for(code, verb, rest, line, deadline)
+            # HANGUP, 100 Trying or a stray blank line: the real reply is still to come.
+            line = self._next_line(verb, max(0.0, deadline - time.monotonic()), timeout)
+
+    def _next_line(self, verb: str, wait: float, timeout: float) -> str:
+        try:
+            return self._transport.read_line(wait)
+        except CommandTimeout:
+            self._out_of_step = f"no reply to AGI {verb or 'command'} within {timeout:.1f} s"
+            raise CommandTimeout(self._out_of_step) from None
+        except ChannelHungUp:
+            self.mark_hung_up("connection closed")
+            raise
+
+    def _result(self, rest: str) -> ResultFields:
+        fields = parse_result_fields(rest)
+        value, data = fields["result"]
+        if value == "-1":
+            if data == "hangup" or self.notice_pending_hangup():
+                self.mark_hung_up("result -1 (hangup)")
+                raise ChannelHungUp("the channel hung up during the command")
+            raise AGIAppError("Error executing application, or hangup")
+        return fields
+
+    def _raise_for(self, code: int, verb: str, rest: str, line: str, deadline: float) -> NoReturn:
+        if code == 511:
+            self.mark_hung_up("511 dead channel")
+            raise ChannelHungUp(f"Asterisk refused {verb or 'a command'}: the channel is dead")
+        if code == 510:
+            raise AGIInvalidCommand(f"Asterisk does not know AGI command {verb!r}")
+        if code == 520:
+            raise UsageError(verb, self._usage(line, rest, deadline))
+        raise AGIUnknownError(code, "Unhandled code or undefined response")
+
+    def _usage(self, first: str, rest: str, deadline: float) -> str:
+        """The usage text of a ``520`` reply, one line or ``520-`` ... ``520 End of proper usage.``"""
+        if not first.startswith("520-"):
+            return rest
+        usage: list[str] = []
+        while True:
+            line = self._next_line("520 usage", max(0.0, deadline - time.monotonic()),
+                                   self._timeouts.command_timeout)
+            if line.startswith("520 ") or line == "520":
+                return "\n".join(usage).strip()
+            usage.append(line)

@@ -1,0 +1,134 @@
+"""The AGI line format: how a command is written so Asterisk reads exactly what we meant, and how
+its replies are read.
+
+How Asterisk reads a command (``run_agi`` and ``parse_args`` in ``res/res_agi.c``):
+
+- one command per line: it reads up to ``\\n``. A newline inside a value would end the command there
+  and make the rest of the value a second command: injection.
+- the line is read into a 2048-byte buffer (``AGI_BUF_LEN``); a longer line is cut after 2047 bytes
+  and the remainder is read as the *next command*: injection again. So a whole line, newline
+  included, must fit in :data:`MAX_COMMAND_BYTES`.
+- words are split on unquoted space or tab; ``"`` toggles quoting (and starts a word); ``\\``
+  makes the next character literal (``\\"`` is a quote, ``\\\\`` a backslash) and is itself dropped.
+  ``""`` is an empty argument.
+
+So every argument is written as ``"`` + value with ``\\`` and ``"`` backslash-escaped + ``"``.
+
+Carriage return, line feed and NUL can never be carried by the protocol. We **replace each with a
+space** instead of refusing the command: the values that carry them are mostly caller-controlled
+(caller ID name, SIP headers), and a caller must not be able to make a flow fail by putting a
+newline in their name. The value stays one argument on one line, which is what matters for safety.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from agi_scripts.protocol.errors import UnsafeCommand
+
+MAX_COMMAND_BYTES = 2047
+"""Longest command line Asterisk reads in one piece, trailing newline included."""
+
+_COMMAND_WORDS = re.compile(r"[A-Za-z]+(?: [A-Za-z]+)*\Z")
+_UNSENDABLE = str.maketrans({"\r": " ", "\n": " ", "\x00": " "})
+_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"'})
+
+
+class Quoted(str):
+    """A value pyst2 explicitly passed through ``_quote``: always sent, even when empty."""
+
+    __slots__ = ()
+
+
+def escape_argument(value: object) -> str:
+    """``value`` as one double-quoted AGI argument that ``parse_args`` reads back unchanged
+    (CR, LF and NUL become spaces, see the module docstring)."""
+    text = value if isinstance(value, str) else _to_text(value)
+    if not text.isalnum():  # the common case (digits, plain words) needs no translation at all
+        text = text.translate(_UNSENDABLE).translate(_ESCAPES)
+    return '"' + text + '"'
+
+
+def _to_text(value: object) -> str:
+    if isinstance(value, bool):
+        raise UnsafeCommand("a bool is not an AGI argument; pass '1'/'0' or a word")
+    if isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, bytes):
+        raise UnsafeCommand("bytes are not an AGI argument; decode them first")
+    raise UnsafeCommand(f"{type(value).__name__} is not an AGI argument")
+
+
+def format_command(command: str, args: Sequence[object]) -> bytes:
+    """The wire bytes of ``command`` with ``args``, newline included.
+
+    ``command`` is the command word(s) (``STREAM FILE``) and is checked, never quoted. Arguments
+    are all quoted. pyst2 marks optional arguments it leaves out by an empty plain string or
+    ``None`` at the end (``hangup(channel='')``): those trailing ones are omitted, as pyst2's own
+    ``strip()`` did; explicitly quoted empty values (:class:`Quoted`) are kept as ``""``.
+    """
+    verb = _VERBS.get(command) or _checked_verb(command)
+    end = len(args)
+    while end and (args[end - 1] is None or (args[end - 1] == "" and not isinstance(args[end - 1], Quoted))):
+        end -= 1
+    if end:
+        quoted = [escape_argument("" if arg is None else arg) for arg in (args if end == len(args) else args[:end])]
+        line = (verb + " " + " ".join(quoted) + "\n").encode("utf-8")
+    else:
+        line = (verb + "\n").encode("utf-8")
+    if len(line) > MAX_COMMAND_BYTES:
+        raise UnsafeCommand(
+            f"AGI command {verb} is {len(line)} bytes; Asterisk reads at most {MAX_COMMAND_BYTES} "
+            "per line and would run the rest as another command")
+    return line
+
+
+_VERBS: dict[str, str] = {}
+"""Command words already checked, as given -> as sent (a handful of distinct ones per program)."""
+
+
+def _checked_verb(command: str) -> str:
+    verb = " ".join(command.split())
+    if not _COMMAND_WORDS.match(verb):
+        raise UnsafeCommand(
+            "an AGI command is letters and spaces only (pass values as separate arguments so "
+            f"they are escaped): {command[:40]!r}")
+    if len(_VERBS) < 256:
+        _VERBS[command] = verb
+    return verb
+
+
+# ---------------------------------------------------------------- replies
+
+ResultFields = dict[str, tuple[str, str]]
+"""pyst2's result shape: ``{'result': (value, data), 'endpos': ('1234', ''), ...}``."""
+
+_KEY_VALUE = re.compile(r"(?P<key>\w+)=(?P<value>[^\s]+)\s*(?:\((?P<data>.*)\))*")
+# Asterisk's most frequent replies, pre-parsed: no regex on the hot path.
+_COMMON: dict[str, ResultFields] = {
+    "result=0": {"result": ("0", "")},
+    "result=1": {"result": ("1", "")},
+    "result=-1": {"result": ("-1", "")},
+}
+
+
+def split_code(line: str) -> tuple[int, str]:
+    """``'200 result=1 (x)'`` -> ``(200, 'result=1 (x)')``; ``(0, line)`` when there is no code.
+
+    The separator may be a space or ``-`` (``520-Invalid command syntax...``)."""
+    if len(line) >= 3 and line[:3].isdigit():
+        return int(line[:3]), line[4:] if len(line) > 3 else ""
+    return 0, line
+
+
+def parse_result_fields(text: str) -> ResultFields:
+    """The ``key=value (data)`` pairs of a ``200`` reply, as pyst2 reads them (same regex, so a
+    value in parentheses runs to the last ``)`` of the line, spaces and all)."""
+    common = _COMMON.get(text)
+    if common is not None:
+        return dict(common)
+    fields: ResultFields = {"result": ("", "")}
+    for key, value, data in _KEY_VALUE.findall(text):
+        fields[key] = (value, data)
+    return fields
