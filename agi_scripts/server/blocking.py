@@ -1,0 +1,65 @@
+"""Blocking work from inside a session without stopping the others.
+
+Sessions run as greenlets on the server's event loop thread: a handler that called SQLite directly
+would freeze every call for the few milliseconds of an fsync. :func:`run_blocking` hands the call to
+a worker thread and parks only the calling session until it is done. Outside a FastAGI session
+(classic AGI, a CLI, a test) it simply calls the function.
+
+Handlers rarely need it by name: ``ctx.store`` is wrapped in :class:`Offloaded`, so every store
+method call is offloaded already.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from greenlet import greenlet
+
+T = TypeVar("T")
+
+
+class SessionGreenlet(greenlet):  # type: ignore[misc]  # greenlet's stubs make the base Any here
+    """The greenlet of one FastAGI session; ``offload`` runs a call on a worker thread and parks the
+    session until it returns (raising ``BlockingCallTimeout`` past the server's limit)."""
+
+    offload: Callable[[Callable[..., Any], tuple[Any, ...], Mapping[str, Any]], Any]
+
+
+def run_blocking(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+    """``fn(*args, **kwargs)``, on a worker thread when called from a FastAGI session."""
+    current = greenlet.getcurrent()
+    if isinstance(current, SessionGreenlet):
+        result: T = current.offload(fn, args, kwargs)
+        return result
+    return fn(*args, **kwargs)
+
+
+class Offloaded:
+    """Wraps an object (the store) so each method call goes through :func:`run_blocking`.
+
+    Attributes that are not callable are returned as they are. The wrapper is shared by all
+    sessions: which session waits is decided at call time.
+    """
+
+    def __init__(self, target: Any) -> None:
+        self.__dict__["_target"] = target
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._target, name)
+        if not callable(attribute):
+            return attribute
+
+        def offloaded(*args: Any, **kwargs: Any) -> Any:
+            return run_blocking(attribute, *args, **kwargs)
+
+        offloaded.__name__ = name
+        offloaded.__doc__ = getattr(attribute, "__doc__", None)
+        self.__dict__[name] = offloaded
+        return offloaded
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("an offloaded store is read-only; set attributes on the store itself")
+
+    def __repr__(self) -> str:
+        return f"Offloaded({self._target!r})"

@@ -1,0 +1,157 @@
+"""What every connection of one server shares: options, routes, services, the event loop and its
+greenlet hub, admission (peer allowlist, session cap) and the deadline sweeper."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from greenlet import greenlet
+
+from agi_scripts.server.blocking import Offloaded
+from agi_scripts.server.bundles import BundleKeeper
+from agi_scripts.server.connection import AgiConnection
+from agi_scripts.server.options import ServerOptions
+from agi_scripts.server.routing import Handler
+from agi_scripts.server.session import SERVER_LOG
+
+SWEEP_INTERVAL = 0.1
+"""How often deadlines are checked: the precision of every timeout."""
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class RateLimitedWarning:
+    """At most one log line per ``every`` seconds for a repeated event, with the count in between
+    (a flood of refused connections must not flood the log too)."""
+
+    def __init__(self, message: str, every: float = 5.0) -> None:
+        self._message = message
+        self._every = every
+        self._last = -every
+        self._suppressed = 0
+
+    def __call__(self, *args: object) -> None:
+        now = time.monotonic()
+        if now - self._last < self._every:
+            self._suppressed += 1
+            return
+        suppressed, self._suppressed, self._last = self._suppressed, 0, now
+        SERVER_LOG.warning(self._message + (f" (and {suppressed} more since the last report)"
+                                            if suppressed else ""), *args)
+
+
+class ServerCore:
+    def __init__(self, options: ServerOptions, routes: Mapping[str, Handler], bundles: BundleKeeper,
+                 store: Any, extra: Mapping[str, Any]) -> None:
+        self.options = options
+        self.timeouts = options.timeouts
+        self.routes = routes
+        self.bundles = bundles
+        self.store = Offloaded(store) if store is not None else None
+        self.extra = dict(extra)
+        self.executor = ThreadPoolExecutor(options.worker_threads, thread_name_prefix="respectline-worker")
+        self.loop = asyncio.get_running_loop()
+        self.hub = greenlet.getcurrent()
+        self.connections: set[AgiConnection] = set()
+        self.admitted = 0
+        self.draining = False
+        self._networks = [ipaddress.ip_network(p, strict=False) for p in options.allowed_peers]
+        self._peer_verdicts: dict[str, bool] = {}
+        self._warn_refused_peer = RateLimitedWarning("refused a FastAGI connection from %s: not in allowed_peers")
+        self._warn_over_cap = RateLimitedWarning(
+            "refused a FastAGI connection: %d sessions already (max_sessions); answered FAILURE")
+
+    def protocol(self) -> AgiConnection:
+        return AgiConnection(self)
+
+    def current_bundle(self) -> Any:
+        return self.bundles.current
+
+    # ------------------------------------------------------------ admission
+
+    def admit(self, connection: AgiConnection) -> None:
+        self.connections.add(connection)
+        assert connection.transport is not None
+        peer = connection.transport.get_extra_info("peername")
+        host = str(peer[0]) if isinstance(peer, tuple) and peer else ""
+        if not self._peer_allowed(host):
+            self._warn_refused_peer(host or "an unknown address")
+            connection.reject(failure=False)
+            return
+        if self.admitted >= self.options.max_sessions:
+            self._warn_over_cap(self.admitted)
+            connection.reject(failure=True)
+            return
+        connection.admitted = True
+        self.admitted += 1
+
+    def forget(self, connection: AgiConnection) -> None:
+        self.connections.discard(connection)
+        if connection.admitted:
+            connection.admitted = False
+            self.admitted -= 1
+
+    def _peer_allowed(self, host: str) -> bool:
+        if not self._networks:
+            return True
+        verdict = self._peer_verdicts.get(host)
+        if verdict is None:
+            try:
+                address = ipaddress.ip_address(host.split("%", 1)[0])
+            except ValueError:
+                verdict = False
+            else:
+                mapped = getattr(address, "ipv4_mapped", None)
+                verdict = any(a in n for a in (address, mapped) if a is not None for n in self._networks
+                              if a.version == n.version)
+            if len(self._peer_verdicts) < 4096:
+                self._peer_verdicts[host] = verdict
+        return verdict
+
+    # ------------------------------------------------------------ deadlines
+
+    async def sweep_deadlines(self) -> None:
+        while True:
+            await asyncio.sleep(SWEEP_INTERVAL)
+            now = time.monotonic()
+            for connection in [c for c in self.connections if c.deadline <= now]:
+                connection.on_deadline()
+
+    # ------------------------------------------------------------ health
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "status": "draining" if self.draining else "ok",
+            "sessions": self.admitted,
+            "max_sessions": self.options.max_sessions,
+            "config_generation": self.bundles.generation,
+        }
+
+    def http_response(self, request_line: str) -> bytes:
+        """Answer a ``GET /health`` (200 while serving, 503 while draining) and nothing else (404)."""
+        parts = request_line.split()
+        path = parts[1] if len(parts) > 1 else ""
+        if path.split("?", 1)[0] != "/health":
+            return _http(404, {"status": "not found"}, head=parts[0] == "HEAD" if parts else False)
+        status = self.status()
+        return _http(503 if self.draining else 200, status, head=parts[0] == "HEAD")
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _http(code: int, body: Mapping[str, Any], head: bool) -> bytes:
+    reason = {200: "OK", 404: "Not Found", 503: "Service Unavailable"}[code]
+    payload = (json.dumps(body) + "\n").encode()
+    header = (f"HTTP/1.0 {code} {reason}\r\nContent-Type: application/json\r\n"
+              f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n").encode()
+    return header if head else header + payload
+
+
+HealthResponder = Callable[[str], bytes]
