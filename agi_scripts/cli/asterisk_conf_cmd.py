@@ -25,7 +25,7 @@ def register(commands: Any) -> None:
                         help="address Asterisk uses to reach `respectline serve` (default: the config's listen)")
     parser.add_argument("--check", action="store_true",
                         help="write nothing; exit 1 if the files in --out differ from what would be generated")
-    parser.set_defaults(handler=run)
+    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -62,7 +62,7 @@ def add_config_argument(parser: argparse.ArgumentParser) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    handler: Command = args.handler
+    handler: Command = args.func
     try:
         return handler(args)
     except KeyboardInterrupt:

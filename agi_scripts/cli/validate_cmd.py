@@ -18,7 +18,7 @@ def register(commands: Any) -> None:
                                  description="Load the config and every flow file and report every problem "
                                              "as file:line:column: message. Exit 1 when there is any.")
     add_config_argument(parser)
-    parser.set_defaults(handler=run)
+    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from agi_scripts.config.bundle import Bundle
-from agi_scripts.prompts.catalog import LANGUAGE_PATTERN
+from agi_scripts.prompts.language import resolve_language
 
 _NUMBER = re.compile(r"^\+?[0-9]{2,20}$")
 _AGENT = re.compile(r"^[A-Za-z0-9_./@-]{1,80}$")
@@ -42,11 +42,7 @@ def mask_number(number: str) -> str:
 
 
 def call_language(bundle: Bundle, channel_language: str) -> str:
-    """The channel's language if we have prompts in it, else along the configured fallback chain."""
-    available = bundle.languages()
-    wanted = channel_language.strip()
-    candidates: list[str] = []
-    if LANGUAGE_PATTERN.match(wanted):
-        candidates += [wanted, wanted.split("-")[0]]
-    candidates += [bundle.settings.language.default, *bundle.settings.language.fallback]
-    return next((c for c in candidates if c in available), available[0] if available else "en")
+    """The channel's language if we have prompts in it, else the default, else the fallback chain."""
+    settings = bundle.settings.language
+    return resolve_language(channel_language, bundle.languages(), [settings.default, *settings.fallback],
+                            settings.default)
