@@ -7,6 +7,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from types import ModuleType
 
 from agi_scripts import __version__
 
@@ -43,7 +44,7 @@ _OPTIONAL_COMMAND_MODULES: tuple[str, ...] = (
 )
 
 
-def _import(name: str) -> object:
+def _import(name: str) -> ModuleType | None:
     import importlib
 
     try:
