@@ -251,3 +251,16 @@ def test_missing_asterisk_tells_to_run_make_asterisk(
 def test_template_replaces_only_the_sandbox_names() -> None:
     text = "port=${sip_port} exten=${EXTEN} cost=$$5 ${CALLERID(num)}"
     assert render_template(text, {"sip_port": "5070"}) == "port=5070 exten=${EXTEN} cost=$$5 ${CALLERID(num)}"
+
+
+def test_ami_queue_pause_is_applied_and_reported_as_an_event() -> None:
+    queues = "[general]\npersistentmembers = no\n\n[rl-support]\nstrategy = ringall\nmember => Local/200@rl-agents\n"
+    with AsteriskSandbox({"queues.conf": queues}) as ast, ast.ami() as ami:
+        ami.send_action("QueuePause", {"Queue": "rl-support", "Interface": "Local/200@rl-agents",
+                                       "Paused": "true", "Reason": "after-abusive-call"})
+        event = ami.wait_for_event("QueueMemberPause", {"Queue": "rl-support"}, timeout=10)
+        assert event["Paused"] == "1" and event["PausedReason"] == "after-abusive-call", event
+        _, members = ami.send_action_list("QueueStatus", {"Queue": "rl-support"})
+        member = next(m for m in members if m.get("Event") == "QueueMember")
+        assert member["Paused"] == "1", member
+        assert "paused" in ast.rx("queue show rl-support").lower()
