@@ -29,9 +29,19 @@ from asterisk.agi import AGI, AGIAppError, AGIDBError, AGIError, AGIInvalidComma
 from agi_scripts.protocol.errors import ChannelHungUp, CommandTimeout, UsageError
 from agi_scripts.protocol.timeouts import CommandTimeouts
 from agi_scripts.protocol.transport import LineTransport
-from agi_scripts.protocol.wire import Quoted, ResultFields, format_command, parse_result_fields, split_code
+from agi_scripts.protocol.wire import ResultFields, format_command, parse_result_fields, split_code
 
 HANGUP_LINE = "HANGUP"
+
+
+def _digit(result: str) -> str:
+    """pyst2's reading of a DTMF result: '0' is no digit, else the digit's character code."""
+    if result == "0":
+        return ""
+    try:
+        return chr(int(result))
+    except ValueError:
+        raise AGIError(f"Unable to convert result to char: {result}") from None
 
 
 _UPPER: dict[str, str] = {}
@@ -87,10 +97,11 @@ class SafeAGI(AGI):  # type: ignore[misc]  # pyst2 ships no type hints
         self._got_sighup = True
 
     def notice_pending_hangup(self) -> bool:
-        """Read lines that already arrived (without waiting) and say whether one was ``HANGUP``."""
-        while (line := self._transport.pending_line()) is not None:
-            if line == HANGUP_LINE:
-                self.mark_hung_up("HANGUP line")
+        """Take ``HANGUP`` lines that already arrived (without waiting); say whether the channel is gone.
+        Any other line is left for the next reply read."""
+        while self._transport.pending_line() == HANGUP_LINE:
+            self._transport.read_line(0)
+            self.mark_hung_up("HANGUP line")
         return self.hung_up
 
     def test_hangup(self) -> None:
@@ -100,7 +111,8 @@ class SafeAGI(AGI):  # type: ignore[misc]  # pyst2 ships no type hints
     # ------------------------------------------------------------ pyst2 overrides
 
     def _quote(self, string: Any) -> str:
-        return Quoted(string if isinstance(string, str) else str(string))
+        # Quoting and escaping happen for every argument when the line is written.
+        return string if isinstance(string, str) else str(string)
 
     def execute(self, command: str, *args: Any) -> ResultFields:
         if self._hangup_reason or self.notice_pending_hangup():
@@ -118,6 +130,31 @@ class SafeAGI(AGI):  # type: ignore[misc]  # pyst2 ships no type hints
 
     def get_result(self, stdin: Any = None) -> ResultFields:
         return self._read_reply("", self._timeouts.command_timeout)
+
+    # pyst2 left optional arguments out by passing '' and stripping the line; every argument is
+    # sent now, so these methods leave them out with None instead.
+
+    def hangup(self, channel: str = "") -> None:
+        self.execute("HANGUP", channel or None)
+
+    def channel_status(self, channel: str = "") -> int:
+        try:
+            result = self.execute("CHANNEL STATUS", channel or None)
+        except ChannelHungUp:
+            raise
+        except AGIAppError:
+            result = {"result": ("-1", "")}
+        return int(result["result"][0])
+
+    def say_datetime(self, seconds: int, escape_digits: Any = "", format: str = "", zone: str = "") -> str:
+        digits = self._process_digit_list(escape_digits)
+        res = self.execute("SAY DATETIME", seconds, digits, format or None if not zone else format,
+                           zone or None)["result"][0]
+        return _digit(res)
+
+    def exec_command(self, command: str, *args: Any) -> ResultFields:
+        options = ",".join(map(str, args))
+        return self.execute("EXEC", command, options or None)
 
     def database_get(self, family: str, key: str) -> str:
         # pyst2 wraps family and key in quotes twice; with real escaping that would put the quotes

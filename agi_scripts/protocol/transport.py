@@ -7,15 +7,19 @@ The FastAGI server provides a transport that parks the session's greenlet while 
 
 from __future__ import annotations
 
+import io
 import os
 import select
 import time
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, Protocol, Union
 
 from agi_scripts.protocol.errors import ChannelHungUp, CommandTimeout
 
 MAX_LINE_BYTES = 1024 * 1024
 """A reply longer than this is not Asterisk (GET VARIABLE values are bounded far below)."""
+
+
+ByteStream = Union[BinaryIO, io.RawIOBase, io.BufferedIOBase]
 
 
 class LineTransport(Protocol):
@@ -29,7 +33,7 @@ class LineTransport(Protocol):
         Asterisk closed the connection."""
 
     def pending_line(self) -> str | None:
-        """A line that already arrived, without waiting; ``None`` if there is none."""
+        """The next line if it already arrived, without waiting and without consuming it."""
 
     @property
     def hangup_signalled(self) -> bool:
@@ -49,7 +53,7 @@ class FileLineTransport:
     per-command timeout holds; otherwise (an in-memory stream in a test) reads block.
     """
 
-    def __init__(self, stdin: BinaryIO, stdout: BinaryIO) -> None:
+    def __init__(self, stdin: ByteStream, stdout: ByteStream) -> None:
         self._in = stdin
         self._out = stdout
         self._buffer = b""
@@ -76,7 +80,8 @@ class FileLineTransport:
             readable, _, _ = select.select([self._fd], [], [], 0)
             if readable:
                 self._fill()
-        return self._take_line()
+        raw, newline, _ = self._buffer.partition(b"\n")
+        return decode_line(raw) if newline else None
 
     def read_line(self, timeout: float) -> str:
         deadline = time.monotonic() + timeout

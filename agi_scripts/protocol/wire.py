@@ -30,15 +30,9 @@ from agi_scripts.protocol.errors import UnsafeCommand
 MAX_COMMAND_BYTES = 2047
 """Longest command line Asterisk reads in one piece, trailing newline included."""
 
-_COMMAND_WORDS = re.compile(r"[A-Za-z]+(?: [A-Za-z]+)*\Z")
+_COMMAND_WORDS = re.compile(r" *[A-Za-z]+(?: +[A-Za-z]+)* *\Z")
 _UNSENDABLE = str.maketrans({"\r": " ", "\n": " ", "\x00": " "})
 _ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"'})
-
-
-class Quoted(str):
-    """A value pyst2 explicitly passed through ``_quote``: always sent, even when empty."""
-
-    __slots__ = ()
 
 
 def escape_argument(value: object) -> str:
@@ -63,14 +57,13 @@ def _to_text(value: object) -> str:
 def format_command(command: str, args: Sequence[object]) -> bytes:
     """The wire bytes of ``command`` with ``args``, newline included.
 
-    ``command`` is the command word(s) (``STREAM FILE``) and is checked, never quoted. Arguments
-    are all quoted. pyst2 marks optional arguments it leaves out by an empty plain string or
-    ``None`` at the end (``hangup(channel='')``): those trailing ones are omitted, as pyst2's own
-    ``strip()`` did; explicitly quoted empty values (:class:`Quoted`) are kept as ``""``.
+    ``command`` is the command word(s) (``STREAM FILE``) and is checked, never quoted. Every
+    argument is sent quoted, an empty string as ``""``; ``None`` at the end leaves an optional
+    argument out (``HANGUP`` without a channel name), ``None`` elsewhere is sent as ``""``.
     """
     verb = _VERBS.get(command) or _checked_verb(command)
     end = len(args)
-    while end and (args[end - 1] is None or (args[end - 1] == "" and not isinstance(args[end - 1], Quoted))):
+    while end and args[end - 1] is None:
         end -= 1
     if end:
         quoted = [escape_argument("" if arg is None else arg) for arg in (args if end == len(args) else args[:end])]
@@ -89,11 +82,11 @@ _VERBS: dict[str, str] = {}
 
 
 def _checked_verb(command: str) -> str:
-    verb = " ".join(command.split())
-    if not _COMMAND_WORDS.match(verb):
+    if not _COMMAND_WORDS.match(command):
         raise UnsafeCommand(
             "an AGI command is letters and spaces only (pass values as separate arguments so "
             f"they are escaped): {command[:40]!r}")
+    verb = " ".join(command.split())
     if len(_VERBS) < 256:
         _VERBS[command] = verb
     return verb

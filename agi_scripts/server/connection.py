@@ -267,7 +267,7 @@ class AgiConnection(asyncio.BufferedProtocol):
         self.transport.write(data)
 
     def pending_line(self) -> str | None:
-        return self._lines.popleft() if self._lines else None
+        return self._lines[0] if self._lines else None
 
     def read_line(self, timeout: float) -> str:
         if self._lines:
