@@ -19,6 +19,7 @@ from agi_scripts.config.errors import ConfigError
 from agi_scripts.prompts.build import DEFAULT_OUT_DIR, BuildResult, build_prompts, plan_build
 from agi_scripts.prompts.catalog import PromptCatalog, load_prompt_catalog
 from agi_scripts.prompts.engines import ENGINE_CHOICES, PromptToolError, choose_engine
+from agi_scripts.prompts.hold import DEFAULT_MOH_DIR, build_hold_gaps
 from agi_scripts.prompts.install import InstalledFile, install_prompts
 
 DEFAULT_CATALOG = Path("audio_prompts/prompts.yaml")
@@ -69,6 +70,36 @@ def add_prompt_actions(actions: argparse._SubParsersAction[argparse.ArgumentPars
     install.add_argument("--lang", action="append", metavar="L",
                          help="only this language; repeat or separate with commas")
     install.set_defaults(func=run_install)
+
+    hold = actions.add_parser(
+        "hold-music", help="cut hold music to the lengths the campaigns need",
+        description="Write <sounds-dir>/respectline/hold/gap-<N>s.wav for every first_after and "
+                    "repeat_every in flows/campaigns.yaml, cut from the machine's hold music.")
+    hold.add_argument("--sounds-dir", type=Path, required=True, help="Asterisk's sounds folder")
+    hold.add_argument("--moh-dir", type=Path, default=DEFAULT_MOH_DIR,
+                      help=f"8 kHz mono WAV hold music to cut from (default: {DEFAULT_MOH_DIR})")
+    hold.add_argument("--config", type=Path, default=Path("config/respectline.yaml"),
+                      help="Respectline configuration (default: %(default)s)")
+    hold.set_defaults(func=run_hold_music)
+
+
+def run_hold_music(args: argparse.Namespace) -> int:
+    from agi_scripts.asterisk_conf.generate import hold_gap_lengths
+    from agi_scripts.config.bundle import load_bundle
+    from agi_scripts.config.errors import ValidationFailed
+
+    try:
+        lengths = hold_gap_lengths(load_bundle(args.config))
+        written = build_hold_gaps(lengths, args.moh_dir, args.sounds_dir)
+    except ValidationFailed as failed:
+        print(failed, file=sys.stderr)
+        return EXIT_REFUSED
+    except PromptToolError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    for path in written:
+        print(f"hold music: {path}")
+    return EXIT_OK
 
 
 def run_build(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
