@@ -1,0 +1,109 @@
+"""``respectline serve`` (the FastAGI server) and ``respectline agi SCRIPT`` (classic AGI from agi-bin)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from agi_scripts.config.bundle import Bundle, load_bundle
+from agi_scripts.config.errors import ValidationFailed
+from agi_scripts.config.settings import parse_listen
+from agi_scripts.storage.base import Store, StoreError, open_store
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def register(commands: Any) -> None:
+    from agi_scripts.cli.main import add_config_argument
+
+    serve = commands.add_parser("serve", help="run the FastAGI server",
+                                description="Serve the AGI scripts screen, post_call and flag to Asterisk. "
+                                            "SIGHUP or a changed flow file reloads; SIGTERM drains calls.")
+    add_config_argument(serve)
+    serve.add_argument("--listen", metavar="HOST:PORT", help="overrides server.listen (port 0: any free port)")
+    serve.add_argument("--db", metavar="URL", help="overrides store.url, e.g. sqlite:///var/respectline.sqlite")
+    serve.set_defaults(func=run_serve)
+
+    agi = commands.add_parser("agi", help="run one AGI script as classic AGI (from agi-bin, stdin/stdout)",
+                              description="For Asterisk's AGI(respectline-agi,SCRIPT,...) from agi-bin; "
+                                          "the FastAGI server is the faster way.")
+    add_config_argument(agi)
+    agi.add_argument("script", help="screen, post_call or flag (a query such as flag?category=threat is allowed)")
+    agi.add_argument("--db", metavar="URL", help="overrides store.url")
+    agi.set_defaults(func=run_agi)
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    from agi_scripts.server.app import serve
+    from agi_scripts.server.options import ServerOptions
+
+    bundle = _first_bundle(args.config)
+    if bundle is None:
+        return 1
+    _configure_logging(bundle)
+    server = bundle.settings.server
+    host, port = server.host, server.port
+    if args.listen:
+        parsed = parse_listen(args.listen)
+        if parsed is None:
+            print(f"error: --listen {args.listen!r}: expected HOST:PORT", file=sys.stderr)
+            return 2
+        host, port = parsed
+    store = _open_store(args.db or bundle.settings.store_url)
+    if store is None:
+        return 1
+    import agi_scripts.handlers  # noqa: F401  (registers the routes)
+
+    options = ServerOptions.from_settings(server, host=host, port=port)
+    config = args.config
+
+    def announce(running: Any) -> None:
+        logging.getLogger("respectline").info("listening on %s:%d (config %s)", host, running.port, config)
+        print(f"listening on {host}:{running.port}", flush=True)
+
+    try:
+        return serve(lambda: load_bundle(config), store=store, options=options, ready=announce)
+    finally:
+        store.close()
+
+
+def run_agi(args: argparse.Namespace) -> int:
+    from agi_scripts.server.classic import run_classic_agi
+
+    bundle = _first_bundle(args.config)
+    if bundle is None:
+        return 1
+    store = _open_store(args.db or bundle.settings.store_url)
+    if store is None:
+        return 1
+    import agi_scripts.handlers  # noqa: F401
+
+    try:
+        return run_classic_agi(args.script, sys.stdin, sys.stdout, load_bundle=lambda: bundle, store=store)
+    finally:
+        store.close()
+
+
+def _first_bundle(config: Path) -> Bundle | None:
+    try:
+        return load_bundle(config)
+    except ValidationFailed as failed:
+        for error in failed.errors:
+            print(error, file=sys.stderr)
+        print(f"{len(failed.errors)} error(s): the server did not start", file=sys.stderr)
+        return None
+
+
+def _open_store(url: str) -> Store | None:
+    try:
+        return open_store(url)
+    except StoreError as exc:
+        print(f"error: cannot open the store: {exc}", file=sys.stderr)
+        return None
+
+
+def _configure_logging(bundle: Bundle) -> None:
+    logging.basicConfig(level=bundle.settings.log_level.upper(), stream=sys.stderr, format=LOG_FORMAT)
