@@ -12,7 +12,8 @@ from agi_scripts.config.bundle import Bundle
 from agi_scripts.prompts.language import resolve_language
 
 _NUMBER = re.compile(r"^\+?[0-9]{2,20}$")
-_AGENT = re.compile(r"^[A-Za-z0-9_./@-]{1,80}$")
+_AGENT = re.compile(r"^[\w .@/'-]{1,80}$")
+"""Member names come from queues.conf; no comma, quote or newline, as they go into UserEvent fields."""
 _CALL_ID = re.compile(r"^[0-9A-Za-z_.-]{1,64}$")
 
 

@@ -61,7 +61,7 @@ class AgiCallerIO:
         self.agi.record_file(str(self.recording_base), format="wav", escape_digits=step.finish_digits,
                              timeout=int(step.max_length * 1000), beep="beep" if step.beep else "",
                              silence=int(step.silence))
-        file = self.recording_base.with_suffix(".wav")
+        file = self.recording_base.parent / f"{self.recording_base.name}.wav"
         if not file.exists():
             return None
         if holds_voice(file, step.min_length):

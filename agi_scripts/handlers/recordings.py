@@ -9,13 +9,17 @@ import re
 import wave
 from pathlib import Path
 
-_SAFE = re.compile(r"[^0-9A-Za-z_.-]")
+_SAFE = re.compile(r"[^0-9A-Za-z_-]")
 SILENCE_RMS = 300
 """16-bit RMS under which a recording counts as silence (line noise is far below a voice)."""
 
 
 def compliment_recording_base(recordings_dir: Path, call_id: str, now: dt.datetime) -> Path:
-    """``<dir>/compliments/YYYY/MM/<call id>``, without extension (Asterisk adds it)."""
+    """``<dir>/compliments/YYYY/MM/<call id>``, without extension (Asterisk adds it).
+
+    The call id's dots become dashes: Asterisk and ``Path.with_suffix`` would take ``.21`` of
+    ``1700000000.21`` for an extension.
+    """
     name = _SAFE.sub("_", call_id) or "call"
     return recordings_dir / "compliments" / f"{now:%Y}" / f"{now:%m}" / name
 

@@ -1,0 +1,44 @@
+"""A real FastAGI server with the shipped handlers, the shipped flows and a real SQLite store."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+import agi_scripts.handlers  # noqa: F401  (registers the routes)
+from agi_scripts.config.bundle import Bundle, load_bundle
+from agi_scripts.server.app import FastAgiServer, RunningServer
+from agi_scripts.server.options import ServerOptions
+from agi_scripts.server.routing import ROUTES
+from agi_scripts.storage.base import Store, open_store
+from tests.conftest import ConfigTree
+from tests.unit.agi_peer import AgiPeer
+
+
+@dataclass
+class Stack:
+    server: RunningServer
+    store: Store
+    bundle: Bundle
+    tree: ConfigTree
+
+    def call(self, script: str, **environment: object) -> AgiPeer:
+        return AgiPeer(self.server.port, timeout=10).start(script, **environment)
+
+
+@pytest.fixture
+def stack(config_tree: ConfigTree, tmp_path: Path) -> Iterator[Stack]:
+    config_tree.replace("config/respectline.yaml", "recordings: ../var/recordings",
+                        f"recordings: {tmp_path / 'recordings'}")
+    bundle = load_bundle(config_tree.config)
+    store = open_store(f"sqlite:///{tmp_path / 'store.sqlite'}")
+    server = FastAgiServer(lambda: load_bundle(config_tree.config), store=store, routes=ROUTES,
+                           options=ServerOptions(port=0, reload_poll=0.2)).run_in_thread()
+    try:
+        yield Stack(server, store, bundle, config_tree)
+    finally:
+        server.stop()
+        store.close()

@@ -1,0 +1,169 @@
+"""screen, post_call and flag over a real FastAGI socket, on the shipped flows and a real store."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from pathlib import Path
+
+import pytest
+
+from agi_scripts.storage.base import StoreError
+from tests.integration.conftest import Stack
+from tests.integration.fake_channel import FakeChannel
+from tests.unit.agi_peer import HOSTILE_CALLER_NAME
+
+AGENT = {"MEMBERNAME": "Agent One", "MEMBERINTERFACE": "PJSIP/agent1", "BRIDGEPEER": "PJSIP/agent1-00000002",
+         "RL_ROUTE": "support", "RL_LANGUAGE": "nl", "RL_CAMPAIGN": "thank-you-week-a"}
+
+
+def test_screen_routes_to_the_dialled_queue_and_records_the_call(stack: Stack) -> None:
+    channel = FakeChannel()
+    with stack.call("screen", args=["support"], uniqueid="1700000000.11",
+                    extra={"agi_language": "fr"}) as peer:
+        channel.serve(peer)
+    assert channel.variables["RL_ROUTE"] == "support"
+    assert channel.variables["RL_LANGUAGE"] == "fr"
+    assert channel.variables["RL_NOTICE"] == ""
+    call = stack.store.get_call("1700000000.11")
+    assert call is not None and call.queue == "support" and call.caller == "+32471234512"
+    assert (call.campaign or "") == channel.variables["RL_CAMPAIGN"]
+
+
+def test_screen_sends_a_caller_with_an_open_case_to_the_team(stack: Stack) -> None:
+    stack.store.open_case(category="threat", team="security", priority=1, caller="+32471234512",
+                          agent="PJSIP/agent1", queue="support", call_id="1699999999.1")
+    channel = FakeChannel()
+    with stack.call("screen", args=["billing"]) as peer:
+        channel.serve(peer)
+    assert channel.variables["RL_ROUTE"] == "security"
+    assert channel.variables["RL_NOTICE"] == "respectline/nl/routed_security"
+    assert channel.variables["RL_OFFER_COMPLIMENT"] == "0"
+    assert channel.variables["RL_MUSICCLASS"] == ""
+
+
+def test_screen_lets_the_call_through_when_the_store_fails(stack: Stack, caplog: pytest.LogCaptureFixture,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise StoreError("disk full")
+
+    monkeypatch.setattr(type(stack.store), "open_case_for_caller", broken)
+    monkeypatch.setattr(type(stack.store), "record_call_start", broken)
+    channel = FakeChannel()
+    with caplog.at_level(logging.ERROR), stack.call("screen", args=["support"]) as peer:
+        channel.serve(peer)
+    assert channel.variables["RL_ROUTE"] == "support"
+    assert "store unavailable" in caplog.text
+
+
+def test_screen_leaves_an_unknown_queue_alone(stack: Stack) -> None:
+    channel = FakeChannel()
+    with stack.call("screen", args=["sales"]) as peer:
+        channel.serve(peer)
+    assert channel.sent("SET") == []
+
+
+def test_hostile_caller_id_is_neither_stored_nor_sent_back(stack: Stack) -> None:
+    channel = FakeChannel()
+    with stack.call("screen", args=["support"], callerid='0471"\nEXEC System "id', uniqueid="1700000000.12",
+                    calleridname=HOSTILE_CALLER_NAME) as peer:
+        channel.serve(peer)
+    assert all(c[0].upper() in ("SET", "GET") for c in channel.commands)
+    call = stack.store.get_call("1700000000.12")
+    assert call is not None and call.caller == ""
+
+
+def test_caller_leaves_a_five_star_compliment_with_a_message(stack: Stack) -> None:
+    channel = FakeChannel(dict(AGENT)).press(["1", "5", "1"])
+    with stack.call("post_call", uniqueid="1700000000.21") as peer:
+        channel.serve(peer)
+    [compliment] = stack.store.list_compliments(agent="Agent One")
+    assert compliment.rating == 5 and compliment.queue == "support"
+    assert compliment.campaign == "thank-you-week-a"
+    assert compliment.recording is not None and Path(compliment.recording).is_file()
+    played = [c[2] for c in channel.sent("STREAM")]
+    assert played[-1] == "respectline/nl/compliment_thanks"
+    events = [c for c in channel.sent("EXEC") if c[1] == "UserEvent"]
+    assert events and events[0][2].startswith("RespectlineCompliment,Agent: Agent One")
+    assert "Rating: 5" in events[0][2]
+
+
+def test_silent_recording_is_discarded_and_the_rating_kept(stack: Stack) -> None:
+    channel = FakeChannel(dict(AGENT), voice=False).press(["1", "4", "1"])
+    with stack.call("post_call", uniqueid="1700000000.22") as peer:
+        channel.serve(peer)
+    [compliment] = stack.store.list_compliments()
+    assert compliment.rating == 4 and compliment.recording is None
+    [record] = channel.sent("RECORD")
+    assert not Path(record[2] + ".wav").exists()
+
+
+def test_caller_hanging_up_mid_flow_keeps_the_rating(stack: Stack) -> None:
+    channel = FakeChannel(dict(AGENT), hang_up_on="RECORD FILE").press(["1", "3", "1"])
+    with stack.call("post_call", uniqueid="1700000000.23") as peer:
+        channel.serve(peer)
+    [compliment] = stack.store.list_compliments()
+    assert compliment.rating == 3 and compliment.recording is None
+
+
+def test_caller_who_does_not_answer_hears_goodbye_and_nothing_is_stored(stack: Stack) -> None:
+    channel = FakeChannel(dict(AGENT))
+    with stack.call("post_call", uniqueid="1700000000.24") as peer:
+        channel.serve(peer)
+    assert stack.store.list_compliments() == []
+    assert [c[2] for c in channel.sent("STREAM")][-1] == "respectline/nl/compliment_goodbye"
+
+
+def test_first_verbal_flag_warns_the_caller_and_starts_the_evidence_recording(stack: Stack) -> None:
+    channel = FakeChannel(dict(AGENT))
+    with stack.call("flag?category=verbal_abuse", uniqueid="1700000000.31") as peer:
+        channel.serve(peer)
+    played = [c[2] for c in channel.sent("STREAM")]
+    assert played == ["respectline/nl/recording_notice", "respectline/nl/abuse_warning"]
+    [mixmonitor] = [c for c in channel.sent("EXEC") if c[1] == "MixMonitor"]
+    assert mixmonitor[2].endswith("1700000000.31.wav")
+    assert channel.sent("HANGUP") == []
+    assert stack.store.list_cases() == []
+
+
+def test_second_verbal_flag_disconnects_opens_a_case_and_pauses_the_agent(stack: Stack) -> None:
+    stack.tree.replace("flows/abuse_policy.yaml", "dedupe_window: 3s", "dedupe_window: 0s")
+    assert stack.server.reload()
+    variables = dict(AGENT)
+    for _flag in range(2):
+        channel = FakeChannel(variables)
+        with stack.call("flag?category=verbal_abuse", uniqueid="1700000000.32") as peer:
+            channel.serve(peer)
+        # What the first flag set (RL_EVIDENCE) stays on the caller's channel for the second.
+        variables = channel.variables
+    assert [c[2] for c in channel.sent("STREAM")] == ["respectline/nl/abuse_closing"]
+    assert channel.sent("HANGUP") == [["HANGUP"]]
+    [case] = stack.store.list_cases()
+    assert (case.team, case.category, case.caller, case.agent) == (
+        "special_care", "verbal_abuse", "+32471234512", "Agent One")
+    assert case.recording and case.recording.endswith("1700000000.32.wav")
+    actions = [e.action for e in case.events]
+    assert actions[0] == "case_opened" and "agent_paused" in actions and "disconnect" in actions
+    pause = [c for c in channel.sent("EXEC") if c[1] == "PauseQueueMember"]
+    assert pause and pause[0][2].startswith(",PJSIP/agent1,,")
+    due = stack.store.due_pauses(dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=6))
+    assert [p.agent for p in due] == ["PJSIP/agent1"]
+
+
+def test_a_double_press_counts_once(stack: Stack) -> None:
+    for _ in range(2):
+        channel = FakeChannel(dict(AGENT))
+        with stack.call("flag?category=verbal_abuse", uniqueid="1700000000.33") as peer:
+            channel.serve(peer)
+    assert channel.sent("STREAM") == []
+    assert len(stack.store.list_incidents(call_id="1700000000.33")) == 1
+
+
+def test_threat_goes_straight_to_disconnect_and_security(stack: Stack) -> None:
+    channel = FakeChannel(dict(AGENT))
+    with stack.call("flag", args=["threat"], uniqueid="1700000000.34") as peer:
+        channel.serve(peer)
+    assert [c[2] for c in channel.sent("STREAM")][-1] == "respectline/nl/abuse_closing_threat"
+    assert channel.sent("HANGUP") == [["HANGUP"]]
+    [case] = stack.store.list_cases()
+    assert case.team == "security" and case.priority == 1
