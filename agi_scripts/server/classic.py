@@ -14,19 +14,19 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import IO, Any, BinaryIO
+from typing import IO, Any
 from urllib.parse import parse_qsl
 
 from agi_scripts.protocol.environment import MAX_ENVIRONMENT_BYTES, dialplan_args, parse_environment
 from agi_scripts.protocol.errors import ChannelHungUp, CommandTimeout
 from agi_scripts.protocol.safe_agi import SafeAGI
-from agi_scripts.protocol.transport import FileLineTransport
+from agi_scripts.protocol.transport import ByteStream, FileLineTransport
 from agi_scripts.server.options import ServerOptions
 from agi_scripts.server.routing import ROUTES, AgiRequest, Handler
 from agi_scripts.server.session import FAILURE_LINE, SERVER_LOG, find_handler, log_call, run_handler
 
 
-def run_classic_agi(script: str, stdin: IO[Any], stdout: IO[Any], *, load_bundle: Callable[[], Any] | None = None,
+def run_classic_agi(script: str, stdin: IO[Any] | ByteStream, stdout: IO[Any] | ByteStream, *, load_bundle: Callable[[], Any] | None = None,
                     store: Any = None, options: ServerOptions | None = None,
                     routes: Mapping[str, Handler] | None = None, extra: Mapping[str, Any] | None = None,
                     skip_args: int = 0) -> int:
@@ -107,7 +107,7 @@ def _catch_sighup(transport: FileLineTransport) -> Callable[[], None]:
     return restore
 
 
-def _binary(stream: IO[Any]) -> BinaryIO:
+def _binary(stream: IO[Any] | ByteStream) -> ByteStream:
     """The byte stream under a text stream (``sys.stdin.buffer``), or the stream itself."""
-    binary: BinaryIO = getattr(stream, "buffer", None) or stream  # type: ignore[assignment]
+    binary: ByteStream = getattr(stream, "buffer", None) or stream  # type: ignore[assignment]
     return binary

@@ -108,12 +108,18 @@ class AgiPeer:
     """One fake-Asterisk connection. Every read has a timeout so a broken server fails the test
     instead of hanging it."""
 
-    def __init__(self, port: int, host: str = "127.0.0.1", timeout: float = 5.0) -> None:
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+    def __init__(self, port: int, host: str = "127.0.0.1", timeout: float = 5.0,
+                 sock: socket.socket | None = None) -> None:
+        self.sock = sock or socket.create_connection((host, port), timeout=timeout)
         self.timeout = timeout
         self._buffer = b""
         self.received = b""
         """Every byte the server sent, to check line discipline."""
+
+    @classmethod
+    def over(cls, sock: socket.socket, timeout: float = 5.0) -> AgiPeer:
+        """A peer on an already connected socket (classic AGI's pipe, in tests)."""
+        return cls(0, timeout=timeout, sock=sock)
 
     def start(self, script: str = "test", **environment: Any) -> AgiPeer:
         self.sock.sendall(encode_environment(asterisk_environment(script, **environment)))

@@ -1,0 +1,154 @@
+"""Connections that are not well-behaved calls must never delay the ones that are."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from agi_scripts.server.app import FastAgiServer, RunningServer
+from agi_scripts.server.options import ServerOptions
+from tests.unit.agi_peer import TEST_ROUTES, AgiPeer, asterisk_environment, encode_environment
+
+StartServer = Callable[..., RunningServer]
+
+
+@pytest.fixture
+def start_server() -> Iterator[StartServer]:
+    running: list[RunningServer] = []
+
+    def start(**options: Any) -> RunningServer:
+        server = FastAgiServer(lambda: None, routes=TEST_ROUTES, options=ServerOptions(port=0, **options))
+        running.append(server.run_in_thread())
+        return running[-1]
+
+    yield start
+    for server in running:
+        server.stop()
+
+
+def timed_session(port: int, script: str = "six") -> float:
+    started = time.monotonic()
+    with AgiPeer(port).start(script) as peer:
+        assert len(peer.answer_all()) == 6
+    return time.monotonic() - started
+
+
+def closed_by_server(sock: socket.socket, timeout: float) -> tuple[bool, bytes]:
+    """Whether the server closed ``sock`` within ``timeout``, and what it sent before."""
+    sock.settimeout(timeout)
+    received = b""
+    try:
+        while chunk := sock.recv(4096):
+            received += chunk
+    except TimeoutError:
+        return False, received
+    except ConnectionResetError:
+        pass
+    return True, received
+
+
+def test_a_session_is_served_within_a_second_while_idle_and_half_open_connections_are_held(
+        start_server: StartServer) -> None:
+    server = start_server()
+    idle = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(50)]
+    half_open = socket.create_connection(("127.0.0.1", server.port))
+    half_open.sendall(encode_environment(asterisk_environment("six"))[:200])  # and then nothing
+    try:
+        time.sleep(0.1)
+        assert timed_session(server.port) < 1.0
+    finally:
+        for sock in [*idle, half_open]:
+            sock.close()
+
+
+def test_zero_byte_probes_are_closed_quietly_and_block_no_one(
+        start_server: StartServer, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    server = start_server()
+    for _ in range(20):
+        socket.create_connection(("127.0.0.1", server.port)).close()
+    assert timed_session(server.port) < 1.0
+    time.sleep(0.2)
+    assert server.server.core.admitted == 0 and not server.server.core.connections
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def test_a_half_sent_environment_is_closed_after_the_environment_timeout(start_server: StartServer) -> None:
+    server = start_server(environment_timeout=0.5)
+    with socket.create_connection(("127.0.0.1", server.port)) as sock:
+        sock.sendall(b"agi_network: yes\nagi_request: agi://127.0.0.1/six\n")
+        started = time.monotonic()
+        closed, received = closed_by_server(sock, timeout=3)
+        assert closed and received == b""
+        assert 0.4 < time.monotonic() - started < 1.5
+
+
+def test_over_the_session_cap_a_connection_is_told_failure_and_closed_at_once(
+        start_server: StartServer, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    server = start_server(max_sessions=2)
+    held = [AgiPeer(server.port).start("two") for _ in range(2)]
+    for peer in held:
+        assert peer.command() == "ANSWER"  # both sessions are now waiting for Asterisk
+    with socket.create_connection(("127.0.0.1", server.port)) as extra:
+        extra.sendall(encode_environment(asterisk_environment("six")))
+        started = time.monotonic()
+        closed, received = closed_by_server(extra, timeout=3)
+        assert closed and received == b"FAILURE\n"
+        assert time.monotonic() - started < 0.5
+    assert any("max_sessions" in r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
+    for peer in held:
+        peer.reply("200 result=0")  # to the ANSWER read above
+        assert peer.answer_all() == ['STREAM FILE "hold" "" "0"']
+        peer.close()
+    assert timed_session(server.port) < 1.0  # the slots were given back
+
+
+def test_a_peer_outside_allowed_peers_is_closed_without_a_word(
+        start_server: StartServer, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    server = start_server(allowed_peers=("10.0.0.0/8",))
+    with socket.create_connection(("127.0.0.1", server.port)) as sock:
+        sock.sendall(encode_environment(asterisk_environment("six")))
+        closed, received = closed_by_server(sock, timeout=2)
+    assert closed and received == b""
+    assert any("not in allowed_peers" in r.getMessage() for r in caplog.records)
+
+
+def test_an_oversized_environment_is_refused(start_server: StartServer) -> None:
+    server = start_server()
+    with socket.create_connection(("127.0.0.1", server.port)) as sock:
+        try:
+            sock.sendall(b"agi_x: " + b"y" * 100_000)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        closed, _ = closed_by_server(sock, timeout=2)
+    assert closed
+
+
+def http_get(port: int, path: str) -> tuple[int, str]:
+    with socket.create_connection(("127.0.0.1", port), timeout=3) as sock:
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: probe\r\n\r\n".encode())
+        data = b""
+        while chunk := sock.recv(4096):
+            data += chunk
+    head, _, body = data.decode().partition("\r\n\r\n")
+    return int(head.split()[1]), body
+
+
+def test_health_answers_http_on_the_agi_port_and_on_the_health_port(start_server: StartServer) -> None:
+    server = start_server(health_port=0)
+    health_port = server.server.health_port
+    assert health_port
+    code, body = http_get(health_port, "/health")
+    assert code == 200 and '"status": "ok"' in body and '"sessions": 0' in body
+    code, body = http_get(server.port, "/health")
+    assert code == 200 and '"status": "ok"' in body and '"sessions": 1' in body  # the probe itself
+    for port in (server.port, health_port):
+        assert http_get(port, "/other")[0] == 404
+    assert timed_session(server.port) < 1.0
