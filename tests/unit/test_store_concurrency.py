@@ -1,0 +1,222 @@
+"""Several threads and several processes on one database file: no lost or doubled count, writes
+that returned are on disk for everyone, and a held write lock is waited for only as long as allowed."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import sqlite3
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+from multiprocessing.process import BaseProcess
+from multiprocessing.synchronize import Barrier, Event
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agi_scripts.storage import StoreError, open_store
+
+T0 = datetime(2025, 3, 14, 9, 0, tzinfo=timezone.utc)
+CATEGORIES = ("verbal", "threat", "discrimination")
+SPAWN = multiprocessing.get_context("spawn")  # no fork of a process that has threads and open files
+WAIT = 30.0  # seconds any step may take before the test gives up instead of hanging
+
+
+@contextmanager
+def running(target: Any, *argument_lists: tuple[Any, ...]) -> Iterator[Sequence[BaseProcess]]:
+    """Start one child per argument tuple; whatever happens, none outlives the test."""
+    processes = [SPAWN.Process(target=target, args=args, daemon=True) for args in argument_lists]
+    for process in processes:
+        process.start()
+    try:
+        yield processes
+    finally:
+        for process in processes:
+            if process.is_alive():
+                process.kill()
+            process.join(timeout=WAIT)
+
+
+def join_all(processes: Sequence[BaseProcess]) -> None:
+    for process in processes:
+        process.join(timeout=WAIT)
+        assert process.exitcode == 0, f"child exited with {process.exitcode}"
+
+
+def url_in(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'store.sqlite'}"
+
+
+# ------------------------------------------------------------------ workers run in child processes
+
+
+def flag_many(url: str, worker: int, presses: int, start: Barrier, results: Any) -> None:
+    """Record ``presses`` flags on call "shared", cycling through the categories."""
+    store = open_store(url, busy_timeout=30)
+    start.wait(timeout=WAIT)
+    seen = []
+    for n in range(presses):
+        category = CATEGORIES[(n + worker) % len(CATEGORIES)]
+        at = T0 + timedelta(milliseconds=n)
+        result = store.record_flag("shared", category, agent=f"agent{worker}", caller="+32", queue="q", at=at,
+                                   dedupe_seconds=0)
+        seen.append((category, result.count_in_category, result.count_total, result.duplicate))
+    store.close()
+    results.put((worker, seen))
+
+
+def press_same_code(url: str, rounds: int, barrier: Barrier, results: Any) -> None:
+    """Each round, press the same category on a fresh call at the same moment as the other process."""
+    store = open_store(url, busy_timeout=30)
+    outcomes = []
+    for round_ in range(rounds):
+        barrier.wait(timeout=WAIT)
+        result = store.record_flag(f"call{round_}", "verbal", agent="a", caller="+32", queue="q", at=T0,
+                                   dedupe_seconds=5)
+        outcomes.append(result.duplicate)
+    store.close()
+    results.put(outcomes)
+
+
+def read_call(url: str, call_id: str, results: Any) -> None:
+    store = open_store(url)
+    call = store.get_call(call_id)
+    results.put(None if call is None else (call.caller, call.outcome))
+    store.close()
+
+
+def write_then_wait_to_be_killed(url: str, written: Event) -> None:
+    store = open_store(url)
+    store.record_call_start("c-killed", caller="+32", queue="q", language="nl", route="q", started_at=T0)
+    cid = store.start_compliment("c-killed", agent="anna", queue="q", campaign=None, at=T0)
+    store.set_compliment_rating(cid, 4)
+    written.set()
+    time.sleep(60)  # killed by the parent long before this ends; the store is never closed
+
+
+# ------------------------------------------------------------------ tests
+
+
+def assert_counts_complete(presses: list[tuple[str, int, int, bool]]) -> None:
+    """Every 1-based count handed out exactly once: nothing lost, nothing given twice."""
+    assert not any(duplicate for *_, duplicate in presses)
+    assert sorted(total for _, _, total, _ in presses) == list(range(1, len(presses) + 1))
+    per_category = Counter(category for category, *_ in presses)
+    for category, count in per_category.items():
+        numbers = sorted(n for c, n, _, _ in presses if c == category)
+        assert numbers == list(range(1, count + 1)), category
+
+
+def test_two_processes_flagging_one_call_at_once_get_every_count_exactly_once(tmp_path: Path) -> None:
+    url = url_in(tmp_path)
+    open_store(url).close()  # schema in place before the race starts
+    presses, workers = 60, 2
+    start, results = SPAWN.Barrier(workers), SPAWN.Queue()
+    with running(flag_many, *[(url, w, presses, start, results) for w in range(workers)]) as processes:
+        seen = dict(results.get(timeout=WAIT) for _ in processes)
+        join_all(processes)
+
+    everything = [press for worker in seen for press in seen[worker]]
+    assert len(everything) == presses * workers
+    assert_counts_complete(everything)
+    store = open_store(url)
+    stored = store.list_incidents(call_id="shared")
+    assert len(stored) == presses * workers
+    assert sorted(i.number_in_call for i in stored) == list(range(1, presses * workers + 1))
+    store.close()
+
+
+def test_same_code_pressed_by_two_processes_at_once_is_counted_once(tmp_path: Path) -> None:
+    url = url_in(tmp_path)
+    open_store(url).close()
+    rounds = 25
+    barrier, results = SPAWN.Barrier(2), SPAWN.Queue()
+    with running(press_same_code, *[(url, rounds, barrier, results)] * 2) as processes:
+        first, second = results.get(timeout=WAIT), results.get(timeout=WAIT)
+        join_all(processes)
+    # In every round exactly one of the two presses was recorded and the other was its duplicate.
+    assert [a != b for a, b in zip(first, second)] == [True] * rounds
+    store = open_store(url)
+    assert len(store.list_incidents()) == rounds
+    store.close()
+
+
+def test_threads_sharing_one_store_get_every_count_exactly_once(tmp_path: Path) -> None:
+    store = open_store(url_in(tmp_path))
+    presses: list[tuple[str, int, int, bool]] = []
+    lock, start = threading.Lock(), threading.Barrier(8)
+
+    def work(worker: int) -> None:
+        start.wait(timeout=WAIT)
+        for n in range(25):
+            category = CATEGORIES[(n + worker) % len(CATEGORIES)]
+            result = store.record_flag("shared", category, agent="a", caller="+32", queue="q",
+                                       at=T0 + timedelta(milliseconds=n), dedupe_seconds=0)
+            with lock:
+                presses.append((category, result.count_in_category, result.count_total, result.duplicate))
+            store.get_call("shared")  # reads interleaved with writes on the same store
+
+    threads = [threading.Thread(target=work, args=(w,), daemon=True) for w in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=WAIT)
+    assert len(presses) == 200
+    assert_counts_complete(presses)
+    store.close()
+
+
+def test_a_returned_write_is_visible_to_a_fresh_connection_in_another_process(tmp_path: Path) -> None:
+    url = url_in(tmp_path)
+    store = open_store(url)  # stays open: nothing is flushed by closing it
+    store.record_call_start("c1", caller="+3225551234", queue="support", language="nl", route="support")
+    store.update_call("c1", outcome="disconnected")
+    results = SPAWN.Queue()
+    with running(read_call, (url, "c1", results)) as processes:
+        assert results.get(timeout=WAIT) == ("+3225551234", "disconnected")
+        join_all(processes)
+    store.close()
+
+
+def test_writes_of_a_killed_process_are_kept(tmp_path: Path) -> None:
+    url = url_in(tmp_path)
+    written = SPAWN.Event()
+    with running(write_then_wait_to_be_killed, (url, written)) as (writer,):
+        assert written.wait(timeout=WAIT)
+        assert writer.pid is not None
+        os.kill(writer.pid, signal.SIGKILL)  # no close, no checkpoint: only what reached the WAL file counts
+        writer.join(timeout=WAIT)
+        assert writer.exitcode == -signal.SIGKILL
+
+    store = open_store(url)
+    call = store.get_call("c-killed")
+    [compliment] = store.list_compliments(agent="anna")
+    assert call is not None and call.started_at == T0
+    assert compliment.rating == 4
+    store.close()
+
+
+def test_write_waits_no_longer_than_busy_timeout_for_another_writer(tmp_path: Path) -> None:
+    url = url_in(tmp_path)
+    store = open_store(url, busy_timeout=0.3)
+    other = sqlite3.connect(tmp_path / "store.sqlite", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process holding the write lock
+    try:
+        began = time.monotonic()
+        with pytest.raises(StoreError, match="locked"):
+            store.record_flag("c1", "verbal", agent="a", caller="1", queue="q", at=T0, dedupe_seconds=0)
+        waited = time.monotonic() - began
+        assert 0.25 <= waited < 2.0
+        assert store.get_call("c1") is None  # reads still work while another process writes (WAL)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    result = store.record_flag("c1", "verbal", agent="a", caller="1", queue="q", at=T0, dedupe_seconds=0)
+    assert result.count_total == 1  # the failed attempt left nothing behind, and the store still works
+    store.close()
