@@ -14,6 +14,7 @@ Only numpy is needed.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -160,21 +161,42 @@ def to_telephony_band(samples: FloatArray, rate: int) -> FloatArray:
     """Resample to 8 kHz and keep 300-3400 Hz, in one FFT (numpy only).
 
     Zeroing bins outside the band both band-limits and acts as the anti-aliasing filter; the
-    inverse transform at the new length does the rate change.
+    inverse transform at the new length does the rate change. The input is zero-padded to a length
+    whose FFT is fast and whose 8 kHz counterpart is a whole number of samples.
     """
     count = len(samples)
     if count == 0:
         return np.zeros(0)
-    out_count = max(1, int(round(count * TELEPHONY_RATE / rate)))
-    spectrum = np.fft.rfft(samples)
-    freqs = np.fft.rfftfreq(count, d=1.0 / rate)
+    common = math.gcd(rate, TELEPHONY_RATE)
+    step_in, step_out = rate // common, TELEPHONY_RATE // common
+    blocks = _next_smooth(-(-count // step_in))
+    padded_count, padded_out = blocks * step_in, blocks * step_out
+    spectrum = np.fft.rfft(samples, padded_count)
+    freqs = np.fft.rfftfreq(padded_count, d=1.0 / rate)
     spectrum[(freqs < BAND_LOW_HZ) | (freqs > BAND_HIGH_HZ)] = 0
-    out_bins = out_count // 2 + 1
+    out_bins = padded_out // 2 + 1
     if len(spectrum) >= out_bins:
         spectrum = spectrum[:out_bins]
     else:
         spectrum = np.concatenate([spectrum, np.zeros(out_bins - len(spectrum), dtype=complex)])
-    return np.fft.irfft(spectrum, n=out_count) * (out_count / count)
+    resampled = np.fft.irfft(spectrum, n=padded_out) * (padded_out / padded_count)
+    return resampled[: max(1, int(round(count * TELEPHONY_RATE / rate)))]
+
+
+def _next_smooth(n: int) -> int:
+    """Smallest integer >= n with no prime factor above 5 (fast FFT sizes)."""
+    best = 1 << max(0, (n - 1).bit_length())
+    power5 = 1
+    while power5 < best:
+        power35 = power5
+        while power35 < best:
+            candidate = power35
+            while candidate < n:
+                candidate *= 2
+            best = min(best, candidate)
+            power35 *= 3
+        power5 *= 5
+    return best
 
 
 def load_telephony(path: Path) -> FloatArray:
