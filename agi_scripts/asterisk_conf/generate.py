@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from agi_scripts.config.bundle import Bundle
@@ -32,12 +33,14 @@ def feature_name(category_id: str) -> str:
     return f"rl_{category_id}"
 
 
-def generate(bundle: Bundle, agi_address: str) -> dict[str, str]:
-    """File name -> contents. ``agi_address`` is ``HOST:PORT`` of ``respectline serve``."""
+def generate(bundle: Bundle, agi_address: str, members: Mapping[str, Sequence[str]] | None = None
+             ) -> dict[str, str]:
+    """File name -> contents. ``agi_address`` is ``HOST:PORT`` of ``respectline serve``;
+    ``members``: queue -> ``member =>`` values, for a demo (admins usually add members their own way)."""
     return {
         "extensions_respectline.conf": extensions(bundle, agi_address),
         "features_respectline.conf": features(bundle, agi_address),
-        "queues_respectline.conf": queues(bundle),
+        "queues_respectline.conf": queues(bundle, members or {}),
         "musiconhold_respectline.conf": music_on_hold(bundle),
     }
 
@@ -102,7 +105,7 @@ def features(bundle: Bundle, agi_address: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def queues(bundle: Bundle) -> str:
+def queues(bundle: Bundle, members: Mapping[str, Sequence[str]]) -> str:
     teams = bundle.abuse_policy.teams.values()
     text = HEADER.format(source="config/respectline.yaml and flows/abuse_policy.yaml") + """\
 ; Settings Respectline relies on. Add (respectline) to your own queues, for example
@@ -115,11 +118,15 @@ leavewhenempty=no
 ringinuse=no
 """
     for queue in bundle.settings.queues:
-        text += f"\n[{queue}](respectline)\nstrategy=rrmemory\n"
+        text += f"\n[{queue}](respectline)\nstrategy=rrmemory\n" + _members(members.get(queue, ()))
     for team in teams:
         text += f"\n; {team.name}: callers flagged by agents, and repeat callers with an open case\n"
-        text += f"[{team.queue}](respectline)\nstrategy=rrmemory\n"
+        text += f"[{team.queue}](respectline)\nstrategy=rrmemory\n" + _members(members.get(team.queue, ()))
     return text
+
+
+def _members(members: Sequence[str]) -> str:
+    return "".join(f"member => {member}\n" for member in members)
 
 
 def music_on_hold(bundle: Bundle) -> str:

@@ -61,6 +61,8 @@ class FlaggedCall:
         self.done: list[str] = []
 
     def apply(self, rung: tuple[Action, ...], *, first_flag: bool, incident_id: int | None) -> None:
+        # A caller flagged for abuse is not asked to compliment the agent afterwards.
+        self.ctx.agi.set_variable("RL_OFFER_COMPLIMENT", "0")
         if first_flag:
             self._start_evidence_recording()
         for action in rung:

@@ -124,6 +124,7 @@ def test_first_verbal_flag_warns_the_caller_and_starts_the_evidence_recording(st
     assert mixmonitor[2].endswith("1700000000.31.wav")
     assert channel.sent("HANGUP") == []
     assert stack.store.list_cases() == []
+    assert channel.variables["RL_OFFER_COMPLIMENT"] == "0"  # no compliment asked of a flagged caller
 
 
 def test_second_verbal_flag_disconnects_opens_a_case_and_pauses_the_agent(stack: Stack) -> None:

@@ -1,0 +1,90 @@
+"""End-to-end fixtures: a whole Respectline (Asterisk, prompts, server) and pjsua2 phones.
+
+Every test here runs against the real Asterisk built by scripts/install-asterisk; a missing
+Asterisk fails the test with the command to run, it is never skipped.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from agi_scripts.sandbox.asterisk import AsteriskNotFound
+from agi_scripts.sandbox.sip import PeerState, SipAgent, SipCaller, SipPhoneSystem
+from agi_scripts.sandbox.stack import RespectlineStack, StackOptions
+from tests.conftest import PROJECT
+
+# Campaign used by the end-to-end tests: always running, so a test never depends on the clock.
+ALWAYS_ON_CAMPAIGNS = """\
+campaigns:
+  - id: e2e-always
+    title: End-to-end campaign
+    prompt: campaign_contact_day
+    queues: [support]
+    first_after: 4s
+    repeat_every: 15s
+    offer_compliment: true
+"""
+
+
+def e2e_flows(folder: Path, campaigns: str = ALWAYS_ON_CAMPAIGNS) -> Path:
+    flows = folder / "flows"
+    shutil.copytree(PROJECT / "flows", flows)
+    (flows / "campaigns.yaml").write_text(campaigns)
+    return flows
+
+
+def start_stack(folder: Path, **options: object) -> RespectlineStack:
+    stack_options = StackOptions(flows_dir=e2e_flows(folder), agent_names={"agent1": "Agent One"}, **options)  # type: ignore[arg-type]
+    try:
+        return RespectlineStack(stack_options, work_dir=folder / "stack").start()
+    except AsteriskNotFound as error:
+        pytest.fail(f"Asterisk is not installed: run `make asterisk` ({error})")
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RespectlineStack]:
+    running = start_stack(tmp_path_factory.mktemp("stack"), callers=("caller1", "caller2"))
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture(scope="module")
+def phones(stack: RespectlineStack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SipPhoneSystem]:
+    folder = tmp_path_factory.mktemp("phones")
+    with SipPhoneSystem("127.0.0.1", stack.sip_port, record_dir=folder / "recordings",
+                        log_path=folder / "pjsua.log") as system:
+        yield system
+
+
+@pytest.fixture(scope="module")
+def agent(phones: SipPhoneSystem) -> SipAgent:
+    agent = phones.agent("agent1", ring_delay=0.3)
+    phones.wait_until(lambda: agent.registered, 10, "agent1 registered")
+    return agent
+
+
+@pytest.fixture(scope="module")
+def caller(phones: SipPhoneSystem) -> SipCaller:
+    """A caller with a Belgian mobile number."""
+    return phones.caller("caller1", caller_id_name="Alice", caller_id_number="+32471234512")
+
+
+@pytest.fixture(autouse=True)
+def no_call_left_behind(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After every end-to-end test: every phone hung up and zero channels in Asterisk."""
+    yield
+    if "stack" not in request.fixturenames or "phones" not in request.fixturenames:
+        return
+    stack: RespectlineStack = request.getfixturevalue("stack")
+    phones: SipPhoneSystem = request.getfixturevalue("phones")
+    for peer in phones.peers:
+        if peer.in_call:
+            peer.hangup()
+    phones.pump(0.5)
+    stack.asterisk.wait_no_channels(15)
