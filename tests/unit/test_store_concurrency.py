@@ -67,6 +67,7 @@ def flag_many(url: str, worker: int, presses: int, start: Barrier, results: Any)
         result = store.record_flag("shared", category, agent=f"agent{worker}", caller="+32", queue="q", at=at,
                                    dedupe_seconds=0)
         seen.append((category, result.count_in_category, result.count_total, result.duplicate))
+        time.sleep(0.002)  # let the other process in: back-to-back writes would simply take turns in blocks
     store.close()
     results.put((worker, seen))
 
@@ -125,6 +126,9 @@ def test_two_processes_flagging_one_call_at_once_get_every_count_exactly_once(tm
     everything = [press for worker in seen for press in seen[worker]]
     assert len(everything) == presses * workers
     assert_counts_complete(everything)
+    writer_by_count = [w for _, w in sorted((total, w) for w in seen for _, _, total, _ in seen[w])]
+    turns = sum(1 for a, b in zip(writer_by_count, writer_by_count[1:]) if a != b)
+    assert turns >= 3, "the two processes did not write at the same time: the test proved nothing"
     store = open_store(url)
     stored = store.list_incidents(call_id="shared")
     assert len(stored) == presses * workers
