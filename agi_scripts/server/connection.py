@@ -1,4 +1,4 @@
-"""One FastAGI connection: an ``asyncio.Protocol`` for the bytes, a greenlet for the handler.
+"""One FastAGI connection: stream callbacks for the bytes, a greenlet for the handler.
 
 The handler keeps pyst2's synchronous API. When it sends a command and needs the reply, the
 connection (its :class:`LineTransport`) parks the session's greenlet and switches back to the event
@@ -13,13 +13,12 @@ rejected connection lingering) and each reply or offloaded call the session wait
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 import enum
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from agi_scripts.protocol.environment import MAX_ENVIRONMENT_BYTES, parse_environment
 from agi_scripts.protocol.errors import BlockingCallTimeout, ChannelHungUp, CommandTimeout
@@ -50,16 +49,26 @@ class Wake(enum.Enum):
     """The offloaded call finished."""
 
 
-_RECEIVE_BUFFER = memoryview(bytearray(64 * 1024))
-"""Shared by every connection of the thread: asyncio calls ``get_buffer``, ``recv_into`` and
-``buffer_updated`` back to back, and we copy the bytes out at once. (A plain ``Protocol`` gets a
-fresh 256 KiB ``bytes`` per read: an mmap, mremap and munmap each time, a third of our syscalls.)"""
+class Link(Protocol):
+    """The byte stream under a connection (``agi_scripts.server.sockets.SocketLink``)."""
+
+    def write(self, data: bytes) -> None: ...
+
+    def close(self) -> None: ...
+
+    def abort(self) -> None: ...
+
+    def can_write_eof(self) -> bool: ...
+
+    def write_eof(self) -> None: ...
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any: ...
 
 
-class AgiConnection(asyncio.BufferedProtocol):
+class AgiConnection:
     def __init__(self, core: ServerCore) -> None:
         self.core = core
-        self.transport: asyncio.Transport | None = None
+        self.transport: Link | None = None
         self.phase = Phase.ENVIRONMENT
         self.deadline = NEVER
         self.admitted = False
@@ -72,20 +81,13 @@ class AgiConnection(asyncio.BufferedProtocol):
         self._waiting: Wake | None = None
         self._future: concurrent.futures.Future[Any] | None = None
 
-    # ------------------------------------------------------------ asyncio callbacks (event loop)
+    # ------------------------------------------------------------ stream callbacks (event loop)
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+    def connection_made(self, transport: Link) -> None:
         self.transport = transport
         self.started = time.monotonic()
         self.deadline = self.started + self.core.options.environment_timeout
         self.core.admit(self)
-
-    def get_buffer(self, sizehint: int) -> memoryview:
-        return _RECEIVE_BUFFER
-
-    def buffer_updated(self, nbytes: int) -> None:
-        self.data_received(_RECEIVE_BUFFER[:nbytes].tobytes())
 
     def data_received(self, data: bytes) -> None:
         if self.phase is Phase.SESSION:
@@ -94,9 +96,6 @@ class AgiConnection(asyncio.BufferedProtocol):
                 self._resume(Wake.LINE)
         elif self.phase is Phase.ENVIRONMENT:
             self._read_environment(data)
-
-    def eof_received(self) -> bool:
-        return False  # close our side too; connection_lost follows
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True

@@ -23,7 +23,7 @@ class ServerOptions:
     allowed_peers: tuple[str, ...] = ("127.0.0.1", "::1")
     """Addresses or networks (``10.0.0.0/24``) allowed to connect; empty allows everyone.
     FastAGI has no authentication, so anything else is closed at once."""
-    max_sessions: int = 500
+    max_sessions: int = 2000
     """Connections served at once; one more is told ``FAILURE`` and closed, so the dialplan moves on."""
     command_timeout: float = 10.0
     media_timeout: float = 300.0
