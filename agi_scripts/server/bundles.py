@@ -66,9 +66,12 @@ class BundleKeeper:
             await asyncio.sleep(interval)
             if self._busy:
                 continue
-            changed = await loop.run_in_executor(self._thread, self.changed_paths)
-            if changed:
-                await self.reload("changed: " + ", ".join(p.name for p in changed[:5]))
+            try:
+                changed = await loop.run_in_executor(self._thread, self.changed_paths)
+                if changed:
+                    await self.reload("changed: " + ", ".join(p.name for p in changed[:5]))
+            except Exception:  # the watcher must outlive any surprise; the next poll tries again
+                LOG.exception("checking the watched configuration files failed")
 
     async def reload(self, reason: str) -> bool:
         """Load again; True if a new bundle is in force. A reload asked for while one runs is run

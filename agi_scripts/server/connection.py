@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     from agi_scripts.server.core import ServerCore
 
 NEVER = float("inf")
+MAX_QUEUED_LINES = 256
+"""Asterisk sends one reply per command (plus a HANGUP); far more unread lines is not Asterisk."""
 
 
 class Phase(enum.Enum):
@@ -301,3 +303,7 @@ class AgiConnection:
             self._lines.extend(text.split("\n"))
         else:
             self._lines.append(text)
+        if len(self._lines) > MAX_QUEUED_LINES:
+            SERVER_LOG.warning("closing a connection that sent %d unanswered lines", len(self._lines))
+            self._lines.clear()
+            self.abort()

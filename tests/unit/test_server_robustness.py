@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -151,4 +152,37 @@ def test_health_answers_http_on_the_agi_port_and_on_the_health_port(start_server
     assert code == 200 and '"status": "ok"' in body and '"sessions": 1' in body  # the probe itself
     for port in (server.port, health_port):
         assert http_get(port, "/other")[0] == 404
+    assert timed_session(server.port) < 1.0
+
+
+def test_health_reports_503_while_sessions_drain(start_server: StartServer) -> None:
+    server = start_server(health_port=0, drain_timeout=5)
+    health_port = server.server.health_port
+    assert health_port
+    with AgiPeer(server.port).start("two") as peer:
+        assert peer.command() == "ANSWER"
+        stopping = threading.Thread(target=server.stop)
+        stopping.start()
+        deadline = time.monotonic() + 3
+        while not server.server.core.draining:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        code, body = http_get(health_port, "/health")
+        assert code == 503 and '"status": "draining"' in body and '"sessions": 1' in body
+        peer.reply("200 result=0")
+        peer.answer_all()
+    stopping.join(10)
+    assert not stopping.is_alive()
+
+
+def test_a_flood_of_unrequested_lines_closes_the_connection(start_server: StartServer) -> None:
+    server = start_server()
+    with AgiPeer(server.port).start("two") as peer:
+        assert peer.command() == "ANSWER"
+        peer.sock.settimeout(2)
+        try:
+            peer.send_raw(b"200 result=0\n" + b"junk\n" * 1000)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        assert peer.is_closed(timeout=2)
     assert timed_session(server.port) < 1.0
