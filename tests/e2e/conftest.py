@@ -6,16 +6,15 @@ Asterisk fails the test with the command to run, it is never skipped.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from agi_scripts.sandbox.asterisk import AsteriskNotFound
+from agi_scripts.sandbox.demo import demo_flows
 from agi_scripts.sandbox.sip import PeerState, SipAgent, SipCaller, SipPhoneSystem
 from agi_scripts.sandbox.stack import RespectlineStack, StackOptions
-from tests.conftest import PROJECT
 
 # Campaign used by the end-to-end tests: always running, so a test never depends on the clock.
 ALWAYS_ON_CAMPAIGNS = """\
@@ -30,15 +29,8 @@ campaigns:
 """
 
 
-def e2e_flows(folder: Path, campaigns: str = ALWAYS_ON_CAMPAIGNS) -> Path:
-    flows = folder / "flows"
-    shutil.copytree(PROJECT / "flows", flows)
-    (flows / "campaigns.yaml").write_text(campaigns)
-    return flows
-
-
 def start_stack(folder: Path, **options: object) -> RespectlineStack:
-    stack_options = StackOptions(flows_dir=e2e_flows(folder), agent_names={"agent1": "Agent One"}, **options)  # type: ignore[arg-type]
+    stack_options = StackOptions(flows_dir=demo_flows(folder, ALWAYS_ON_CAMPAIGNS), agent_names={"agent1": "Agent One"}, **options)  # type: ignore[arg-type]
     try:
         return RespectlineStack(stack_options, work_dir=folder / "stack").start()
     except AsteriskNotFound as error:

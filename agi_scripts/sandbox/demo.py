@@ -1,0 +1,168 @@
+"""``respectline demo``: the product's main job, narrated, on a real Asterisk with SIP phones.
+
+Alice calls support, hears the hold campaign, talks to Agent One, and after the agent hangs up
+leaves five stars and a spoken compliment. Bob calls billing and abuses the agent: the agent's
+``*1`` gets him a warning, the second ``*1`` ends his call, opens a case for Special Care and pauses
+the agent. When Bob calls again, he is routed to the Special Care team. The store is left at
+``var/demo.sqlite`` for ``respectline report`` and ``respectline cases``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from agi_scripts.sandbox.audio import contains_prompt
+from agi_scripts.sandbox.sip import PeerState, SipAgent, SipCaller, SipPhoneSystem
+from agi_scripts.sandbox.stack import PROJECT_ROOT, RespectlineStack, StackOptions
+from agi_scripts.storage.base import open_store
+
+DEMO_CAMPAIGNS = """\
+# The demo's campaign: always running, message after 4 s then every 15 s (embedded default).
+campaigns:
+  - id: demo-contact-day
+    title: Dag van de Customer Contact medewerker (demo)
+    prompt: campaign_contact_day
+    queues: [support, billing]
+    first_after: 4s
+    repeat_every: 15s
+    offer_compliment: true
+"""
+ALICE_SAYS = "Thank you so much, you solved my problem in five minutes. Have a lovely day."
+
+
+def demo_flows(folder: Path, campaigns: str = DEMO_CAMPAIGNS) -> Path:
+    """The shipped flows with an always-running campaign, so the demo works on any date."""
+    flows = folder / "flows"
+    shutil.copytree(PROJECT_ROOT / "flows", flows)
+    (flows / "campaigns.yaml").write_text(campaigns, encoding="utf-8")
+    return flows
+
+
+class Narrator:
+    def __init__(self, say: Callable[[str], None] = print) -> None:
+        self.say = say
+        self.started = time.monotonic()
+
+    def __call__(self, text: str) -> None:
+        self.say(f"[{time.monotonic() - self.started:6.1f}s] {text}")
+
+
+def run_demo(db_file: Path, say: Callable[[str], None] = print) -> int:
+    narrate = Narrator(say)
+    db_file = db_file.resolve()
+    db_file.parent.mkdir(parents=True, exist_ok=True)
+    for stale in (db_file, db_file.with_name(db_file.name + "-wal"), db_file.with_name(db_file.name + "-shm")):
+        stale.unlink(missing_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="rl-demo-"))
+    options = StackOptions(
+        agents={"agent1": ["support", "billing"], "care1": ["special-care"]},
+        agent_names={"agent1": "Agent One", "care1": "Sam (Special Care)"},
+        callers=("alice", "bob"), flows_dir=demo_flows(work), db_url=f"sqlite:///{db_file}")
+    narrate("Building prompts, generating the Asterisk configuration, starting Asterisk and respectline serve ...")
+    with RespectlineStack(options, work_dir=work / "stack") as stack, \
+            SipPhoneSystem("127.0.0.1", stack.sip_port, record_dir=work / "phones") as phones:
+        narrate(f"Asterisk is up (SIP on 127.0.0.1:{stack.sip_port}); Respectline serves FastAGI on "
+                f"127.0.0.1:{stack.agi_port}.")
+        agent = phones.agent("agent1", ring_delay=9.0)
+        care = phones.agent("care1", ring_delay=2.0)
+        phones.wait_until(lambda: agent.registered and care.registered, 15, "agents registered")
+        alice = phones.caller("alice", caller_id_name="Alice", caller_id_number="+32470111111")
+        bob = phones.caller("bob", caller_id_name="Bob", caller_id_number="+32470999999")
+        _alice_compliments_her_agent(stack, phones, agent, alice, work, narrate)
+        _bob_is_warned_then_disconnected(stack, phones, agent, bob, narrate)
+        _bob_calls_again(stack, phones, care, bob, narrate)
+        stack.asterisk.wait_no_channels(15)
+        narrate("All calls ended; no channel left in Asterisk.")
+    _summary(db_file, narrate)
+    shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+def _alice_compliments_her_agent(stack: RespectlineStack, phones: SipPhoneSystem, agent: SipAgent,
+                                 alice: SipCaller, work: Path, narrate: Narrator) -> None:
+    narrate("Scene 1. Alice calls support (100). Agent One is busy for a few seconds ...")
+    alice.call(stack.number("support"))
+    phones.wait_until(lambda: agent.state is PeerState.CONNECTED, 40, "Agent One answered Alice")
+    phones.wait_until(lambda: alice.state is PeerState.CONNECTED, 5, "Alice connected")
+    narrate("Agent One answers. They talk; the problem is solved. Agent One hangs up first.")
+    phones.pump(2.0)
+    agent.hangup()
+    phones.wait_until(lambda: agent.state is PeerState.DISCONNECTED, 10, "Agent One hung up")
+    narrate("Alice stays on the line: post_call offers her to leave a compliment. She presses 1, then 5 stars,")
+    narrate("then 1 to record a message, and says: " + repr(ALICE_SAYS))
+    phones.pump(3.0)
+    alice.press("1")
+    phones.pump(3.0)
+    alice.press("5")
+    phones.pump(3.0)
+    alice.press("1")
+    phones.pump(9.0)  # the instructions and the beep
+    voice = _speak(ALICE_SAYS, work / "alice.wav")
+    seconds = alice.play(voice)
+    phones.pump(seconds + 0.5)
+    alice.press("#")
+    phones.wait_until(lambda: alice.state is PeerState.DISCONNECTED, 40, "post_call thanked Alice")
+    phones.pump(0.3)
+    heard = alice.last_recording
+    campaign = stack.prompt_file("campaign_contact_day", "en")
+    if heard is not None and contains_prompt(heard, campaign).matched:
+        narrate("While she waited, Alice heard the hold campaign inviting her to compliment her agent.")
+    else:
+        narrate("Alice was connected before the hold campaign's message played.")
+    narrate("Alice's compliment is stored for Agent One and announced with an AMI RespectlineCompliment event.")
+
+
+def _bob_is_warned_then_disconnected(stack: RespectlineStack, phones: SipPhoneSystem, agent: SipAgent,
+                                     bob: SipCaller, narrate: Narrator) -> None:
+    narrate("Scene 2. Bob calls billing (200) and starts swearing at Agent One.")
+    bob.call(stack.number("billing"))
+    phones.wait_until(lambda: agent.state is PeerState.CONNECTED, 40, "Agent One answered Bob")
+    phones.wait_until(lambda: bob.state is PeerState.CONNECTED, 5, "Bob connected")
+    phones.pump(2.0)
+    narrate("Agent One presses *1 (verbal abuse): recording starts, Bob alone hears the warning.")
+    agent.press("*1")
+    phones.pump(16.0)
+    narrate("Bob goes on. Agent One presses *1 again: Bob hears the closing message and the call ends.")
+    agent.press("*1")
+    phones.wait_until(lambda: bob.state is PeerState.DISCONNECTED, 40, "Bob disconnected")
+    phones.wait_until(lambda: agent.state is PeerState.DISCONNECTED, 10, "Agent One's leg ended")
+    narrate("A case is opened for Special Care, and Agent One is paused for 5 minutes to recover.")
+
+
+def _bob_calls_again(stack: RespectlineStack, phones: SipPhoneSystem, care: SipAgent, bob: SipCaller,
+                     narrate: Narrator) -> None:
+    narrate("Scene 3. Bob calls billing again.")
+    bob.call(stack.number("billing"))
+    phones.wait_until(lambda: care.state is PeerState.CONNECTED, 40, "Special Care answered Bob")
+    narrate("He has an open case: screen routes him to the Special Care queue, where Sam answers.")
+    phones.pump(2.0)
+    care.hangup()
+    phones.wait_until(lambda: bob.state is PeerState.DISCONNECTED, 15, "Bob's second call ended")
+
+
+def _summary(db_file: Path, narrate: Narrator) -> None:
+    store = open_store(f"sqlite:///{db_file}")
+    try:
+        narrate("What the store holds now:")
+        for compliment in store.list_compliments():
+            narrate(f"  compliment #{compliment.id} for {compliment.agent}: rating {compliment.rating}, "
+                    f"campaign {compliment.campaign}, recording {'yes' if compliment.recording else 'no'}")
+        for case in store.list_cases():
+            narrate(f"  case #{case.id} {case.category} for team {case.team} ({case.status}), "
+                    f"events: {', '.join(e.action for e in case.events)}")
+    finally:
+        store.close()
+    narrate(f"The store stays at {db_file}.")
+
+
+def _speak(text: str, target: Path) -> Path:
+    raw = target.with_name(target.stem + "-raw.wav")
+    subprocess.run(["espeak-ng", "-v", "en-gb", "-w", str(raw), text], check=True, capture_output=True)
+    subprocess.run(["sox", str(raw), "-r", "8000", "-c", "1", "-b", "16", str(target), "norm", "-3"],
+                   check=True, capture_output=True)
+    return target
