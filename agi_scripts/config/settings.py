@@ -29,7 +29,7 @@ class ServerSettings:
     port: int = DEFAULT_PORT
     allowed_peers: tuple[str, ...] = ("127.0.0.1", "::1")
     """Asterisk hosts allowed to connect when the server listens beyond loopback (FastAGI has no auth)."""
-    max_sessions: int = 500
+    max_sessions: int = 2000
     command_timeout: float = 10.0
     environment_timeout: float = 3.0
     drain_timeout: float = 8.0

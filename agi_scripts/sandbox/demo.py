@@ -65,7 +65,8 @@ def run_demo(db_file: Path, say: Callable[[str], None] = print) -> int:
         callers=("alice", "bob"), flows_dir=demo_flows(work), db_url=f"sqlite:///{db_file}")
     narrate("Building prompts, generating the Asterisk configuration, starting Asterisk and respectline serve ...")
     with RespectlineStack(options, work_dir=work / "stack") as stack, \
-            SipPhoneSystem("127.0.0.1", stack.sip_port, record_dir=work / "phones") as phones:
+            SipPhoneSystem("127.0.0.1", stack.sip_port, record_dir=work / "phones",
+                           log_path=work / "pjsua.log") as phones:
         narrate(f"Asterisk is up (SIP on 127.0.0.1:{stack.sip_port}); Respectline serves FastAGI on "
                 f"127.0.0.1:{stack.agi_port}.")
         agent = phones.agent("agent1", ring_delay=9.0)
@@ -100,9 +101,10 @@ def _alice_compliments_her_agent(stack: RespectlineStack, phones: SipPhoneSystem
     phones.pump(3.0)
     alice.press("5")
     phones.pump(3.0)
-    alice.press("1")
-    phones.pump(9.0)  # the instructions and the beep
     voice = _speak(ALICE_SAYS, work / "alice.wav")
+    alice.press("1")
+    # Asterisk creates the file when recording starts, after the instructions and the beep.
+    phones.wait_until(lambda: any(stack.recordings_dir.rglob("*.wav")), 30, "recording started", interval=0.1)
     seconds = alice.play(voice)
     phones.pump(seconds + 0.5)
     alice.press("#")
