@@ -1,0 +1,212 @@
+"""``respectline report``: compliments and incident figures for supervisors.
+
+Supervisors' reports never show a caller's number: compliments carry none, and incident figures
+are counts per category, team, queue, month and outcome (what an employer's risk inventory, the
+RI&E, asks for).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+from typing import Any
+
+from agi_scripts.reports.context import (
+    ReportContext,
+    add_store_arguments,
+    emit,
+    guarded,
+    load_context,
+    moment_option,
+)
+from agi_scripts.reports.moments import DATE_HELP, check_period, iso_local, shown_local
+from agi_scripts.reports.render import FORMATS, Cell, Column, csv_text, json_text, table
+from agi_scripts.reports.views import (
+    AGENT_COLUMNS,
+    COMPLIMENT_COLUMNS,
+    COMPLIMENT_CSV_COLUMNS,
+    agent_json,
+    agent_row,
+    compliment_json,
+    compliment_row,
+    incident_columns,
+    incident_json,
+    incident_row,
+)
+from agi_scripts.storage import INCIDENT_DIMENSIONS, IncidentCount, IncidentDimension, Store
+
+Counted = list[tuple[tuple[IncidentDimension, ...], list[IncidentCount]]]
+"""Each breakdown (the dimensions grouped by) with its rows."""
+
+DEFAULT_GROUPINGS: tuple[tuple[IncidentDimension, ...], ...] = tuple((d,) for d in INCIDENT_DIMENSIONS)
+"""Without --by: one breakdown per dimension, the figures a risk inventory lists side by side."""
+
+
+def register(commands: Any) -> None:
+    report = commands.add_parser(
+        "report", help="compliments and incident figures for supervisors",
+        description="Reports for supervisors, read from the store. Times and months are in the configured "
+                    "time zone. No report shows a caller's phone number.")
+    reports = report.add_subparsers(dest="report", metavar="REPORT", required=True)
+
+    compliments = reports.add_parser(
+        "compliments", help="one row per compliment, newest first",
+        description="Every compliment (rating and/or spoken message), newest first. "
+                    "--summary gives one row per agent instead.")
+    _period_arguments(compliments)
+    compliments.add_argument("--agent", help="only this agent (as stored, e.g. PJSIP/anna)")
+    compliments.add_argument("--summary", action="store_true",
+                             help="per agent: compliments, rated, average rating, with recording")
+    _format_argument(compliments)
+    add_store_arguments(compliments)
+    compliments.set_defaults(func=run_compliments)
+
+    agents = reports.add_parser(
+        "agents", help="compliments per agent (same as compliments --summary)",
+        description="Per agent: compliments (partial ones included), how many were rated, the average "
+                    "rating and how many hold a spoken message; most complimented first.")
+    _period_arguments(agents)
+    agents.add_argument("--agent", help="only this agent")
+    _format_argument(agents)
+    add_store_arguments(agents)
+    agents.set_defaults(func=run_agents)
+
+    incidents = reports.add_parser(
+        "incidents", help="incident counts per category, team, queue, month, outcome",
+        description="How many times agents flagged abuse, counted per category, team, queue, month (local "
+                    "calendar months) and outcome (warn, disconnect, transfer). Without --by: one "
+                    "breakdown per dimension. With --by: one table of every combination of the dimensions "
+                    "given. A value shown as (none) was not recorded (an incident without a team, or "
+                    "whose outcome is unknown).")
+    _period_arguments(incidents)
+    incidents.add_argument("--by", type=_dimensions, metavar="DIMENSIONS",
+                           help=f"comma-separated, from {','.join(INCIDENT_DIMENSIONS)}; e.g. --by category,month")
+    _format_argument(incidents)
+    add_store_arguments(incidents)
+    incidents.set_defaults(func=run_incidents)
+
+
+def _period_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--since", metavar="DATE", help=f"from this moment on (inclusive): {DATE_HELP}")
+    parser.add_argument("--until", metavar="DATE", help="up to this moment (exclusive), same forms as --since")
+
+
+def _format_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--format", choices=FORMATS, default="table",
+                        help="table (default, for people), json, or csv (cells starting with = + - @ get a "
+                             "leading ' so spreadsheets do not run them)")
+
+
+def _dimensions(text: str) -> tuple[IncidentDimension, ...]:
+    chosen: list[IncidentDimension] = []
+    for name in (part.strip() for part in text.split(",")):
+        match = next((d for d in INCIDENT_DIMENSIONS if d == name), None)
+        if match is None:
+            raise argparse.ArgumentTypeError(
+                f"cannot group by {name!r}; choose from {', '.join(INCIDENT_DIMENSIONS)}")
+        if match not in chosen:
+            chosen.append(match)
+    return tuple(chosen)
+
+
+# ---------------------------------------------------------------- compliments
+
+
+@guarded
+def run_compliments(args: argparse.Namespace) -> int:
+    if args.summary:
+        return run_agents(args)
+    context = load_context(args.config, args.db)
+    since, until = _period(args, context)
+    tz = context.settings.timezone
+    with context.store() as store:
+        compliments = [c for c in store.list_compliments(agent=args.agent, since=since)
+                       if until is None or c.created_at < until]
+    if args.format == "json":
+        emit(json_text([compliment_json(c, tz) for c in compliments]))
+    elif args.format == "csv":
+        emit(csv_text(COMPLIMENT_CSV_COLUMNS, [compliment_row(c, tz, for_table=False) for c in compliments]))
+    else:
+        rows = [compliment_row(c, tz, for_table=True) for c in compliments]
+        emit(table(COMPLIMENT_COLUMNS, rows, empty="no compliments"))
+        if rows:
+            emit(f"{len(rows)} compliment{'s' if len(rows) != 1 else ''}; times in {tz.key}\n")
+    return 0
+
+
+@guarded
+def run_agents(args: argparse.Namespace) -> int:
+    context = load_context(args.config, args.db)
+    since, until = _period(args, context)
+    with context.store() as store:
+        summaries = [s for s in store.compliments_per_agent(since=since, until=until)
+                     if args.agent is None or s.agent == args.agent]
+    rows = [agent_row(s) for s in summaries]
+    if args.format == "json":
+        emit(json_text([agent_json(s) for s in summaries]))
+    elif args.format == "csv":
+        emit(csv_text(AGENT_COLUMNS, rows))
+    else:
+        emit(table(AGENT_COLUMNS, rows, empty="no compliments"))
+    return 0
+
+
+# ---------------------------------------------------------------- incidents
+
+
+@guarded
+def run_incidents(args: argparse.Namespace) -> int:
+    context = load_context(args.config, args.db)
+    since, until = _period(args, context)
+    tz = context.settings.timezone
+    groupings = (args.by,) if args.by else DEFAULT_GROUPINGS
+    with context.store() as store:
+        total = _total(store, since, until, context)
+        counted: Counted = [(by, store.incident_counts(by, since=since, until=until, tz=tz)) for by in groupings]
+    if args.format == "json":
+        emit(json_text({
+            "since": iso_local(since, tz), "until": iso_local(until, tz), "timezone": tz.key, "total": total,
+            "groupings": [{"by": list(by), "rows": [incident_json(c, by) for c in counts]}
+                          for by, counts in counted],
+        }))
+    elif args.format == "csv":
+        emit(_incidents_csv(counted))
+    else:
+        emit(_incidents_table(counted, total, since, until, context))
+    return 0
+
+
+def _total(store: Store, since: dt.datetime | None, until: dt.datetime | None, context: ReportContext) -> int:
+    return sum(c.count for c in store.incident_counts((), since=since, until=until, tz=context.settings.timezone))
+
+
+def _incidents_csv(counted: Counted) -> str:
+    """One CSV for every breakdown: a ``grouping`` column says which rows belong together."""
+    used = [d for d in INCIDENT_DIMENSIONS if any(d in by for by, _ in counted)]
+    columns = (Column("grouping", "grouping"), *incident_columns(used))
+    rows: list[dict[str, Cell]] = []
+    for by, counts in counted:
+        for count in counts:
+            row = incident_row(count, by)
+            row["grouping"] = "+".join(by)
+            rows.append(row)
+    return csv_text(columns, rows)
+
+
+def _incidents_table(counted: Counted, total: int, since: dt.datetime | None, until: dt.datetime | None,
+                     context: ReportContext) -> str:
+    tz = context.settings.timezone
+    period = f"from {shown_local(since, tz) or 'the first record'} to {shown_local(until, tz) or 'now'}"
+    out = [f"Incidents {period} ({tz.key}): {total}\n"]
+    for by, counts in counted:
+        out.append(f"\nBy {' and '.join(by)}\n")
+        out.append(table(incident_columns(by), [incident_row(c, by) for c in counts], empty="no incidents"))
+    return "".join(out)
+
+
+def _period(args: argparse.Namespace, context: ReportContext) -> tuple[dt.datetime | None, dt.datetime | None]:
+    since = moment_option(args.since, context, "--since")
+    until = moment_option(args.until, context, "--until")
+    check_period(since, until)
+    return since, until
+
