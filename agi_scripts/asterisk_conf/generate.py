@@ -64,12 +64,14 @@ def extensions(bundle: Bundle, agi_address: str) -> str:
 ;   exten => 100,1,Goto(respectline-queue,support,1)
 ; Every path leads to the queue: when Respectline is down or slow to answer (AGISTATUS is not
 ; SUCCESS), the caller goes to the queue they dialled with the queue's own hold music.
+; The call is answered before queueing, so the caller hears hold music and the campaign.
 
 [respectline-queue]
 exten => _[A-Za-z0-9].,1,NoOp(Respectline: caller enters queue ${{EXTEN}})
  same => n,Set(RL_ROUTE=${{EXTEN}})
  same => n,Set(DYNAMIC_FEATURES=)
  same => n,AGI(agi://{agi_address}/screen,${{EXTEN}})
+ same => n,Answer()
  same => n,GotoIf($["${{AGISTATUS}}" != "SUCCESS"]?queue)
  same => n,ExecIf($["${{RL_NOTICE}}" != ""]?Playback(${{RL_NOTICE}}))
  same => n,ExecIf($["${{RL_MUSICCLASS}}" != ""]?Set(CHANNEL(musicclass)=${{RL_MUSICCLASS}}))
@@ -138,19 +140,21 @@ def music_on_hold(bundle: Bundle) -> str:
             prompt = campaign.prompt_for(language)
             if prompt is None:
                 continue
-            text += "\n" + _campaign_class(campaign, language, bundle.prompts.sound_name(prompt, language))
+            sound = bundle.settings.sounds_dir / bundle.prompts.sound_name(prompt, language)
+            text += "\n" + _campaign_class(campaign, language, str(sound), bundle.settings.sounds_dir)
     return text
 
 
-def _campaign_class(campaign: Campaign, language: str, sound: str) -> str:
+def _campaign_class(campaign: Campaign, language: str, sound: str, sounds_dir: Path) -> str:
+    # Asterisk takes playlist entries only as absolute paths (without extension).
     lines = [f"[{music_class_name(campaign.id, language)}]", f"; {campaign.title}", "mode=playlist"]
     first = round(campaign.first_after)
     if first > 0:
-        lines.append(f"entry={HOLD_GAP_SOUND.format(seconds=first)}")
+        lines.append(f"entry={sounds_dir / HOLD_GAP_SOUND.format(seconds=first)}")
     lines.append(f"entry={sound}")
     elapsed = campaign.first_after
     while elapsed < PLAYLIST_MINUTES * 60:
-        lines.append(f"entry={HOLD_GAP_SOUND.format(seconds=round(campaign.repeat_every))}")
+        lines.append(f"entry={sounds_dir / HOLD_GAP_SOUND.format(seconds=round(campaign.repeat_every))}")
         lines.append(f"entry={sound}")
         elapsed += campaign.repeat_every
     return "\n".join(lines) + "\n"

@@ -19,6 +19,7 @@ from agi_scripts.config.yamlsource import ID_PATTERN, Mapping, YamlFile
 from agi_scripts.prompts.catalog import LANGUAGE_PATTERN
 
 DEFAULT_PORT = 4573
+DEBIAN_SOUNDS_DIR = Path("/usr/share/asterisk/sounds")
 _QUEUE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
 _EXTENSION_PATTERN = re.compile(r"^[0-9*#]{1,20}$")
 
@@ -100,7 +101,7 @@ def load_settings(path: Path, errors: list[ConfigError]) -> Settings:
         "logging"), what="Respectline configuration")
     defaults = Settings(file=path, flows_dir=(base / "../flows").resolve(),
                         prompts_file=(base / "../audio_prompts/prompts.yaml").resolve(),
-                        sounds_dir=(base / "../var/sounds").resolve(),
+                        sounds_dir=DEBIAN_SOUNDS_DIR,
                         recordings_dir=(base / "../var/recordings").resolve(),
                         store_url=_store_url("sqlite:///../var/respectline.sqlite", base))
     if top is None:

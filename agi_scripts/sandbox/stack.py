@@ -154,7 +154,7 @@ class RespectlineStack:
             "listen: 127.0.0.1:4573": f"listen: 127.0.0.1:{self.agi_port}",
             "flows: ../flows": f"flows: {flows}",
             "prompts: ../audio_prompts/prompts.yaml": f"prompts: {PROJECT_ROOT / 'audio_prompts' / 'prompts.yaml'}",
-            "sounds: ../var/sounds": f"sounds: {self.work_dir / 'asterisk' / 'data' / 'sounds'}",
+            "sounds: /usr/share/asterisk/sounds": f"sounds: {self.work_dir / 'asterisk' / 'data' / 'sounds'}",
             "recordings: ../var/recordings": f"recordings: {self.recordings_dir}",
             "url: sqlite:///../var/respectline.sqlite": f"url: {self.db_url}",
         }

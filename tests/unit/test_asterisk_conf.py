@@ -51,5 +51,6 @@ def test_every_campaign_language_gets_a_hold_class_with_the_message_after_the_de
     moh = generate(bundle, "127.0.0.1:4573")["musiconhold_respectline.conf"]
     section = moh.split("[rl-customer-contact-day-fr]\n", 1)[1].split("\n[", 1)[0]
     entries = [line.removeprefix("entry=") for line in section.splitlines() if line.startswith("entry=")]
-    assert entries[:4] == ["respectline/hold/gap-20s", "respectline/fr/campaign_contact_day",
-                           "respectline/hold/gap-60s", "respectline/fr/campaign_contact_day"]
+    sounds = "/usr/share/asterisk/sounds/respectline"
+    assert entries[:4] == [f"{sounds}/hold/gap-20s", f"{sounds}/fr/campaign_contact_day",
+                           f"{sounds}/hold/gap-60s", f"{sounds}/fr/campaign_contact_day"]
