@@ -52,7 +52,7 @@ class ReportContext:
         try:
             yield opened
         except StoreError as exc:
-            raise CommandError(f"the store failed: {exc}") from None
+            raise CommandError(str(exc)) from None
         finally:
             opened.close()
 

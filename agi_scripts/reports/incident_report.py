@@ -125,8 +125,7 @@ def build_incident_report(store: Store, case: Case, settings: Settings, labels: 
         Section("Recording (evidence)", fields=_evidence_fields(evidence), paragraphs=_evidence_notes(evidence)),
         Section("Retention", paragraphs=retention_notes(case, settings)),
     )
-    intro = (f"Incident report of case {case.id} ({labels.category(case.category)}), made by Respectline on "
-             f"{when(now)}.")
+    intro = f"Made by Respectline on {when(now)} from the case as it stands in the store."
     return IncidentReport(title=f"Incident report - case {case.id}", case_id=case.id, intro=intro,
                           sections=sections, tz=tz, generated_at=now, evidence=evidence)
 
@@ -170,7 +169,7 @@ def _evidence_fields(evidence: Evidence) -> tuple[Fieldline, ...]:
     if evidence.path is None:
         return (Fieldline("Recording", "none was made for this case"),)
     fields = [Fieldline("File", evidence.path, verbatim=True),
-              Fieldline("Present when this report was made", "yes" if evidence.exists else "no")]
+              Fieldline("File present at export", "yes" if evidence.exists else "no")]
     if evidence.exists:
         fields.append(Fieldline("Size", f"{evidence.size} bytes"))
         fields.append(Fieldline("SHA-256", evidence.sha256 or "", verbatim=True))
@@ -216,7 +215,7 @@ _MD_LINE_START = re.compile(r"^(\s*)([#+\-=>]|\d+[.)])")
 
 
 def markdown(report: IncidentReport) -> str:
-    out = [f"# {md_text(report.title)}", "", md_text(report.intro), ""]
+    out = [f"# {md_text(report.title)}", "", md_line(report.intro), ""]
     for section in report.sections:
         out += [f"## {md_text(section.title)}", ""]
         for fieldline in section.fields:
@@ -229,7 +228,7 @@ def markdown(report: IncidentReport) -> str:
         if section.timeline:
             out.append("")
         for paragraph in section.paragraphs:
-            out += [md_text(paragraph), ""]
+            out += [md_line(paragraph), ""]
     return "\n".join(out).rstrip("\n") + "\n"
 
 
@@ -237,18 +236,26 @@ def _md_entry(entry: TimelineEntry) -> str:
     text = md_text(entry.what)
     if entry.detail:
         lines = entry.detail.splitlines() or [""]
-        text += ": " + md_text(lines[0]) + "".join(f"  \n   {md_text(line)}" for line in lines[1:])
+        text += ": " + md_text(lines[0]) + "".join(f"  \n   {md_line(line)}" for line in lines[1:])
     if entry.by:
         text += f" (by {md_text(entry.by)})"
     return text
 
 
 def md_text(value: str) -> str:
-    """One line of text that Markdown shows as written: no emphasis, link, HTML or heading can sneak in."""
+    """Text inside a line that Markdown shows as written: no emphasis, link, code or HTML can sneak in."""
     flat = " ".join(value.splitlines())
-    escaped = _MD_INLINE.sub(lambda m: "\\" + m.group(0), flat)
-    return _MD_LINE_START.sub(lambda m: m.group(1) + "\\" + m.group(2) if len(m.group(2)) == 1
-                              else m.group(1) + m.group(2)[:-1] + "\\" + m.group(2)[-1], escaped)
+    return _MD_INLINE.sub(lambda m: "\\" + m.group(0), flat)
+
+
+def md_line(value: str) -> str:
+    """Like ``md_text``, for text that starts a line: it cannot start a heading, list or quote either."""
+    return _MD_LINE_START.sub(_escape_line_start, md_text(value))
+
+
+def _escape_line_start(match: re.Match[str]) -> str:
+    indent, marker = match.group(1), match.group(2)
+    return f"{indent}{marker[:-1]}\\{marker[-1]}"
 
 
 def md_code(value: str) -> str:

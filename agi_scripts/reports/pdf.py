@@ -16,7 +16,7 @@ from agi_scripts.reports.incident_report import IncidentReport, Section, Timelin
 from agi_scripts.reports.moments import shown_local_with_zone
 
 _LINE = 5.5
-_LABEL_WIDTH = 62.0
+_LABEL_WIDTH = 50.0
 _INDENT = 6.0
 
 
@@ -54,7 +54,7 @@ class _ReportPdf(FPDF):
         for fieldline in section.fields:
             self.set_font("Helvetica", "B", 10)
             self.cell(_LABEL_WIDTH, _LINE, latin1(fieldline.label + ":"))
-            self.set_font(*(("Courier", "", 9) if fieldline.verbatim else ("Helvetica", "", 10)))
+            self.set_font(*(("Courier", "", 8) if fieldline.verbatim else ("Helvetica", "", 10)))
             self.paragraph(fieldline.value)
         for entry in section.timeline:
             self.set_font("Helvetica", "B", 10)
