@@ -57,15 +57,15 @@ class ReportContext:
             opened.close()
 
 
-def load_context(config: Path, db: str | None, *, notes: TextIO = sys.stderr) -> ReportContext:
+def load_context(config: Path, db: str | None, *, notes: TextIO | None = None) -> ReportContext:
     errors: list[ConfigError] = []
     settings = load_settings(config, errors)
     if errors and db is None:
         details = "\n".join(f"  {error}" for error in errors[:10])
         raise CommandError(f"cannot read the configuration (give --db URL to read a store without it):\n{details}")
     if errors and config.exists():
-        print(f"note: {config} has {len(errors)} error(s); using default settings (time zone "
-              f"{settings.timezone.key})", file=notes)
+        print(f"note: {config} has {len(errors)} error(s) (respectline validate lists them); going on with "
+              f"--db and time zone {settings.timezone.key}", file=notes or sys.stderr)
     return ReportContext(settings=settings, store_url=db or settings.store_url, config_usable=not errors)
 
 
