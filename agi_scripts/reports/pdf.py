@@ -15,6 +15,9 @@ from fpdf.enums import Align, XPos, YPos
 from agi_scripts.reports.incident_report import IncidentReport, Section, TimelineEntry
 from agi_scripts.reports.moments import shown_local_with_zone
 
+_FOLDED = {"Ł": "L", "ł": "l", "Đ": "D", "đ": "d", "Ħ": "H", "ħ": "h", "ı": "i", "Œ": "OE", "œ": "oe",
+           "‘": "'", "’": "'", "“": '"', "”": '"', "–": "-", "—": "-", "…": "...", "€": "EUR"}
+"""Letters and signs without a Unicode decomposition to a Latin-1 base."""
 _LINE = 5.5
 _LABEL_WIDTH = 50.0
 _INDENT = 6.0
@@ -87,6 +90,8 @@ def latin1(text: str) -> str:
             out.append(char)
         elif unicodedata.category(char) == "Cc":
             out.append(" ")
+        elif char in _FOLDED:
+            out.append(_FOLDED[char])
         else:
             folded = unicodedata.normalize("NFKD", char)
             base = "".join(c for c in folded if ord(c) < 0x100 and not unicodedata.combining(c))
