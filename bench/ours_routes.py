@@ -1,0 +1,23 @@
+"""Our server's routes for the fair comparison: the bench handlers on ``ctx.agi``.
+
+``python -m agi_scripts.server.app --routes bench.ours_routes:ROUTES`` serves them (no store, no
+config: the bundle is ``None`` and the handlers use neither).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from agi_scripts.server.routing import Handler, HandlerContext
+from bench.bench_handlers import HANDLERS, BenchHandler
+
+
+def _on_context(handler: BenchHandler) -> Handler:
+    def run(ctx: HandlerContext) -> None:
+        handler(ctx.agi, ctx.request.env, ctx.request.args)
+
+    run.__name__ = handler.__name__
+    return run
+
+
+ROUTES: dict[str, Callable[[HandlerContext], None]] = {name: _on_context(h) for name, h in HANDLERS.items()}
