@@ -38,7 +38,7 @@ if str(PROJECT) not in sys.path:  # run as ``python bench/fastagi.py``
 
 from bench import realstack  # noqa: E402
 from bench.limits import raise_open_file_limit  # noqa: E402
-from bench.procstat import children, peak_rss_bytes, reset_peak_rss, tree_rss_bytes  # noqa: E402
+from bench.procstat import children, peak_rss_bytes, reset_peak_rss, tree_pss_bytes  # noqa: E402
 from bench.stats import median  # noqa: E402
 
 RESULTS = PROJECT / "bench" / "results"
@@ -46,6 +46,8 @@ START_TIMEOUT = 30.0
 SETTLE_TIMEOUT = 60.0
 RATIO_CONCURRENCIES_FROM = 50
 """The ratio line covers the loaded points (c=1 measures one call's round trips, not a server)."""
+OTHER_LOAD_WARNING = 0.25
+"""Cores used by other processes during a window above which the point is called disturbed."""
 LABELS = {
     "ours": "ours (bench handlers)",
     "ours-real": "ours (real handlers+SQLite)",
@@ -155,9 +157,9 @@ def settle(peer: Peer) -> None:
 
 
 class TreeMemorySampler:
-    """Peak of (launcher + call processes) RSS, sampled: a process per call has no single VmHWM."""
+    """Peak of (launcher + call processes) PSS, sampled: a process per call has no single VmHWM."""
 
-    def __init__(self, pid: int, interval: float = 0.25) -> None:
+    def __init__(self, pid: int, interval: float = 0.5) -> None:
         self.pid = pid
         self.interval = interval
         self.peak = 0
@@ -174,7 +176,7 @@ class TreeMemorySampler:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.peak = max(self.peak, tree_rss_bytes(self.pid))
+            self.peak = max(self.peak, tree_pss_bytes(self.pid))
             self._stop.wait(self.interval)
 
 
@@ -194,7 +196,7 @@ def measure(peer: Peer, args: Sequence[str], timeout: float) -> dict[str, Any]:
         with TreeMemorySampler(peer.pid) as sampler:
             result = run_loadgen(peer, args, timeout)
         result["peak_rss_bytes"] = sampler.peak
-        result["peak_rss_kind"] = "sampled sum over launcher and call processes"
+        result["peak_rss_kind"] = "PSS of launcher and call processes, summed, sampled every 0.5 s"
     else:
         reset = reset_peak_rss(peer.pid)
         result = run_loadgen(peer, args, timeout)
@@ -341,6 +343,7 @@ def summarize_group(results: list[dict[str, Any]]) -> dict[str, Any]:
         "peak_rss_mb": med(lambda r: r["peak_rss_bytes"] / 2**20),
         "failed": sum(r["failed"] for r in results),
         "loadgen_cpu_share": med(lambda r: r["loadgen_cpu_share"]),
+        "other_cpu_cores_max": max((r.get("other_cpu_cores") or 0.0) for r in results),
         "rate": results[0].get("rate"),
     }
 
@@ -431,8 +434,24 @@ def print_report(report: dict[str, Any], settings: Settings, labels: dict[str, s
         for key, s in opened.items():
             out(f"  {labels[key]}: offered rate {s['rate']:.0f}/s = {s['rate_basis']}")
     out("")
+    out(busy_machine_line(report))
     for line in target_lines(report, settings):
         out(line)
+
+
+def busy_machine_line(report: dict[str, Any]) -> str:
+    """How much CPU something other than the server and the fake Asterisk used during the windows."""
+    points = report["closed_loop"] + report["open_loop"]
+    others = sorted(r.get("other_cpu_cores") or 0.0 for r in points)
+    if not others:
+        return "other load: no points measured"
+    worst = max(points, key=lambda r: r.get("other_cpu_cores") or 0.0)
+    line = (f"Other load on the machine during the windows (neither server nor fake Asterisk): median "
+            f"{median(others):.2f} cores, worst {others[-1]:.2f} ({LABELS.get(worst['peer'], worst['peer'])} "
+            f"{'c=' + str(worst['concurrency']) if worst.get('mode') == 'closed' else 'open loop'})")
+    if others[-1] > OTHER_LOAD_WARNING:
+        line += f"; points above {OTHER_LOAD_WARNING} cores were disturbed: compare repeats in the JSON"
+    return line
 
 
 def target_lines(report: dict[str, Any], settings: Settings) -> list[str]:

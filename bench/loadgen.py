@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.limits import raise_open_file_limit
-from bench.procstat import cpu_seconds
+from bench.procstat import cpu_seconds, machine_busy_seconds
 from bench.sessions import SESSION_KINDS, SessionScript, Step, all_scripts, environment
 from bench.stats import summarize
 
@@ -306,7 +306,7 @@ class LoadGenerator:
 
     def _open_measure(self, server_pid: int | None) -> dict[str, Any]:
         return {"server_cpu": cpu_seconds(server_pid) if server_pid else None,
-                "self_cpu": _own_cpu(), "at": time.perf_counter()}
+                "self_cpu": _own_cpu(), "machine_busy": machine_busy_seconds(), "at": time.perf_counter()}
 
     def _close_measure(self, measure: dict[str, Any], server_pid: int | None) -> None:
         elapsed = time.perf_counter() - measure["at"]
@@ -314,6 +314,9 @@ class LoadGenerator:
         measure["self_cpu"] = _own_cpu() - measure["self_cpu"]
         if server_pid and measure["server_cpu"] is not None:
             measure["server_cpu"] = cpu_seconds(server_pid) - measure["server_cpu"]
+        # Whatever else ran on the machine meanwhile (other jobs, the runner): it competed for the cores.
+        busy = machine_busy_seconds() - measure["machine_busy"]
+        measure["other_cpu"] = max(0.0, busy - measure["self_cpu"] - (measure["server_cpu"] or 0.0))
         measure["closed"] = True
 
     def _result(self, measure: dict[str, Any], head: dict[str, Any]) -> dict[str, Any]:
@@ -335,6 +338,7 @@ class LoadGenerator:
             "server_cpu_s": server_cpu,
             "server_cpu_s_per_1000": (server_cpu / completed * 1000) if server_cpu is not None and completed else None,
             "loadgen_cpu_share": measure.get("self_cpu", 0.0) / elapsed if elapsed else None,
+            "other_cpu_cores": measure.get("other_cpu", 0.0) / elapsed if elapsed else None,
             "latency_ms": {
                 "session": summarize(samples.session),
                 "command": summarize(samples.command),

@@ -6,7 +6,6 @@ import os
 from pathlib import Path
 
 TICKS = os.sysconf("SC_CLK_TCK")
-PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
 def cpu_seconds(pid: int) -> float:
@@ -34,13 +33,6 @@ def peak_rss_bytes(pid: int) -> int:
     return 0
 
 
-def rss_bytes(pid: int) -> int:
-    try:
-        return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE
-    except (OSError, IndexError, ValueError):
-        return 0  # the process just ended
-
-
 def children(pid: int) -> list[int]:
     """Direct children of ``pid`` (all its threads')."""
     found: list[int] = []
@@ -56,7 +48,25 @@ def children(pid: int) -> list[int]:
     return found
 
 
-def tree_rss_bytes(pid: int) -> int:
-    """RSS of ``pid`` plus its direct children, summed (pages shared between them count once per
-    process: an upper bound on the memory the tree holds)."""
-    return rss_bytes(pid) + sum(rss_bytes(child) for child in children(pid))
+def pss_bytes(pid: int) -> int:
+    """Proportional set size: private pages plus a share of each page shared with other processes."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, IndexError, ValueError):
+        pass
+    return 0
+
+
+def tree_pss_bytes(pid: int) -> int:
+    """Memory held by ``pid`` and its direct children together (PSS, so the interpreter's shared
+    pages count once, not once per process)."""
+    return pss_bytes(pid) + sum(pss_bytes(child) for child in children(pid))
+
+
+def machine_busy_seconds() -> float:
+    """CPU time all cores spent busy since boot (``/proc/stat``: everything but idle and iowait)."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    values = [int(v) for v in fields[:8]]  # user nice system idle iowait irq softirq steal
+    return (sum(values) - values[3] - values[4]) / TICKS
