@@ -46,6 +46,8 @@ START_TIMEOUT = 30.0
 SETTLE_TIMEOUT = 60.0
 RATIO_CONCURRENCIES_FROM = 50
 """The ratio line covers the loaded points (c=1 measures one call's round trips, not a server)."""
+CLASSIC_BYTES_PER_CALL = 12 * 2**20
+"""Memory of one classic AGI process (Python 3.11 + pyst2: about 7.5 MiB PSS, 13 MiB RSS), with margin."""
 OTHER_LOAD_WARNING = 0.25
 """Cores used by other processes during a window above which the point is called disturbed."""
 LABELS = {
@@ -157,7 +159,10 @@ def settle(peer: Peer) -> None:
 
 
 class TreeMemorySampler:
-    """Peak of (launcher + call processes) PSS, sampled: a process per call has no single VmHWM."""
+    """Peak of (launcher + call processes) PSS, sampled: a process per call has no single VmHWM.
+
+    Reading PSS walks each process's page tables (about 0.2 ms a process): the interval grows with
+    the number of processes so the sampling itself takes at most ~5% of a core from the server."""
 
     def __init__(self, pid: int, interval: float = 0.5) -> None:
         self.pid = pid
@@ -176,8 +181,9 @@ class TreeMemorySampler:
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            began = time.monotonic()
             self.peak = max(self.peak, tree_pss_bytes(self.pid))
-            self._stop.wait(self.interval)
+            self._stop.wait(max(self.interval, 20 * (time.monotonic() - began)))
 
 
 def run_loadgen(peer: Peer, args: Sequence[str], timeout: float) -> dict[str, Any]:
@@ -196,7 +202,7 @@ def measure(peer: Peer, args: Sequence[str], timeout: float) -> dict[str, Any]:
         with TreeMemorySampler(peer.pid) as sampler:
             result = run_loadgen(peer, args, timeout)
         result["peak_rss_bytes"] = sampler.peak
-        result["peak_rss_kind"] = "PSS of launcher and call processes, summed, sampled every 0.5 s"
+        result["peak_rss_kind"] = "PSS of launcher and call processes, summed, sampled every 0.5 s or more"
     else:
         reset = reset_peak_rss(peer.pid)
         result = run_loadgen(peer, args, timeout)
@@ -252,7 +258,7 @@ def run(settings: Settings, out: Callable[[str], None]) -> dict[str, Any]:
             for concurrency in settings.concurrencies:
                 for repeat in range(settings.repeats):
                     for peer in rotated(peers, repeat):
-                        if not wanted(peer, concurrency, repeat, settings):
+                        if not wanted(peer, concurrency, repeat, settings, out):
                             continue
                         result = closed_point(peer, concurrency, settings)
                         result.update(peer=peer.spec.key, repeat=repeat + 1)
@@ -280,11 +286,27 @@ def run(settings: Settings, out: Callable[[str], None]) -> dict[str, Any]:
     return report
 
 
-def wanted(peer: Peer, concurrency: int, repeat: int, settings: Settings) -> bool:
-    """Classic AGI at c=1000 is a thousand Python processes for tens of seconds: run it fewer times."""
-    if peer.spec.process_per_call and concurrency >= 1000:
-        return repeat < settings.classic_repeats_at_1000
+def wanted(peer: Peer, concurrency: int, repeat: int, settings: Settings, out: Callable[[str], None]) -> bool:
+    """Classic AGI at c=1000 is a thousand Python processes for tens of seconds: run it fewer times,
+    and not at all on a machine without the memory for them."""
+    if not peer.spec.process_per_call:
+        return True
+    if concurrency >= 1000 and repeat >= settings.classic_repeats_at_1000:
+        return False
+    needed, available = concurrency * CLASSIC_BYTES_PER_CALL, available_memory()
+    if needed > 0.8 * available:
+        if repeat == 0:
+            out(f"  {peer.spec.label:<30} c={concurrency:<10} skipped: {concurrency} processes need about "
+                f"{needed / 2**30:.1f} GiB, {available / 2**30:.1f} GiB available")
+        return False
     return True
+
+
+def available_memory() -> int:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) * 1024
+    return 0
 
 
 def rotated(peers: list[Peer], repeat: int) -> list[Peer]:
