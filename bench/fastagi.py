@@ -27,7 +27,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import IO, Any
@@ -90,7 +90,6 @@ class Settings:
     peers: list[str]
     quick: bool
     mix: str = "screen,post_call,flag"
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------- peers
@@ -217,7 +216,7 @@ def closed_point(peer: Peer, concurrency: int, settings: Settings) -> dict[str, 
     args = ["--mode", "closed", "--concurrency", str(concurrency), "--warmup", str(settings.warmup),
             "--window", str(settings.window), "--mix", settings.mix,
             "--max-warmup", "40" if slow else "10", "--max-window", "30" if slow else str(settings.window),
-            "--drain", "60" if slow else "20"]
+            "--drain", "60" if slow else "20", "--session-timeout", "120" if slow else "60"]
     return measure(peer, args, timeout=200 if slow else 60)
 
 
@@ -417,19 +416,20 @@ def _pair(a: float | None, b: float | None) -> str:
 
 
 HEADER = (f"{'peer':<30} {'c':>5} {'sess/s':>8} {'cmds/s':>8} {'session p50/p99 ms':>19} "
-          f"{'cmd p50/p99 ms':>15} {'CPU s/1k':>9} {'RSS MB':>7} {'failed':>6} {'gen CPU':>7}")
+          f"{'cmd p50/p99 ms':>15} {'CPU s/1k':>9} {'RSS MB':>7} {'failed':>6} {'gen CPU':>7} {'other':>5}")
 
 
 def table_row(label: str, column: str, s: dict[str, Any]) -> str:
     return (f"{label:<30} {column:>5} {_fmt(s['sessions_per_s']):>8} {_fmt(s['commands_per_s']):>8} "
             f"{_pair(s['session_p50_ms'], s['session_p99_ms']):>19} {_pair(s['command_p50_ms'], s['command_p99_ms']):>15} "
             f"{_fmt(s['server_cpu_s_per_1000'], 2):>9} {_fmt(s['peak_rss_mb'], 1):>7} {s['failed']:>6} "
-            f"{_fmt((s['loadgen_cpu_share'] or 0) * 100):>6}%")
+            f"{_fmt((s['loadgen_cpu_share'] or 0) * 100):>6}% {s['other_cpu_cores_max']:>5.2f}")
 
 
 def progress_line(peer: Peer, point: str, r: dict[str, Any]) -> str:
     return (f"  {peer.spec.label:<30} {point:<12} {r['sessions_per_s']:>8.0f} sessions/s  "
-            f"cmd p99 {_lat(r, 'command', 'p99'):7.2f} ms  failed {r['failed']}"
+            f"cmd p99 {_lat(r, 'command', 'p99'):7.2f} ms  failed {r['failed']}  "
+            f"other load {r.get('other_cpu_cores') or 0.0:.2f} cores"
             + (f"  ({'; '.join(r['failure_examples'][:2])})" if r["failed"] else ""))
 
 
@@ -438,7 +438,8 @@ def print_report(report: dict[str, Any], settings: Settings, labels: dict[str, s
     out("")
     out(f"Closed loop: median of {settings.repeats} runs per point (classic at c>=1000: "
         f"{settings.classic_repeats_at_1000}); window {settings.window:g} s (longer for classic, as long as its warm-up)")
-    out("  latency here is queueing (about c / throughput); CPU s/1k = server CPU seconds per 1000 sessions")
+    out("  latency here is queueing (about c / throughput); CPU s/1k = server CPU seconds per 1000 sessions;")
+    out("  gen CPU = the fake Asterisk's CPU (% of a core); other = most CPU (cores) anything else used in a run")
     out(HEADER)
     for c in settings.concurrencies:
         for key in settings.peers:
