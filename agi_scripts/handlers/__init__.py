@@ -1,5 +1,5 @@
 """The public AGI scripts, one module each, its function name its route; importing registers them."""
 
-from agi_scripts.handlers import flag, post_call, screen
+from agi_scripts.handlers import flag, my_compliments, post_call, screen
 
-__all__ = ["flag", "post_call", "screen"]
+__all__ = ["flag", "my_compliments", "post_call", "screen"]

@@ -203,11 +203,32 @@ class SafeAGI(AGI):  # type: ignore[misc]  # pyst2 ships no type hints
         fields = parse_result_fields(rest)
         value, data = fields["result"]
         if value == "-1":
-            if data == "hangup" or self.notice_pending_hangup():
+            if data == "hangup" or self.notice_pending_hangup() or self._channel_gone():
                 self.mark_hung_up("result -1 (hangup)")
                 raise ChannelHungUp("the channel hung up during the command")
             raise AGIAppError("Error executing application, or hangup")
         return fields
+
+    def _channel_gone(self) -> bool:
+        """After a ``-1`` (error *or* hangup), ask Asterisk whether the channel still exists.
+
+        A real Asterisk answers ``STREAM FILE`` with ``200 result=-1`` when the caller hangs up
+        mid-prompt, and the ``HANGUP`` line, if any, may come later; one ``CHANNEL STATUS`` tells
+        the two apart: a dead channel gets ``HANGUP``, ``511`` or ``-1``.
+        """
+        timeout = self._timeouts.command_timeout
+        self._transport.send(format_command("CHANNEL STATUS", ()))
+        while True:
+            line = self._next_line("CHANNEL STATUS", timeout, timeout)
+            if line == HANGUP_LINE:
+                self.mark_hung_up("HANGUP line")
+                continue
+            code, rest = split_code(line)
+            if code == 100 or not line.strip():
+                continue
+            if code == 511 or (code == 200 and parse_result_fields(rest)["result"][0] == "-1"):
+                self.mark_hung_up("channel gone after result -1")
+            return self.hung_up
 
     def _raise_for(self, code: int, verb: str, rest: str, line: str, deadline: float) -> NoReturn:
         if code == 511:

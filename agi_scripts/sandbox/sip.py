@@ -63,27 +63,33 @@ def default_password(username: str) -> str:
 
 def pjsip_endpoints_conf(agents: Iterable[str], callers: Iterable[str], context: str, *,
                          transport: str = DEFAULT_TRANSPORT,
-                         passwords: Mapping[str, str] | None = None) -> str:
+                         passwords: Mapping[str, str] | None = None,
+                         agent_names: Mapping[str, str] | None = None) -> str:
     """pjsip.conf endpoint/auth/aor sections for the sandbox's agents and callers.
 
     Endpoints are identified by the digest username first (``auth_username``), so a caller may put
     anything in its From header (hostile caller IDs included) and still be recognised.
+    ``agent_names`` sets an agent endpoint's caller ID name, as an admin does so that the agents'
+    compliments line knows who is calling.
     """
     sections: list[str] = []
     for role, names in (("agent", agents), ("caller", callers)):
         for name in names:
             password = (passwords or {}).get(name) or default_password(name)
-            sections.append(_endpoint_sections(name, password, context, transport, role))
+            caller_id = (agent_names or {}).get(name) if role == "agent" else None
+            sections.append(_endpoint_sections(name, password, context, transport, role, caller_id))
     return "\n".join(sections)
 
 
-def _endpoint_sections(name: str, password: str, context: str, transport: str, role: str) -> str:
+def _endpoint_sections(name: str, password: str, context: str, transport: str, role: str,
+                       caller_id_name: str | None = None) -> str:
+    caller_id = f"callerid={caller_id_name} <{name}>\n" if caller_id_name else ""
     return f"""; {role} {name} (scripted pjsua2 peer)
 [{name}]
 type=endpoint
 transport={transport}
 context={context}
-disallow=all
+{caller_id}disallow=all
 allow=ulaw,alaw,slin
 dtmf_mode=rfc4733
 direct_media=no

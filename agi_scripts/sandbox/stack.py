@@ -6,7 +6,8 @@ Asterisk files from the flows, add the demo's SIP phones and numbers, start Aste
 prompts and hold music into its sounds folder, and start ``respectline serve`` as its own process.
 
 Numbers in the demo dialplan (context ``demo-phones``):
-  100 support, 200 billing (both through ``respectline-queue``), the agents' compliments line.
+  100 support, 200 billing (both through ``respectline-queue``), 110 support in French, and the
+  agents' compliments line (``compliments.agent_line``, ``*88``).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ PROMPT_BUILD_DIR = PROJECT_ROOT / "var" / "sounds" / "respectline"
 """Built once and reused: the build is incremental (content hashes), so later runs cost nothing."""
 DEMO_CONTEXT = "demo-phones"
 NUMBERS = {"support": "100", "billing": "200"}
+FRENCH_SUPPORT = "110"
 
 
 @dataclass
@@ -173,9 +175,16 @@ class RespectlineStack:
             for queue in queues:
                 members.setdefault(queue, []).append(f"PJSIP/{agent},0,{name}")
         generated = generate(self.bundle, f"127.0.0.1:{self.agi_port}", members)
-        phones = pjsip_endpoints_conf(list(self.options.agents), list(self.options.callers), DEMO_CONTEXT)
+        agent_names = {agent: self.options.agent_names.get(agent, agent) for agent in self.options.agents}
+        phones = pjsip_endpoints_conf(list(self.options.agents), list(self.options.callers), DEMO_CONTEXT,
+                                      agent_names=agent_names)
         numbers = "".join(f"exten => {number},1,Goto(respectline-queue,{queue},1)\n"
                           for queue, number in NUMBERS.items())
+        # The same support queue for a French-speaking caller (an IVR choice, in real life).
+        numbers += f"exten => {FRENCH_SUPPORT},1,Set(CHANNEL(language)=fr)\n same => n,Goto(respectline-queue,support,1)\n"
+        line = self.bundle.settings.compliments.agent_line
+        numbers += f"exten => {line},1,Answer()\n same => n,AGI(agi://127.0.0.1:{self.agi_port}/my_compliments)\n" \
+                   " same => n,Hangup()\n"
         return {
             "extensions.conf": "[general]\nstatic = yes\nwriteprotect = yes\n\n"
                                + generated["extensions_respectline.conf"]

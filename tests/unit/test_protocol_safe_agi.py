@@ -164,15 +164,26 @@ def test_510_unknown_command(pair: tuple[SafeAGI, Peer]) -> None:
 
 def test_result_minus_one_is_pyst2s_app_error_unless_the_channel_hung_up(pair: tuple[SafeAGI, Peer]) -> None:
     agi, peer = pair
-    peer.reply("200 result=-1 endpos=0")
+    # -1, and CHANNEL STATUS says the channel is up (6): a real error, not a hangup.
+    peer.reply("200 result=-1 endpos=0", "200 result=6")
     with pytest.raises(AGIAppError) as plain:
         agi.stream_file("missing-file")
     assert not isinstance(plain.value, AGIHangup)
+    assert not agi.hung_up
 
     peer.reply("200 result=-1 endpos=1200", "HANGUP")
     time.sleep(0.05)
     with pytest.raises(ChannelHungUp):
         agi.stream_file("interrupted")
+
+
+def test_result_minus_one_then_a_dead_channel_is_a_hangup(pair: tuple[SafeAGI, Peer]) -> None:
+    """What a real Asterisk does when the caller hangs up during STREAM FILE."""
+    agi, peer = pair
+    peer.reply("200 result=-1 endpos=2400", "511 Command Not Permitted on a dead channel or intercept routine")
+    with pytest.raises(ChannelHungUp):
+        agi.stream_file("prompt")
+    assert agi.hung_up
 
 
 def test_record_file_hangup_result_is_a_hangup(pair: tuple[SafeAGI, Peer]) -> None:

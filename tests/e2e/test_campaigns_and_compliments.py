@@ -1,0 +1,166 @@
+"""Hold campaigns, post-call compliments and the agents' compliments line, heard through a real
+Asterisk by real SIP phones. The campaign under test runs on 'support' only: first message after
+4 s of waiting, then again 15 s after it ended."""
+
+from __future__ import annotations
+
+import subprocess
+import wave
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from agi_scripts.sandbox.audio import contains_prompt, find_prompt_times
+from agi_scripts.sandbox.sip import PeerState, SipAgent, SipCaller, SipPhoneSystem
+from agi_scripts.sandbox.stack import FRENCH_SUPPORT, RespectlineStack
+from agi_scripts.storage.base import Compliment, open_store
+from tests.e2e.test_call_paths import connect, running_applications
+
+pytestmark = pytest.mark.e2e
+
+SPOKEN = "You were wonderful today, thank you for your patience with my questions."
+
+
+def seconds_of(wav_file: Path) -> float:
+    with wave.open(str(wav_file), "rb") as wav:
+        return wav.getnframes() / wav.getframerate()
+
+
+def speak(text: str, target: Path) -> Path:
+    raw = target.with_name(target.stem + "-raw.wav")
+    subprocess.run(["espeak-ng", "-v", "en-gb", "-w", str(raw), text], check=True, capture_output=True)
+    subprocess.run(["sox", str(raw), "-r", "8000", "-c", "1", "-b", "16", str(target), "norm", "-3"],
+                   check=True, capture_output=True)
+    return target
+
+
+def newest_compliment(stack: RespectlineStack) -> Compliment | None:
+    store = open_store(stack.db_url)
+    try:
+        compliments = store.list_compliments(limit=1)
+    finally:
+        store.close()
+    return compliments[0] if compliments else None
+
+
+@pytest.fixture
+def agent_away(agent: SipAgent) -> Iterator[SipAgent]:
+    """The agent lets the phone ring, so callers wait in the queue."""
+    agent.auto_answer = False
+    yield agent
+    agent.auto_answer = True
+
+
+def wait_in_queue(phones: SipPhoneSystem, caller: SipCaller, number: str, seconds: float) -> Path:
+    caller.call(number)
+    phones.wait_until(lambda: caller.state is PeerState.CONNECTED, 10, "caller answered by the dialplan")
+    phones.pump(seconds)
+    caller.hangup()
+    phones.wait_until(lambda: caller.state is PeerState.DISCONNECTED, 10, "caller hung up")
+    phones.pump(0.3)
+    assert caller.last_recording is not None
+    return caller.last_recording
+
+
+def test_waiting_caller_hears_the_campaign_after_its_delay_then_at_its_interval(
+        stack: RespectlineStack, phones: SipPhoneSystem, agent_away: SipAgent, caller: SipCaller) -> None:
+    prompt = stack.prompt_file("campaign_contact_day", "en")
+    heard = wait_in_queue(phones, caller, stack.number("support"), 4 + 2 * seconds_of(prompt) + 15 + 3)
+    times = find_prompt_times(heard, prompt)
+    assert len(times) == 2, times
+    assert 3.5 <= times[0] <= 6.0, times  # 4 s of hold music first (plus call set-up)
+    gap = times[1] - times[0] - seconds_of(prompt)
+    assert 14.0 <= gap <= 16.5, times
+
+
+def test_queue_without_a_running_campaign_plays_plain_hold_music(
+        stack: RespectlineStack, phones: SipPhoneSystem, agent_away: SipAgent, caller: SipCaller) -> None:
+    prompt = stack.prompt_file("campaign_contact_day", "en")
+    heard = wait_in_queue(phones, caller, stack.number("billing"), 12.0)
+    assert not contains_prompt(heard, prompt).matched
+    assert seconds_of(heard) >= 11.0
+
+
+def test_caller_rates_and_records_a_compliment_the_agent_then_hears_on_the_agent_line(
+        stack: RespectlineStack, phones: SipPhoneSystem, agent: SipAgent, caller: SipCaller,
+        tmp_path: Path) -> None:
+    spoken = speak(SPOKEN, tmp_path / "spoken.wav")
+    connect(phones, caller, agent, stack.number("support"))
+    phones.pump(1.0)
+    agent.hangup()
+    phones.wait_until(lambda: "AGI" in running_applications(stack), 10, "post_call started", interval=0.2)
+    for key in "141":  # accept, four stars, record a message
+        phones.pump(2.0)
+        caller.press(key)
+    recordings = stack.recordings_dir / "compliments"
+    phones.wait_until(lambda: any(recordings.rglob("*.wav")) and len(list(recordings.rglob("*.wav"))) >= 1,
+                      30, "recording started", interval=0.1)
+    already = {p for p in recordings.rglob("*.wav")}
+    phones.pump(0.5)
+    phones.pump(caller.play(spoken) + 0.5)
+    caller.press("#")
+    phones.wait_until(lambda: caller.state is PeerState.DISCONNECTED, 40, "post_call thanked and hung up")
+
+    compliment = newest_compliment(stack)
+    assert compliment is not None and compliment.rating == 4 and compliment.agent == "Agent One"
+    assert compliment.campaign == "e2e-always" and compliment.queue == "support"
+    assert compliment.recording is not None and Path(compliment.recording) in already | set(recordings.rglob("*.wav"))
+    assert contains_prompt(Path(compliment.recording), spoken).matched
+
+    agent_phone = phones.caller("agent1")  # the agent's own phone calling the compliments line
+    agent_phone.call(stack.bundle.settings.compliments.agent_line)
+    phones.wait_until(lambda: agent_phone.state is PeerState.CONNECTED, 10, "agent line answered")
+    phones.wait_until(lambda: agent_phone.state is PeerState.DISCONNECTED, 90, "agent line finished")
+    phones.pump(0.3)
+    assert agent_phone.last_recording is not None
+    assert contains_prompt(agent_phone.last_recording, stack.prompt_file("agent_compliments_intro", "en")).matched
+    assert contains_prompt(agent_phone.last_recording, spoken).matched
+
+
+def test_caller_who_hangs_up_during_the_flow_keeps_the_rating_already_given(
+        stack: RespectlineStack, phones: SipPhoneSystem, agent: SipAgent, caller: SipCaller) -> None:
+    connect(phones, caller, agent, stack.number("support"))
+    phones.pump(1.0)
+    agent.hangup()
+    phones.wait_until(lambda: "AGI" in running_applications(stack), 10, "post_call started", interval=0.2)
+    for key in "13":
+        phones.pump(2.0)
+        caller.press(key)
+    phones.pump(2.0)
+    caller.hangup()
+    phones.wait_until(lambda: caller.state is PeerState.DISCONNECTED, 10, "caller hung up")
+    phones.pump(2.0)
+    compliment = newest_compliment(stack)
+    assert compliment is not None and compliment.rating == 3 and compliment.recording is None
+    assert "Traceback" not in stack.server_log.read_text(errors="replace")
+
+
+def test_caller_who_gives_no_answer_hears_goodbye_and_is_hung_up(
+        stack: RespectlineStack, phones: SipPhoneSystem, agent: SipAgent, caller: SipCaller) -> None:
+    before = newest_compliment(stack)
+    connect(phones, caller, agent, stack.number("support"))
+    phones.pump(1.0)
+    agent.hangup()
+    phones.wait_until(lambda: caller.state is PeerState.DISCONNECTED, 60, "post_call said goodbye and hung up")
+    phones.pump(0.3)
+    assert newest_compliment(stack) == before
+    assert caller.last_recording is not None
+    assert contains_prompt(caller.last_recording, stack.prompt_file("compliment_goodbye", "en")).matched
+
+
+def test_french_speaking_caller_hears_the_french_warning(
+        stack: RespectlineStack, phones: SipPhoneSystem, agent: SipAgent, caller: SipCaller) -> None:
+    connect(phones, caller, agent, FRENCH_SUPPORT)
+    phones.pump(1.0)
+    agent.press("*3")  # discrimination: first flag warns
+    phones.pump(18.0)
+    caller.hangup()
+    phones.wait_until(lambda: caller.state is PeerState.DISCONNECTED and agent.state is PeerState.DISCONNECTED,
+                      15, "call ended")
+    phones.pump(0.3)
+    assert caller.last_recording is not None
+    french = stack.prompt_file("abuse_warning_discrimination", "fr")
+    english = stack.prompt_file("abuse_warning_discrimination", "en")
+    assert contains_prompt(caller.last_recording, french).matched
+    assert not contains_prompt(caller.last_recording, english).matched
