@@ -11,6 +11,7 @@ from typing import Any
 from agi_scripts.config.bundle import Bundle, load_bundle
 from agi_scripts.config.errors import ValidationFailed
 from agi_scripts.config.settings import parse_listen
+from agi_scripts.policy.pauses import PauseKeeper
 from agi_scripts.storage.base import Store, StoreError, open_store
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -64,9 +65,12 @@ def run_serve(args: argparse.Namespace) -> int:
         logging.getLogger("respectline").info("listening on %s:%d (config %s)", host, running.port, config)
         print(f"listening on {host}:{running.port}", flush=True)
 
+    keeper = _start_pause_keeper(bundle, store)
     try:
         return serve(lambda: load_bundle(config), store=store, options=options, ready=announce)
     finally:
+        if keeper is not None:
+            keeper.stop()
         store.close()
 
 
@@ -85,6 +89,16 @@ def run_agi(args: argparse.Namespace) -> int:
         return run_classic_agi(args.script, sys.stdin, sys.stdout, load_bundle=lambda: bundle, store=store)
     finally:
         store.close()
+
+
+def _start_pause_keeper(bundle: Bundle, store: Store) -> PauseKeeper | None:
+    if not bundle.settings.ami.enabled:
+        logging.getLogger("respectline").warning(
+            "AMI is not configured (ami.username): agents' recovery pauses will not end by themselves")
+        return None
+    keeper = PauseKeeper(store, bundle.settings.ami)
+    keeper.start()
+    return keeper
 
 
 def _first_bundle(config: Path) -> Bundle | None:

@@ -42,7 +42,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 
-from agi_scripts.sandbox.ami_client import AmiClient, AmiError
+from agi_scripts.ami.client import AmiClient, AmiError
 
 MIN_ASTERISK_MAJOR = 20
 SYSTEM_SOUNDS_ROOT = Path("/usr/share/asterisk")

@@ -77,6 +77,7 @@ class RespectlineStack:
         self._write_config()
         self.bundle = load_bundle(self.config_path)
         self.asterisk = AsteriskSandbox(self._asterisk_files(), base_dir=self.work_dir / "asterisk")
+        self._give_server_ami()
         self.asterisk.start()
         self._install_sounds()  # sound files are opened when played: installing after boot is fine
         if self.options.server:
@@ -167,6 +168,17 @@ class RespectlineStack:
         self.config_path.parent.mkdir(parents=True, exist_ok=True)
         self.config_path.write_text(text, encoding="utf-8")
         self.recordings_dir.mkdir(parents=True, exist_ok=True)
+
+    def _give_server_ami(self) -> None:
+        """The server ends agents' pauses through the sandbox's AMI account."""
+        text = self.config_path.read_text(encoding="utf-8")
+        for old, new in (("  port: 5038", f"  port: {self.asterisk.ami_port}"),
+                         ('  username: ""', f"  username: {self.asterisk.ami_username}"),
+                         ('  secret: ""', f'  secret: "{self.asterisk.ami_secret}"')):
+            if old not in text:
+                raise RuntimeError(f"{self.options.config_file}: expected {old!r} in the ami section")
+            text = text.replace(old, new, 1)
+        self.config_path.write_text(text, encoding="utf-8")
 
     def _asterisk_files(self) -> dict[str, str]:
         members: dict[str, list[str]] = {}

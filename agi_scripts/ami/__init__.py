@@ -1,0 +1,1 @@
+"""Asterisk Manager Interface: a small blocking client for events and queue actions."""

@@ -1,0 +1,109 @@
+"""The abuse ladder on a real Asterisk: warning, then disconnect with a case for Special Care, the
+agent's recovery pause ending on time even across a server restart, and the caller's next call
+routed to the team."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from agi_scripts.sandbox.asterisk import AsteriskNotFound
+from agi_scripts.sandbox.audio import contains_prompt
+from agi_scripts.sandbox.demo import demo_flows
+from agi_scripts.sandbox.sip import PeerState, SipAgent, SipCaller, SipPhoneSystem
+from agi_scripts.sandbox.stack import RespectlineStack, StackOptions
+from agi_scripts.storage.base import open_store
+from tests.e2e.conftest import ALWAYS_ON_CAMPAIGNS
+from tests.e2e.test_call_paths import connect
+
+pytestmark = pytest.mark.e2e
+RECOVERY_SECONDS = 20
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RespectlineStack]:
+    folder = tmp_path_factory.mktemp("abuse")
+    flows = demo_flows(folder, ALWAYS_ON_CAMPAIGNS)
+    policy = flows / "abuse_policy.yaml"
+    policy.write_text(policy.read_text().replace("pause_agent: 5m", f"pause_agent: {RECOVERY_SECONDS}s"))
+    options = StackOptions(agents={"agent1": ["support", "billing"], "care1": ["special-care"]},
+                           agent_names={"agent1": "Agent One", "care1": "Sam"},
+                           callers=("caller1",), flows_dir=flows)
+    try:
+        running = RespectlineStack(options, work_dir=folder / "stack").start()
+    except AsteriskNotFound as error:
+        pytest.fail(f"Asterisk is not installed: run `make asterisk` ({error})")
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture(scope="module")
+def care(phones: SipPhoneSystem) -> SipAgent:
+    care = phones.agent("care1", ring_delay=0.3)
+    phones.wait_until(lambda: care.registered, 10, "care1 registered")
+    return care
+
+
+def agent_paused(stack: RespectlineStack) -> bool:
+    lines = [line for line in stack.asterisk.rx("queue show support").splitlines() if "agent1" in line]
+    assert lines, "agent1 is not a member of support"
+    return "paused" in lines[0].lower()
+
+
+def test_second_flag_disconnects_opens_a_case_pauses_the_agent_and_routes_the_next_call(
+        stack: RespectlineStack, phones: SipPhoneSystem, agent: SipAgent, care: SipAgent,
+        caller: SipCaller, tmp_path: Path) -> None:
+    connect(phones, caller, agent, stack.number("billing"))
+    phones.pump(1.0)
+    agent.press("*1")
+    phones.pump(16.0)  # recording notice and warning
+    assert caller.state is PeerState.CONNECTED
+    agent.press("*1")
+    phones.wait_until(lambda: caller.state is PeerState.DISCONNECTED, 30, "caller disconnected after the closing")
+    phones.wait_until(lambda: agent.state is PeerState.DISCONNECTED, 10, "agent leg ended")
+    phones.pump(0.3)
+    assert caller.last_recording is not None
+    assert contains_prompt(caller.last_recording, stack.prompt_file("abuse_warning", "en")).matched
+    assert contains_prompt(caller.last_recording, stack.prompt_file("abuse_closing", "en")).matched
+    assert agent.last_recording is not None
+    assert not contains_prompt(agent.last_recording, stack.prompt_file("abuse_closing", "en")).matched
+
+    store = open_store(stack.db_url)
+    try:
+        [case] = store.list_cases()
+    finally:
+        store.close()
+    assert (case.team, case.category, case.caller, case.agent, case.queue) == (
+        "special_care", "verbal_abuse", "+32471234512", "Agent One", "billing")
+    assert case.recording is not None and Path(case.recording).is_file()  # MixMonitor's evidence
+    assert [e.action for e in case.events][:3] == ["case_opened", "agent_paused", "disconnect"]
+
+    # The agent is paused for recovery; the pause ends on time even though the server restarts.
+    phones.wait_until(lambda: agent_paused(stack), 5, "agent paused", interval=0.2)
+    store = open_store(stack.db_url)
+    try:
+        [pause] = store.active_pauses()
+    finally:
+        store.close()
+    assert pause.agent == "PJSIP/agent1" and pause.resume_at is not None
+    assert stack.stop_server() == 0
+    phones.pump(max(0.0, (pause.resume_at - datetime.now(timezone.utc)).total_seconds()) + 1.5)
+    assert agent_paused(stack), "nobody should lift the pause while the server is down"
+    stack.start_server()
+    phones.wait_until(lambda: not agent_paused(stack), 15, "agent unpaused after the restart", interval=0.5)
+
+    # Next call from the same number goes to Special Care, not to a regular agent.
+    answered_before = agent.calls_answered
+    caller.call(stack.number("billing"))
+    phones.wait_until(lambda: care.state is PeerState.CONNECTED, 40, "Special Care answered")
+    phones.pump(1.0)
+    care.hangup()
+    phones.wait_until(lambda: caller.state is PeerState.DISCONNECTED, 15, "call ended")
+    phones.pump(0.3)
+    assert agent.calls_answered == answered_before
+    assert contains_prompt(caller.last_recording, stack.prompt_file("routed_special_care", "en")).matched
