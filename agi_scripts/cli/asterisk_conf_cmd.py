@@ -8,8 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from agi_scripts.asterisk_conf.generate import generate, write
-from agi_scripts.config.bundle import load_bundle
-from agi_scripts.config.errors import ValidationFailed
+from agi_scripts.cli.main import load_bundle_or_report
 
 
 def register(commands: Any) -> None:
@@ -29,12 +28,8 @@ def register(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        bundle = load_bundle(args.config)
-    except ValidationFailed as failed:
-        for error in failed.errors:
-            print(error, file=sys.stderr)
-        print("fix the files above first (respectline validate)", file=sys.stderr)
+    bundle = load_bundle_or_report(args.config, "fix the files above first (respectline validate)")
+    if bundle is None:
         return 1
     server = bundle.settings.server
     files = generate(bundle, args.agi or f"{server.host}:{server.port}")

@@ -8,6 +8,10 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from agi_scripts.config.bundle import Bundle
 
 from agi_scripts import __version__
 
@@ -58,6 +62,21 @@ def _import(name: str) -> ModuleType | None:
 def add_config_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG,
                         help=f"Respectline configuration file (default: {DEFAULT_CONFIG}, or $RESPECTLINE_CONFIG)")
+
+
+def load_bundle_or_report(config: Path, consequence: str) -> Bundle | None:
+    """The validated bundle, or ``None`` after printing every error and ``consequence`` to stderr."""
+    from agi_scripts.config.bundle import load_bundle
+    from agi_scripts.config.errors import ValidationFailed
+
+    try:
+        return load_bundle(config)
+    except ValidationFailed as failed:
+        for error in failed.errors:
+            print(error, file=sys.stderr)
+        count = len(failed.errors)
+        print(f"{count} error{'s' if count != 1 else ''}; {consequence}", file=sys.stderr)
+        return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

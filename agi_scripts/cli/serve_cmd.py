@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from agi_scripts.config.bundle import Bundle, load_bundle
-from agi_scripts.config.errors import ValidationFailed
 from agi_scripts.config.settings import parse_listen
 from agi_scripts.policy.pauses import PauseKeeper
 from agi_scripts.storage.base import Store, StoreError, open_store
@@ -102,13 +101,9 @@ def _start_pause_keeper(bundle: Bundle, store: Store) -> PauseKeeper | None:
 
 
 def _first_bundle(config: Path) -> Bundle | None:
-    try:
-        return load_bundle(config)
-    except ValidationFailed as failed:
-        for error in failed.errors:
-            print(error, file=sys.stderr)
-        print(f"{len(failed.errors)} error(s): the server did not start", file=sys.stderr)
-        return None
+    from agi_scripts.cli.main import load_bundle_or_report
+
+    return load_bundle_or_report(config, "the server did not start")
 
 
 def _open_store(url: str) -> Store | None:

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import sys
 from typing import Any
 
-from agi_scripts.config.bundle import load_bundle
-from agi_scripts.config.errors import ValidationFailed
+from agi_scripts.cli.main import load_bundle_or_report
 
 
 def register(commands: Any) -> None:
@@ -22,13 +20,8 @@ def register(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        bundle = load_bundle(args.config)
-    except ValidationFailed as failed:
-        for error in failed.errors:
-            print(error, file=sys.stderr)
-        count = len(failed.errors)
-        print(f"{count} error{'s' if count != 1 else ''}; nothing was changed", file=sys.stderr)
+    bundle = load_bundle_or_report(args.config, "nothing was changed")
+    if bundle is None:
         return 1
     print(f"OK: {args.config}")
     for line in bundle.summary(dt.datetime.now(bundle.settings.timezone)):

@@ -4,7 +4,8 @@ Alice calls support, hears the hold campaign, talks to Agent One, and after the 
 leaves five stars and a spoken compliment. Bob calls billing and abuses the agent: the agent's
 ``*1`` gets him a warning, the second ``*1`` ends his call, opens a case for Special Care and pauses
 the agent. When Bob calls again, he is routed to the Special Care team. The store is left at
-``var/demo.sqlite`` for ``respectline report`` and ``respectline cases``.
+``var/demo.sqlite`` (recordings in ``var/demo-recordings/``) for ``respectline report`` and
+``respectline cases``.
 """
 
 from __future__ import annotations
@@ -58,11 +59,14 @@ def run_demo(db_file: Path, say: Callable[[str], None] = print) -> int:
     db_file.parent.mkdir(parents=True, exist_ok=True)
     for stale in (db_file, db_file.with_name(db_file.name + "-wal"), db_file.with_name(db_file.name + "-shm")):
         stale.unlink(missing_ok=True)
+    recordings = db_file.parent / "demo-recordings"
+    shutil.rmtree(recordings, ignore_errors=True)
     work = Path(tempfile.mkdtemp(prefix="rl-demo-"))
     options = StackOptions(
         agents={"agent1": ["support", "billing"], "care1": ["special-care"]},
         agent_names={"agent1": "Agent One", "care1": "Sam (Special Care)"},
-        callers=("alice", "bob"), flows_dir=demo_flows(work), db_url=f"sqlite:///{db_file}")
+        callers=("alice", "bob"), flows_dir=demo_flows(work), db_url=f"sqlite:///{db_file}",
+        recordings_dir=recordings)
     narrate("Building prompts, generating the Asterisk configuration, starting Asterisk and respectline serve ...")
     with RespectlineStack(options, work_dir=work / "stack") as stack, \
             SipPhoneSystem("127.0.0.1", stack.sip_port, record_dir=work / "phones",
@@ -101,7 +105,7 @@ def _alice_compliments_her_agent(stack: RespectlineStack, phones: SipPhoneSystem
     phones.pump(3.0)
     alice.press("5")
     phones.pump(3.0)
-    voice = _speak(ALICE_SAYS, work / "alice.wav")
+    voice = speak(ALICE_SAYS, work / "alice.wav")
     alice.press("1")
     # Asterisk creates the file when recording starts, after the instructions and the beep.
     phones.wait_until(lambda: any(stack.recordings_dir.rglob("*.wav")), 30, "recording started", interval=0.1)
@@ -159,10 +163,11 @@ def _summary(db_file: Path, narrate: Narrator) -> None:
                     f"events: {', '.join(e.action for e in case.events)}")
     finally:
         store.close()
-    narrate(f"The store stays at {db_file}.")
+    narrate(f"The store stays at {db_file}, the recordings in {db_file.parent / 'demo-recordings'}.")
+    narrate(f"Try: respectline report compliments --db sqlite:///{db_file} --format json")
 
 
-def _speak(text: str, target: Path) -> Path:
+def speak(text: str, target: Path) -> Path:
     raw = target.with_name(target.stem + "-raw.wav")
     subprocess.run(["espeak-ng", "-v", "en-gb", "-w", str(raw), text], check=True, capture_output=True)
     subprocess.run(["sox", str(raw), "-r", "8000", "-c", "1", "-b", "16", str(target), "norm", "-3"],

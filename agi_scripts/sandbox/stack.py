@@ -52,6 +52,8 @@ class StackOptions:
     flows_dir: Path | None = None
     """Use these flows instead of the config's (tests edit a copy)."""
     db_url: str | None = None
+    recordings_dir: Path | None = None
+    """Where compliments and evidence go (default: inside the sandbox, removed with it)."""
     extra_dialplan: str = ""
     server: bool = True
     """Start ``respectline serve`` (tests of the fall-through start without it)."""
@@ -65,7 +67,7 @@ class RespectlineStack:
         self.agi_port = free_port()
         self.config_path = self.work_dir / "config" / "respectline.yaml"
         self.db_url = self.options.db_url or f"sqlite:///{self.work_dir / 'respectline.sqlite'}"
-        self.recordings_dir = self.work_dir / "recordings"
+        self.recordings_dir = (self.options.recordings_dir or self.work_dir / "recordings").resolve()
         self.server_log = self.work_dir / "respectline-serve.log"
         self._server: subprocess.Popen[bytes] | None = None
         self.bundle: Bundle

@@ -4,7 +4,6 @@ Asterisk by real SIP phones. The campaign under test runs on 'support' only: fir
 
 from __future__ import annotations
 
-import subprocess
 import wave
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from agi_scripts.sandbox.audio import contains_prompt, find_prompt_times
+from agi_scripts.sandbox.demo import speak
 from agi_scripts.sandbox.sip import PeerState, SipAgent, SipCaller, SipPhoneSystem
 from agi_scripts.sandbox.stack import FRENCH_SUPPORT, RespectlineStack
 from agi_scripts.storage.base import Compliment, open_store
@@ -25,14 +25,6 @@ SPOKEN = "You were wonderful today, thank you for your patience with my question
 def seconds_of(wav_file: Path) -> float:
     with wave.open(str(wav_file), "rb") as wav:
         return wav.getnframes() / wav.getframerate()
-
-
-def speak(text: str, target: Path) -> Path:
-    raw = target.with_name(target.stem + "-raw.wav")
-    subprocess.run(["espeak-ng", "-v", "en-gb", "-w", str(raw), text], check=True, capture_output=True)
-    subprocess.run(["sox", str(raw), "-r", "8000", "-c", "1", "-b", "16", str(target), "norm", "-3"],
-                   check=True, capture_output=True)
-    return target
 
 
 def newest_compliment(stack: RespectlineStack) -> Compliment | None:

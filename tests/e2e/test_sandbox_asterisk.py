@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from agi_scripts.sandbox.ami_client import AmiClient, AmiError
+from agi_scripts.ami.client import AmiClient, AmiError
 from agi_scripts.sandbox.asterisk import (
     AsteriskNotFound,
     AsteriskSandboxError,

@@ -1,0 +1,42 @@
+"""`make demo` ends with a compliment in the store whose recording holds the caller's voice."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from agi_scripts.sandbox.audio import contains_prompt
+from agi_scripts.sandbox.demo import ALICE_SAYS, speak
+from tests.conftest import PROJECT
+
+pytestmark = pytest.mark.e2e
+
+
+def respectline(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "agi_scripts.cli.main", *args], cwd=PROJECT,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.timeout(600)
+def test_demo_leaves_a_spoken_five_star_compliment_and_a_case(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'demo.sqlite'}"
+    demo = respectline("demo", "--db", db, timeout=400)
+    assert demo.returncode == 0, demo.stdout[-3000:] + demo.stderr[-3000:]
+    assert "no channel left in Asterisk" in demo.stdout
+
+    report = respectline("report", "compliments", "--db", db, "--format", "json")
+    assert report.returncode == 0, report.stderr
+    [compliment] = json.loads(report.stdout)
+    assert (compliment["agent"], compliment["campaign"], compliment["rating"]) == ("Agent One", "demo-contact-day", 5)
+    recording = Path(compliment["recording"])
+    assert recording.is_file()
+    assert contains_prompt(recording, speak(ALICE_SAYS, tmp_path / "alice.wav")).matched
+
+    cases = respectline("cases", "list", "--db", db, "--format", "json")
+    assert cases.returncode == 0, cases.stderr
+    [case] = json.loads(cases.stdout)
+    assert (case["team"], case["category"], case["status"]) == ("special_care", "verbal_abuse", "open")
