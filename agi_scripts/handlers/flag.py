@@ -120,11 +120,19 @@ class FlaggedCall:
                 caller=self.caller, agent=self.agent, queue=self.queue, call_id=self.call_id,
                 recording=self.evidence or None, at=self.now)
             self.case_id = case.id
+            self._carry_earlier_flags(case.id)
             self.ctx.agi.exec_command("UserEvent", ",".join([
                 "RespectlineCase", f"CaseId: {case.id}", f"Team: {case.team}", f"Category: {case.category}",
                 f"Priority: {action.priority}", f"Agent: {self.agent}", f"Queue: {self.queue}"]))
         self._store(write)
         self.done.append("case_opened")
+
+    def _carry_earlier_flags(self, case_id: int) -> None:
+        """The case's timeline starts with what happened before it was opened (the warning)."""
+        for incident in self.ctx.store.list_incidents(call_id=self.call_id):
+            if incident.action and incident.at < self.now:
+                self.ctx.store.add_case_event(case_id, incident.action,
+                                              f"flag {incident.number_in_call}: {incident.category}", at=incident.at)
 
     def _pause_agent(self, action: Action) -> None:
         if not self.member_interface:

@@ -503,7 +503,7 @@ def _load_cases(db: sqlite3.Connection, condition: str, params: Sequence[object]
         return []
     events: dict[int, list[CaseEvent]] = {row["id"]: [] for row in rows}
     placeholders = ", ".join("?" for _ in events)
-    for event in db.execute(f"SELECT * FROM case_events WHERE case_id IN ({placeholders}) ORDER BY id",
+    for event in db.execute(f"SELECT * FROM case_events WHERE case_id IN ({placeholders}) ORDER BY at, id",
                             tuple(events)):
         events[event["case_id"]].append(_case_event(event))
     return [_case(row, tuple(events[row["id"]])) for row in rows]
