@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from agi_scripts.storage.base import Store, open_store
 
 PROJECT = Path(__file__).resolve().parent.parent
 
@@ -40,3 +43,15 @@ class ConfigTree:
 @pytest.fixture
 def config_tree(tmp_path: Path) -> ConfigTree:
     return ConfigTree(tmp_path)
+
+
+@pytest.fixture
+def store_file(tmp_path: Path) -> Path:
+    return tmp_path / "store.sqlite"
+
+
+@pytest.fixture
+def store(store_file: Path) -> Iterator[Store]:
+    opened = open_store(f"sqlite:///{store_file}")
+    yield opened
+    opened.close()

@@ -7,12 +7,12 @@ incident report to hand to the police (Markdown, or PDF through fpdf2).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from agi_scripts.prompts.files import write_atomic
 from typing import Any
 
 from agi_scripts.reports.context import CommandError, ReportContext, add_store_arguments, emit, guarded, load_context
@@ -269,19 +269,11 @@ def _labels(context: ReportContext) -> Labels:
 
 def _write_private(path: Path, content: bytes) -> None:
     """Whole or not at all (a temporary file renamed into place), readable by its owner only."""
-    folder = path.parent if str(path.parent) else Path(".")
     if path.is_dir():
         raise CommandError(f"--out {path} is a folder; give a file name")
+    if not path.absolute().parent.is_dir():
+        raise CommandError(f"cannot write {path}: its folder does not exist")
     try:
-        descriptor, temporary = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+        write_atomic(path, content, mode=0o600)
     except OSError as exc:
-        raise CommandError(f"cannot write {path}: {exc.strerror or exc}") from None
-    try:
-        with os.fdopen(descriptor, "wb") as file:
-            file.write(content)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except OSError as exc:
-        Path(temporary).unlink(missing_ok=True)
         raise CommandError(f"cannot write {path}: {exc.strerror or exc}") from None

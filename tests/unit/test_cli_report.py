@@ -40,18 +40,6 @@ class Cli:
 
 
 @pytest.fixture
-def store_file(tmp_path: Path) -> Path:
-    return tmp_path / "store.sqlite"
-
-
-@pytest.fixture
-def store(store_file: Path) -> Iterator[Store]:
-    opened = open_store(f"sqlite:///{store_file}")
-    yield opened
-    opened.close()
-
-
-@pytest.fixture
 def cli(capsys: pytest.CaptureFixture[str], config_tree: ConfigTree, store_file: Path, store: Store) -> Cli:
     return Cli(capsys, config_tree.config, f"sqlite:///{store_file}")
 
