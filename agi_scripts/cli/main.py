@@ -7,7 +7,6 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from types import ModuleType
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -27,36 +26,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"respectline {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    from agi_scripts.cli import validate_cmd
+    from agi_scripts.cli import (asterisk_conf_cmd, cases_cmd, demo_cmd, prompts_cmd, report_cmd, serve_cmd,
+                                 validate_cmd)
 
-    validate_cmd.register(commands)
-    for module_name in _OPTIONAL_COMMAND_MODULES:
-        module = _import(module_name)
-        if module is not None:
-            module.register(commands)
+    # One module per sub-command, each with ``register(subparsers)``.
+    for module in (validate_cmd, serve_cmd, prompts_cmd, asterisk_conf_cmd, report_cmd, cases_cmd, demo_cmd):
+        module.register(commands)
     return parser
-
-
-# Sub-commands that live beside their feature; each module has ``register(subparsers)``.
-_OPTIONAL_COMMAND_MODULES: tuple[str, ...] = (
-    "agi_scripts.cli.serve_cmd",
-    "agi_scripts.cli.prompts_cmd",
-    "agi_scripts.cli.asterisk_conf_cmd",
-    "agi_scripts.cli.report_cmd",
-    "agi_scripts.cli.cases_cmd",
-    "agi_scripts.cli.demo_cmd",
-)
-
-
-def _import(name: str) -> ModuleType | None:
-    import importlib
-
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as exc:
-        if exc.name == name:
-            return None
-        raise
 
 
 def add_config_argument(parser: argparse.ArgumentParser) -> None:
