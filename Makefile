@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install asterisk test unit e2e demo run bench lint typecheck clean
+.PHONY: install asterisk postgresql test unit e2e demo run bench lint typecheck clean
 
 install: $(STAMP)
 
@@ -20,13 +20,17 @@ $(STAMP): pyproject.toml
 asterisk:
 	scripts/install-asterisk
 
-test: install asterisk
+# PostgreSQL's server programs: the store tests start a throw-away cluster of their own.
+postgresql:
+	scripts/install-postgresql
+
+test: install asterisk postgresql
 	scripts/run-pytest
 
-unit: install
+unit: install postgresql
 	scripts/run-pytest -m "not e2e"
 
-e2e: install asterisk
+e2e: install asterisk postgresql
 	scripts/run-pytest tests/e2e
 
 typecheck: install
