@@ -11,6 +11,7 @@ from typing import Any
 from agi_scripts.config.bundle import Bundle, load_bundle
 from agi_scripts.config.settings import parse_listen
 from agi_scripts.policy.pauses import PauseKeeper
+from agi_scripts.privacy.sweeper import RetentionSweeper
 from agi_scripts.storage.base import Store, StoreError, open_store
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -65,9 +66,13 @@ def run_serve(args: argparse.Namespace) -> int:
         print(f"listening on {host}:{running.port}", flush=True)
 
     keeper = _start_pause_keeper(bundle, store)
+    # Retention periods and the recordings folder as at start; a change to them needs a restart.
+    sweeper = RetentionSweeper(store, bundle.settings.recordings_dir, bundle.settings.retention)
+    sweeper.start()
     try:
         return serve(lambda: load_bundle(config), store=store, options=options, ready=announce)
     finally:
+        sweeper.stop()
         if keeper is not None:
             keeper.stop()
         store.close()

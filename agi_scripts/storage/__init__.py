@@ -6,6 +6,8 @@ from agi_scripts.storage.base import (
     AgentCompliments,
     AgentPause,
     Call,
+    CallerErasure,
+    CallerRecords,
     Case,
     CaseEvent,
     CaseStatus,
@@ -23,7 +25,7 @@ from agi_scripts.storage.base import (
 )
 
 __all__ = [
-    "CASE_STATUSES", "INCIDENT_DIMENSIONS", "AgentCompliments", "AgentPause", "Call", "Case", "CaseEvent",
+    "CASE_STATUSES", "INCIDENT_DIMENSIONS", "AgentCompliments", "AgentPause", "Call", "CallerErasure", "CallerRecords", "Case", "CaseEvent",
     "CaseStatus", "Compliment", "FlagResult", "Incident", "IncidentCount", "IncidentDimension", "NotFound",
     "SchemaTooNew", "Store", "StoreError", "UnsupportedStoreUrl", "open_store",
 ]

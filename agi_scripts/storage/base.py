@@ -19,9 +19,9 @@ Conventions every backend keeps:
 - Database failures (locked too long, disk full, ...) surface as ``StoreError``; handlers catch it
   and let the call through.
 
-Not yet here (wanted later): retention helpers such as
-``calls_with_recordings_older_than(cutoff)`` / recordings of closed cases past their evidence
-period, and GDPR export/erase of everything about one caller number.
+Retention and privacy (``agi_scripts.privacy``) decide *what* to delete; the store only forgets a
+recording it was told is gone (``forget_recording``), gathers everything about one caller number
+(``caller_records``) and erases it (``erase_caller``), keeping the cases it is told to keep.
 """
 
 from __future__ import annotations
@@ -195,6 +195,32 @@ class IncidentCount:
     outcome: str | None = None
 
 
+@dataclass(frozen=True)
+class CallerRecords:
+    """Everything the store holds about one caller number (a GDPR access request)."""
+
+    caller: str
+    calls: tuple[Call, ...]
+    compliments: tuple[Compliment, ...]
+    """Compliments given on this caller's calls (linked by call id)."""
+    incidents: tuple[Incident, ...]
+    cases: tuple[Case, ...]
+
+
+@dataclass(frozen=True)
+class CallerErasure:
+    """What ``erase_caller`` did; the recordings listed are for the caller of the store to delete."""
+
+    calls_deleted: int
+    compliment_recordings: tuple[str, ...]
+    """Paths of the compliments' recordings, now unlinked (the ratings stay, without a caller)."""
+    incidents_anonymised: int
+    cases_anonymised: int
+    case_recordings: tuple[str, ...]
+    """Recordings of the anonymised (closed, past retention) cases."""
+    cases_kept: tuple[int, ...]
+
+
 # ---------------------------------------------------------------- the contract
 
 
@@ -303,6 +329,24 @@ class Store(Protocol):
 
     def mark_resumed(self, pause_id: int, *, at: datetime | None = None) -> None:
         """Idempotent: a pause already lifted keeps its first time."""
+        ...
+
+    # retention and privacy
+    def forget_recording(self, path: str, *, reason: str, at: datetime | None = None) -> None:
+        """A recording file was deleted: compliments stop pointing at it; each case that pointed at it
+        keeps the reference and gets a ``recording_deleted`` event with ``reason``."""
+        ...
+
+    def caller_records(self, caller: str) -> CallerRecords:
+        """Every call, compliment, incident and case of one caller number (none for a blank one)."""
+        ...
+
+    def erase_caller(self, caller: str, *, keep_case_ids: Iterable[int],
+                     at: datetime | None = None) -> CallerErasure:
+        """Erase one caller number, in one transaction: their calls are deleted, compliments on
+        them lose their recording, incidents and cases not in ``keep_case_ids`` keep their counts
+        for the register but lose the number (``""``); kept cases get an ``erasure_refused`` event.
+        A blank caller erases nothing."""
         ...
 
     # reports

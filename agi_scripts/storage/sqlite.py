@@ -34,6 +34,8 @@ from agi_scripts.storage.base import (
     AgentCompliments,
     AgentPause,
     Call,
+    CallerErasure,
+    CallerRecords,
     Case,
     CaseEvent,
     CaseStatus,
@@ -333,6 +335,61 @@ class SqliteStore:
             if cursor.rowcount == 0 and db.execute(
                     "SELECT 1 FROM agent_pauses WHERE id = ?", (pause_id,)).fetchone() is None:
                 raise NotFound(f"no agent pause {pause_id}")
+
+    # ------------------------------------------------------------ retention and privacy
+
+    def forget_recording(self, path: str, *, reason: str, at: datetime | None = None) -> None:
+        now = _text(at or utc_now())
+        with self._write() as db:
+            db.execute("UPDATE compliments SET recording = NULL, updated_at = ? WHERE recording = ?", (now, path))
+            for row in db.execute("SELECT id FROM cases WHERE recording = ?", (path,)).fetchall():
+                _insert_event(db, row["id"], now, "recording_deleted", reason, None)
+
+    def caller_records(self, caller: str) -> CallerRecords:
+        if not caller.strip():
+            return CallerRecords(caller, (), (), (), ())
+        with self._read() as db:
+            calls = db.execute("SELECT * FROM calls WHERE caller = ? ORDER BY started_at, call_id",
+                               (caller,)).fetchall()
+            compliments = db.execute(
+                "SELECT * FROM compliments WHERE call_id IN (SELECT call_id FROM calls WHERE caller = ?)"
+                " ORDER BY created_at, id", (caller,)).fetchall()
+            incidents = db.execute("SELECT * FROM incidents WHERE caller = ? ORDER BY at, id", (caller,)).fetchall()
+            cases = _load_cases(db, "caller = ?", (caller,), order="opened_at, id")
+        return CallerRecords(caller, tuple(_call(r) for r in calls), tuple(_compliment(r) for r in compliments),
+                             tuple(_incident(r) for r in incidents), tuple(cases))
+
+    def erase_caller(self, caller: str, *, keep_case_ids: Iterable[int],
+                     at: datetime | None = None) -> CallerErasure:
+        if not caller.strip():
+            return CallerErasure(0, (), 0, 0, (), ())
+        now = _text(at or utc_now())
+        keep = set(keep_case_ids)
+        with self._write() as db:
+            case_rows = db.execute("SELECT id, recording FROM cases WHERE caller = ?", (caller,)).fetchall()
+            kept = tuple(sorted(row["id"] for row in case_rows if row["id"] in keep))
+            erased = [row for row in case_rows if row["id"] not in keep]
+            compliment_rows = db.execute(
+                "SELECT id, recording FROM compliments WHERE recording IS NOT NULL"
+                " AND call_id IN (SELECT call_id FROM calls WHERE caller = ?)", (caller,)).fetchall()
+            db.executemany("UPDATE compliments SET recording = NULL, updated_at = ? WHERE id = ?",
+                           [(now, row["id"]) for row in compliment_rows])
+            # "NOT IN (NULL)" is never true, so an empty kept list needs no clause rather than an empty one.
+            spared = f" AND (case_id IS NULL OR case_id NOT IN ({', '.join('?' for _ in kept)}))" if kept else ""
+            incidents = db.execute(f"UPDATE incidents SET caller = '' WHERE caller = ?{spared}",
+                                   (caller, *kept)).rowcount
+            db.executemany("UPDATE cases SET caller = '' WHERE id = ?", [(row["id"],) for row in erased])
+            for case_id in kept:
+                _insert_event(db, case_id, now, "erasure_refused",
+                              "kept as evidence while the case is open or within its retention", None)
+            calls = db.execute("DELETE FROM calls WHERE caller = ?", (caller,)).rowcount
+        return CallerErasure(
+            calls_deleted=calls,
+            compliment_recordings=tuple(row["recording"] for row in compliment_rows),
+            incidents_anonymised=incidents,
+            cases_anonymised=len(erased),
+            case_recordings=tuple(row["recording"] for row in erased if row["recording"]),
+            cases_kept=kept)
 
     # ------------------------------------------------------------ reports
 

@@ -1,0 +1,149 @@
+"""``respectline privacy``: retention of recordings and a caller's GDPR requests.
+
+- ``purge``: delete the recordings whose retention has ended (the server also does this hourly).
+- ``export --caller NUMBER``: everything held about one caller number, as JSON (access request).
+- ``erase --caller NUMBER --yes``: erase it, keeping evidence of cases still needed (erasure request).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+from pathlib import Path
+from typing import Any
+
+from agi_scripts.privacy.requests import access_report, erase_caller_data, erasure_json, recordings_of
+from agi_scripts.privacy.retention import RetentionDecision, purge_recordings
+from agi_scripts.prompts.files import write_atomic
+from agi_scripts.reports.context import CommandError, add_store_arguments, emit, guarded, load_context
+from agi_scripts.reports.render import Column, json_text, table
+from agi_scripts.storage.base import utc_now
+
+
+def register(commands: Any) -> None:
+    privacy = commands.add_parser(
+        "privacy", help="retention of recordings; a caller's GDPR access and erasure requests",
+        description="Recordings are deleted when their retention ends (retention in respectline.yaml); "
+                    "a caller's data can be exported or erased by their number.")
+    actions = privacy.add_subparsers(dest="privacy", metavar="ACTION", required=True)
+
+    purge = actions.add_parser(
+        "purge", help="delete recordings whose retention has ended (the server does this every hour)",
+        description="Spoken compliments and other recordings of unflagged calls are deleted after "
+                    "retention.unflagged_recordings; evidence after its case is closed plus "
+                    "retention.evidence_after_close. Evidence of an open case is never deleted.")
+    purge.add_argument("--dry-run", action="store_true", help="only list what would be deleted")
+    purge.add_argument("--verbose", action="store_true", help="also list the recordings that are kept, and why")
+    add_store_arguments(purge)
+    purge.set_defaults(func=run_purge)
+
+    export = actions.add_parser(
+        "export", help="everything held about one caller number, as JSON (GDPR access request)",
+        description="Calls, compliments, incidents and cases of a caller number, and their recordings. "
+                    "The output holds personal data: it is written readable by its owner only.")
+    _caller_argument(export)
+    export.add_argument("--out", type=Path, metavar="FILE", help="write the JSON to FILE (default: standard output)")
+    export.add_argument("--copy-recordings", type=Path, metavar="FOLDER",
+                        help="also copy the caller's recordings that still exist into FOLDER")
+    add_store_arguments(export)
+    export.set_defaults(func=run_export)
+
+    erase = actions.add_parser(
+        "erase", help="erase one caller number's data (GDPR erasure request)",
+        description="Deletes the caller's calls and the recordings of their compliments; incidents and "
+                    "cases keep their counts for the register without the number. Cases still open, or "
+                    "closed less than retention.evidence_after_close ago, are kept as evidence (GDPR art. "
+                    "17(3)(e)) and listed in the answer.")
+    _caller_argument(erase)
+    erase.add_argument("--yes", action="store_true", help="really erase (without it, nothing is changed)")
+    erase.add_argument("--format", choices=("text", "json"), default="text")
+    add_store_arguments(erase)
+    erase.set_defaults(func=run_erase)
+
+
+def _caller_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--caller", required=True, type=_caller, metavar="NUMBER",
+                        help="the caller number exactly as stored (as `respectline cases show` prints it)")
+
+
+def _caller(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("a caller number cannot be empty (withheld numbers are not stored)")
+    return text.strip()
+
+
+@guarded
+def run_purge(args: argparse.Namespace) -> int:
+    context = load_context(args.config, args.db)
+    settings = context.settings
+    if not settings.recordings_dir.is_dir():
+        emit(f"no recordings folder {settings.recordings_dir}: nothing to purge\n")
+        return 0
+    with context.store() as store:
+        summary = purge_recordings(store, settings.recordings_dir, settings.retention, now=utc_now(),
+                                   dry_run=args.dry_run)
+    verb = "would delete" if args.dry_run else "deleted"
+    rows = [_decision_row(d, verb) for d in summary.deleted]
+    rows += [_decision_row(d, "kept") for d in summary.kept if args.verbose]
+    rows += [{"action": "FAILED", "kind": "", "recording": str(path), "why": why} for path, why in summary.failed]
+    emit(table(_PURGE_COLUMNS, rows, empty="nothing is due"))
+    emit(f"{len(summary.deleted)} {verb}, {len(summary.kept)} kept, {len(summary.failed)} failed\n")
+    return 1 if summary.failed else 0
+
+
+_PURGE_COLUMNS = (Column("action", "action"), Column("kind", "kind"), Column("recording", "recording"),
+                  Column("why", "why"))
+
+
+def _decision_row(decision: RetentionDecision, action: str) -> dict[str, str]:
+    return {"action": action, "kind": decision.kind, "recording": str(decision.path), "why": decision.reason}
+
+
+@guarded
+def run_export(args: argparse.Namespace) -> int:
+    context = load_context(args.config, args.db)
+    with context.store() as store:
+        records = store.caller_records(args.caller)
+    report = access_report(records, context.settings.timezone)
+    text = json_text(report)
+    if args.out:
+        write_atomic(args.out, text.encode(), mode=0o600)
+    else:
+        emit(text)
+    if args.copy_recordings:
+        _copy_recordings([Path(p) for p in recordings_of(records) if Path(p).is_file()], args.copy_recordings)
+    return 0
+
+
+def _copy_recordings(paths: list[Path], folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for source in paths:
+        # Parent folder in the name: evidence and compliment recordings of one call share a base name.
+        shutil.copy2(source, folder / f"{source.parent.parent.parent.name}-{source.name}")
+
+
+@guarded
+def run_erase(args: argparse.Namespace) -> int:
+    context = load_context(args.config, args.db)
+    settings = context.settings
+    if not args.yes:
+        raise CommandError("erasure deletes data for good; run again with --yes to erase "
+                           f"(`respectline privacy export --caller {args.caller}` shows what is held)", 2)
+    with context.store() as store:
+        report = erase_caller_data(store, args.caller, recordings_dir=settings.recordings_dir,
+                                   retention=settings.retention, now=utc_now())
+    if args.format == "json":
+        emit(json_text(erasure_json(report)))
+        return 0
+    erasure = report.erasure
+    lines = [f"erased caller {report.caller}:",
+             f"  calls deleted: {erasure.calls_deleted}",
+             f"  recordings deleted: {len(report.files_deleted)}",
+             f"  incidents kept for the register without the number: {erasure.incidents_anonymised}",
+             f"  closed cases kept without the number: {erasure.cases_anonymised}"]
+    if erasure.cases_kept:
+        lines.append(f"  kept as evidence (open, or closed within retention.evidence_after_close): case "
+                     f"{', '.join(str(i) for i in erasure.cases_kept)}")
+    lines += [f"  NOT deleted: {path}: {why}" for path, why in report.files_not_deleted]
+    emit("\n".join(lines) + "\n")
+    return 0

@@ -1,0 +1,124 @@
+"""A caller's GDPR requests: access (everything held about their number) and erasure.
+
+Erasure is complete for what has no other purpose: their calls are deleted, their spoken
+compliments' recordings deleted (the ratings stay for the agent, no longer linked to anyone),
+incidents keep their counts for the register without the number. Evidence of a case that is still
+open, or closed less than ``retention.evidence_after_close`` ago, is kept: erasure does not apply
+to data needed for legal claims (GDPR art. 17(3)(e)). The answer lists what was kept and why, so
+the privacy officer can tell the caller.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from pathlib import Path
+
+from agi_scripts.config.settings import RetentionSettings
+from agi_scripts.privacy.retention import evidence_still_needed
+from agi_scripts.reports.moments import iso_local
+from agi_scripts.reports.render import JsonValue
+from agi_scripts.reports.views import case_json, compliment_json
+from agi_scripts.storage.base import Call, CallerErasure, CallerRecords, Incident, Store
+
+log = logging.getLogger("respectline.privacy")
+
+
+@dataclass(frozen=True)
+class ErasureReport:
+    caller: str
+    erasure: CallerErasure
+    files_deleted: tuple[str, ...]
+    files_not_deleted: tuple[tuple[str, str], ...]
+    """(path, why): outside the recordings folder, or the file system refused."""
+
+
+def access_report(records: CallerRecords, tz: tzinfo) -> dict[str, JsonValue]:
+    """Everything about one caller number as JSON, with whether each recording still exists."""
+    recordings = recordings_of(records)
+    return {
+        "caller": records.caller,
+        "calls": [_call_json(call, tz) for call in records.calls],
+        "compliments": [compliment_json(compliment, tz) for compliment in records.compliments],
+        "incidents": [_incident_json(incident, tz) for incident in records.incidents],
+        "cases": [case_json(case, tz) for case in records.cases],
+        "recordings": [{"path": path, "exists": Path(path).is_file()} for path in recordings],
+    }
+
+
+def erase_caller_data(store: Store, caller: str, *, recordings_dir: Path, retention: RetentionSettings,
+                      now: datetime) -> ErasureReport:
+    records = store.caller_records(caller)
+    keep = [case.id for case in records.cases if evidence_still_needed(case, retention, now)]
+    erasure = store.erase_caller(caller, keep_case_ids=keep, at=now)
+    evidence = {case.recording for case in records.cases if case.id in erasure.cases_kept and case.recording}
+    deleted, refused = [], []
+    for path in (*erasure.compliment_recordings, *erasure.case_recordings):
+        if path in evidence:
+            refused.append((path, "also the evidence of a case that is kept"))
+            continue
+        problem = _delete_recording(Path(path), recordings_dir)
+        if problem:
+            refused.append((path, problem))
+        else:
+            deleted.append(path)
+    for path in deleted:
+        store.forget_recording(path, reason="erased at the caller's request", at=now)
+    log.info("privacy: erased caller data: %d call(s), %d recording(s) deleted, %d case(s) kept as evidence",
+             erasure.calls_deleted, len(deleted), len(erasure.cases_kept))
+    return ErasureReport(caller, erasure, tuple(deleted), tuple(refused))
+
+
+def erasure_json(report: ErasureReport) -> dict[str, JsonValue]:
+    erasure = report.erasure
+    return {
+        "caller": report.caller,
+        "calls_deleted": erasure.calls_deleted,
+        "incidents_anonymised": erasure.incidents_anonymised,
+        "cases_anonymised": erasure.cases_anonymised,
+        "cases_kept_as_evidence": list(erasure.cases_kept),
+        "recordings_deleted": list(report.files_deleted),
+        "recordings_not_deleted": [{"path": path, "reason": why} for path, why in report.files_not_deleted],
+    }
+
+
+def _delete_recording(path: Path, recordings_dir: Path) -> str | None:
+    """Delete a file the store named, but only inside the recordings folder: a path from the
+    database is not trusted to point anywhere else."""
+    inside = os.path.normpath(os.path.abspath(path))
+    root = os.path.normpath(os.path.abspath(recordings_dir))
+    if os.path.commonpath([inside, root]) != root:
+        return f"outside the recordings folder {recordings_dir}; delete it by hand if it is a recording"
+    try:
+        if Path(inside).is_symlink():
+            return "a symbolic link; not followed"
+        Path(inside).unlink(missing_ok=True)
+    except OSError as error:
+        return str(error)
+    return None
+
+
+def recordings_of(records: CallerRecords) -> list[str]:
+    """The recordings the store names for this caller, each once, sorted."""
+    paths = {c.recording for c in records.compliments if c.recording}
+    paths |= {case.recording for case in records.cases if case.recording}
+    return sorted(paths)
+
+
+def _call_json(call: Call, tz: tzinfo) -> dict[str, JsonValue]:
+    return {
+        "call_id": call.call_id, "started_at": iso_local(call.started_at, tz), "queue": call.queue,
+        "language": call.language, "route": call.route, "campaign": call.campaign, "agent": call.agent,
+        "ended_at": iso_local(call.ended_at, tz), "outcome": call.outcome,
+    }
+
+
+def _incident_json(incident: Incident, tz: tzinfo) -> dict[str, JsonValue]:
+    return {
+        "id": incident.id, "call_id": incident.call_id, "category": incident.category,
+        "number_in_call": incident.number_in_call, "team": incident.team, "action": incident.action,
+        "case_id": incident.case_id, "agent": incident.agent, "queue": incident.queue,
+        "at": iso_local(incident.at, tz),
+    }

@@ -1,0 +1,157 @@
+"""Retention of recordings: which file goes when, on a real store and real files."""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from agi_scripts.config.settings import RetentionSettings
+from agi_scripts.privacy.retention import purge_recordings
+from agi_scripts.privacy.sweeper import RetentionSweeper
+from agi_scripts.storage import Store
+
+UTC = timezone.utc
+DAY = 86400.0
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+RETENTION = RetentionSettings(unflagged_recordings=30 * DAY, evidence_after_close=365 * DAY)
+
+
+def recording(root: Path, relative: str, *, made: datetime) -> Path:
+    path = root / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"RIFF....WAVE")
+    os.utime(path, (made.timestamp(), made.timestamp()))
+    return path
+
+
+def compliment_with_recording(store: Store, root: Path, call_id: str, *, made: datetime) -> tuple[int, Path]:
+    path = recording(root, f"compliments/{made:%Y/%m}/{call_id.replace('.', '-')}.wav", made=made)
+    compliment_id = store.start_compliment(call_id, agent="anna", queue="support", campaign=None, at=made)
+    store.set_compliment_rating(compliment_id, 5, at=made)
+    store.set_compliment_recording(compliment_id, str(path), at=made)
+    return compliment_id, path
+
+
+def case_with_evidence(store: Store, root: Path, call_id: str, *, made: datetime,
+                       closed: datetime | None) -> tuple[int, Path]:
+    path = recording(root, f"evidence/{made:%Y/%m}/{call_id}.wav", made=made)
+    case = store.open_case(category="verbal_abuse", team="special_care", priority=2, caller="+32470123456",
+                           agent="anna", queue="support", call_id=call_id, recording=str(path), at=made)
+    if closed is not None:
+        store.close_case(case.id, "called back", at=closed)
+    return case.id, path
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    folder = tmp_path / "recordings"
+    folder.mkdir()
+    return folder
+
+
+def test_compliment_recording_is_deleted_after_the_unflagged_retention_and_the_rating_stays(
+        store: Store, root: Path) -> None:
+    old_id, old = compliment_with_recording(store, root, "1.1", made=NOW - timedelta(days=31))
+    new_id, new = compliment_with_recording(store, root, "1.2", made=NOW - timedelta(days=29))
+
+    summary = purge_recordings(store, root, RETENTION, now=NOW)
+
+    assert not old.exists() and new.exists()
+    assert [d.path for d in summary.deleted] == [old]
+    kept_old, kept_new = store.get_compliment(old_id), store.get_compliment(new_id)
+    assert kept_old is not None and kept_old.recording is None and kept_old.rating == 5
+    assert kept_new is not None and kept_new.recording == str(new)
+
+
+def test_evidence_of_an_open_case_is_never_deleted_however_old(store: Store, root: Path) -> None:
+    _case_id, path = case_with_evidence(store, root, "2.1", made=NOW - timedelta(days=3000), closed=None)
+
+    summary = purge_recordings(store, root, RETENTION, now=NOW)
+
+    assert path.exists() and not summary.deleted
+    assert "open case" in summary.kept[0].reason and summary.kept[0].keep_until is None
+
+
+def test_evidence_is_kept_for_its_retention_after_the_case_closed_then_deleted_with_a_case_event(
+        store: Store, root: Path) -> None:
+    made = NOW - timedelta(days=800)
+    case_id, path = case_with_evidence(store, root, "2.2", made=made, closed=NOW - timedelta(days=364))
+
+    purge_recordings(store, root, RETENTION, now=NOW)
+    assert path.exists(), "closed 364 days ago: still within 365 days of evidence retention"
+
+    purge_recordings(store, root, RETENTION, now=NOW + timedelta(days=2))
+    assert not path.exists()
+    case = store.get_case(case_id)
+    assert case is not None and case.recording == str(path), "the case keeps the reference to what existed"
+    assert case.events[-1].action == "recording_deleted" and "retention" in case.events[-1].detail
+
+
+def test_flag_evidence_without_a_case_follows_the_evidence_retention_not_the_short_one(
+        store: Store, root: Path) -> None:
+    warned_only = recording(root, "evidence/2025/01/3.1.wav", made=NOW - timedelta(days=100))
+    expired = recording(root, "evidence/2024/01/3.2.wav", made=NOW - timedelta(days=400))
+
+    purge_recordings(store, root, RETENTION, now=NOW)
+
+    assert warned_only.exists() and not expired.exists()
+
+
+def test_unknown_recordings_follow_the_unflagged_retention(store: Store, root: Path) -> None:
+    stale = recording(root, "other/4.1.wav", made=NOW - timedelta(days=40))
+    fresh = recording(root, "other/4.2.wav", made=NOW - timedelta(days=1))
+
+    purge_recordings(store, root, RETENTION, now=NOW)
+
+    assert not stale.exists() and fresh.exists()
+
+
+def test_dry_run_lists_what_is_due_and_deletes_nothing(store: Store, root: Path) -> None:
+    compliment_id, path = compliment_with_recording(store, root, "5.1", made=NOW - timedelta(days=90))
+
+    summary = purge_recordings(store, root, RETENTION, now=NOW, dry_run=True)
+
+    assert [d.path for d in summary.deleted] == [path] and path.exists()
+    compliment = store.get_compliment(compliment_id)
+    assert compliment is not None and compliment.recording == str(path)
+
+
+def test_a_symbolic_link_in_the_recordings_folder_is_neither_followed_nor_deleted(
+        store: Store, root: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    precious = recording(outside, "keep.wav", made=NOW - timedelta(days=999))
+    (root / "link").symlink_to(outside, target_is_directory=True)
+    (root / "file-link.wav").symlink_to(precious)
+
+    purge_recordings(store, root, RETENTION, now=NOW)
+
+    assert precious.exists() and (root / "file-link.wav").is_symlink()
+
+
+def test_an_emptied_month_folder_is_left_for_a_day_then_removed_by_a_later_sweep(
+        store: Store, root: Path) -> None:
+    _id, path = compliment_with_recording(store, root, "6.1", made=NOW - timedelta(days=90))
+
+    purge_recordings(store, root, RETENTION, now=datetime.now(UTC))
+    assert not path.exists() and path.parent.is_dir(), "just emptied: a recording may be about to start there"
+
+    purge_recordings(store, root, RETENTION, now=datetime.now(UTC) + timedelta(days=2))
+    assert not path.parent.exists() and root.is_dir()
+
+
+def test_the_servers_sweeper_applies_retention_by_itself(store: Store, root: Path) -> None:
+    _id, stale = compliment_with_recording(store, root, "7.1", made=NOW - timedelta(days=90))
+    sweeper = RetentionSweeper(store, root, RETENTION, interval=0.05, clock=lambda: NOW)
+    sweeper.start()
+    try:
+        deadline = time.monotonic() + 10
+        while stale.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        sweeper.stop()
+    assert not stale.exists()
