@@ -14,6 +14,8 @@
 
 from __future__ import annotations
 
+import re
+
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -57,6 +59,19 @@ def write(out_dir: Path, files: dict[str, str]) -> list[Path]:
     return written
 
 
+_AGI_ADDRESS = re.compile(r"(?:(?P<scheme>agi|hagi)://)?(?P<host>[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::(?P<port>\d{1,5}))?")
+
+
+def agi_url(agi_address: str) -> str:
+    """``HOST:PORT`` -> ``agi://HOST:PORT``; ``agi://...`` and ``hagi://NAME`` (DNS SRV
+    ``_agi._tcp.NAME``: several servers, tried in priority order) are kept as given."""
+    match = _AGI_ADDRESS.fullmatch(agi_address)
+    if match is None or (match["scheme"] == "hagi" and match["port"]):
+        raise ValueError(f"AGI address {agi_address!r}: expected HOST:PORT, agi://HOST[:PORT] or hagi://NAME "
+                         "(hagi takes its ports from the DNS SRV records)")
+    return agi_address if match["scheme"] else f"agi://{agi_address}"
+
+
 def extensions(bundle: Bundle, agi_address: str) -> str:
     codes = "#".join(feature_name(c) for c in bundle.abuse_policy.categories)
     return HEADER.format(source="config/respectline.yaml and flows/") + f"""\
@@ -70,7 +85,7 @@ def extensions(bundle: Bundle, agi_address: str) -> str:
 exten => _[A-Za-z0-9].,1,NoOp(Respectline: caller enters queue ${{EXTEN}})
  same => n,Set(RL_ROUTE=${{EXTEN}})
  same => n,Set(DYNAMIC_FEATURES=)
- same => n,AGI(agi://{agi_address}/screen,${{EXTEN}})
+ same => n,AGI({agi_url(agi_address)}/screen,${{EXTEN}})
  same => n,Answer()
  same => n,GotoIf($["${{AGISTATUS}}" != "SUCCESS"]?queue)
  same => n,ExecIf($["${{RL_NOTICE}}" != ""]?Playback(${{RL_NOTICE}}))
@@ -79,7 +94,7 @@ exten => _[A-Za-z0-9].,1,NoOp(Respectline: caller enters queue ${{EXTEN}})
  same => n,GotoIf($["${{RL_TRANSFER}}" != ""]?transfer)
  same => n,GotoIf($["${{QUEUESTATUS}}" != "CONTINUE"]?done)
  same => n,GotoIf($["${{RL_OFFER_COMPLIMENT}}" != "1"]?done)
- same => n,AGI(agi://{agi_address}/post_call)
+ same => n,AGI({agi_url(agi_address)}/post_call)
  same => n(done),Hangup()
  same => n(transfer),Set(RL_ROUTE=${{RL_TRANSFER}})
  same => n,Set(RL_TRANSFER=)
@@ -103,7 +118,7 @@ def features(bundle: Bundle, agi_address: str) -> str:
              "[applicationmap]"]
     for category in policy.categories.values():
         lines.append(f"{feature_name(category.id)} => {category.code},peer,AGI,"
-                     f"agi://{agi_address}/flag?category={category.id}{music}")
+                     f"{agi_url(agi_address)}/flag?category={category.id}{music}")
     return "\n".join(lines) + "\n"
 
 

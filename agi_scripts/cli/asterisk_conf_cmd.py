@@ -20,8 +20,9 @@ def register(commands: Any) -> None:
                     "the agents' codes and campaigns always match the YAML.")
     add_config_argument(parser)
     parser.add_argument("--out", type=Path, default=Path("asterisk_conf"), help="folder to write (default: %(default)s)")
-    parser.add_argument("--agi", default=None, metavar="HOST:PORT",
-                        help="address Asterisk uses to reach `respectline serve` (default: the config's listen)")
+    parser.add_argument("--agi", default=None, metavar="ADDRESS",
+                        help="how Asterisk reaches `respectline serve`: HOST:PORT, agi://HOST:PORT, or hagi://NAME "
+                             "for several servers found by DNS SRV (_agi._tcp.NAME) (default: the config's listen)")
     parser.add_argument("--check", action="store_true",
                         help="write nothing; exit 1 if the files in --out differ from what would be generated")
     parser.set_defaults(func=run)
@@ -32,7 +33,11 @@ def run(args: argparse.Namespace) -> int:
     if bundle is None:
         return 1
     server = bundle.settings.server
-    files = generate(bundle, args.agi or f"{server.host}:{server.port}")
+    try:
+        files = generate(bundle, args.agi or f"{server.host}:{server.port}")
+    except ValueError as exc:
+        print(f"error: --agi: {exc}", file=sys.stderr)
+        return 2
     if args.check:
         stale = [name for name, text in files.items()
                  if not (args.out / name).exists() or (args.out / name).read_text(encoding="utf-8") != text]

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from agi_scripts.asterisk_conf.generate import generate
 from agi_scripts.config.bundle import load_bundle
 from tests.conftest import PROJECT, ConfigTree
@@ -54,3 +56,19 @@ def test_every_campaign_language_gets_a_hold_class_with_the_message_after_the_de
     sounds = "/usr/share/asterisk/sounds/respectline"
     assert entries[:4] == [f"{sounds}/hold/gap-20s", f"{sounds}/fr/campaign_contact_day",
                            f"{sounds}/hold/gap-60s", f"{sounds}/fr/campaign_contact_day"]
+
+
+def test_hagi_address_sends_every_agi_call_through_dns_srv_for_several_servers() -> None:
+    files = generate(load_bundle(PROJECT / "config" / "respectline.yaml"), "hagi://agi.example.org")
+
+    for name in ("extensions_respectline.conf", "features_respectline.conf"):
+        lines = [line for line in files[name].splitlines() if "agi.example.org" in line]
+        assert lines and all("hagi://agi.example.org/" in line for line in lines)
+        assert "agi://127.0.0.1" not in files[name]
+
+
+def test_an_agi_address_asterisk_could_not_use_is_refused() -> None:
+    bundle = load_bundle(PROJECT / "config" / "respectline.yaml")
+    for bad in ("hagi://agi.example.org:4573", "agi://host/with/path", "host;evil", "ftp://host"):
+        with pytest.raises(ValueError, match="expected HOST:PORT"):
+            generate(bundle, bad)
