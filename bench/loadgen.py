@@ -18,6 +18,12 @@ Two modes (see ``bench/README.md``):
 - ``open``: calls start at ``--rate`` per second (Poisson arrivals, seeded), never waiting for each
   other, for ``--warmup`` + ``--window`` seconds; latency is recorded for calls started after the warm-up.
 
+``--media-delay S`` paces calls as real ones are paced: Asterisk answers ``STREAM FILE`` (and
+``EXEC``, e.g. a playback or MixMonitor) only after the media took its time, here S/2 to 3S/2
+seconds (uniform, seeded: prompts differ in length, and calls that all started together must not
+stay in lock-step), while variables are answered at once. With it, C calls in progress are C real-looking calls, not C
+clients firing commands back to back, and per-command latency is the server's own response time.
+
 Latencies: per command, from the moment our reply (or the environment) was written to the moment
 the server's next command line arrived; ``first`` is environment to first command (accept, parse,
 handler start); ``close`` is last reply to the server closing the connection; ``session`` is
@@ -33,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import heapq
 import json
 import os
 import random
@@ -54,6 +61,8 @@ CONNECT_TIMEOUT = 2.0
 """Asterisk's FastAGI connect timeout: after it, the dialplan goes on with AGISTATUS=FAILURE."""
 CHECK_INTERVAL = 0.05
 MAX_LINE = 8192
+MEDIA_VERBS = ("STREAM FILE", "EXEC")
+"""Commands Asterisk answers only when the media has played (with ``--media-delay``)."""
 OPEN_LOOP_MAX_IN_FLIGHT = 3000
 """Open loop: beyond this many calls in progress the server is overloaded; further arrivals fail."""
 
@@ -84,8 +93,14 @@ class Samples:
 
 
 class LoadGenerator:
-    def __init__(self, host: str, port: int, mix: Sequence[str], session_timeout: float) -> None:
+    def __init__(self, host: str, port: int, mix: Sequence[str], session_timeout: float,
+                 media_delay: float = 0.0) -> None:
         self.address = (host, port)
+        self.media_delay = media_delay
+        self.delayed: list[tuple[float, int, Call, bytes]] = []
+        """Replies waiting for their media to end: (due, order, call, reply), a heap."""
+        self.delayed_order = 0
+        self.media_rng = random.Random(1)
         self.port = port
         self.scripts = all_scripts()
         self.mix = [self.scripts[kind] for kind in mix]
@@ -192,14 +207,32 @@ class LoadGenerator:
                 self.samples.by_verb.setdefault(step.verb, []).append(gap)
         if self.window[0] <= now < self.window[1]:
             self.commands_in_window += 1
+        call.step = index + 1
+        if self.media_delay and step.verb.startswith(MEDIA_VERBS):
+            self.delayed_order += 1
+            delay = self.media_delay * self.media_rng.uniform(0.5, 1.5)
+            heapq.heappush(self.delayed, (now + delay, self.delayed_order, call, step.reply))
+            return True
         try:
             call.sock.send(step.reply)
         except OSError as exc:
             self._fail(call, f"send reply: {exc.strerror or exc}")
             return False
         call.wrote_at = time.perf_counter()
-        call.step = index + 1
         return True
+
+    def send_delayed(self, now: float) -> None:
+        """Send the replies whose media has ended (the call may have failed meanwhile)."""
+        while self.delayed and self.delayed[0][0] <= now:
+            _due, _order, call, reply = heapq.heappop(self.delayed)
+            if self.calls.get(call.fd) is not call:
+                continue  # failed meanwhile (its descriptor may belong to a newer call by now)
+            try:
+                call.sock.send(reply)
+            except OSError as exc:
+                self._fail(call, f"send reply: {exc.strerror or exc}")
+                continue
+            call.wrote_at = time.perf_counter()
 
     def _closed_by_server(self, call: Call, now: float) -> None:
         if call.step < len(call.script.steps):
@@ -232,10 +265,13 @@ class LoadGenerator:
     # ------------------------------------------------------------ event loop
 
     def poll(self, timeout: float) -> float:
+        if self.delayed:
+            timeout = min(timeout, self.delayed[0][0] - time.perf_counter())
         events = self.epoll.poll(max(timeout, 0.0), 1024)
         now = time.perf_counter()
         for fd, mask in events:
             self.on_event(fd, mask, now)
+        self.send_delayed(now)
         return now
 
     def run_closed(self, concurrency: int, warmup: float, max_warmup: float, window: float, max_window: float,
@@ -371,10 +407,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--session-timeout", type=float, default=60.0)
     parser.add_argument("--mix", default=",".join(SESSION_KINDS), help="session kinds, in turn")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--media-delay", type=float, default=0.0,
+                        help="seconds before STREAM FILE and EXEC are answered (0: at once)")
     args = parser.parse_args(argv)
     raise_open_file_limit()
     mix = [kind for kind in args.mix.split(",") if kind]
-    generator = LoadGenerator(args.host, args.port, mix, args.session_timeout)
+    generator = LoadGenerator(args.host, args.port, mix, args.session_timeout, args.media_delay)
     if args.mode == "closed":
         result = generator.run_closed(args.concurrency, args.warmup, args.max_warmup, args.window,
                                       args.max_window, args.drain, args.server_pid)
