@@ -23,7 +23,7 @@ from agi_scripts.config.errors import ConfigError
 from agi_scripts.config.settings import Settings, load_settings
 from agi_scripts.reports.moments import BadMoment, parse_moment
 from agi_scripts.storage import Store, StoreError, open_store
-from agi_scripts.storage.base import is_memory_path, sqlite_path
+from agi_scripts.storage.base import is_memory_path, is_postgresql_url, sqlite_path
 
 
 class CommandError(Exception):
@@ -70,6 +70,8 @@ def load_context(config: Path, db: str | None, *, notes: TextIO | None = None) -
 
 
 def _require_existing(url: str) -> None:
+    if is_postgresql_url(url):
+        return  # a missing PostgreSQL database is a connection error from open_store
     try:
         path = sqlite_path(url)
     except StoreError as exc:

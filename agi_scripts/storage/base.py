@@ -1,9 +1,9 @@
 """The durable store: records, errors, the ``Store`` contract and ``open_store``.
 
-Everything the handlers, the pause scheduler and the CLI keep goes through ``Store``. The SQLite
-backend (``agi_scripts.storage.sqlite``) is the only one today; a PostgreSQL backend would implement
-the same Protocol, follow the same numbered migrations (``agi_scripts.storage.migrations``) and pass
-the same tests.
+Everything the handlers, the pause scheduler and the CLI keep goes through ``Store``. Two backends
+implement it: SQLite (``agi_scripts.storage.sqlite``) for one server, PostgreSQL
+(``agi_scripts.storage.postgres``) for several servers sharing one database. Both follow the same
+numbered migrations (``agi_scripts.storage.migrations``) and pass the same tests.
 
 Conventions every backend keeps:
 - Times are timezone-aware UTC ``datetime`` objects in Python; a naive datetime is refused
@@ -368,16 +368,29 @@ def open_store(url: str, *, busy_timeout: float = 5.0) -> Store:
     """Open (creating folders, file and schema as needed) the store a URL names.
 
     ``sqlite:///relative/path.sqlite`` (relative to the working directory),
-    ``sqlite:////absolute/path.sqlite`` or ``sqlite:///:memory:``.
+    ``sqlite:////absolute/path.sqlite`` or ``sqlite:///:memory:``; or a PostgreSQL database,
+    ``postgresql://user:password@host:5432/database`` (``postgres://`` too, with libpq's query
+    parameters such as ``?sslmode=require``), whose schema is created or migrated on open.
     ``busy_timeout`` bounds, in seconds, how long a write waits for another process's write.
     """
+    if is_postgresql_url(url):
+        from agi_scripts.storage.postgres import PostgresStore  # here: psycopg only when needed
+
+        return PostgresStore(url, busy_timeout=busy_timeout)
     path = sqlite_path(url)
     from agi_scripts.storage.sqlite import SqliteStore  # here: sqlite.py imports this module
 
     return SqliteStore(path, busy_timeout=busy_timeout)
 
 
-_EXAMPLES = "sqlite:///relative/path.sqlite, sqlite:////absolute/path.sqlite or sqlite:///:memory:"
+_EXAMPLES = ("sqlite:///relative/path.sqlite, sqlite:////absolute/path.sqlite, sqlite:///:memory:"
+             " or postgresql://user:password@host:5432/database")
+
+
+def is_postgresql_url(url: str) -> bool:
+    """``postgresql://`` or ``postgres://``: the two spellings libpq accepts (lower case only)."""
+    scheme, sep, _ = url.partition("://")
+    return bool(sep) and scheme in ("postgresql", "postgres")
 
 
 def sqlite_path(url: str) -> str:
@@ -388,8 +401,9 @@ def sqlite_path(url: str) -> str:
     scheme, sep, _ = url.partition("://")
     if not sep:
         raise UnsupportedStoreUrl(f"store URL is not a URL; expected {_EXAMPLES}")
-    if scheme.lower() in ("postgresql", "postgres") or scheme.lower().startswith("postgresql+"):
-        raise UnsupportedStoreUrl(f"PostgreSQL stores are not supported yet; use {_EXAMPLES}")
+    if scheme.lower().startswith("postgresql+") or scheme.lower().startswith("postgres+"):
+        raise UnsupportedStoreUrl(f"store URL scheme '{scheme}' names a driver; write postgresql://"
+                                  f" without one; expected {_EXAMPLES}")
     if scheme != "sqlite":
         raise UnsupportedStoreUrl(f"store URL scheme '{scheme}' is not supported; expected {_EXAMPLES}")
     prefix = "sqlite:///"

@@ -44,8 +44,8 @@ class Cli:
 
 
 @pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str], config_tree: ConfigTree, store_file: Path, store: Store) -> Cli:
-    return Cli(capsys, config_tree.config, f"sqlite:///{store_file}")
+def cli(capsys: pytest.CaptureFixture[str], config_tree: ConfigTree, store_url: str, store: Store) -> Cli:
+    return Cli(capsys, config_tree.config, store_url)
 
 
 def flagged_call(store: Store, call_id: str = "1700000000.7", *, caller: str = CALLER, team: str = "special_care",

@@ -40,8 +40,8 @@ class Cli:
 
 
 @pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str], config_tree: ConfigTree, store_file: Path, store: Store) -> Cli:
-    return Cli(capsys, config_tree.config, f"sqlite:///{store_file}")
+def cli(capsys: pytest.CaptureFixture[str], config_tree: ConfigTree, store_url: str, store: Store) -> Cli:
+    return Cli(capsys, config_tree.config, store_url)
 
 
 def compliment(store: Store, call_id: str, agent: str, at: datetime, rating: int | None = None,
@@ -197,9 +197,16 @@ def test_a_file_that_is_not_a_store_is_a_clear_error(cli: Cli, tmp_path: Path) -
 
 
 def test_an_unsupported_store_url_is_a_clear_error(cli: Cli) -> None:
-    cli.db = "postgresql://user:secret@db/respectline"
+    cli.db = "mysql://user:secret@db/respectline"
     code, _, err = cli.run("report", "compliments")
-    assert code == 1 and "PostgreSQL" in err and "secret" not in err
+    assert code == 1 and "'mysql' is not supported" in err and "secret" not in err
+
+
+def test_an_unreachable_postgresql_store_is_a_clear_error_without_the_password(cli: Cli) -> None:
+    cli.db = "postgresql://user:s3cret-pw@127.0.0.1:1/respectline"
+    code, _, err = cli.run("report", "compliments")
+    assert code == 1 and err.startswith("error: cannot open the store:") and "Traceback" not in err
+    assert "s3cret-pw" not in err
 
 
 def test_without_db_the_store_comes_from_the_config(capsys: pytest.CaptureFixture[str],
@@ -226,10 +233,10 @@ def test_a_broken_config_is_needed_without_db_and_ignored_with_it(cli: Cli, stor
 
 
 def test_with_db_a_missing_config_is_not_needed(capsys: pytest.CaptureFixture[str], store: Store,
-                                                store_file: Path, tmp_path: Path) -> None:
+                                                store_url: str, tmp_path: Path) -> None:
     three_compliments(store)
     code = main(["report", "compliments", "--format", "json", "--config", str(tmp_path / "none.yaml"),
-                 "--db", f"sqlite:///{store_file}"])
+                 "--db", store_url])
     captured = capsys.readouterr()
     assert code == 0 and captured.err == ""
     assert json.loads(captured.out)[0]["at"] == "2025-03-16T10:00:00+01:00"  # default zone: Brussels

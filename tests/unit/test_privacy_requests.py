@@ -61,8 +61,8 @@ def recordings(config_tree: ConfigTree) -> Path:
 
 
 @pytest.fixture
-def db(store_file: Path) -> str:
-    return f"sqlite:///{store_file}"
+def db(store_url: str) -> str:
+    return store_url
 
 
 def test_export_holds_the_callers_calls_compliments_cases_and_recordings_and_nobody_elses(

@@ -1,17 +1,23 @@
-"""Opening a store: URLs, folders, pragmas, migrations and the refusal of a newer schema."""
+"""Opening a store: URLs, folders, pragmas, migrations and the refusal of a newer schema, on SQLite
+and on PostgreSQL."""
 
 from __future__ import annotations
 
 import os
 import sqlite3
 import stat
+import threading
+import time
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from agi_scripts.storage import SchemaTooNew, StoreError, UnsupportedStoreUrl, open_store
 from agi_scripts.storage.migrations import LATEST_VERSION, MIGRATIONS, Migration
+from agi_scripts.storage.postgres import VERSION_TABLE, PostgresStore
 from agi_scripts.storage.sqlite import SqliteStore
+from tests.postgres_server import PostgresServer
 
 TABLES = {"calls", "compliments", "cases", "case_events", "incidents", "agent_pauses"}
 
@@ -50,10 +56,9 @@ def test_memory_url_gives_a_working_store_without_files(tmp_path: Path, monkeypa
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("url", ["postgresql://user:secret@db/respectline", "postgres://u:secret@h/x",
-                                 "postgresql+psycopg://u:secret@h/x"])
-def test_postgresql_is_refused_as_not_supported_yet_without_echoing_the_password(url: str) -> None:
-    with pytest.raises(UnsupportedStoreUrl, match="not supported yet") as raised:
+@pytest.mark.parametrize("url", ["postgresql+psycopg://u:secret@h/x", "postgres+psycopg2://u:secret@h/x"])
+def test_a_postgresql_url_naming_a_driver_is_refused_without_echoing_the_password(url: str) -> None:
+    with pytest.raises(UnsupportedStoreUrl, match="names a driver") as raised:
         open_store(url)
     assert "secret" not in str(raised.value)
 
@@ -127,3 +132,155 @@ def test_a_failing_migration_leaves_no_partial_schema(tmp_path: Path) -> None:
     assert user_version_of(path) == 0
     SqliteStore(str(path)).close()  # and the file is still usable
     assert user_version_of(path) == LATEST_VERSION
+
+
+# ------------------------------------------------------------------ both dialects' migrations
+
+
+def test_every_migration_has_statements_for_both_dialects() -> None:
+    assert [m.version for m in MIGRATIONS] == list(range(1, LATEST_VERSION + 1))
+    for migration in MIGRATIONS:
+        assert migration.sqlite and migration.postgresql, f"migration {migration.version}"
+
+
+def test_both_dialects_make_the_same_tables_columns_and_indexes(tmp_path: Path, postgres_url: str) -> None:
+    path = tmp_path / "s.sqlite"
+    open_store(f"sqlite:///{path}").close()
+    open_store(postgres_url).close()
+    with sqlite3.connect(path) as db:
+        sqlite_columns = {(table, row[1], bool(row[3] or row[5])) for table in TABLES
+                          for row in db.execute(f"PRAGMA table_info({table})")}
+        sqlite_indexes = {row[0] for row in db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL")}
+    with psycopg.connect(postgres_url) as db:
+        postgres_columns = {(table, column, nullable == "NO") for table, column, nullable in db.execute(
+            "SELECT table_name, column_name, is_nullable FROM information_schema.columns"
+            " WHERE table_schema = current_schema() AND table_name <> %s", (VERSION_TABLE,))}
+        postgres_indexes = {row[0] for row in db.execute(
+            "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()"
+            " AND indexname NOT LIKE '%%_pkey' AND indexname NOT LIKE '%%_key'")}
+    assert postgres_columns == sqlite_columns
+    assert postgres_indexes == sqlite_indexes
+
+
+# ------------------------------------------------------------------ PostgreSQL
+
+
+def postgres_version_of(url: str) -> int:
+    with psycopg.connect(url) as db:
+        row = db.execute(f"SELECT version FROM {VERSION_TABLE}").fetchone()
+        assert row is not None
+        return int(row[0])
+
+
+def postgres_tables_of(url: str) -> set[str]:
+    with psycopg.connect(url) as db:
+        return {row[0] for row in db.execute("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")}
+
+
+def test_postgresql_url_creates_the_schema_in_an_empty_database(postgres_url: str) -> None:
+    store = open_store(postgres_url)
+    assert isinstance(store, PostgresStore) and store.schema_version == LATEST_VERSION
+    store.close()
+    assert TABLES | {VERSION_TABLE} == postgres_tables_of(postgres_url)
+    assert postgres_version_of(postgres_url) == LATEST_VERSION
+
+
+def test_postgres_spelling_of_the_scheme_is_accepted(postgres_url: str) -> None:
+    open_store("postgres://" + postgres_url.split("://", 1)[1]).close()
+    assert postgres_version_of(postgres_url) == LATEST_VERSION
+
+
+def test_reopening_a_postgresql_store_keeps_data_and_schema_version(postgres_url: str) -> None:
+    first = open_store(postgres_url)
+    first.record_call_start("c1", caller="100", queue="support", language="nl", route="support")
+    first.close()
+    for _ in range(2):
+        again = open_store(postgres_url)
+        assert again.schema_version == LATEST_VERSION
+        assert again.get_call("c1") is not None
+        again.close()
+    assert postgres_version_of(postgres_url) == LATEST_VERSION
+
+
+def test_servers_opening_an_empty_database_at_once_migrate_it_once(postgres_url: str) -> None:
+    errors: list[BaseException] = []
+    start = threading.Barrier(4)
+
+    def open_and_close() -> None:
+        try:
+            start.wait(timeout=10)
+            open_store(postgres_url).close()
+        except BaseException as error:  # reported by the assertion below
+            errors.append(error)
+
+    threads = [threading.Thread(target=open_and_close) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert errors == []
+    assert postgres_version_of(postgres_url) == LATEST_VERSION
+
+
+def test_postgresql_database_from_a_newer_respectline_is_refused_and_left_untouched(postgres_url: str) -> None:
+    open_store(postgres_url).close()
+    with psycopg.connect(postgres_url) as db:
+        db.execute(f"UPDATE {VERSION_TABLE} SET version = %s", (LATEST_VERSION + 1,))
+    with pytest.raises(SchemaTooNew, match=f"schema version {LATEST_VERSION + 1}.*newer Respectline"):
+        open_store(postgres_url)
+    assert postgres_version_of(postgres_url) == LATEST_VERSION + 1
+
+
+def test_only_pending_postgresql_migrations_run_on_an_older_database(postgres_url: str) -> None:
+    PostgresStore(postgres_url).close()
+    extra = Migration(LATEST_VERSION + 1, "test column", ("ALTER TABLE calls ADD COLUMN test_note TEXT",),
+                      ("ALTER TABLE calls ADD COLUMN test_note TEXT",))
+    upgraded = PostgresStore(postgres_url, migrations=(*MIGRATIONS, extra))
+    assert upgraded.schema_version == LATEST_VERSION + 1
+    upgraded.close()
+    PostgresStore(postgres_url, migrations=(*MIGRATIONS, extra)).close()  # the ALTER must not run twice
+    with psycopg.connect(postgres_url) as db:
+        columns = [row[0] for row in db.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'calls'")]
+    assert "test_note" in columns
+
+
+def test_a_failing_postgresql_migration_leaves_no_partial_schema(postgres_url: str) -> None:
+    broken = (*MIGRATIONS, Migration(LATEST_VERSION + 1, "half", (), (
+        "CREATE TABLE half_done (x INTEGER)", "THIS IS NOT SQL")))
+    with pytest.raises(StoreError, match="database error"):
+        PostgresStore(postgres_url, migrations=broken)
+    assert postgres_tables_of(postgres_url) == set()  # migration 1 and the version table rolled back too
+    PostgresStore(postgres_url).close()  # and the database is still usable
+    assert postgres_version_of(postgres_url) == LATEST_VERSION
+
+
+def test_a_migration_without_postgresql_statements_is_refused(postgres_url: str) -> None:
+    sqlite_only = (*MIGRATIONS, Migration(LATEST_VERSION + 1, "sqlite only", ("SELECT 1",)))
+    with pytest.raises(StoreError, match=f"migrations \\[{LATEST_VERSION + 1}\\] have no PostgreSQL"):
+        PostgresStore(postgres_url, migrations=sqlite_only)
+    assert postgres_tables_of(postgres_url) == set()
+
+
+def test_wrong_password_is_a_store_error_that_does_not_echo_it(postgres_server: PostgresServer) -> None:
+    url = postgres_server.url(password="Wr0ng-s3cret")
+    with pytest.raises(StoreError, match="password authentication failed") as raised:
+        open_store(url)
+    assert "Wr0ng-s3cret" not in str(raised.value)
+
+
+def test_unreachable_server_is_a_prompt_store_error_that_does_not_echo_the_password() -> None:
+    from tests.postgres_server import free_port
+
+    began = time.monotonic()
+    with pytest.raises(StoreError, match="connection") as raised:
+        open_store(f"postgresql://respectline:t0p-s3cret@127.0.0.1:{free_port()}/respectline")
+    assert time.monotonic() - began < 5
+    assert "t0p-s3cret" not in str(raised.value)
+
+
+def test_a_bad_postgresql_url_is_refused_without_echoing_the_password() -> None:
+    with pytest.raises(StoreError) as raised:
+        open_store("postgresql://u:t0p-s3cret@127.0.0.1:notaport/x")
+    assert "t0p-s3cret" not in str(raised.value)

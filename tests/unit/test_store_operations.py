@@ -1,10 +1,9 @@
-"""Every store operation on a real SQLite file: calls, compliments, flags, cases, pauses, reports."""
+"""Every store operation, on SQLite and on PostgreSQL (``store`` runs each test on both): calls,
+compliments, flags, cases, pauses, reports."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -12,13 +11,6 @@ import pytest
 from agi_scripts.storage import Case, FlagResult, NotFound, Store, StoreError, open_store
 
 T0 = datetime(2025, 3, 14, 9, 0, 0, tzinfo=timezone.utc)
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    opened = open_store(f"sqlite:///{tmp_path / 'store.sqlite'}")
-    yield opened
-    opened.close()
 
 
 def flag(store: Store, call_id: str, category: str, seconds: float, dedupe: float = 3.0,
@@ -312,13 +304,12 @@ def test_pause_becomes_due_at_resume_time_and_leaves_once_resumed(store: Store) 
     assert store.active_pauses() == []
 
 
-def test_pauses_survive_a_restart_and_are_due_after_it(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'store.sqlite'}"
-    before = open_store(url)
+def test_pauses_survive_a_restart_and_are_due_after_it(store_url: str) -> None:
+    before = open_store(store_url)
     pause = before.record_pause(agent="PJSIP/anna", queues=["support"], reason="abuse", paused_at=T0,
                                 resume_at=T0 + timedelta(minutes=5))
     before.close()
-    after = open_store(url)
+    after = open_store(store_url)
     assert [p.id for p in after.due_pauses(T0 + timedelta(hours=1))] == [pause.id]
     after.close()
 
