@@ -1,5 +1,6 @@
-"""Several threads and several processes on one database file: no lost or doubled count, writes
-that returned are on disk for everyone, and a held write lock is waited for only as long as allowed."""
+"""Several threads and several processes on one store, SQLite file or PostgreSQL database: no lost or
+doubled count, writes that returned are durable for everyone, and a lock held by another process is
+waited for only as long as allowed."""
 
 from __future__ import annotations
 
@@ -18,9 +19,11 @@ from multiprocessing.synchronize import Barrier, Event
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 from agi_scripts.storage import StoreError, open_store
+from agi_scripts.storage.postgres import _FLAG_LOCK_NAMESPACE, _lock_key
 
 T0 = datetime(2025, 3, 14, 9, 0, tzinfo=timezone.utc)
 CATEGORIES = ("verbal", "threat", "discrimination")
@@ -47,10 +50,6 @@ def join_all(processes: Sequence[BaseProcess]) -> None:
     for process in processes:
         process.join(timeout=WAIT)
         assert process.exitcode == 0, f"child exited with {process.exitcode}"
-
-
-def url_in(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'store.sqlite'}"
 
 
 # ------------------------------------------------------------------ workers run in child processes
@@ -114,8 +113,8 @@ def assert_counts_complete(presses: list[tuple[str, int, int, bool]]) -> None:
         assert numbers == list(range(1, count + 1)), category
 
 
-def test_two_processes_flagging_one_call_at_once_get_every_count_exactly_once(tmp_path: Path) -> None:
-    url = url_in(tmp_path)
+def test_two_processes_flagging_one_call_at_once_get_every_count_exactly_once(store_url: str) -> None:
+    url = store_url
     open_store(url).close()  # schema in place before the race starts
     presses, workers = 60, 2
     start, results = SPAWN.Barrier(workers), SPAWN.Queue()
@@ -136,8 +135,8 @@ def test_two_processes_flagging_one_call_at_once_get_every_count_exactly_once(tm
     store.close()
 
 
-def test_same_code_pressed_by_two_processes_at_once_is_counted_once(tmp_path: Path) -> None:
-    url = url_in(tmp_path)
+def test_same_code_pressed_by_two_processes_at_once_is_counted_once(store_url: str) -> None:
+    url = store_url
     open_store(url).close()
     rounds = 25
     barrier, results = SPAWN.Barrier(2), SPAWN.Queue()
@@ -151,8 +150,8 @@ def test_same_code_pressed_by_two_processes_at_once_is_counted_once(tmp_path: Pa
     store.close()
 
 
-def test_threads_sharing_one_store_get_every_count_exactly_once(tmp_path: Path) -> None:
-    store = open_store(url_in(tmp_path))
+def test_threads_sharing_one_store_get_every_count_exactly_once(store_url: str) -> None:
+    store = open_store(store_url)
     presses: list[tuple[str, int, int, bool]] = []
     lock, start = threading.Lock(), threading.Barrier(8)
 
@@ -176,8 +175,8 @@ def test_threads_sharing_one_store_get_every_count_exactly_once(tmp_path: Path) 
     store.close()
 
 
-def test_a_returned_write_is_visible_to_a_fresh_connection_in_another_process(tmp_path: Path) -> None:
-    url = url_in(tmp_path)
+def test_a_returned_write_is_visible_to_a_fresh_connection_in_another_process(store_url: str) -> None:
+    url = store_url
     store = open_store(url)  # stays open: nothing is flushed by closing it
     store.record_call_start("c1", caller="+3225551234", queue="support", language="nl", route="support")
     store.update_call("c1", outcome="disconnected")
@@ -188,8 +187,8 @@ def test_a_returned_write_is_visible_to_a_fresh_connection_in_another_process(tm
     store.close()
 
 
-def test_writes_of_a_killed_process_are_kept(tmp_path: Path) -> None:
-    url = url_in(tmp_path)
+def test_writes_of_a_killed_process_are_kept(store_url: str) -> None:
+    url = store_url
     written = SPAWN.Event()
     with running(write_then_wait_to_be_killed, (url, written)) as (writer,):
         assert written.wait(timeout=WAIT)
@@ -207,7 +206,7 @@ def test_writes_of_a_killed_process_are_kept(tmp_path: Path) -> None:
 
 
 def test_write_waits_no_longer_than_busy_timeout_for_another_writer(tmp_path: Path) -> None:
-    url = url_in(tmp_path)
+    url = f"sqlite:///{tmp_path / 'store.sqlite'}"
     store = open_store(url, busy_timeout=0.3)
     other = sqlite3.connect(tmp_path / "store.sqlite", isolation_level=None)
     other.execute("BEGIN IMMEDIATE")  # another process holding the write lock
@@ -224,3 +223,60 @@ def test_write_waits_no_longer_than_busy_timeout_for_another_writer(tmp_path: Pa
     result = store.record_flag("c1", "verbal", agent="a", caller="1", queue="q", at=T0, dedupe_seconds=0)
     assert result.count_total == 1  # the failed attempt left nothing behind, and the store still works
     store.close()
+
+
+def test_postgresql_flag_waits_no_longer_than_busy_timeout_for_another_server(postgres_store_url: str) -> None:
+    store = open_store(postgres_store_url, busy_timeout=0.3)
+    other = psycopg.connect(postgres_store_url, autocommit=True)
+    # Another server in the middle of counting a flag of call c1 holds this lock.
+    other.execute("SELECT pg_advisory_lock(%s, %s)", (_FLAG_LOCK_NAMESPACE, _lock_key("c1")))
+    try:
+        began = time.monotonic()
+        with pytest.raises(StoreError, match="lock timeout"):
+            store.record_flag("c1", "verbal", agent="a", caller="1", queue="q", at=T0, dedupe_seconds=0)
+        waited = time.monotonic() - began
+        assert 0.25 <= waited < 2.0
+        other_call = store.record_flag("c2", "verbal", agent="a", caller="1", queue="q", at=T0, dedupe_seconds=0)
+        assert other_call.count_total == 1  # flags of other calls do not wait
+        assert store.get_call("c1") is None  # and reads go on
+    finally:
+        other.close()  # the lock goes with its session
+    result = store.record_flag("c1", "verbal", agent="a", caller="1", queue="q", at=T0, dedupe_seconds=0)
+    assert result.count_total == 1  # the failed attempt left nothing behind, and the store still works
+    store.close()
+
+
+def test_two_staff_closing_one_case_at_once_one_succeeds_the_other_is_told(store_url: str) -> None:
+    setup = open_store(store_url)
+    case_ids = [setup.open_case(category="verbal", team="care", priority=2, caller="+32", agent="a", queue="q",
+                                call_id=f"c{n}", at=T0).id for n in range(10)]
+    setup.close()
+    stores = [open_store(store_url, busy_timeout=30) for _ in range(2)]
+    outcomes: list[tuple[int, str]] = []
+    lock = threading.Lock()
+    start = threading.Barrier(2)
+
+    def close_all(worker: int) -> None:
+        start.wait(timeout=WAIT)
+        for case_id in case_ids:
+            try:
+                stores[worker].close_case(case_id, f"closed by {worker}")
+                result = "closed"
+            except StoreError as error:
+                assert "it is closed" in str(error)
+                result = "refused"
+            with lock:
+                outcomes.append((case_id, result))
+
+    threads = [threading.Thread(target=close_all, args=(w,), daemon=True) for w in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=WAIT)
+    assert sorted(outcomes) == sorted([(case_id, "closed") for case_id in case_ids]
+                                      + [(case_id, "refused") for case_id in case_ids])
+    for case_id in case_ids:
+        case = stores[0].get_case(case_id)
+        assert case is not None and [e.action for e in case.events].count("closed") == 1
+    for store in stores:
+        store.close()
