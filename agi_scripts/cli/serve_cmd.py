@@ -10,6 +10,7 @@ from typing import Any
 
 from agi_scripts.config.bundle import Bundle, load_bundle
 from agi_scripts.config.settings import parse_listen
+from agi_scripts.notify import MAIL_QUEUE, MailQueue
 from agi_scripts.policy.pauses import PauseKeeper
 from agi_scripts.privacy.sweeper import RetentionSweeper
 from agi_scripts.storage.base import Store, StoreError, open_store
@@ -69,9 +70,14 @@ def run_serve(args: argparse.Namespace) -> int:
     # Retention periods and the recordings folder as at start; a change to them needs a restart.
     sweeper = RetentionSweeper(store, bundle.settings.recordings_dir, bundle.settings.retention)
     sweeper.start()
+    # One mail queue for the server's life; each call mails under its own bundle's settings.
+    mail = MailQueue()
+    _log_email_settings(bundle)
     try:
-        return serve(lambda: load_bundle(config), store=store, options=options, ready=announce)
+        return serve(lambda: load_bundle(config), store=store, options=options, ready=announce,
+                     extra={MAIL_QUEUE: mail})
     finally:
+        mail.close(timeout=5.0)
         sweeper.stop()
         if keeper is not None:
             keeper.stop()
@@ -103,6 +109,17 @@ def _start_pause_keeper(bundle: Bundle, store: Store) -> PauseKeeper | None:
     keeper = PauseKeeper(store, bundle.settings.ami)
     keeper.start()
     return keeper
+
+
+def _log_email_settings(bundle: Bundle) -> None:
+    email = bundle.settings.notifications.email
+    log = logging.getLogger("respectline")
+    if email is None:
+        log.info("e-mail notifications are off (no notifications.email in the config)")
+    else:
+        log.info("e-mail notifications through %s:%d (starttls %s) to %d team(s) and %d supervisor address(es)",
+                 email.smtp.host, email.smtp.port, "on" if email.smtp.starttls else "off", len(email.teams),
+                 len(email.supervisors))
 
 
 def _first_bundle(config: Path) -> Bundle | None:

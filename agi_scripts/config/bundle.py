@@ -13,6 +13,7 @@ from pathlib import Path
 
 from agi_scripts.config.errors import ConfigError, ValidationFailed
 from agi_scripts.config.settings import Settings, load_settings
+from agi_scripts.config.yamlsource import did_you_mean
 from agi_scripts.flows.abuse_policy import AbusePolicy, load_abuse_policy
 from agi_scripts.flows.campaigns import CampaignSet, load_campaigns
 from agi_scripts.flows.post_call import PostCallFlow, load_post_call
@@ -62,6 +63,7 @@ def load_bundle(config_file: Path) -> Bundle:
     if prompts is not None:
         _check_prompts(errors, prompts, campaigns, post_call, policy)
     _check_queues(errors, settings, campaigns, policy)
+    _check_notified_teams(errors, settings, policy)
     if errors or prompts is None:
         raise ValidationFailed(errors)
     return Bundle(settings, campaigns, post_call, policy, prompts)
@@ -105,6 +107,20 @@ def _check_queues(errors: list[ConfigError], settings: Settings, campaigns: Camp
             errors.append(ConfigError(policy.file, _line_of(policy.file, f"queue: {team.queue}", 1), 1,
                                       f"team {team.id!r} uses the regular queue {team.queue!r}",
                                       "a team needs its own queue so flagged callers never reach a regular agent"))
+
+
+def _check_notified_teams(errors: list[ConfigError], settings: Settings, policy: AbusePolicy) -> None:
+    """Each team given e-mail addresses must be a team of the abuse policy, or its mail would never go."""
+    email = settings.notifications.email
+    if email is None or not policy.teams:  # no teams read: the policy file's own errors say why
+        return
+    for team, (line, column) in email.team_positions.items():
+        if team not in policy.teams:
+            errors.append(ConfigError(settings.file, line, column,
+                                      f"team {team!r} in notifications.email.teams is not a team of "
+                                      f"{policy.file.name}",
+                                      did_you_mean(team, list(policy.teams))
+                                      or f"its teams are: {', '.join(policy.teams)}"))
 
 
 def _line_of(file: Path, needle: str, start_line: int) -> int:

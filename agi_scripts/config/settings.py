@@ -22,6 +22,9 @@ DEFAULT_PORT = 4573
 DEBIAN_SOUNDS_DIR = Path("/usr/share/asterisk/sounds")
 _QUEUE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
 _EXTENSION_PATTERN = re.compile(r"^[0-9*#]{1,20}$")
+_EMAIL_ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+                            r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\Z")
+"""A bare address (``team@example.org``): no display name, comma or newline to smuggle into a header."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,38 @@ class ComplimentSettings:
 
 
 @dataclass(frozen=True)
+class SmtpSettings:
+    host: str
+    port: int = 25
+    starttls: bool = False
+    username: str = ""
+    """Empty: no login."""
+    password: str = ""
+    timeout: float = 10.0
+    """Seconds for the connection and for each SMTP command."""
+
+
+@dataclass(frozen=True)
+class EmailSettings:
+    smtp: SmtpSettings
+    sender: str
+    supervisors: tuple[str, ...] = ()
+    """Told when an agent is paused after a flag."""
+    teams: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Team id (as in flows/abuse_policy.yaml) -> addresses told of each new case for that team."""
+    team_positions: dict[str, tuple[int, int]] = field(default_factory=dict)
+    """Line and column of each team id, for the cross-check against the abuse policy's teams."""
+    include_caller_number: bool = False
+    """False: mails show the caller's number masked as in the logs (``+3247****12``)."""
+
+
+@dataclass(frozen=True)
+class NotificationSettings:
+    email: EmailSettings | None = None
+    """None: no e-mail is sent."""
+
+
+@dataclass(frozen=True)
 class Settings:
     file: Path
     server: ServerSettings = field(default_factory=ServerSettings)
@@ -86,6 +121,7 @@ class Settings:
     retention: RetentionSettings = field(default_factory=RetentionSettings)
     compliments: ComplimentSettings = field(default_factory=ComplimentSettings)
     log_level: str = "info"
+    notifications: NotificationSettings = field(default_factory=NotificationSettings)
 
     @property
     def flow_files(self) -> dict[str, Path]:
@@ -98,7 +134,7 @@ def load_settings(path: Path, errors: list[ConfigError]) -> Settings:
     base = path.parent
     top = source.mapping(source.root(), optional=(
         "server", "store", "paths", "queues", "timezone", "language", "ami", "retention", "compliments",
-        "logging"), what="Respectline configuration")
+        "logging", "notifications"), what="Respectline configuration")
     defaults = Settings(file=path, flows_dir=(base / "../flows").resolve(),
                         prompts_file=(base / "../audio_prompts/prompts.yaml").resolve(),
                         sounds_dir=DEBIAN_SOUNDS_DIR,
@@ -126,6 +162,7 @@ def load_settings(path: Path, errors: list[ConfigError]) -> Settings:
         compliments=_compliments(source, top.get("compliments")),
         log_level=(source.choice(logging_.get("level"), ("debug", "info", "warning", "error"), "log level")  # type: ignore[arg-type]
                    if logging_ and logging_.get("level") else None) or "info",
+        notifications=_notifications(source, top.get("notifications")),
     )
 
 
@@ -285,6 +322,78 @@ def _compliments(source: YamlFile, node: Node | None) -> ComplimentSettings:
                                   pattern_hint="digits, * and #") if line is not None else None)
         or defaults.agent_line,
     )
+
+
+def _notifications(source: YamlFile, node: Node | None) -> NotificationSettings:
+    section = source.mapping(node, optional=("email",), what="'notifications' section")
+    return NotificationSettings(email=_email(source, section.get("email")) if section else None)
+
+
+def _email(source: YamlFile, node: Node | None) -> EmailSettings | None:
+    section = source.mapping(node, required=("smtp", "from"),
+                             optional=("supervisors", "teams", "include_caller_number"),
+                             what="'notifications.email' section")
+    if section is None:
+        return None
+    smtp = _smtp(source, section.get("smtp"))
+    sender_node = section.get("from")
+    sender = _email_address(source, sender_node) if sender_node is not None else None
+    supervisors = _email_addresses(source, section.get("supervisors"), "'supervisors'")
+    teams, positions = _team_addresses(source, section.get("teams"))
+    if "supervisors" not in section and "teams" not in section:
+        source.error(section.node, "'notifications.email' names nobody to write to",
+                     "add 'supervisors' and/or 'teams', or remove the section")
+    if smtp is None or sender is None:
+        return None
+    return EmailSettings(smtp=smtp, sender=sender, supervisors=supervisors, teams=teams,
+                         team_positions=positions,
+                         include_caller_number=section.flag("include_caller_number", False))
+
+
+def _smtp(source: YamlFile, node: Node | None) -> SmtpSettings | None:
+    section = source.mapping(node, required=("host",),
+                             optional=("port", "starttls", "username", "password", "timeout"),
+                             what="'notifications.email.smtp' section")
+    if section is None:
+        return None
+    host = _text(source, section, "host")
+    username = _optional_text(source, section, "username")
+    password = _optional_text(source, section, "password")
+    if password and not username:
+        source.error(section.key_node("password"), "an SMTP password without a username",
+                     "add 'username', or remove 'password' for a server that needs no login")
+    if host is None:
+        return None
+    return SmtpSettings(host=host, port=section.integer("port", 25, 1, 65535),
+                        starttls=section.flag("starttls", False), username=username, password=password,
+                        timeout=section.seconds("timeout", 10.0, 1.0, 120.0))
+
+
+def _team_addresses(source: YamlFile, node: Node | None
+                    ) -> tuple[dict[str, tuple[str, ...]], dict[str, tuple[int, int]]]:
+    table = source.mapping(node, what="'teams' mapping (team id: list of addresses)")
+    teams: dict[str, tuple[str, ...]] = {}
+    positions: dict[str, tuple[int, int]] = {}
+    for team, key_node, value_node in table.items() if table else ():
+        if source.identifier(key_node, "a team id") is None:
+            continue
+        teams[team] = _email_addresses(source, value_node, f"addresses of team {team!r}")
+        positions[team] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+    return teams, positions
+
+
+def _email_addresses(source: YamlFile, node: Node | None, what: str) -> tuple[str, ...]:
+    addresses: list[str] = []
+    for item in source.sequence(node, f"list of e-mail addresses for {what}"):
+        address = _email_address(source, item)
+        if address is not None and address not in addresses:
+            addresses.append(address)
+    return tuple(addresses)
+
+
+def _email_address(source: YamlFile, node: Node) -> str | None:
+    return source.string(node, "an e-mail address", pattern=_EMAIL_ADDRESS,
+                         pattern_hint="write a bare address such as specialcare@example.org, without a name or <>")
 
 
 __all__ = ["ID_PATTERN", "Settings", "load_settings", "parse_listen"]

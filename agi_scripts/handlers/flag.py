@@ -13,6 +13,7 @@ from typing import Any
 
 from agi_scripts.flows.abuse_policy import Action, Category
 from agi_scripts.handlers.callinfo import agent_name, call_id, call_language, caller_number
+from agi_scripts.notify import CaseNotice, EmailNotifier, PauseNotice
 from agi_scripts.policy.routing import PRIORITY_RANK
 from agi_scripts.server.routing import HandlerContext, route
 from agi_scripts.storage.base import StoreError, utc_now
@@ -59,6 +60,7 @@ class FlaggedCall:
         self.evidence = agi.get_variable("RL_EVIDENCE") or ""
         self.case_id: int | None = None
         self.done: list[str] = []
+        self.mail = EmailNotifier.for_call(ctx)
 
     def apply(self, rung: tuple[Action, ...], *, first_flag: bool, incident_id: int | None) -> None:
         # A caller flagged for abuse is not asked to compliment the agent afterwards.
@@ -126,6 +128,9 @@ class FlaggedCall:
                 f"Priority: {action.priority}", f"Agent: {self.agent}", f"Queue: {self.queue}"]))
         self._store(write)
         self.done.append("case_opened")
+        if self.case_id is not None:
+            self.mail.case_opened(CaseNotice(self.case_id, action.team or "", self.category.id, action.priority,
+                                             self.queue, self.agent, self.caller, self.now))
 
     def _carry_earlier_flags(self, case_id: int) -> None:
         """The case's timeline starts with what happened before it was opened (the warning)."""
@@ -145,6 +150,8 @@ class FlaggedCall:
             case_id=self.case_id))
         self._case_event("agent_paused", f"{self.agent} for {int(action.seconds // 60)} min")
         self.done.append("agent_paused")
+        self.mail.agent_paused(PauseNotice(self.agent, self.member_interface, self.category.id, self.queue,
+                                           self.case_id, self.now, resume_at))
 
     def _notify(self, action: Action) -> None:
         self.ctx.agi.exec_command("UserEvent", ",".join([
