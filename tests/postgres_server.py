@@ -97,6 +97,16 @@ class PostgresServer:
             self._pg_ctl("stop", "-m", "fast", "-w", "-t", "60", check=False)
         shutil.rmtree(self.root, ignore_errors=True)
 
+    def halt(self) -> None:
+        """Stop the server, keeping its data and port (a database outage, for tests)."""
+        self._pg_ctl("stop", "-m", "fast", "-w", "-t", "60", check=True)
+        self._started = False
+
+    def resume(self) -> None:
+        """Start a halted server again on the same port."""
+        self._pg_ctl("start", "-w", "-t", "60", "-l", str(self.log_file), check=True)
+        self._started = True
+
     def __enter__(self) -> PostgresServer:
         return self.start()
 

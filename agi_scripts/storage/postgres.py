@@ -11,8 +11,12 @@ Concurrency and durability choices:
   on the flag numbers are a second guard: a lost race could never be stored.
 - Multi-statement reads (a case and its events) run in a REPEATABLE READ, READ ONLY transaction: one
   snapshot, as SQLite's read transaction gives.
-- ``busy_timeout`` bounds how long a call waits for a lock another server holds (``lock_timeout``)
-  and for a free connection of the pool; past it, ``StoreError``.
+- ``busy_timeout`` bounds how long a call waits for a lock another server holds (``lock_timeout``);
+  past it, ``StoreError``. A connection is waited for at most ``CONNECTION_WAIT`` seconds (the pool
+  is larger than the server's worker threads, so only an unreachable database makes anyone wait).
+- With the database unreachable, calls fail fast: after a call found no connection, the others get
+  ``StoreError`` at once for ``OUTAGE_RETRY`` seconds unless the pool has reconnected meanwhile; then
+  one call waits again. Callers are never held in silence for a database that is down.
 - Migrations run on open in one transaction under an advisory lock, so servers starting together
   migrate once; DDL is transactional in PostgreSQL, so a failed migration leaves nothing behind. The
   version lives in the table ``respectline_schema_version``.
@@ -27,6 +31,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
+import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -37,7 +43,7 @@ from urllib.parse import unquote, urlsplit
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import DictRow, dict_row
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from agi_scripts.storage.base import (
     CASE_STATUSES,
@@ -74,6 +80,10 @@ _FLAG_LOCK_NAMESPACE = _LOCK_NAMESPACE + 1
 VERSION_TABLE = "respectline_schema_version"
 POOL_MAX_SIZE = 10
 """Worker threads (4 by default), the pause keeper and the sweeper borrow at most this many at once."""
+CONNECTION_WAIT = 2.0
+"""Longest wait, in seconds, for a connection (also libpq's connect_timeout unless the URL sets one)."""
+OUTAGE_RETRY = 10.0
+"""After no connection could be had, calls fail at once for this many seconds (unless one comes back)."""
 
 
 class PostgresStore:
@@ -81,8 +91,10 @@ class PostgresStore:
                  migrations: Sequence[Migration] = MIGRATIONS) -> None:
         self._secret = _password_of(url)
         self._busy_timeout = busy_timeout
+        self._outage_lock = threading.Lock()
+        self._unreachable_since: float | None = None
         with _store_errors(self._secret):
-            conninfo = _conninfo(url, busy_timeout)
+            conninfo = _conninfo(url)
             with psycopg.connect(conninfo, autocommit=True, row_factory=dict_row) as db:
                 self._configure(db)
                 self._version = _migrate(db, migrations)
@@ -90,7 +102,7 @@ class PostgresStore:
                 conninfo, connection_class=psycopg.Connection[DictRow],
                 kwargs={"autocommit": True, "row_factory": dict_row}, min_size=1, max_size=pool_max_size,
                 open=True, configure=self._configure, check=ConnectionPool.check_connection,
-                timeout=busy_timeout, name="respectline-store")
+                timeout=CONNECTION_WAIT, name="respectline-store")
 
     def _configure(self, db: Connection) -> None:
         """Per connection: UTC session times and the wait for another server's locks."""
@@ -115,21 +127,46 @@ class PostgresStore:
     @contextmanager
     def _write(self) -> Iterator[Connection]:
         """One READ COMMITTED write transaction; rolled back if anything raises."""
-        with _store_errors(self._secret), self._pool.connection() as db, db.transaction():
+        with _store_errors(self._secret), self._connection() as db, db.transaction():
             yield db
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
         """A connection for one read statement (autocommit)."""
-        with _store_errors(self._secret), self._pool.connection() as db:
+        with _store_errors(self._secret), self._connection() as db:
             yield db
 
     @contextmanager
     def _snapshot(self) -> Iterator[Connection]:
         """Several reads that see one snapshot."""
-        with _store_errors(self._secret), self._pool.connection() as db, db.transaction():
+        with _store_errors(self._secret), self._connection() as db, db.transaction():
             db.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             yield db
+
+    @contextmanager
+    def _connection(self) -> Iterator[Connection]:
+        """A connection of the pool, or at once ``StoreError`` while the database is known unreachable."""
+        self._refuse_during_outage()
+        try:
+            with self._pool.connection() as db:
+                with self._outage_lock:
+                    self._unreachable_since = None
+                yield db
+        except PoolTimeout:
+            with self._outage_lock:
+                self._unreachable_since = time.monotonic()
+            raise
+
+    def _refuse_during_outage(self) -> None:
+        with self._outage_lock:
+            since = self._unreachable_since
+            if since is None or self._pool.get_stats().get("pool_available", 0) > 0:
+                return
+            waited = time.monotonic() - since
+            if waited >= OUTAGE_RETRY:
+                self._unreachable_since = time.monotonic()  # this call tries; the others still fail fast
+                return
+        raise StoreError(f"database unreachable (no connection for {waited:.0f} s); not waiting")
 
     # ------------------------------------------------------------ calls
 
@@ -473,13 +510,13 @@ class PostgresStore:
 # ---------------------------------------------------------------- URL, connection and schema
 
 
-def _conninfo(url: str, busy_timeout: float) -> str:
+def _conninfo(url: str) -> str:
     """libpq's connection string for a ``postgresql://`` URL, with our defaults where it says nothing."""
     try:
         params = conninfo_to_dict(url)
     except psycopg.Error as error:
         raise UnsupportedStoreUrl(f"not a valid PostgreSQL URL: {error}") from None
-    params.setdefault("connect_timeout", max(2, round(busy_timeout)))
+    params.setdefault("connect_timeout", round(CONNECTION_WAIT))  # libpq's smallest useful value is 2
     params.setdefault("application_name", "respectline")
     return psycopg.conninfo.make_conninfo(**{key: str(value) for key, value in params.items()})
 

@@ -23,7 +23,8 @@ import psycopg
 import pytest
 
 from agi_scripts.storage import StoreError, open_store
-from agi_scripts.storage.postgres import _FLAG_LOCK_NAMESPACE, _lock_key
+from agi_scripts.storage.postgres import _FLAG_LOCK_NAMESPACE, CONNECTION_WAIT, OUTAGE_RETRY, _lock_key
+from tests.postgres_server import PostgresServer
 
 T0 = datetime(2025, 3, 14, 9, 0, tzinfo=timezone.utc)
 CATEGORIES = ("verbal", "threat", "discrimination")
@@ -279,4 +280,30 @@ def test_two_staff_closing_one_case_at_once_one_succeeds_the_other_is_told(store
         case = stores[0].get_case(case_id)
         assert case is not None and [e.action for e in case.events].count("closed") == 1
     for store in stores:
+        store.close()
+
+
+def test_with_the_postgresql_server_down_calls_fail_fast_and_recover_when_it_is_back() -> None:
+    with PostgresServer() as server:  # a cluster of its own: this test stops it
+        url = server.create_database()
+        store = open_store(url)
+        store.record_call_start("c1", caller="1", queue="q", language="nl", route="q")
+        server.halt()
+        waits = []
+        for _ in range(3):
+            began = time.monotonic()
+            with pytest.raises(StoreError):
+                store.get_call("c1")
+            waits.append(time.monotonic() - began)
+        assert waits[0] < CONNECTION_WAIT + 1.5  # the first call waits for a connection, boundedly
+        assert max(waits[1:]) < 0.1, waits  # the next ones are told at once: no caller held in silence
+        server.resume()
+        deadline = time.monotonic() + OUTAGE_RETRY + CONNECTION_WAIT + 5
+        call = None
+        while call is None and time.monotonic() < deadline:
+            try:
+                call = store.get_call("c1")
+            except StoreError:
+                time.sleep(0.2)
+        assert call is not None and call.caller == "1", "the store did not recover after the database came back"
         store.close()
