@@ -84,6 +84,8 @@ CONNECTION_WAIT = 2.0
 """Longest wait, in seconds, for a connection (also libpq's connect_timeout unless the URL sets one)."""
 OUTAGE_RETRY = 10.0
 """After no connection could be had, calls fail at once for this many seconds (unless one comes back)."""
+MIGRATION_WAIT = 120.0
+"""How long a server opening the store waits for another one's migration."""
 
 
 class PostgresStore:
@@ -96,7 +98,8 @@ class PostgresStore:
         with _store_errors(self._secret):
             conninfo = _conninfo(url)
             with psycopg.connect(conninfo, autocommit=True, row_factory=dict_row) as db:
-                self._configure(db)
+                # Another server may be running a long migration: wait for it longer than for a write.
+                _set_session(db, max(busy_timeout, MIGRATION_WAIT))
                 self._version = _migrate(db, migrations)
             self._pool: ConnectionPool[Connection] = ConnectionPool(
                 conninfo, connection_class=psycopg.Connection[DictRow],
@@ -105,9 +108,7 @@ class PostgresStore:
                 timeout=CONNECTION_WAIT, name="respectline-store")
 
     def _configure(self, db: Connection) -> None:
-        """Per connection: UTC session times and the wait for another server's locks."""
-        db.execute("SELECT set_config('TimeZone', 'UTC', false),"
-                   " set_config('lock_timeout', %s, false)", (f"{int(self._busy_timeout * 1000)}ms",))
+        _set_session(db, self._busy_timeout)
 
     @property
     def schema_version(self) -> int:
@@ -519,6 +520,12 @@ def _conninfo(url: str) -> str:
     params.setdefault("connect_timeout", round(CONNECTION_WAIT))  # libpq's smallest useful value is 2
     params.setdefault("application_name", "respectline")
     return psycopg.conninfo.make_conninfo(**{key: str(value) for key, value in params.items()})
+
+
+def _set_session(db: Connection, lock_timeout: float) -> None:
+    """Per connection: UTC session times, and how long to wait for another server's locks."""
+    db.execute("SELECT set_config('TimeZone', 'UTC', false), set_config('lock_timeout', %s, false)",
+               (f"{int(lock_timeout * 1000)}ms",))
 
 
 def _password_of(url: str) -> str | None:

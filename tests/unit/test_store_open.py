@@ -284,3 +284,20 @@ def test_a_bad_postgresql_url_is_refused_without_echoing_the_password() -> None:
     with pytest.raises(StoreError) as raised:
         open_store("postgresql://u:t0p-s3cret@127.0.0.1:notaport/x")
     assert "t0p-s3cret" not in str(raised.value)
+
+
+def test_opening_waits_for_another_servers_migration_longer_than_for_a_write(postgres_url: str) -> None:
+    from agi_scripts.storage.postgres import _MIGRATION_LOCK
+
+    migrating = psycopg.connect(postgres_url, autocommit=True)
+    migrating.execute("SELECT pg_advisory_lock(%s, %s)", _MIGRATION_LOCK)  # a long migration elsewhere
+    release = threading.Timer(1.0, migrating.close)
+    release.start()
+    try:
+        began = time.monotonic()
+        store = open_store(postgres_url, busy_timeout=0.2)
+        assert time.monotonic() - began >= 0.9  # it waited for the other server instead of failing
+        assert store.schema_version == LATEST_VERSION
+        store.close()
+    finally:
+        release.join()
