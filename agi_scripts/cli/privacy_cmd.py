@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from agi_scripts.privacy.requests import access_report, erase_caller_data, erasure_json, recordings_of
-from agi_scripts.privacy.retention import RetentionDecision, purge_recordings
+from agi_scripts.privacy.retention import RetentionDecision, apply_retention
 from agi_scripts.prompts.files import write_atomic
 from agi_scripts.reports.context import CommandError, add_store_arguments, emit, guarded, load_context
 from agi_scripts.reports.render import Column, json_text, table
@@ -28,10 +28,13 @@ def register(commands: Any) -> None:
     actions = privacy.add_subparsers(dest="privacy", metavar="ACTION", required=True)
 
     purge = actions.add_parser(
-        "purge", help="delete recordings whose retention has ended (the server does this every hour)",
+        "purge", help="delete recordings and caller numbers whose retention has ended (the server does this "
+                      "every hour)",
         description="Spoken compliments and other recordings of unflagged calls are deleted after "
                     "retention.unflagged_recordings; evidence after its case is closed plus "
-                    "retention.evidence_after_close. Evidence of an open case is never deleted.")
+                    "retention.evidence_after_close. Evidence of an open case is never deleted. Callers' numbers "
+                    "are blanked on calls after retention.unflagged_recordings and on incidents after "
+                    "retention.evidence_after_close (not while their case is open; cases keep theirs).")
     purge.add_argument("--dry-run", action="store_true", help="only list what would be deleted")
     purge.add_argument("--verbose", action="store_true", help="also list the recordings that are kept, and why")
     add_store_arguments(purge)
@@ -76,11 +79,8 @@ def _caller(text: str) -> str:
 def run_purge(args: argparse.Namespace) -> int:
     context = load_context(args.config, args.db)
     settings = context.settings
-    if not settings.recordings_dir.is_dir():
-        emit(f"no recordings folder {settings.recordings_dir}: nothing to purge\n")
-        return 0
     with context.store() as store:
-        summary = purge_recordings(store, settings.recordings_dir, settings.retention, now=utc_now(),
+        summary = apply_retention(store, settings.recordings_dir, settings.retention, now=utc_now(),
                                    dry_run=args.dry_run)
     verb = "would delete" if args.dry_run else "deleted"
     rows = [_decision_row(d, verb) for d in summary.deleted]
@@ -88,6 +88,9 @@ def run_purge(args: argparse.Namespace) -> int:
     rows += [{"action": "FAILED", "kind": "", "recording": str(path), "why": why} for path, why in summary.failed]
     emit(table(_PURGE_COLUMNS, rows, empty="nothing is due"))
     emit(f"{len(summary.deleted)} {verb}, {len(summary.kept)} kept, {len(summary.failed)} failed\n")
+    if not args.dry_run:
+        emit(f"caller numbers blanked: {summary.calls_anonymised} call(s), {summary.incidents_anonymised} "
+             "incident(s)\n")
     return 1 if summary.failed else 0
 
 

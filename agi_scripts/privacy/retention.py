@@ -9,7 +9,11 @@ Every file under the recordings folder falls in one of three kinds:
 - **everything else** (spoken compliments, recordings Respectline does not know): deleted
   ``unflagged_recordings`` after it was made (a compliment's time, else the file's mtime).
 
-Deciding (``plan_purge``) is pure and separate from doing (``purge_recordings``), so the CLI can
+Caller numbers age the same way: a call's number is blanked ``unflagged_recordings`` after the call,
+an incident's ``evidence_after_close`` after it unless its case is still open. Cases keep theirs
+(Special Care calls back; a caller's erasure request removes it).
+
+Deciding (``plan_purge``) is pure and separate from doing (``apply_retention``), so the CLI can
 show a dry run and tests can check every rule without a clock or a disk.
 """
 
@@ -52,6 +56,10 @@ class PurgeSummary:
     deleted: tuple[RetentionDecision, ...]
     kept: tuple[RetentionDecision, ...]
     failed: tuple[tuple[Path, str], ...]
+    calls_anonymised: int = 0
+    """Calls older than ``unflagged_recordings`` whose caller number was blanked by this run."""
+    incidents_anonymised: int = 0
+    """Incidents older than ``evidence_after_close``, with no open case, whose number was blanked."""
 
 
 def recording_files(recordings_dir: Path) -> Iterator[RecordingFile]:
@@ -95,9 +103,10 @@ def plan_purge(files: Iterable[RecordingFile], *, cases: Sequence[Case], complim
     return decisions
 
 
-def purge_recordings(store: Store, recordings_dir: Path, retention: RetentionSettings, *, now: datetime,
+def apply_retention(store: Store, recordings_dir: Path, retention: RetentionSettings, *, now: datetime,
                      dry_run: bool = False) -> PurgeSummary:
-    """Delete what retention says is due, and tell the store; one failure does not stop the rest."""
+    """Delete the recordings retention says are due (telling the store) and blank old caller
+    numbers; one failure does not stop the rest. ``dry_run`` changes nothing."""
     decisions = plan_purge(recording_files(recordings_dir), cases=store.list_cases(),
                            compliments=store.list_compliments(), recordings_dir=recordings_dir,
                            retention=retention, now=now)
@@ -116,8 +125,12 @@ def purge_recordings(store: Store, recordings_dir: Path, retention: RetentionSet
             continue
         deleted.append(decision)
     _remove_empty_folders(recordings_dir, older_than=now - timedelta(days=1))
-    log.info("retention: %d recording(s) deleted, %d kept, %d failed", len(deleted), len(kept), len(failed))
-    return PurgeSummary(tuple(deleted), kept, tuple(failed))
+    calls, incidents = store.forget_callers(
+        calls_before=now - timedelta(seconds=retention.unflagged_recordings),
+        incidents_before=now - timedelta(seconds=retention.evidence_after_close))
+    log.info("retention: %d recording(s) deleted, %d kept, %d failed; caller number blanked on %d call(s) and "
+             "%d incident(s)", len(deleted), len(kept), len(failed), calls, incidents)
+    return PurgeSummary(tuple(deleted), kept, tuple(failed), calls, incidents)
 
 
 def evidence_still_needed(case: Case, retention: RetentionSettings, now: datetime) -> bool:

@@ -1,4 +1,4 @@
-"""The server applies retention by itself: ``RetentionSweeper`` runs the purge every hour.
+"""The server applies retention by itself: ``RetentionSweeper`` runs it every hour.
 
 ``respectline privacy purge`` does the same by hand (with ``--dry-run`` to see what is due). There
 is no switch to turn the sweep off: deleting on time is a legal duty. Several servers sharing one recordings folder may each sweep; deleting a
@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 
 from agi_scripts.config.settings import RetentionSettings
-from agi_scripts.privacy.retention import purge_recordings
+from agi_scripts.privacy.retention import apply_retention
 from agi_scripts.storage.base import Store, StoreError, utc_now
 
 LOG = logging.getLogger("respectline.retention")
@@ -37,10 +37,8 @@ class RetentionSweeper:
             self._thread.join(30)
 
     def sweep(self) -> None:
-        if not self.recordings_dir.is_dir():
-            return  # nothing recorded yet
         try:
-            purge_recordings(self.store, self.recordings_dir, self.retention, now=self.clock())
+            apply_retention(self.store, self.recordings_dir, self.retention, now=self.clock())
         except (OSError, StoreError):
             LOG.exception("retention sweep of %s failed; retrying in %.0f s", self.recordings_dir, self.interval)
 

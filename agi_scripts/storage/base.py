@@ -337,6 +337,12 @@ class Store(Protocol):
         keeps the reference and gets a ``recording_deleted`` event with ``reason``."""
         ...
 
+    def forget_callers(self, *, calls_before: datetime, incidents_before: datetime) -> tuple[int, int]:
+        """Retention of caller numbers: blank the number of calls started before ``calls_before``
+        and of incidents before ``incidents_before`` whose case (if any) is closed. Returns how many
+        calls and incidents lost their number. Cases keep theirs (erasure is per caller)."""
+        ...
+
     def caller_records(self, caller: str) -> CallerRecords:
         """Every call, compliment, incident and case of one caller number (none for a blank one)."""
         ...

@@ -345,6 +345,15 @@ class SqliteStore:
             for row in db.execute("SELECT id FROM cases WHERE recording = ?", (path,)).fetchall():
                 _insert_event(db, row["id"], now, "recording_deleted", reason, None)
 
+    def forget_callers(self, *, calls_before: datetime, incidents_before: datetime) -> tuple[int, int]:
+        with self._write() as db:
+            calls = db.execute("UPDATE calls SET caller = '' WHERE started_at < ? AND caller != ''",
+                               (_text(calls_before),)).rowcount
+            incidents = db.execute(
+                "UPDATE incidents SET caller = '' WHERE at < ? AND caller != '' AND (case_id IS NULL OR"
+                " case_id IN (SELECT id FROM cases WHERE status = 'closed'))", (_text(incidents_before),)).rowcount
+        return calls, incidents
+
     def caller_records(self, caller: str) -> CallerRecords:
         if not caller.strip():
             return CallerRecords(caller, (), (), (), ())

@@ -40,3 +40,10 @@ def test_demo_leaves_a_spoken_five_star_compliment_and_a_case(tmp_path: Path) ->
     assert cases.returncode == 0, cases.stderr
     [case] = json.loads(cases.stdout)
     assert (case["team"], case["category"], case["status"]) == ("special_care", "verbal_abuse", "open")
+
+    # The abusive caller's GDPR access request finds the case and its evidence recording.
+    export = respectline("privacy", "export", "--caller", case["caller"], "--db", db)
+    assert export.returncode == 0, export.stderr
+    held = json.loads(export.stdout)
+    assert [c["id"] for c in held["cases"]] == [case["id"]]
+    assert {"path": case["recording"], "exists": True} in held["recordings"]

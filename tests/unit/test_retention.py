@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from agi_scripts.config.settings import RetentionSettings
-from agi_scripts.privacy.retention import purge_recordings
+from agi_scripts.privacy.retention import apply_retention
 from agi_scripts.privacy.sweeper import RetentionSweeper
 from agi_scripts.storage import Store
 
@@ -58,7 +58,7 @@ def test_compliment_recording_is_deleted_after_the_unflagged_retention_and_the_r
     old_id, old = compliment_with_recording(store, root, "1.1", made=NOW - timedelta(days=31))
     new_id, new = compliment_with_recording(store, root, "1.2", made=NOW - timedelta(days=29))
 
-    summary = purge_recordings(store, root, RETENTION, now=NOW)
+    summary = apply_retention(store, root, RETENTION, now=NOW)
 
     assert not old.exists() and new.exists()
     assert [d.path for d in summary.deleted] == [old]
@@ -70,7 +70,7 @@ def test_compliment_recording_is_deleted_after_the_unflagged_retention_and_the_r
 def test_evidence_of_an_open_case_is_never_deleted_however_old(store: Store, root: Path) -> None:
     _case_id, path = case_with_evidence(store, root, "2.1", made=NOW - timedelta(days=3000), closed=None)
 
-    summary = purge_recordings(store, root, RETENTION, now=NOW)
+    summary = apply_retention(store, root, RETENTION, now=NOW)
 
     assert path.exists() and not summary.deleted
     assert "open case" in summary.kept[0].reason and summary.kept[0].keep_until is None
@@ -81,10 +81,10 @@ def test_evidence_is_kept_for_its_retention_after_the_case_closed_then_deleted_w
     made = NOW - timedelta(days=800)
     case_id, path = case_with_evidence(store, root, "2.2", made=made, closed=NOW - timedelta(days=364))
 
-    purge_recordings(store, root, RETENTION, now=NOW)
+    apply_retention(store, root, RETENTION, now=NOW)
     assert path.exists(), "closed 364 days ago: still within 365 days of evidence retention"
 
-    purge_recordings(store, root, RETENTION, now=NOW + timedelta(days=2))
+    apply_retention(store, root, RETENTION, now=NOW + timedelta(days=2))
     assert not path.exists()
     case = store.get_case(case_id)
     assert case is not None and case.recording == str(path), "the case keeps the reference to what existed"
@@ -96,7 +96,7 @@ def test_flag_evidence_without_a_case_follows_the_evidence_retention_not_the_sho
     warned_only = recording(root, "evidence/2025/01/3.1.wav", made=NOW - timedelta(days=100))
     expired = recording(root, "evidence/2024/01/3.2.wav", made=NOW - timedelta(days=400))
 
-    purge_recordings(store, root, RETENTION, now=NOW)
+    apply_retention(store, root, RETENTION, now=NOW)
 
     assert warned_only.exists() and not expired.exists()
 
@@ -105,7 +105,7 @@ def test_unknown_recordings_follow_the_unflagged_retention(store: Store, root: P
     stale = recording(root, "other/4.1.wav", made=NOW - timedelta(days=40))
     fresh = recording(root, "other/4.2.wav", made=NOW - timedelta(days=1))
 
-    purge_recordings(store, root, RETENTION, now=NOW)
+    apply_retention(store, root, RETENTION, now=NOW)
 
     assert not stale.exists() and fresh.exists()
 
@@ -113,7 +113,7 @@ def test_unknown_recordings_follow_the_unflagged_retention(store: Store, root: P
 def test_dry_run_lists_what_is_due_and_deletes_nothing(store: Store, root: Path) -> None:
     compliment_id, path = compliment_with_recording(store, root, "5.1", made=NOW - timedelta(days=90))
 
-    summary = purge_recordings(store, root, RETENTION, now=NOW, dry_run=True)
+    summary = apply_retention(store, root, RETENTION, now=NOW, dry_run=True)
 
     assert [d.path for d in summary.deleted] == [path] and path.exists()
     compliment = store.get_compliment(compliment_id)
@@ -128,7 +128,7 @@ def test_a_symbolic_link_in_the_recordings_folder_is_neither_followed_nor_delete
     (root / "link").symlink_to(outside, target_is_directory=True)
     (root / "file-link.wav").symlink_to(precious)
 
-    purge_recordings(store, root, RETENTION, now=NOW)
+    apply_retention(store, root, RETENTION, now=NOW)
 
     assert precious.exists() and (root / "file-link.wav").is_symlink()
 
@@ -137,10 +137,10 @@ def test_an_emptied_month_folder_is_left_for_a_day_then_removed_by_a_later_sweep
         store: Store, root: Path) -> None:
     _id, path = compliment_with_recording(store, root, "6.1", made=NOW - timedelta(days=90))
 
-    purge_recordings(store, root, RETENTION, now=datetime.now(UTC))
+    apply_retention(store, root, RETENTION, now=datetime.now(UTC))
     assert not path.exists() and path.parent.is_dir(), "just emptied: a recording may be about to start there"
 
-    purge_recordings(store, root, RETENTION, now=datetime.now(UTC) + timedelta(days=2))
+    apply_retention(store, root, RETENTION, now=datetime.now(UTC) + timedelta(days=2))
     assert not path.parent.exists() and root.is_dir()
 
 
@@ -155,3 +155,30 @@ def test_the_servers_sweeper_applies_retention_by_itself(store: Store, root: Pat
     finally:
         sweeper.stop()
     assert not stale.exists()
+
+
+def test_caller_numbers_age_out_of_calls_and_closed_incidents_but_not_out_of_open_cases(
+        store: Store, root: Path) -> None:
+    def call(call_id: str, at: datetime) -> None:
+        store.record_call_start(call_id, caller="+32470123456", queue="support", language="nl", route="support",
+                                started_at=at)
+
+    call("8.1", NOW - timedelta(days=31))
+    call("8.2", NOW - timedelta(days=29))
+    old = NOW - timedelta(days=400)
+    warned = store.record_flag("8.3", "verbal_abuse", agent="anna", caller="+32470123456", queue="support",
+                               at=old, dedupe_seconds=3)
+    open_flag = store.record_flag("8.4", "threat", agent="anna", caller="+32470777777", queue="support",
+                                  at=old, dedupe_seconds=3)
+    case_id, _path = case_with_evidence(store, root, "8.4", made=old, closed=None)
+    store.set_incident_action(open_flag.incident_id, "disconnect", case_id=case_id)
+
+    summary = apply_retention(store, root, RETENTION, now=NOW)
+
+    assert (summary.calls_anonymised, summary.incidents_anonymised) == (1, 1)
+    assert [store.get_call(c).caller for c in ("8.1", "8.2")] == ["", "+32470123456"]  # type: ignore[union-attr]
+    assert [i.caller for i in store.list_incidents(call_id="8.3")] == [""]
+    assert [i.caller for i in store.list_incidents(call_id="8.4")] == ["+32470777777"]
+    case = store.get_case(case_id)
+    assert case is not None and case.caller == "+32470123456"
+    assert warned.incident_id != open_flag.incident_id
