@@ -26,7 +26,8 @@ def register(commands: Any) -> None:
                                             "SIGHUP or a changed flow file reloads; SIGTERM drains calls.")
     add_config_argument(serve)
     serve.add_argument("--listen", metavar="HOST:PORT", help="overrides server.listen (port 0: any free port)")
-    serve.add_argument("--db", metavar="URL", help="overrides store.url, e.g. sqlite:///var/respectline.sqlite")
+    serve.add_argument("--db", metavar="URL", help="overrides store.url, e.g. sqlite:///var/respectline.sqlite or "
+                            "postgresql://respectline:SECRET@db.example.org/respectline")
     serve.set_defaults(func=run_serve)
 
     agi = commands.add_parser("agi", help="run one AGI script as classic AGI (from agi-bin, stdin/stdout)",
