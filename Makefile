@@ -45,5 +45,8 @@ run: install asterisk
 bench: install
 	$(BIN)/python bench/fastagi.py
 
+bench-calls: install asterisk
+	$(BIN)/python bench/calls.py
+
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache

@@ -1,0 +1,61 @@
+"""Keeps ``make bench-calls`` from rotting: its core, with three calls, against the real Asterisk.
+
+With Respectline, every call must go through ``screen`` (a call row in the store with the bench's
+campaign) and through the whole ``post_call`` survey (a compliment rated 5, and the AMI event that
+announces it). In the baseline (the same dialplan without its AGI() lines, no server) the same calls
+reach an agent and end with neither.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from agi_scripts.sandbox.asterisk import AsteriskNotFound
+from agi_scripts.storage.base import open_store
+from bench.calls_stack import BENCH_CAMPAIGN_ID, BenchCallStack, CallScript
+from bench.calls_wave import WaveResult, run_wave
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
+
+CALLS = 3
+
+
+def wave_on(variant: str, folder: Path) -> tuple[BenchCallStack, WaveResult]:
+    stack = BenchCallStack(variant, folder, agents=CALLS, script=CallScript())
+    try:
+        stack.start()
+    except AsteriskNotFound as error:
+        stack.stop()
+        pytest.fail(f"Asterisk is not installed: run `make asterisk` ({error})")
+    try:
+        result = run_wave(stack, CALLS, behaviour="survey", arrival_rate=40, wave_id=f"smoke-{variant}")
+        assert stack.asterisk.channels() == []
+    finally:
+        stack.stop()
+    return stack, result
+
+
+def test_respectline_calls_go_through_screen_and_post_call_and_baseline_calls_do_not(
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    folder = tmp_path_factory.mktemp("bc")  # short: Asterisk's control socket path has a length limit
+    stack, with_agi = wave_on("respectline", folder / "rl")
+    store = open_store(stack.db_url)
+    try:
+        calls = [store.get_call(call_id) for call_id in with_agi.call_ids]
+        compliments = store.list_compliments()
+    finally:
+        store.close()
+    assert (with_agi.failed, with_agi.unfinished, with_agi.agent_connected) == (0, 0, CALLS)
+    assert [call.campaign if call else None for call in calls] == [BENCH_CAMPAIGN_ID] * CALLS
+    assert with_agi.compliments_completed == CALLS
+    assert sorted(c.call_id for c in compliments if c.rating == 5) == sorted(with_agi.call_ids)
+    assert with_agi.server_cpu > 0
+
+    base_stack, baseline = wave_on("baseline", folder / "base")
+    assert base_stack.removed_agi_lines == 3  # screen, post_call, and the agents' compliments line
+    assert (baseline.failed, baseline.unfinished, baseline.agent_connected) == (0, 0, CALLS)
+    assert baseline.compliments_completed == 0
+    assert base_stack.server_pid is None and baseline.server_cpu == 0
+    assert not Path(base_stack.db_url.removeprefix("sqlite:///")).exists()  # no server, no store
