@@ -12,12 +12,14 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from agi_scripts.privacy.requests import access_report, erase_caller_data, erasure_json, recordings_of
+from agi_scripts.privacy.requests import (access_report, erase_caller_data, erasure_json, inside_folder,
+                                          recordings_of)
 from agi_scripts.privacy.retention import RetentionDecision, apply_retention
 from agi_scripts.prompts.files import write_atomic
-from agi_scripts.reports.context import CommandError, add_store_arguments, emit, guarded, load_context
+from agi_scripts.reports.context import (CommandError, ReportContext, add_store_arguments, emit, guarded,
+                                         load_context)
 from agi_scripts.reports.render import Column, json_text, table
-from agi_scripts.storage.base import utc_now
+from agi_scripts.storage.base import CallerRecords, utc_now
 
 
 def register(commands: Any) -> None:
@@ -75,9 +77,18 @@ def _caller(text: str) -> str:
     return text.strip()
 
 
+def _context_with_retention(args: argparse.Namespace) -> ReportContext:
+    """Deleting needs the real retention periods and recordings folder: no defaults standing in."""
+    context = load_context(args.config, args.db)
+    if not context.config_usable:
+        raise CommandError(f"{args.config} cannot be read, so its retention periods and recordings folder are "
+                           "unknown; nothing was deleted (respectline validate shows what is wrong)")
+    return context
+
+
 @guarded
 def run_purge(args: argparse.Namespace) -> int:
-    context = load_context(args.config, args.db)
+    context = _context_with_retention(args)
     settings = context.settings
     with context.store() as store:
         summary = apply_retention(store, settings.recordings_dir, settings.retention, now=utc_now(),
@@ -107,27 +118,31 @@ def run_export(args: argparse.Namespace) -> int:
     context = load_context(args.config, args.db)
     with context.store() as store:
         records = store.caller_records(args.caller)
-    report = access_report(records, context.settings.timezone)
+    report = access_report(records, context.settings.timezone, context.settings.recordings_dir)
     text = json_text(report)
     if args.out:
         write_atomic(args.out, text.encode(), mode=0o600)
     else:
         emit(text)
     if args.copy_recordings:
-        _copy_recordings([Path(p) for p in recordings_of(records) if Path(p).is_file()], args.copy_recordings)
+        _copy_recordings(records, context.settings.recordings_dir, args.copy_recordings)
     return 0
 
 
-def _copy_recordings(paths: list[Path], folder: Path) -> None:
+def _copy_recordings(records: CallerRecords, recordings_dir: Path, folder: Path) -> None:
+    """Copies of the caller's recordings that exist, only from inside the recordings folder."""
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    for source in paths:
-        # Parent folder in the name: evidence and compliment recordings of one call share a base name.
+    for path in recordings_of(records, recordings_dir):
+        source = Path(path)
+        if not source.is_file() or source.is_symlink() or not inside_folder(source, recordings_dir):
+            continue
+        # Kind in the name: evidence and compliment recordings of one call share a base name.
         shutil.copy2(source, folder / f"{source.parent.parent.parent.name}-{source.name}")
 
 
 @guarded
 def run_erase(args: argparse.Namespace) -> int:
-    context = load_context(args.config, args.db)
+    context = _context_with_retention(args)
     settings = context.settings
     if not args.yes:
         raise CommandError("erasure deletes data for good; run again with --yes to erase "
@@ -147,6 +162,7 @@ def run_erase(args: argparse.Namespace) -> int:
     if erasure.cases_kept:
         lines.append(f"  kept as evidence (open, or closed within retention.evidence_after_close): case "
                      f"{', '.join(str(i) for i in erasure.cases_kept)}")
+    lines += [f"  kept: {path}: {why}" for path, why in report.evidence_kept]
     lines += [f"  NOT deleted: {path}: {why}" for path, why in report.files_not_deleted]
     emit("\n".join(lines) + "\n")
     return 0

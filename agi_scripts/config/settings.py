@@ -53,7 +53,7 @@ class AmiSettings:
     host: str = "127.0.0.1"
     port: int = 5038
     username: str = ""
-    secret: str = ""
+    secret: str = field(default="", repr=False)  # never in a logged repr
 
     @property
     def enabled(self) -> bool:
@@ -80,7 +80,7 @@ class SmtpSettings:
     starttls: bool = False
     username: str = ""
     """Empty: no login."""
-    password: str = ""
+    password: str = field(default="", repr=False)  # never in a logged repr
     timeout: float = 10.0
     """Seconds for the connection and for each SMTP command."""
 

@@ -53,7 +53,11 @@ class MailQueue:
             if self._closed:
                 LOG.warning("e-mail (%s) not sent: the server is stopping", about)
                 return False
-            self._start_worker()
+            try:
+                self._start_worker()
+            except RuntimeError as error:  # no thread to be had (interpreter stopping, limits): drop, never raise
+                LOG.warning("e-mail (%s) not sent: cannot start the sending thread: %s", about, error)
+                return False
             try:
                 self._queue.put_nowait(MailJob(smtp, message, about))
             except queue.Full:

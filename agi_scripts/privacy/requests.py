@@ -10,14 +10,14 @@ the privacy officer can tell the caller.
 
 from __future__ import annotations
 
+import glob
 import logging
 import os
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 
 from agi_scripts.config.settings import RetentionSettings
-from agi_scripts.privacy.retention import evidence_still_needed
 from agi_scripts.reports.moments import iso_local
 from agi_scripts.reports.render import JsonValue
 from agi_scripts.reports.views import case_json, compliment_json
@@ -33,11 +33,13 @@ class ErasureReport:
     files_deleted: tuple[str, ...]
     files_not_deleted: tuple[tuple[str, str], ...]
     """(path, why): outside the recordings folder, or the file system refused."""
+    evidence_kept: tuple[tuple[str, str], ...] = ()
+    """(path, why): recordings of the caller's flagged calls, kept as evidence."""
 
 
-def access_report(records: CallerRecords, tz: tzinfo) -> dict[str, JsonValue]:
+def access_report(records: CallerRecords, tz: tzinfo, recordings_dir: Path) -> dict[str, JsonValue]:
     """Everything about one caller number as JSON, with whether each recording still exists."""
-    recordings = recordings_of(records)
+    recordings = recordings_of(records, recordings_dir)
     return {
         "caller": records.caller,
         "calls": [_call_json(call, tz) for call in records.calls],
@@ -50,15 +52,12 @@ def access_report(records: CallerRecords, tz: tzinfo) -> dict[str, JsonValue]:
 
 def erase_caller_data(store: Store, caller: str, *, recordings_dir: Path, retention: RetentionSettings,
                       now: datetime) -> ErasureReport:
-    records = store.caller_records(caller)
-    keep = [case.id for case in records.cases if evidence_still_needed(case, retention, now)]
-    erasure = store.erase_caller(caller, keep_case_ids=keep, at=now)
-    evidence = {case.recording for case in records.cases if case.id in erasure.cases_kept and case.recording}
+    flagged_calls = {incident.call_id for incident in store.caller_records(caller).incidents}
+    # Which cases stay is decided inside the store's transaction: a case opened meanwhile stays too.
+    erasure = store.erase_caller(
+        caller, evidence_closed_before=now - timedelta(seconds=retention.evidence_after_close), at=now)
     deleted, refused = [], []
     for path in (*erasure.compliment_recordings, *erasure.case_recordings):
-        if path in evidence:
-            refused.append((path, "also the evidence of a case that is kept"))
-            continue
         problem = _delete_recording(Path(path), recordings_dir)
         if problem:
             refused.append((path, problem))
@@ -66,9 +65,12 @@ def erase_caller_data(store: Store, caller: str, *, recordings_dir: Path, retent
             deleted.append(path)
     for path in deleted:
         store.forget_recording(path, reason="erased at the caller's request", at=now)
-    log.info("privacy: erased caller data: %d call(s), %d recording(s) deleted, %d case(s) kept as evidence",
-             erasure.calls_deleted, len(deleted), len(erasure.cases_kept))
-    return ErasureReport(caller, erasure, tuple(deleted), tuple(refused))
+    kept = [(str(file), _evidence_kept_why(file, retention, now, case=call_id in erasure.kept_call_ids))
+            for call_id in sorted(flagged_calls) for file in evidence_files(recordings_dir, call_id)
+            if str(file) not in deleted]
+    log.info("privacy: erased caller data: %d call(s), %d recording(s) deleted, %d case(s) and %d recording(s) "
+             "kept as evidence", erasure.calls_deleted, len(deleted), len(erasure.cases_kept), len(kept))
+    return ErasureReport(caller, erasure, tuple(deleted), tuple(refused), tuple(kept))
 
 
 def erasure_json(report: ErasureReport) -> dict[str, JsonValue]:
@@ -80,31 +82,50 @@ def erasure_json(report: ErasureReport) -> dict[str, JsonValue]:
         "cases_anonymised": erasure.cases_anonymised,
         "cases_kept_as_evidence": list(erasure.cases_kept),
         "recordings_deleted": list(report.files_deleted),
+        "recordings_kept_as_evidence": [{"path": path, "reason": why} for path, why in report.evidence_kept],
         "recordings_not_deleted": [{"path": path, "reason": why} for path, why in report.files_not_deleted],
     }
 
 
+def evidence_files(recordings_dir: Path, call_id: str) -> list[Path]:
+    """The evidence recording(s) the flag handler made for a call: ``evidence/YYYY/MM/<call id>.*``."""
+    return sorted(path for path in (recordings_dir / "evidence").glob(f"*/*/{glob.escape(call_id)}.*")
+                  if path.is_file() and not path.is_symlink())
+
+
+def inside_folder(path: Path, folder: Path) -> bool:
+    """Whether ``path`` really lies in ``folder``, symbolic links resolved (a path from the database
+    is not trusted to point anywhere else)."""
+    real, root = os.path.realpath(path), os.path.realpath(folder)
+    return os.path.commonpath([real, root]) == root
+
+
+def recordings_of(records: CallerRecords, recordings_dir: Path) -> list[str]:
+    """The recordings held for this caller (compliments, cases, flagged calls' evidence), each once, sorted."""
+    paths = {c.recording for c in records.compliments if c.recording}
+    paths |= {case.recording for case in records.cases if case.recording}
+    paths |= {str(f) for incident in records.incidents for f in evidence_files(recordings_dir, incident.call_id)}
+    return sorted(paths)
+
+
+def _evidence_kept_why(file: Path, retention: RetentionSettings, now: datetime, *, case: bool) -> str:
+    if case:
+        return "evidence of a case that is open or within its retention (GDPR art. 17(3)(e))"
+    made = datetime.fromtimestamp(file.stat().st_mtime, now.tzinfo)
+    until = made + timedelta(seconds=retention.evidence_after_close)
+    return f"evidence of a flagged call, kept until {until:%Y-%m-%d} (retention.evidence_after_close)"
+
+
 def _delete_recording(path: Path, recordings_dir: Path) -> str | None:
-    """Delete a file the store named, but only inside the recordings folder: a path from the
-    database is not trusted to point anywhere else."""
-    inside = os.path.normpath(os.path.abspath(path))
-    root = os.path.normpath(os.path.abspath(recordings_dir))
-    if os.path.commonpath([inside, root]) != root:
+    if path.is_symlink():
+        return "a symbolic link; not followed"
+    if not inside_folder(path, recordings_dir):
         return f"outside the recordings folder {recordings_dir}; delete it by hand if it is a recording"
     try:
-        if Path(inside).is_symlink():
-            return "a symbolic link; not followed"
-        Path(inside).unlink(missing_ok=True)
+        path.unlink(missing_ok=True)
     except OSError as error:
         return str(error)
     return None
-
-
-def recordings_of(records: CallerRecords) -> list[str]:
-    """The recordings the store names for this caller, each once, sorted."""
-    paths = {c.recording for c in records.compliments if c.recording}
-    paths |= {case.recording for case in records.cases if case.recording}
-    return sorted(paths)
 
 
 def _call_json(call: Call, tz: tzinfo) -> dict[str, JsonValue]:

@@ -1,13 +1,20 @@
 """Retention of recordings (GDPR storage limitation), as ``retention`` in respectline.yaml sets it.
 
-Every file under the recordings folder falls in one of three kinds:
+Only the two folders Respectline records into are swept, ``compliments/`` and ``evidence/`` under
+``paths.recordings``: anything else there (voicemail, an admin's own recordings) is not ours to
+delete. Every file in them falls in one of three kinds:
 - **case evidence**: the recording of a case. Kept while any case pointing at it is open or
   assigned, and for ``evidence_after_close`` after the last of them was closed.
 - **flag evidence without a case**: a call that was warned but never led to a case still has its
   recording under ``evidence/``. It is evidence of an incident in the register, so it is kept for
   ``evidence_after_close`` after it was made, as if its case had closed at once.
-- **everything else** (spoken compliments, recordings Respectline does not know): deleted
-  ``unflagged_recordings`` after it was made (a compliment's time, else the file's mtime).
+- **everything else** (spoken compliments, files under ``compliments/`` the store does not know):
+  deleted ``unflagged_recordings`` after it was made (a compliment's time, else the file's mtime).
+
+A file and the store's path for it are matched by their last four parts
+(``evidence/2025/01/<call>.wav``), so a recordings share mounted at another path on another server
+still matches; and a file under ``evidence/`` named after the call of a case not closed is kept
+whatever its path says.
 
 Caller numbers age the same way: a call's number is blanked ``unflagged_recordings`` after the call,
 an incident's ``evidence_after_close`` after it unless its case is still open. Cases keep theirs
@@ -33,6 +40,8 @@ from agi_scripts.storage.base import UTC, Case, Compliment, Store, StoreError, a
 log = logging.getLogger("respectline.retention")
 
 RecordingKind = Literal["case_evidence", "flag_evidence", "compliment", "unknown"]
+SWEPT_FOLDERS = ("compliments", "evidence")
+"""The folders under ``paths.recordings`` that the handlers record into; nothing else is touched."""
 
 
 @dataclass(frozen=True)
@@ -63,8 +72,15 @@ class PurgeSummary:
 
 
 def recording_files(recordings_dir: Path) -> Iterator[RecordingFile]:
-    """Regular files under the folder; symbolic links are neither followed nor touched."""
-    for folder, dirs, files in os.walk(recordings_dir, followlinks=False):
+    """Regular files in the swept folders; symbolic links are neither followed nor touched."""
+    for kind in SWEPT_FOLDERS:
+        root = recordings_dir / kind
+        if root.is_dir() and not root.is_symlink():
+            yield from _files_under(root)
+
+
+def _files_under(root: Path) -> Iterator[RecordingFile]:
+    for folder, dirs, files in os.walk(root, followlinks=False):
         dirs.sort()
         for name in sorted(files):
             path = Path(folder) / name
@@ -85,13 +101,19 @@ def plan_purge(files: Iterable[RecordingFile], *, cases: Sequence[Case], complim
         if case.recording:
             cases_by_path.setdefault(_key(case.recording), []).append(case)
     compliment_times = {_key(c.recording): c.created_at for c in compliments if c.recording}
+    open_by_call = {case.call_id: case for case in cases if case.status != "closed"}
     evidence_dir = recordings_dir / "evidence"
     decisions = []
     for file in files:
         key = _key(str(file.path))
+        in_evidence = file.path.is_relative_to(evidence_dir)
         if key in cases_by_path:
             decisions.append(_case_evidence(file.path, cases_by_path[key], retention, now))
-        elif file.path.is_relative_to(evidence_dir):
+        elif in_evidence and file.path.stem in open_by_call:
+            case = open_by_call[file.path.stem]
+            decisions.append(RetentionDecision(file.path, "case_evidence", False, None,
+                                               f"evidence of open case {case.id} (by its call)"))
+        elif in_evidence:
             until = file.modified_at + timedelta(seconds=retention.evidence_after_close)
             decisions.append(_by_age(file.path, "flag_evidence", until, now, "flag evidence without a case"))
         elif key in compliment_times:
@@ -99,7 +121,7 @@ def plan_purge(files: Iterable[RecordingFile], *, cases: Sequence[Case], complim
             decisions.append(_by_age(file.path, "compliment", until, now, "spoken compliment"))
         else:
             until = file.modified_at + timedelta(seconds=retention.unflagged_recordings)
-            decisions.append(_by_age(file.path, "unknown", until, now, "recording of an unflagged call"))
+            decisions.append(_by_age(file.path, "unknown", until, now, "compliment recording the store does not know"))
     return decisions
 
 
@@ -124,20 +146,14 @@ def apply_retention(store: Store, recordings_dir: Path, retention: RetentionSett
             log.warning("retention: could not delete %s: %s", decision.path, error)
             continue
         deleted.append(decision)
-    _remove_empty_folders(recordings_dir, older_than=now - timedelta(days=1))
+    for kind in SWEPT_FOLDERS:
+        _remove_empty_folders(recordings_dir / kind, older_than=now - timedelta(days=1), keep_month=now)
     calls, incidents = store.forget_callers(
         calls_before=now - timedelta(seconds=retention.unflagged_recordings),
         incidents_before=now - timedelta(seconds=retention.evidence_after_close))
     log.info("retention: %d recording(s) deleted, %d kept, %d failed; caller number blanked on %d call(s) and "
              "%d incident(s)", len(deleted), len(kept), len(failed), calls, incidents)
     return PurgeSummary(tuple(deleted), kept, tuple(failed), calls, incidents)
-
-
-def evidence_still_needed(case: Case, retention: RetentionSettings, now: datetime) -> bool:
-    """An open case, or one closed less than ``evidence_after_close`` ago (also used by erasure)."""
-    if case.status != "closed" or case.closed_at is None:
-        return True
-    return as_utc(now) < case.closed_at + timedelta(seconds=retention.evidence_after_close)
 
 
 def _case_evidence(path: Path, cases: Sequence[Case], retention: RetentionSettings,
@@ -158,17 +174,20 @@ def _by_age(path: Path, kind: RecordingKind, until: datetime, now: datetime, wha
 
 
 def _key(path: str) -> str:
-    """Paths compared as the store holds them: absolute and normalised, no symlink resolution."""
-    return os.path.normpath(os.path.abspath(path))
+    """``evidence/2025/01/<call>.wav``: the part of a path the handlers choose, the same on every
+    server whatever the share's mount point."""
+    return "/".join(Path(os.path.normpath(os.path.abspath(path))).parts[-4:])
 
 
-def _remove_empty_folders(root: Path, *, older_than: datetime) -> None:
-    """``compliments/2025/01`` and the like, once emptied; the root itself stays. A folder changed
-    in the last day is left alone: a handler may just have made it for a recording about to start."""
+def _remove_empty_folders(root: Path, *, older_than: datetime, keep_month: datetime) -> None:
+    """``compliments/2025/01`` and the like, once emptied; the root itself stays. The current
+    month's folders, and any folder changed in the last day, are left alone: a handler may just
+    have made one for a recording about to start."""
+    current = {root / f"{keep_month:%Y}", root / f"{keep_month:%Y}" / f"{keep_month:%m}"}
     for folder, _dirs, _files in sorted(os.walk(root), key=lambda entry: -len(entry[0])):
         path = Path(folder)
         try:
-            if path == root or datetime.fromtimestamp(path.stat().st_mtime, UTC) > older_than:
+            if path == root or path in current or datetime.fromtimestamp(path.stat().st_mtime, UTC) > older_than:
                 continue
             path.rmdir()
         except OSError:

@@ -16,6 +16,8 @@ from typing import Any, TypeVar
 
 from greenlet import greenlet
 
+from agi_scripts.protocol.errors import BlockingCallTimeout
+
 T = TypeVar("T")
 
 
@@ -39,19 +41,29 @@ class Offloaded:
     """Wraps an object (the store) so each method call goes through :func:`run_blocking`.
 
     Attributes that are not callable are returned as they are. The wrapper is shared by all
-    sessions: which session waits is decided at call time.
+    sessions: which session waits is decided at call time. With ``timeout_error``, a call that
+    outlives the server's blocking limit raises that instead of ``BlockingCallTimeout``: for the
+    store, a ``StoreError``, which every handler already survives (the call goes through).
     """
 
-    def __init__(self, target: Any) -> None:
+    def __init__(self, target: Any, timeout_error: Callable[[str], Exception] | None = None) -> None:
         self.__dict__["_target"] = target
+        self.__dict__["_timeout_error"] = timeout_error
 
     def __getattr__(self, name: str) -> Any:
         attribute = getattr(self._target, name)
         if not callable(attribute):
             return attribute
 
+        timeout_error = self._timeout_error
+
         def offloaded(*args: Any, **kwargs: Any) -> Any:
-            return run_blocking(attribute, *args, **kwargs)
+            try:
+                return run_blocking(attribute, *args, **kwargs)
+            except BlockingCallTimeout as slow:
+                if timeout_error is None:
+                    raise
+                raise timeout_error(f"no answer in time: {slow}") from None
 
         offloaded.__name__ = name
         offloaded.__doc__ = getattr(attribute, "__doc__", None)

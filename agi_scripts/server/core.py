@@ -14,6 +14,7 @@ from typing import Any
 from greenlet import greenlet
 
 from agi_scripts.server.blocking import Offloaded
+from agi_scripts.storage.base import StoreError
 from agi_scripts.server.bundles import BundleKeeper
 from agi_scripts.server.connection import AgiConnection
 from agi_scripts.server.options import ServerOptions
@@ -53,7 +54,7 @@ class ServerCore:
         self.timeouts = options.timeouts
         self.routes = routes
         self.bundles = bundles
-        self.store = Offloaded(store) if store is not None else None
+        self.store = Offloaded(store, timeout_error=StoreError) if store is not None else None
         self.extra = dict(extra)
         self.executor = ThreadPoolExecutor(options.worker_threads, thread_name_prefix="respectline-worker")
         self.loop = asyncio.get_running_loop()

@@ -219,6 +219,8 @@ class CallerErasure:
     case_recordings: tuple[str, ...]
     """Recordings of the anonymised (closed, past retention) cases."""
     cases_kept: tuple[int, ...]
+    kept_call_ids: tuple[str, ...] = ()
+    """Calls of the kept cases: their evidence and incidents stay."""
 
 
 # ---------------------------------------------------------------- the contract
@@ -339,7 +341,7 @@ class Store(Protocol):
 
     def forget_callers(self, *, calls_before: datetime, incidents_before: datetime) -> tuple[int, int]:
         """Retention of caller numbers: blank the number of calls started before ``calls_before``
-        and of incidents before ``incidents_before`` whose case (if any) is closed. Returns how many
+        and of incidents before ``incidents_before`` whose call has no open case. Returns how many
         calls and incidents lost their number. Cases keep theirs (erasure is per caller)."""
         ...
 
@@ -347,12 +349,15 @@ class Store(Protocol):
         """Every call, compliment, incident and case of one caller number (none for a blank one)."""
         ...
 
-    def erase_caller(self, caller: str, *, keep_case_ids: Iterable[int],
+    def erase_caller(self, caller: str, *, evidence_closed_before: datetime,
                      at: datetime | None = None) -> CallerErasure:
         """Erase one caller number, in one transaction: their calls are deleted, compliments on
-        them lose their recording, incidents and cases not in ``keep_case_ids`` keep their counts
-        for the register but lose the number (``""``); kept cases get an ``erasure_refused`` event.
-        A blank caller erases nothing."""
+        them lose their recording, and their cases closed before ``evidence_closed_before`` lose the
+        number. Cases still open, or closed since, are kept (decided inside the transaction, so a
+        case opened meanwhile is kept too) and get an ``erasure_refused`` event; incidents keep the
+        number when their call has a kept case, and lose it otherwise (counts stay for the
+        register). ``case_recordings`` lists only recordings no kept case points at. A blank caller
+        erases nothing."""
         ...
 
     # reports

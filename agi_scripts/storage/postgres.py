@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import threading
 import time
 from collections import Counter
@@ -38,7 +39,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
@@ -84,6 +85,8 @@ CONNECTION_WAIT = 2.0
 """Longest wait, in seconds, for a connection (also libpq's connect_timeout unless the URL sets one)."""
 OUTAGE_RETRY = 10.0
 """After no connection could be had, calls fail at once for this many seconds (unless one comes back)."""
+STATEMENT_MARGIN = 3.0
+"""Seconds a statement may run beyond the lock wait before PostgreSQL cancels it."""
 MIGRATION_WAIT = 120.0
 """How long a server opening the store waits for another one's migration."""
 
@@ -91,7 +94,7 @@ MIGRATION_WAIT = 120.0
 class PostgresStore:
     def __init__(self, url: str, *, busy_timeout: float = 5.0, pool_max_size: int = POOL_MAX_SIZE,
                  migrations: Sequence[Migration] = MIGRATIONS) -> None:
-        self._secret = _password_of(url)
+        self._secret = _secrets_of(url)
         self._busy_timeout = busy_timeout
         self._outage_lock = threading.Lock()
         self._unreachable_since: float | None = None
@@ -419,8 +422,9 @@ class PostgresStore:
             calls = db.execute("UPDATE calls SET caller = '' WHERE started_at < %s AND caller != ''",
                                (as_utc(calls_before),)).rowcount
             incidents = db.execute(
-                "UPDATE incidents SET caller = '' WHERE at < %s AND caller != '' AND (case_id IS NULL OR"
-                " case_id IN (SELECT id FROM cases WHERE status = 'closed'))", (as_utc(incidents_before),)).rowcount
+                "UPDATE incidents SET caller = '' WHERE at < %s AND caller != '' AND NOT EXISTS"
+                " (SELECT 1 FROM cases WHERE cases.call_id = incidents.call_id AND cases.status <> 'closed')",
+                (as_utc(incidents_before),)).rowcount
         return calls, incidents
 
     def caller_records(self, caller: str) -> CallerRecords:
@@ -437,17 +441,20 @@ class PostgresStore:
         return CallerRecords(caller, tuple(_call(r) for r in calls), tuple(_compliment(r) for r in compliments),
                              tuple(_incident(r) for r in incidents), tuple(cases))
 
-    def erase_caller(self, caller: str, *, keep_case_ids: Iterable[int],
+    def erase_caller(self, caller: str, *, evidence_closed_before: datetime,
                      at: datetime | None = None) -> CallerErasure:
         if not caller.strip():
             return CallerErasure(0, (), 0, 0, (), ())
         now = _at(at)
-        keep = set(keep_case_ids)
+        cutoff = as_utc(evidence_closed_before)
         with self._write() as db:
-            case_rows = db.execute("SELECT id, recording FROM cases WHERE caller = %s ORDER BY id FOR UPDATE",
-                                   (caller,)).fetchall()
-            kept = tuple(sorted(row["id"] for row in case_rows if row["id"] in keep))
-            erased = [row for row in case_rows if row["id"] not in keep]
+            case_rows = db.execute("SELECT id, call_id, status, closed_at, recording FROM cases WHERE caller = %s"
+                                   " ORDER BY id FOR UPDATE", (caller,)).fetchall()
+            erased = [r for r in case_rows if r["status"] == "closed" and r["closed_at"] is not None
+                      and r["closed_at"] < cutoff]
+            erased_ids = [r["id"] for r in erased]
+            kept = [r for r in case_rows if r["id"] not in set(erased_ids)]
+            kept_calls = sorted({r["call_id"] for r in kept})
             compliment_rows = db.execute(
                 "SELECT id, recording FROM compliments WHERE recording IS NOT NULL"
                 " AND call_id IN (SELECT call_id FROM calls WHERE caller = %s) ORDER BY id FOR UPDATE",
@@ -455,20 +462,26 @@ class PostgresStore:
             db.execute("UPDATE compliments SET recording = NULL, updated_at = %s WHERE id = ANY(%s)",
                        (now, [row["id"] for row in compliment_rows]))
             incidents = db.execute(
-                "UPDATE incidents SET caller = '' WHERE caller = %s AND (case_id IS NULL OR case_id <> ALL(%s))",
-                (caller, list(kept))).rowcount
-            db.execute("UPDATE cases SET caller = '' WHERE id = ANY(%s)", ([row["id"] for row in erased],))
-            for case_id in kept:
-                _insert_event(db, case_id, now, "erasure_refused",
+                "UPDATE incidents SET caller = '' WHERE caller = %s AND call_id <> ALL(%s)",
+                (caller, kept_calls)).rowcount
+            db.execute("UPDATE cases SET caller = '' WHERE id = ANY(%s)", (erased_ids,))
+            for row in kept:
+                _insert_event(db, row["id"], now, "erasure_refused",
                               "kept as evidence while the case is open or within its retention", None)
             calls = db.execute("DELETE FROM calls WHERE caller = %s", (caller,)).rowcount
+            # A recording another case still points at (another number, or withheld) is that case's evidence.
+            shared = {r["recording"] for r in db.execute(
+                "SELECT DISTINCT recording FROM cases WHERE recording = ANY(%s) AND id <> ALL(%s)",
+                ([r["recording"] for r in erased if r["recording"]], erased_ids)).fetchall()}
         return CallerErasure(
             calls_deleted=calls,
             compliment_recordings=tuple(row["recording"] for row in compliment_rows),
             incidents_anonymised=incidents,
             cases_anonymised=len(erased),
-            case_recordings=tuple(row["recording"] for row in erased if row["recording"]),
-            cases_kept=kept)
+            case_recordings=tuple(dict.fromkeys(r["recording"] for r in erased
+                                                if r["recording"] and r["recording"] not in shared)),
+            cases_kept=tuple(row["id"] for row in kept),
+            kept_call_ids=tuple(kept_calls))
 
     # ------------------------------------------------------------ reports
 
@@ -515,25 +528,35 @@ def _conninfo(url: str) -> str:
     """libpq's connection string for a ``postgresql://`` URL, with our defaults where it says nothing."""
     try:
         params = conninfo_to_dict(url)
-    except psycopg.Error as error:
-        raise UnsupportedStoreUrl(f"not a valid PostgreSQL URL: {error}") from None
+    except psycopg.Error:
+        # libpq's own message quotes the part it could not read, which may be the password.
+        raise UnsupportedStoreUrl(
+            "not a valid PostgreSQL URL; expected postgresql://USER:PASSWORD@HOST:PORT/DATABASE, with any"
+            " '@', ':', '/', '%' or space in the password percent-encoded (e.g. %40 for '@')") from None
     params.setdefault("connect_timeout", round(CONNECTION_WAIT))  # libpq's smallest useful value is 2
     params.setdefault("application_name", "respectline")
+    # A half-open connection (failover, a firewall dropping state) is noticed in seconds, not hours.
+    for key, value in (("keepalives", 1), ("keepalives_idle", 10), ("keepalives_interval", 5),
+                       ("keepalives_count", 3), ("tcp_user_timeout", 15000)):
+        params.setdefault(key, value)
     return psycopg.conninfo.make_conninfo(**{key: str(value) for key, value in params.items()})
 
 
 def _set_session(db: Connection, lock_timeout: float) -> None:
-    """Per connection: UTC session times, and how long to wait for another server's locks."""
-    db.execute("SELECT set_config('TimeZone', 'UTC', false), set_config('lock_timeout', %s, false)",
-               (f"{int(lock_timeout * 1000)}ms",))
+    """Per connection: UTC session times, how long to wait for another server's locks, and a bound
+    on any statement, so a stalled database costs a call seconds, not the rest of its life."""
+    db.execute("SELECT set_config('TimeZone', 'UTC', false), set_config('lock_timeout', %s, false),"
+               " set_config('statement_timeout', %s, false)",
+               (f"{int(lock_timeout * 1000)}ms", f"{int((lock_timeout + STATEMENT_MARGIN) * 1000)}ms"))
 
 
-def _password_of(url: str) -> str | None:
-    try:
-        password = urlsplit(url).password
-    except ValueError:
-        return None
-    return unquote(password) if password else None
+def _secrets_of(url: str) -> tuple[str, ...]:
+    """Everything in the URL's user part that could be (part of) the password, longest first: the
+    raw and decoded password, and its pieces around '@' or ':' (a mistyped URL splits it there)."""
+    userinfo = url.partition("://")[2].rpartition("@")[0]
+    password = userinfo.partition(":")[2]
+    pieces = {password, unquote(password), *re.split(r"[@:]", password), *re.split(r"[@:]", unquote(password))}
+    return tuple(sorted((p for p in pieces if len(p) >= 3), key=len, reverse=True))
 
 
 def _migrate(db: Connection, migrations: Sequence[Migration]) -> int:
@@ -565,14 +588,15 @@ def _migrate(db: Connection, migrations: Sequence[Migration]) -> int:
 
 
 @contextmanager
-def _store_errors(secret: str | None) -> Iterator[None]:
+def _store_errors(secrets: Sequence[str]) -> Iterator[None]:
     try:
         yield
     except psycopg.Error as error:
         message = str(error).strip()
-        if secret:
+        for secret in secrets:
             message = message.replace(secret, "***")
-        raise StoreError(f"database error: {message}") from error
+        # "from None": the original exception, password and all, must not reach a logged traceback.
+        raise StoreError(f"database error: {message}") from None
 
 
 def _lock_key(call_id: str) -> int:

@@ -350,8 +350,9 @@ class SqliteStore:
             calls = db.execute("UPDATE calls SET caller = '' WHERE started_at < ? AND caller != ''",
                                (_text(calls_before),)).rowcount
             incidents = db.execute(
-                "UPDATE incidents SET caller = '' WHERE at < ? AND caller != '' AND (case_id IS NULL OR"
-                " case_id IN (SELECT id FROM cases WHERE status = 'closed'))", (_text(incidents_before),)).rowcount
+                "UPDATE incidents SET caller = '' WHERE at < ? AND caller != '' AND NOT EXISTS"
+                " (SELECT 1 FROM cases WHERE cases.call_id = incidents.call_id AND cases.status != 'closed')",
+                (_text(incidents_before),)).rowcount
         return calls, incidents
 
     def caller_records(self, caller: str) -> CallerRecords:
@@ -368,37 +369,45 @@ class SqliteStore:
         return CallerRecords(caller, tuple(_call(r) for r in calls), tuple(_compliment(r) for r in compliments),
                              tuple(_incident(r) for r in incidents), tuple(cases))
 
-    def erase_caller(self, caller: str, *, keep_case_ids: Iterable[int],
+    def erase_caller(self, caller: str, *, evidence_closed_before: datetime,
                      at: datetime | None = None) -> CallerErasure:
         if not caller.strip():
             return CallerErasure(0, (), 0, 0, (), ())
         now = _text(at or utc_now())
-        keep = set(keep_case_ids)
         with self._write() as db:
-            case_rows = db.execute("SELECT id, recording FROM cases WHERE caller = ?", (caller,)).fetchall()
-            kept = tuple(sorted(row["id"] for row in case_rows if row["id"] in keep))
-            erased = [row for row in case_rows if row["id"] not in keep]
+            case_rows = db.execute("SELECT id, call_id, status, closed_at, recording FROM cases WHERE caller = ?"
+                                   " ORDER BY id", (caller,)).fetchall()
+            cutoff = _text(evidence_closed_before)
+            erased = [r for r in case_rows if r["status"] == "closed" and r["closed_at"] and r["closed_at"] < cutoff]
+            erased_ids = {r["id"] for r in erased}
+            kept = [r for r in case_rows if r["id"] not in erased_ids]
+            kept_calls = sorted({r["call_id"] for r in kept})
             compliment_rows = db.execute(
                 "SELECT id, recording FROM compliments WHERE recording IS NOT NULL"
-                " AND call_id IN (SELECT call_id FROM calls WHERE caller = ?)", (caller,)).fetchall()
+                " AND call_id IN (SELECT call_id FROM calls WHERE caller = ?) ORDER BY id", (caller,)).fetchall()
             db.executemany("UPDATE compliments SET recording = NULL, updated_at = ? WHERE id = ?",
                            [(now, row["id"]) for row in compliment_rows])
-            # "NOT IN (NULL)" is never true, so an empty kept list needs no clause rather than an empty one.
-            spared = f" AND (case_id IS NULL OR case_id NOT IN ({', '.join('?' for _ in kept)}))" if kept else ""
+            # "NOT IN ()" is not SQL, so an empty list needs no clause rather than an empty one.
+            spared = f" AND call_id NOT IN ({', '.join('?' for _ in kept_calls)})" if kept_calls else ""
             incidents = db.execute(f"UPDATE incidents SET caller = '' WHERE caller = ?{spared}",
-                                   (caller, *kept)).rowcount
+                                   (caller, *kept_calls)).rowcount
             db.executemany("UPDATE cases SET caller = '' WHERE id = ?", [(row["id"],) for row in erased])
-            for case_id in kept:
-                _insert_event(db, case_id, now, "erasure_refused",
+            for row in kept:
+                _insert_event(db, row["id"], now, "erasure_refused",
                               "kept as evidence while the case is open or within its retention", None)
             calls = db.execute("DELETE FROM calls WHERE caller = ?", (caller,)).rowcount
+            # A recording another case still points at (another number, or withheld) is that case's evidence.
+            free = [r["recording"] for r in erased if r["recording"] and not any(
+                other["id"] not in erased_ids for other in db.execute(
+                    "SELECT id FROM cases WHERE recording = ?", (r["recording"],)).fetchall())]
         return CallerErasure(
             calls_deleted=calls,
             compliment_recordings=tuple(row["recording"] for row in compliment_rows),
             incidents_anonymised=incidents,
             cases_anonymised=len(erased),
-            case_recordings=tuple(row["recording"] for row in erased if row["recording"]),
-            cases_kept=kept)
+            case_recordings=tuple(dict.fromkeys(free)),
+            cases_kept=tuple(row["id"] for row in kept),
+            kept_call_ids=tuple(kept_calls))
 
     # ------------------------------------------------------------ reports
 
@@ -454,6 +463,8 @@ def _connect(path: str, busy_timeout: float) -> sqlite3.Connection:
                                  " is it on a network file system?")
             db.execute("PRAGMA synchronous = FULL")
             db.execute("PRAGMA foreign_keys = ON")
+            # Erased and retired caller numbers are overwritten in the file, not left in free pages.
+            db.execute("PRAGMA secure_delete = ON")
         except BaseException:
             db.close()
             raise

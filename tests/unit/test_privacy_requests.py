@@ -183,3 +183,76 @@ def test_purge_command_deletes_what_is_due_and_reports_it(
     assert run(config_tree, db, "privacy", "purge") == 0
     assert not stale.exists() and fresh.exists()
     assert "1 deleted, 1 kept, 0 failed" in capsys.readouterr().out
+
+
+def test_a_case_opened_while_the_erasure_runs_is_kept_by_the_store_itself(store: Store) -> None:
+    a_call(store, "7.1", CALLER, RECENT)
+    opened = a_case(store, "7.1", CALLER, None, RECENT, closed=False)
+    closed_long_ago = a_case(store, "7.2", CALLER, None, LONG_AGO, closed=True)
+
+    # The store is told only the retention cut-off, not which cases to keep.
+    erasure = store.erase_caller(CALLER, evidence_closed_before=datetime.now(UTC) - timedelta(days=365))
+
+    assert erasure.cases_kept == (opened,) and erasure.cases_anonymised == 1
+    kept, erased = store.get_case(opened), store.get_case(closed_long_ago)
+    assert kept is not None and kept.caller == CALLER
+    assert erased is not None and erased.caller == ""
+
+
+def test_erasure_never_deletes_a_recording_another_kept_case_points_at(
+        store: Store, config_tree: ConfigTree, db: str, recordings: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    shared = recording(recordings / "evidence" / "2024" / "01", "8.1.wav")
+    a_case(store, "8.1", CALLER, shared, LONG_AGO, closed=True)
+    withheld = a_case(store, "8.1", "", shared, LONG_AGO, closed=False)
+
+    assert run(config_tree, db, "privacy", "erase", "--caller", CALLER, "--yes", "--format", "json") == 0
+
+    answer = json.loads(capsys.readouterr().out)
+    assert shared.exists() and answer["recordings_deleted"] == []
+    case = store.get_case(withheld)
+    assert case is not None and case.recording == str(shared)
+
+
+def test_a_warned_call_without_a_case_has_its_evidence_exported_and_kept_on_erasure(
+        store: Store, config_tree: ConfigTree, db: str, recordings: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    evidence = recording(recordings / "evidence" / f"{RECENT:%Y}" / f"{RECENT:%m}", "9.1.wav")
+    a_call(store, "9.1", CALLER, RECENT)
+    store.record_flag("9.1", "verbal_abuse", agent="anna", caller=CALLER, queue="support", at=RECENT,
+                      dedupe_seconds=3, team="special_care")
+
+    assert run(config_tree, db, "privacy", "export", "--caller", CALLER) == 0
+    assert {"path": str(evidence), "exists": True} in json.loads(capsys.readouterr().out)["recordings"]
+
+    assert run(config_tree, db, "privacy", "erase", "--caller", CALLER, "--yes", "--format", "json") == 0
+    [kept] = json.loads(capsys.readouterr().out)["recordings_kept_as_evidence"]
+    assert kept["path"] == str(evidence) and "kept until" in kept["reason"]
+    assert evidence.exists()
+
+
+def test_erasure_does_not_follow_a_symbolic_link_out_of_the_recordings_folder(
+        store: Store, config_tree: ConfigTree, db: str, recordings: Path, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    outside = tmp_path / "elsewhere"
+    precious = recording(outside, "precious.wav")
+    recordings.mkdir(parents=True, exist_ok=True)
+    (recordings / "compliments").symlink_to(outside, target_is_directory=True)
+    a_call(store, "10.1", CALLER, RECENT)
+    a_compliment(store, "10.1", recordings / "compliments" / "precious.wav", RECENT)
+
+    assert run(config_tree, db, "privacy", "erase", "--caller", CALLER, "--yes", "--format", "json") == 0
+
+    assert precious.exists()
+    assert "outside the recordings folder" in json.loads(capsys.readouterr().out)["recordings_not_deleted"][0]["reason"]
+
+
+@pytest.mark.parametrize("action", [("purge",), ("erase", "--caller", CALLER, "--yes")])
+def test_deleting_commands_refuse_without_a_readable_config_rather_than_guess_retention(
+        action: tuple[str, ...], store: Store, db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    a_call(store, "11.1", CALLER, RECENT)
+
+    code = main(["privacy", *action, "--config", str(tmp_path / "missing.yaml"), "--db", db])
+
+    assert code == 1 and "nothing was deleted" in capsys.readouterr().err
+    assert store.get_call("11.1") is not None

@@ -101,13 +101,40 @@ def test_flag_evidence_without_a_case_follows_the_evidence_retention_not_the_sho
     assert warned_only.exists() and not expired.exists()
 
 
-def test_unknown_recordings_follow_the_unflagged_retention(store: Store, root: Path) -> None:
-    stale = recording(root, "other/4.1.wav", made=NOW - timedelta(days=40))
-    fresh = recording(root, "other/4.2.wav", made=NOW - timedelta(days=1))
+def test_compliment_files_the_store_does_not_know_follow_the_unflagged_retention(store: Store, root: Path) -> None:
+    stale = recording(root, "compliments/2026/04/4.1.wav", made=NOW - timedelta(days=40))
+    fresh = recording(root, "compliments/2026/05/4.2.wav", made=NOW - timedelta(days=1))
 
     apply_retention(store, root, RETENTION, now=NOW)
 
     assert not stale.exists() and fresh.exists()
+
+
+def test_files_outside_respectlines_own_folders_are_never_touched(store: Store, root: Path) -> None:
+    voicemail = recording(root, "voicemail/default/1234/INBOX/msg0000.wav", made=NOW - timedelta(days=3000))
+    loose = recording(root, "old-recording.wav", made=NOW - timedelta(days=3000))
+
+    summary = apply_retention(store, root, RETENTION, now=NOW)
+
+    assert voicemail.exists() and loose.exists()
+    assert not summary.deleted and not summary.kept
+
+
+def test_evidence_of_an_open_case_is_kept_when_the_store_names_it_under_another_mount_point(
+        store: Store, root: Path, tmp_path: Path) -> None:
+    made = NOW - timedelta(days=3000)
+    path = recording(root, "evidence/2018/03/9.1.wav", made=made)
+    store.open_case(category="threat", team="security", priority=1, caller="+32470123456", agent="anna",
+                    queue="support", call_id="9.1", recording=str(tmp_path / "mnt" / "evidence/2018/03/9.1.wav"),
+                    at=made)
+    by_call = recording(root, "evidence/2018/04/9.2.wav", made=made)
+    store.open_case(category="threat", team="security", priority=1, caller="+32470123456", agent="anna",
+                    queue="support", call_id="9.2", recording=None, at=made)
+
+    apply_retention(store, root, RETENTION, now=NOW)
+
+    assert path.exists(), "same recording, seen from another server's mount point"
+    assert by_call.exists(), "named after the call of an open case"
 
 
 def test_dry_run_lists_what_is_due_and_deletes_nothing(store: Store, root: Path) -> None:
@@ -182,3 +209,14 @@ def test_caller_numbers_age_out_of_calls_and_closed_incidents_but_not_out_of_ope
     case = store.get_case(case_id)
     assert case is not None and case.caller == "+32470123456"
     assert warned.incident_id != open_flag.incident_id
+
+
+def test_the_warning_before_an_open_case_keeps_its_number_like_the_case(store: Store, root: Path) -> None:
+    old = NOW - timedelta(days=400)
+    store.record_flag("12.1", "verbal_abuse", agent="anna", caller="+32470123456", queue="support",
+                      at=old, dedupe_seconds=3)  # the warning: no case yet, so no case id
+    case_with_evidence(store, root, "12.1", made=old + timedelta(minutes=1), closed=None)
+
+    apply_retention(store, root, RETENTION, now=NOW)
+
+    assert [i.caller for i in store.list_incidents(call_id="12.1")] == ["+32470123456"]

@@ -13,6 +13,7 @@ import pytest
 from agi_scripts.server.app import FastAgiServer, RunningServer
 from agi_scripts.server.options import ServerOptions
 from agi_scripts.server.routing import HandlerContext
+from agi_scripts.storage.base import StoreError
 from tests.unit.agi_peer import HOSTILE_CALLER_NAME, TEST_ROUTES, AgiPeer, parse_agi_args
 
 DEAD_CHANNEL = "511 Command Not Permitted on a dead channel or intercept routine"
@@ -33,7 +34,10 @@ class SlowStore:
 
 def _uses_store(ctx: HandlerContext) -> None:
     store: Any = ctx.store  # a test double, not the product's Store
-    ctx.outcome = store.record_call(ctx.request.env["agi_uniqueid"])
+    try:
+        ctx.outcome = store.record_call(ctx.request.env["agi_uniqueid"])
+    except StoreError as failure:  # what every real handler catches to let the call through
+        ctx.outcome = f"store failed: {failure}"
     ctx.agi.verbose(ctx.outcome)
 
 
@@ -221,3 +225,11 @@ def test_store_calls_run_on_worker_threads_without_blocking_other_sessions(start
         commands = slow.answer_all()
     assert parse_agi_args(commands[0])[1] == "stored 42.1"
     assert store.threads and all(name.startswith("respectline-worker") for name in store.threads)
+
+
+def test_a_store_call_past_the_blocking_limit_reaches_the_handler_as_a_store_error(start_server: StartServer) -> None:
+    server = start_server(store=SlowStore(), blocking_timeout=0.1)  # the store takes 0.5 s
+    with AgiPeer(server.port).start("uses_store", uniqueid="42.2") as peer:
+        commands = peer.answer_all()
+    reply = parse_agi_args(commands[0])[1]
+    assert reply.startswith("store failed: no answer in time") and "0.1 s" in reply
