@@ -26,7 +26,7 @@ from tests.integration.fake_channel import FakeChannel
 from tests.postgres_server import PostgresServer
 from tests.unit.agi_peer import AgiPeer
 
-DEDUPE_SECONDS = 1.0
+DEDUPE_SECONDS = 2.0
 """Short, so a test can wait it out between a call's first and second flag."""
 CALLS = 12
 """Sessions per round; more than the servers' worker threads, so they really overlap."""

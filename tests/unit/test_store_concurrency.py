@@ -296,7 +296,7 @@ def test_with_the_postgresql_server_down_calls_fail_fast_and_recover_when_it_is_
                 store.get_call("c1")
             waits.append(time.monotonic() - began)
         assert waits[0] < CONNECTION_WAIT + 1.5  # the first call waits for a connection, boundedly
-        assert max(waits[1:]) < 0.1, waits  # the next ones are told at once: no caller held in silence
+        assert max(waits[1:]) < 0.5, waits  # the next ones are told at once (no connection wait): no caller held in silence
         server.resume()
         deadline = time.monotonic() + OUTAGE_RETRY + CONNECTION_WAIT + 5
         call = None
