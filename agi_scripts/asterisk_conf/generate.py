@@ -133,6 +133,7 @@ announce-to-first-user=yes   ; Asterisk 22.10+: the first caller in line hears a
 joinempty=yes
 leavewhenempty=no
 ringinuse=no
+autofill=yes                 ; every waiting caller rings a free agent at once, not one after another
 """
     for queue in bundle.settings.queues:
         text += f"\n[{queue}](respectline)\nstrategy=rrmemory\n" + _members(members.get(queue, ()))
