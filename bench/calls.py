@@ -285,10 +285,12 @@ def parse_settings(argv: Sequence[str] | None) -> Settings:
     parser.add_argument("--concurrency", default="50,200", help="comma-separated call counts per wave")
     parser.add_argument("--repeats", type=int, default=3, help="waves per point; the median is reported")
     parser.add_argument("--arrival-rate", type=float, default=40.0, help="calls originated per second")
-    parser.add_argument("--scenarios", default="baseline,hangup,survey",
+    parser.add_argument("--scenarios", default="baseline,hangup",
                         help="baseline, hangup (callers leave after the agent), survey (callers rate the agent)")
-    parser.add_argument("--ring", type=float, default=3.0, help="seconds an agent rings (the caller waits)")
-    parser.add_argument("--talk", type=float, default=2.0, help="seconds an agent talks before hanging up")
+    # 40-second calls: still far shorter than a contact centre's minutes-long calls, so the per-call
+    # cost of the AGI sessions weighs more here than in production (5-second calls: --ring 3 --talk 2).
+    parser.add_argument("--ring", type=float, default=10.0, help="seconds an agent rings (the caller waits)")
+    parser.add_argument("--talk", type=float, default=30.0, help="seconds an agent talks before hanging up")
     parser.add_argument("--silent-legs", action="store_true",
                         help="callers and agents send no audio (by default they do, as phones do)")
     parser.add_argument("--warmup-calls", type=int, default=10, help="calls of the unrecorded warm-up wave")
