@@ -31,8 +31,13 @@ campaigns:
 
 def start_stack(folder: Path, **options: object) -> RespectlineStack:
     stack_options = StackOptions(flows_dir=demo_flows(folder, ALWAYS_ON_CAMPAIGNS), agent_names={"agent1": "Agent One"}, **options)  # type: ignore[arg-type]
+    return started(stack_options, folder)
+
+
+def started(options: StackOptions, folder: Path) -> RespectlineStack:
+    """A running stack in ``folder/stack``; a missing Asterisk fails the test (never a skip)."""
     try:
-        return RespectlineStack(stack_options, work_dir=folder / "stack").start()
+        return RespectlineStack(options, work_dir=folder / "stack").start()
     except AsteriskNotFound as error:
         pytest.fail(f"Asterisk is not installed: run `make asterisk` ({error})")
 

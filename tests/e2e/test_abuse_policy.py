@@ -10,13 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from agi_scripts.sandbox.asterisk import AsteriskNotFound
 from agi_scripts.sandbox.audio import contains_prompt
 from agi_scripts.sandbox.demo import demo_flows, speak
 from agi_scripts.sandbox.sip import PeerState, SipAgent, SipCaller, SipPhoneSystem
 from agi_scripts.sandbox.stack import RespectlineStack, StackOptions
 from agi_scripts.storage.base import open_store
-from tests.e2e.conftest import ALWAYS_ON_CAMPAIGNS
+from tests.e2e.conftest import ALWAYS_ON_CAMPAIGNS, started
 from tests.e2e.test_call_paths import connect
 
 pytestmark = pytest.mark.e2e
@@ -39,10 +38,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RespectlineStack
     options = StackOptions(agents={"agent1": ["support", "billing"], "care1": ["special-care"], "sec1": ["security"]},
                            agent_names={"agent1": "Agent One", "care1": "Sam", "sec1": "Security Desk"},
                            callers=("caller1", "caller2", "caller3"), flows_dir=flows)
-    try:
-        running = RespectlineStack(options, work_dir=folder / "stack").start()
-    except AsteriskNotFound as error:
-        pytest.fail(f"Asterisk is not installed: run `make asterisk` ({error})")
+    running = started(options, folder)
     try:
         yield running
     finally:

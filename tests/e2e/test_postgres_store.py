@@ -9,13 +9,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from agi_scripts.sandbox.asterisk import AsteriskNotFound
 from agi_scripts.sandbox.audio import contains_prompt
 from agi_scripts.sandbox.demo import demo_flows
 from agi_scripts.sandbox.sip import PeerState, SipAgent, SipCaller, SipPhoneSystem
 from agi_scripts.sandbox.stack import RespectlineStack, StackOptions
 from agi_scripts.storage.base import open_store
-from tests.e2e.conftest import ALWAYS_ON_CAMPAIGNS
+from tests.e2e.conftest import ALWAYS_ON_CAMPAIGNS, started
 from tests.e2e.test_abuse_policy import agent_paused
 from tests.e2e.test_call_paths import connect
 from tests.postgres_server import PostgresServer
@@ -32,10 +31,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, postgres_server: PostgresSer
     policy.write_text(policy.read_text().replace("pause_agent: 5m", f"pause_agent: {RECOVERY_SECONDS}s"))
     db_url = postgres_server.create_database("rl_e2e")
     options = StackOptions(agent_names={"agent1": "Agent One"}, flows_dir=flows, db_url=db_url)
-    try:
-        running = RespectlineStack(options, work_dir=folder / "stack").start()
-    except AsteriskNotFound as error:
-        pytest.fail(f"Asterisk is not installed: run `make asterisk` ({error})")
+    running = started(options, folder)
     try:
         yield running
     finally:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from agi_scripts.config.bundle import load_bundle
-from agi_scripts.config.errors import ConfigError, ValidationFailed
 from tests.conftest import ConfigTree
+from tests.config_errors import errors_of, only
 
 SHIPPED_EXAMPLE_START = "# notifications:"
 
@@ -18,18 +18,6 @@ def enable_shipped_example(tree: ConfigTree) -> None:
     assert marker, "the shipped config no longer carries the commented e-mail example"
     lines = (marker + block).splitlines()
     path.write_text(head + "\n".join(line[2:] if line.startswith("# ") else line for line in lines) + "\n")
-
-
-def errors_of(tree: ConfigTree) -> list[ConfigError]:
-    with pytest.raises(ValidationFailed) as failed:
-        load_bundle(tree.config)
-    return failed.value.errors
-
-
-def only(errors: list[ConfigError], fragment: str) -> ConfigError:
-    matching = [e for e in errors if fragment in e.message]
-    assert len(matching) == 1, f"expected one error about {fragment!r}, got: {[str(e) for e in errors]}"
-    return matching[0]
 
 
 def test_shipped_config_sends_no_email(config_tree: ConfigTree) -> None:
