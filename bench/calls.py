@@ -9,6 +9,11 @@ in the queue, is answered by a Local-channel agent, and ends. At each concurrenc
 the three scenarios (baseline; Respectline with callers who hang up just after the agent; Respectline
 with callers who take the compliment survey), the wave is repeated and the median kept.
 
+Paired waves (the default): at concurrency N, the baseline and Respectline waves run at the same
+moment, N/2 calls on each Asterisk (N calls on the machine), so whatever else the machine does hits
+both alike; the overhead is the median over the pairs of each pair's ratio. Waves one after another
+(``--sequential``, N calls each) drift by +-10% with the machine's load, more than the target.
+
 Overhead = (Asterisk CPU + server CPU with Respectline) / (Asterisk CPU in the baseline) - 1, over
 the same calls. Set-up time = Originate sent -> the caller joins the queue (Asterisk's own event
 timestamps). Prints a table, writes ``bench/results/calls-<time>.json`` and ends with the ratio line.
@@ -65,14 +70,18 @@ class Settings:
     scenarios: list[str]
     warmup_calls: int
     script: CallScript = field(default_factory=CallScript)
+    paired: bool = True
 
 
 @dataclass
 class Run:
     concurrency: int
+    """Calls on the machine at once: the wave's size, or twice it in a pair."""
     scenario: str
     repeat: int
     result: WaveResult
+    partner: str | None = None
+    """Paired mode: for a baseline wave, the scenario that ran at the same moment."""
 
 
 # ---------------------------------------------------------------- running
@@ -124,6 +133,11 @@ def warm_up(stacks: dict[str, BenchCallStack], settings: Settings) -> None:
 
 
 def measure(stacks: dict[str, BenchCallStack], settings: Settings, say: Callable[[str], None]) -> list[Run]:
+    return measure_paired(stacks, settings, say) if settings.paired else measure_sequential(stacks, settings, say)
+
+
+def measure_sequential(stacks: dict[str, BenchCallStack], settings: Settings,
+                       say: Callable[[str], None]) -> list[Run]:
     runs: list[Run] = []
     for concurrency in settings.concurrencies:
         for repeat in range(settings.repeats):
@@ -136,6 +150,68 @@ def measure(stacks: dict[str, BenchCallStack], settings: Settings, say: Callable
                 runs.append(Run(concurrency, scenario, repeat, result))
                 say(progress_line(runs[-1]))
     return runs
+
+
+def measure_paired(stacks: dict[str, BenchCallStack], settings: Settings, say: Callable[[str], None]) -> list[Run]:
+    """Each Respectline scenario beside a baseline wave started at the same moment, half the calls each."""
+    runs: list[Run] = []
+    for concurrency in settings.concurrencies:
+        half = concurrency // 2
+        for repeat in range(settings.repeats):
+            for scenario in [s for s in settings.scenarios if s != "baseline"]:
+                variant, behaviour = SCENARIOS[scenario]
+                base, point = _at_once(
+                    lambda: run_wave(stacks["baseline"], half, behaviour="hangup",
+                                     arrival_rate=settings.arrival_rate / 2, wave_id=f"c{concurrency}r{repeat}b"),
+                    lambda: run_wave(stacks[variant], half, behaviour=behaviour,
+                                     arrival_rate=settings.arrival_rate / 2,
+                                     wave_id=f"c{concurrency}r{repeat}{scenario[0]}"))
+                # Each wave's "other" load holds its partner's Asterisk and server: not a disturbance.
+                # (The generator's CPU is this whole process's, both waves', in each already.)
+                base.other_cpu = max(0.0, base.other_cpu - point.respectline_cpu)
+                point.other_cpu = max(0.0, point.other_cpu - base.respectline_cpu)
+                runs.append(Run(concurrency, "baseline", repeat, base, partner=scenario))
+                say(progress_line(runs[-1]))
+                runs.append(Run(concurrency, scenario, repeat, point))
+                say(progress_line(runs[-1]))
+    return runs
+
+
+def _at_once(first: Callable[[], WaveResult], second: Callable[[], WaveResult]) -> tuple[WaveResult, WaveResult]:
+    results: dict[int, WaveResult] = {}
+    errors: list[BaseException] = []
+
+    def run(index: int, wave: Callable[[], WaveResult]) -> None:
+        try:
+            results[index] = wave()
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i, w)) for i, w in enumerate((first, second))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return results[0], results[1]
+
+
+def pair_ratios(runs: list[Run], scenario: str, concurrency: int) -> dict[str, float]:
+    """Median over the pairs of each pair's own overhead (paired mode only)."""
+    ratios: list[tuple[float, float, float]] = []
+    for point in (r for r in runs if r.scenario == scenario and r.concurrency == concurrency):
+        base = next((r for r in runs if r.scenario == "baseline" and r.partner == scenario
+                     and r.concurrency == concurrency and r.repeat == point.repeat), None)
+        if base is None or not base.result.asterisk_cpu:
+            continue
+        b = base.result.asterisk_cpu
+        ratios.append((point.result.respectline_cpu / b - 1, point.result.asterisk_cpu / b - 1,
+                       point.result.server_cpu / b))
+    if not ratios:
+        return {}
+    return {"cpu_overhead": median([r[0] for r in ratios]), "asterisk_part": median([r[1] for r in ratios]),
+            "server_part": median([r[2] for r in ratios]), "pairs": float(len(ratios))}
 
 
 def progress_line(run: Run) -> str:
@@ -295,6 +371,8 @@ def parse_settings(argv: Sequence[str] | None) -> Settings:
                         help="callers and agents send no audio (by default they do, as phones do)")
     parser.add_argument("--warmup-calls", type=int, default=10, help="calls of the unrecorded warm-up wave")
     parser.add_argument("--quick", action="store_true", help="one run per point")
+    parser.add_argument("--sequential", action="store_true",
+                        help="waves one after another, N calls each, instead of paired waves of N/2 at once")
     args = parser.parse_args(argv)
     scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     unknown = [s for s in scenarios if s not in SCENARIOS]
@@ -307,6 +385,7 @@ def parse_settings(argv: Sequence[str] | None) -> Settings:
         scenarios=scenarios,
         warmup_calls=args.warmup_calls,
         script=CallScript(ring=args.ring, talk=args.talk, audio=not args.silent_legs),
+        paired=not args.sequential,
     )
 
 
@@ -336,11 +415,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             stop_stacks(stacks)
     summary = summarize_runs(runs)
     found = overheads(summary, settings.concurrencies)
+    if settings.paired:
+        for key, o in found.items():
+            scenario, concurrency = key.split("@")
+            o.update(pair_ratios(runs, scenario, int(concurrency)))
     print()
     print("\n".join(table(summary)))
     print()
-    print("Overhead vs the baseline (same calls, AGI() lines removed; medians of "
-          f"{settings.repeats} run{'s' if settings.repeats > 1 else ''}):")
+    print("Overhead vs the baseline (AGI() lines removed; "
+          + ("each pair's own ratio, median of " if settings.paired else "medians of ")
+          + f"{settings.repeats} {'pair' if settings.paired else 'run'}{'s' if settings.repeats > 1 else ''}):")
     print("\n".join(overhead_lines(found)))
     for note in notes(summary, settings):
         print(note)
@@ -374,7 +458,7 @@ def write_json(settings: Settings, machine: dict[str, Any], runs: list[Run], sum
         "machine": machine,
         "settings": {**asdict(settings), "script": asdict(settings.script)},
         "runs": [{"concurrency": r.concurrency, "scenario": r.scenario, "repeat": r.repeat,
-                  **r.result.as_json()} for r in runs],
+                  "partner": r.partner, **r.result.as_json()} for r in runs],
         "summary": summary,
         "overheads": found,
         "ratio_line": ratio_line(found, settings.concurrencies),
