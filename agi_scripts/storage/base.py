@@ -26,6 +26,7 @@ recording it was told is gone (``forget_recording``), gathers everything about o
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone, tzinfo
@@ -436,6 +437,29 @@ def ensure_parent_folder(path: str) -> None:
 
 
 # ---------------------------------------------------------------- time
+
+
+def check_incident_dimensions(group_by: Sequence[str]) -> None:
+    """ValueError naming the dimensions ``incident_counts`` cannot group by."""
+    unknown = [name for name in group_by if name not in INCIDENT_DIMENSIONS]
+    if unknown:
+        raise ValueError(f"cannot group incidents by {', '.join(unknown)};"
+                         f" choose from {', '.join(INCIDENT_DIMENSIONS)}")
+
+
+def count_incidents(rows: Iterable[tuple[str, str | None, str, datetime, str | None]],
+                    group_by: Sequence[IncidentDimension], tz: tzinfo) -> list[IncidentCount]:
+    """``(category, team, queue, at, action)`` rows counted per combination of ``group_by``.
+
+    Every backend groups here rather than in SQL: months in the report's time zone, and the same
+    order whatever the database's collation."""
+    counts: Counter[tuple[str | None, ...]] = Counter()
+    for category, team, queue, at, action in rows:
+        values: dict[str, str | None] = {"category": category, "team": team, "queue": queue,
+                                         "month": at.astimezone(tz).strftime("%Y-%m"), "outcome": action}
+        counts[tuple(values[name] for name in group_by)] += 1
+    ordered = sorted(counts.items(), key=lambda item: tuple(value or "" for value in item[0]))
+    return [IncidentCount(count=count, **dict(zip(group_by, key))) for key, count in ordered]
 
 
 def utc_now() -> datetime:

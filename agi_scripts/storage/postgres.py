@@ -34,7 +34,6 @@ import json
 import re
 import threading
 import time
-from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta, tzinfo
@@ -48,7 +47,6 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from agi_scripts.storage.base import (
     CASE_STATUSES,
-    INCIDENT_DIMENSIONS,
     UTC,
     AgentCompliments,
     AgentPause,
@@ -68,6 +66,8 @@ from agi_scripts.storage.base import (
     StoreError,
     UnsupportedStoreUrl,
     as_utc,
+    check_incident_dimensions,
+    count_incidents,
     utc_now,
 )
 from agi_scripts.storage.migrations import MIGRATIONS, Migration
@@ -500,25 +500,13 @@ class PostgresStore:
 
     def incident_counts(self, group_by: Sequence[IncidentDimension], *, since: datetime | None = None,
                         until: datetime | None = None, tz: tzinfo = UTC) -> list[IncidentCount]:
-        unknown = [name for name in group_by if name not in INCIDENT_DIMENSIONS]
-        if unknown:
-            raise ValueError(f"cannot group incidents by {', '.join(unknown)};"
-                             f" choose from {', '.join(INCIDENT_DIMENSIONS)}")
+        check_incident_dimensions(group_by)
         where = _time_range("at", since, until)
         with self._read() as db:
             rows = db.execute(f"SELECT category, team, queue, at, action FROM incidents {where.sql}",
                               where.params).fetchall()
-        # Grouped here rather than in SQL, as in the SQLite backend: months in the report's time zone,
-        # and the same order whatever the database's collation.
-        counts: Counter[tuple[str | None, ...]] = Counter()
-        for row in rows:
-            values: dict[str, str | None] = {
-                "category": row["category"], "team": row["team"], "queue": row["queue"],
-                "month": row["at"].astimezone(tz).strftime("%Y-%m"), "outcome": row["action"]}
-            counts[tuple(values[name] for name in group_by)] += 1
-        ordered = sorted(counts.items(), key=lambda item: tuple(value or "" for value in item[0]))
-        return [IncidentCount(count=count, **dict(zip(group_by, key)))
-                for key, count in ordered]
+        return count_incidents(
+            ((r["category"], r["team"], r["queue"], r["at"], r["action"]) for r in rows), group_by, tz)
 
 
 # ---------------------------------------------------------------- URL, connection and schema

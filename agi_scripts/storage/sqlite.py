@@ -21,7 +21,6 @@ import json
 import os
 import sqlite3
 import threading
-from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta, tzinfo
@@ -29,7 +28,6 @@ from typing import Any, cast
 
 from agi_scripts.storage.base import (
     CASE_STATUSES,
-    INCIDENT_DIMENSIONS,
     UTC,
     AgentCompliments,
     AgentPause,
@@ -48,6 +46,8 @@ from agi_scripts.storage.base import (
     SchemaTooNew,
     StoreError,
     as_utc,
+    check_incident_dimensions,
+    count_incidents,
     ensure_parent_folder,
     is_memory_path,
     utc_now,
@@ -425,24 +425,13 @@ class SqliteStore:
 
     def incident_counts(self, group_by: Sequence[IncidentDimension], *, since: datetime | None = None,
                         until: datetime | None = None, tz: tzinfo = UTC) -> list[IncidentCount]:
-        unknown = [name for name in group_by if name not in INCIDENT_DIMENSIONS]
-        if unknown:
-            raise ValueError(f"cannot group incidents by {', '.join(unknown)};"
-                             f" choose from {', '.join(INCIDENT_DIMENSIONS)}")
+        check_incident_dimensions(group_by)
         where = _time_range("at", since, until)
         with self._read() as db:
             rows = db.execute(f"SELECT category, team, queue, at, action FROM incidents {where.sql}",
                               where.params).fetchall()
-        # Grouped here rather than in SQL: months are counted in the report's time zone.
-        counts: Counter[tuple[str | None, ...]] = Counter()
-        for row in rows:
-            values: dict[str, str | None] = {
-                "category": row["category"], "team": row["team"], "queue": row["queue"],
-                "month": _time(row["at"]).astimezone(tz).strftime("%Y-%m"), "outcome": row["action"]}
-            counts[tuple(values[name] for name in group_by)] += 1
-        ordered = sorted(counts.items(), key=lambda item: tuple(value or "" for value in item[0]))
-        return [IncidentCount(count=count, **dict(zip(group_by, key)))
-                for key, count in ordered]
+        return count_incidents(
+            ((r["category"], r["team"], r["queue"], _time(r["at"]), r["action"]) for r in rows), group_by, tz)
 
 
 # ---------------------------------------------------------------- connection and schema
