@@ -32,6 +32,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,7 @@ if str(PROJECT) not in sys.path:  # run as ``python bench/calls.py``
 from bench.calls_stack import BenchCallStack, CallScript  # noqa: E402
 from bench.calls_wave import WaveResult, run_wave  # noqa: E402
 from bench.limits import raise_open_file_limit  # noqa: E402
+from bench.procstat import cpu_model  # noqa: E402
 from bench.stats import median  # noqa: E402
 
 RESULTS = PROJECT / "bench" / "results"
@@ -114,22 +116,9 @@ def warm_up(stacks: dict[str, BenchCallStack], settings: Settings) -> None:
     """An unrecorded wave on every stack at once: first opens of sound files, the server's imports."""
     if settings.warmup_calls <= 0:
         return
-    errors: list[BaseException] = []
-
-    def one(stack: BenchCallStack) -> None:
-        try:
-            run_wave(stack, settings.warmup_calls, behaviour="hangup", arrival_rate=settings.arrival_rate,
-                     wave_id=f"warm-{stack.variant}")
-        except BaseException as exc:  # reported by the main thread
-            errors.append(exc)
-
-    threads = [threading.Thread(target=one, args=(stack,)) for stack in stacks.values()]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if errors:
-        raise errors[0]
+    run_together([partial(run_wave, stack, settings.warmup_calls, behaviour="hangup",
+                          arrival_rate=settings.arrival_rate, wave_id=f"warm-{stack.variant}")
+                  for stack in stacks.values()])
 
 
 def measure(stacks: dict[str, BenchCallStack], settings: Settings, say: Callable[[str], None]) -> list[Run]:
@@ -160,12 +149,12 @@ def measure_paired(stacks: dict[str, BenchCallStack], settings: Settings, say: C
         for repeat in range(settings.repeats):
             for scenario in [s for s in settings.scenarios if s != "baseline"]:
                 variant, behaviour = SCENARIOS[scenario]
-                base, point = _at_once(
+                base, point = run_together([
                     lambda: run_wave(stacks["baseline"], half, behaviour="hangup",
                                      arrival_rate=settings.arrival_rate / 2, wave_id=f"c{concurrency}r{repeat}b"),
                     lambda: run_wave(stacks[variant], half, behaviour=behaviour,
                                      arrival_rate=settings.arrival_rate / 2,
-                                     wave_id=f"c{concurrency}r{repeat}{scenario[0]}"))
+                                     wave_id=f"c{concurrency}r{repeat}{scenario[0]}")])
                 # Each wave's "other" load holds its partner's Asterisk and server: not a disturbance.
                 # (The generator's CPU is this whole process's, both waves', in each already.)
                 base.other_cpu = max(0.0, base.other_cpu - point.respectline_cpu)
@@ -177,24 +166,25 @@ def measure_paired(stacks: dict[str, BenchCallStack], settings: Settings, say: C
     return runs
 
 
-def _at_once(first: Callable[[], WaveResult], second: Callable[[], WaveResult]) -> tuple[WaveResult, WaveResult]:
+def run_together(jobs: Sequence[Callable[[], WaveResult]]) -> list[WaveResult]:
+    """Run the jobs at the same moment, one thread each; their results in order, or the first error."""
     results: dict[int, WaveResult] = {}
     errors: list[BaseException] = []
 
-    def run(index: int, wave: Callable[[], WaveResult]) -> None:
+    def run(index: int, job: Callable[[], WaveResult]) -> None:
         try:
-            results[index] = wave()
+            results[index] = job()
         except BaseException as exc:  # reported by the main thread
             errors.append(exc)
 
-    threads = [threading.Thread(target=run, args=(i, w)) for i, w in enumerate((first, second))]
+    threads = [threading.Thread(target=run, args=(i, job)) for i, job in enumerate(jobs)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     if errors:
         raise errors[0]
-    return results[0], results[1]
+    return [results[i] for i in range(len(jobs))]
 
 
 def pair_ratios(runs: list[Run], scenario: str, concurrency: int) -> dict[str, float]:
@@ -342,14 +332,7 @@ def _ms(value: Any) -> str:
 
 
 def machine_info() -> dict[str, Any]:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     return {"cores": os.cpu_count(), "usable_cores": len(os.sched_getaffinity(0)), "cpu": cpu,
             "python": platform.python_version(), "platform": platform.platform(),
             "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}

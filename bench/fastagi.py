@@ -39,7 +39,7 @@ if str(PROJECT) not in sys.path:  # run as ``python bench/fastagi.py``
 
 from bench import realstack  # noqa: E402
 from bench.limits import raise_open_file_limit  # noqa: E402
-from bench.procstat import children, peak_rss_bytes, reset_peak_rss, tree_pss_bytes  # noqa: E402
+from bench.procstat import children, cpu_model, peak_rss_bytes, reset_peak_rss, tree_pss_bytes  # noqa: E402
 from bench.stats import median  # noqa: E402
 
 RESULTS = PROJECT / "bench" / "results"
@@ -555,14 +555,7 @@ def target_lines(report: dict[str, Any], settings: Settings) -> list[str]:
 
 
 def machine_info(soft: int, hard: int) -> dict[str, Any]:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     return {
         "cores": os.cpu_count(),
         "usable_cores": len(os.sched_getaffinity(0)),

@@ -8,6 +8,17 @@ from pathlib import Path
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo, for the report's machine line."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown CPU"
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system time of ``pid`` (all its threads) and of its children it has reaped."""
     stat = Path(f"/proc/{pid}/stat").read_text()
