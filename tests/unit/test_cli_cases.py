@@ -3,49 +3,21 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import stat
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
-from agi_scripts.cli.main import main
 from agi_scripts.storage import Case, Store, open_store
-from tests.conftest import ConfigTree
+from tests.cli_runner import Cli, cli  # noqa: F401  (the fixture)
 
 UTC = timezone.utc
 T0 = datetime(2025, 3, 14, 9, 0, tzinfo=UTC)  # 10:00 in Brussels (CET)
 CALLER = "+32470123456"
-
-
-@dataclass
-class Cli:
-    capsys: pytest.CaptureFixture[str]
-    config: Path
-    db: str
-
-    def run(self, *argv: str) -> tuple[int, str, str]:
-        code = main([*argv, "--config", str(self.config), "--db", self.db])
-        out, err = self.capsys.readouterr()
-        return code, out, err
-
-    def ok(self, *argv: str) -> str:
-        code, out, err = self.run(*argv)
-        assert code == 0, err
-        return out
-
-    def json(self, *argv: str) -> object:
-        return json.loads(self.ok(*argv, "--format", "json"))
-
-
-@pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str], config_tree: ConfigTree, store_url: str, store: Store) -> Cli:
-    return Cli(capsys, config_tree.config, store_url)
 
 
 def flagged_call(store: Store, call_id: str = "1700000000.7", *, caller: str = CALLER, team: str = "special_care",

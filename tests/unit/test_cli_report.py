@@ -6,7 +6,6 @@ import csv
 import io
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -14,34 +13,12 @@ import pytest
 
 from agi_scripts.cli.main import main
 from agi_scripts.storage import Store, open_store
+from tests.cli_runner import Cli, cli  # noqa: F401  (the fixture)
 from tests.conftest import ConfigTree
 
 UTC = timezone.utc
 T0 = datetime(2025, 3, 14, 9, 0, tzinfo=UTC)  # 10:00 in Brussels (CET)
 CALLER = "+32470123456"
-
-
-@dataclass
-class Cli:
-    capsys: pytest.CaptureFixture[str]
-    config: Path
-    db: str
-
-    def run(self, *argv: str, db: bool = True) -> tuple[int, str, str]:
-        args = [*argv, "--config", str(self.config)] + (["--db", self.db] if db else [])
-        code = main(args)
-        out, err = self.capsys.readouterr()
-        return code, out, err
-
-    def json(self, *argv: str) -> object:
-        code, out, err = self.run(*argv, "--format", "json")
-        assert code == 0, err
-        return json.loads(out)
-
-
-@pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str], config_tree: ConfigTree, store_url: str, store: Store) -> Cli:
-    return Cli(capsys, config_tree.config, store_url)
 
 
 def compliment(store: Store, call_id: str, agent: str, at: datetime, rating: int | None = None,
