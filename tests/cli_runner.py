@@ -1,4 +1,5 @@
-"""The ``respectline`` command run in-process against a test's config tree and store."""
+"""The ``respectline`` command run in-process against a test's config tree and store (fixture
+``cli`` in ``tests/conftest.py``)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,6 @@ from pathlib import Path
 import pytest
 
 from agi_scripts.cli.main import main
-from agi_scripts.storage import Store
-from tests.conftest import ConfigTree
 
 
 @dataclass
@@ -32,8 +31,3 @@ class Cli:
 
     def json(self, *argv: str) -> object:
         return json.loads(self.ok(*argv, "--format", "json"))
-
-
-@pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str], config_tree: ConfigTree, store_url: str, store: Store) -> Cli:
-    return Cli(capsys, config_tree.config, store_url)

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from agi_scripts.storage.base import Store, open_store
+from tests.cli_runner import Cli
 from tests.postgres_server import PostgresServer, PostgresUnavailable
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -108,3 +109,9 @@ def store(store_url: str) -> Iterator[Store]:
     opened = open_store(store_url)
     yield opened
     opened.close()
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str], config_tree: ConfigTree, store_url: str, store: Store) -> Cli:
+    """``respectline`` in-process on this test's config tree and its store (either backend)."""
+    return Cli(capsys, config_tree.config, store_url)

@@ -13,7 +13,7 @@ import pytest
 
 from agi_scripts.sandbox.asterisk import AsteriskNotFound
 from agi_scripts.sandbox.demo import demo_flows
-from agi_scripts.sandbox.sip import PeerState, SipAgent, SipCaller, SipPhoneSystem
+from agi_scripts.sandbox.sip import SipAgent, SipCaller, SipPhoneSystem
 from agi_scripts.sandbox.stack import RespectlineStack, StackOptions
 
 # Campaign used by the end-to-end tests: always running, so a test never depends on the clock.

@@ -5,7 +5,6 @@ No skips: without an Asterisk these tests fail with the message telling to run `
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import socket

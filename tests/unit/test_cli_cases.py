@@ -6,14 +6,13 @@ import hashlib
 import re
 import stat
 import zlib
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
-from agi_scripts.storage import Case, Store, open_store
-from tests.cli_runner import Cli, cli  # noqa: F401  (the fixture)
+from agi_scripts.storage import Case, Store
+from tests.cli_runner import Cli
 
 UTC = timezone.utc
 T0 = datetime(2025, 3, 14, 9, 0, tzinfo=UTC)  # 10:00 in Brussels (CET)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import pytest
 
 from agi_scripts.cli.main import main
 from agi_scripts.storage import Store, open_store
-from tests.cli_runner import Cli, cli  # noqa: F401  (the fixture)
+from tests.cli_runner import Cli
 from tests.conftest import ConfigTree
 
 UTC = timezone.utc
