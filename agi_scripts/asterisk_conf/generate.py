@@ -3,12 +3,13 @@
 ``respectline asterisk-conf --out DIR`` writes files an admin ``#include``s into their own Asterisk:
 
 - ``extensions_respectline.conf``: the ``respectline-queue`` context (screen, queue, post-call, with
-  the fall-through to the queue when the server is down) and the agent-leg Gosub that hands the
-  abuse codes to the agent only;
+  the fall-through to the queue when the server is down), the agent-leg Gosub that hands the
+  abuse codes to the agent only, and ``respectline-agents``, the agents' compliment line;
 - ``features_respectline.conf``: the ``[applicationmap]`` entries for the codes in
   ``flows/abuse_policy.yaml``;
 - ``queues_respectline.conf``: a template with the queue settings Respectline relies on, and the
-  teams' queues;
+  teams' queues (Respectline's own). The admin's queues stay in their own ``queues.conf``, where
+  they name the template and keep their members;
 - ``musiconhold_respectline.conf``: a hold-music class per campaign and language.
 """
 
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import re
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from agi_scripts.config.bundle import Bundle
@@ -35,16 +36,20 @@ def feature_name(category_id: str) -> str:
     return f"rl_{category_id}"
 
 
-def generate(bundle: Bundle, agi_address: str, members: Mapping[str, Sequence[str]] | None = None
-             ) -> dict[str, str]:
-    """File name -> contents. ``agi_address`` is ``HOST:PORT`` of ``respectline serve``;
-    ``members``: queue -> ``member =>`` values, for a demo (admins usually add members their own way)."""
+def generate(bundle: Bundle, agi_address: str) -> dict[str, str]:
+    """File name -> contents. ``agi_address`` is ``HOST:PORT`` of ``respectline serve``."""
     return {
         "extensions_respectline.conf": extensions(bundle, agi_address),
         "features_respectline.conf": features(bundle, agi_address),
-        "queues_respectline.conf": queues(bundle, members or {}),
+        "queues_respectline.conf": queues(bundle),
         "musiconhold_respectline.conf": music_on_hold(bundle),
     }
+
+
+def queue_members(queue: str, members: Sequence[str]) -> str:
+    """Members for a queue defined elsewhere, in the form the generated file's comments show admins:
+    ``[queue](+)`` adds to the queue's section without redefining it."""
+    return f"[{queue}](+)\n" + "".join(f"member => {member}\n" for member in members)
 
 
 def write(out_dir: Path, files: dict[str, str]) -> list[Path]:
@@ -74,12 +79,15 @@ def agi_url(agi_address: str) -> str:
 
 def extensions(bundle: Bundle, agi_address: str) -> str:
     codes = "#".join(feature_name(c) for c in bundle.abuse_policy.categories)
+    line = bundle.settings.compliments.agent_line
     return HEADER.format(source="config/respectline.yaml and flows/") + f"""\
 ; Send a call to a queue through Respectline from your own dialplan, for example:
 ;   exten => 100,1,Goto(respectline-queue,support,1)
 ; Every path leads to the queue: when Respectline is down or slow to answer (AGISTATUS is not
 ; SUCCESS), the caller goes to the queue they dialled with the queue's own hold music.
 ; The call is answered before queueing, so the caller hears hold music and the campaign.
+; Agents reach their own compliments with `include => respectline-agents` in the context their
+; phones dial from (pjsip.conf `context=`).
 
 [respectline-queue]
 exten => _[A-Za-z0-9].,1,NoOp(Respectline: caller enters queue ${{EXTEN}})
@@ -106,6 +114,13 @@ exten => _[A-Za-z0-9].,1,NoOp(Respectline: caller enters queue ${{EXTEN}})
 [respectline-agent]
 exten => s,1,Set(DYNAMIC_FEATURES={codes})
  same => n,Return()
+
+; The agents' line (compliments.agent_line): an agent hears the compliments callers left them.
+; The agent is known by the device they call from (the channel's endpoint), never by a caller ID name.
+[respectline-agents]
+exten => {line},1,Answer()
+ same => n,AGI({agi_url(agi_address)}/my_compliments)
+ same => n,Hangup()
 """
 
 
@@ -114,7 +129,8 @@ def features(bundle: Bundle, agi_address: str) -> str:
     music = ",default" if policy.agent_hears == "hold_music" else ""
     lines = [HEADER.format(source=policy.file.name),
              "; Agents' abuse codes. 'peer' runs the flag on the caller's channel; the agent hears\n"
-             "; hold music (or silence) meanwhile. Put these lines under [applicationmap].\n",
+             "; hold music (or silence) meanwhile. #include this file at the end of features.conf:\n"
+             "; it opens [applicationmap] itself, and Asterisk adds these codes to any of your own.\n",
              "[applicationmap]"]
     for category in policy.categories.values():
         lines.append(f"{feature_name(category.id)} => {category.code},peer,AGI,"
@@ -122,11 +138,21 @@ def features(bundle: Bundle, agi_address: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def queues(bundle: Bundle, members: Mapping[str, Sequence[str]]) -> str:
-    teams = bundle.abuse_policy.teams.values()
-    text = HEADER.format(source="config/respectline.yaml and flows/abuse_policy.yaml") + """\
-; Settings Respectline relies on. Add (respectline) to your own queues, for example
-;   [support](respectline)
+def queues(bundle: Bundle) -> str:
+    teams = list(bundle.abuse_policy.teams.values())
+    example_team = teams[0].queue if teams else "special-care"
+    example_queue = bundle.settings.queues[0] if bundle.settings.queues else "support"
+    text = HEADER.format(source="config/respectline.yaml and flows/abuse_policy.yaml") + f"""\
+; #include this file near the top of queues.conf, before your own queues. It holds two things:
+; the (respectline) template with the settings Respectline relies on, and the teams' queues.
+; Your own queues ({', '.join(bundle.settings.queues)}) stay in your queues.conf, with their members;
+; name the template on each, for example
+;   [{example_queue}](respectline)
+;   strategy=rrmemory
+;   member => PJSIP/agent1,0,Agent One
+; Add members to a team's queue below the #include, without redefining it, with (+):
+;   [{example_team}](+)
+;   member => PJSIP/care1,0,Sam
 [respectline](!)
 setinterfacevar=yes          ; tells post_call and flag which agent answered
 announce-to-first-user=yes   ; Asterisk 22.10+: the first caller in line hears announcements too
@@ -135,16 +161,10 @@ leavewhenempty=no
 ringinuse=no
 autofill=yes                 ; every waiting caller rings a free agent at once, not one after another
 """
-    for queue in bundle.settings.queues:
-        text += f"\n[{queue}](respectline)\nstrategy=rrmemory\n" + _members(members.get(queue, ()))
     for team in teams:
         text += f"\n; {team.name}: callers flagged by agents, and repeat callers with an open case\n"
-        text += f"[{team.queue}](respectline)\nstrategy=rrmemory\n" + _members(members.get(team.queue, ()))
+        text += f"[{team.queue}](respectline)\nstrategy=rrmemory\n"
     return text
-
-
-def _members(members: Sequence[str]) -> str:
-    return "".join(f"member => {member}\n" for member in members)
 
 
 def music_on_hold(bundle: Bundle) -> str:
@@ -180,3 +200,19 @@ def hold_gap_lengths(bundle: Bundle) -> set[int]:
     """The hold-music lengths the playlists above need, in seconds."""
     lengths = {round(c.repeat_every) for c in bundle.campaigns.campaigns}
     return lengths | {round(c.first_after) for c in bundle.campaigns.campaigns if round(c.first_after) > 0}
+
+
+def expected_sound_files(bundle: Bundle) -> list[Path]:
+    """Every file Asterisk will be asked to play, as ``.wav`` under ``paths.sounds``: each prompt in
+    each of its languages, and every entry of the generated hold-music classes."""
+    sounds_dir = bundle.settings.sounds_dir
+    catalog = bundle.prompts
+    files = [sounds_dir / f"{catalog.sound_name(prompt_id, language)}.wav"
+             for prompt_id, prompt in catalog.prompts.items() for language in prompt.languages()]
+    files += sorted({Path(f"{line.removeprefix('entry=')}.wav") for line in music_on_hold(bundle).splitlines()
+                     if line.startswith("entry=")})
+    return files
+
+
+def missing_sound_files(bundle: Bundle) -> list[Path]:
+    return [file for file in expected_sound_files(bundle) if not file.is_file()]

@@ -113,6 +113,8 @@ class Settings:
     flows_dir: Path = Path("flows")
     prompts_file: Path = Path("audio_prompts/prompts.yaml")
     sounds_dir: Path = Path("var/sounds")
+    built_prompts_dir: Path = Path("var/sounds/respectline")
+    """Where ``prompts build`` writes and ``prompts install`` reads (a cache; not Asterisk's folder)."""
     recordings_dir: Path = Path("var/recordings")
     queues: tuple[str, ...] = ("support", "billing")
     timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Europe/Brussels"))
@@ -138,11 +140,12 @@ def load_settings(path: Path, errors: list[ConfigError]) -> Settings:
     defaults = Settings(file=path, flows_dir=(base / "../flows").resolve(),
                         prompts_file=(base / "../audio_prompts/prompts.yaml").resolve(),
                         sounds_dir=DEBIAN_SOUNDS_DIR,
+                        built_prompts_dir=(base / "../var/sounds/respectline").resolve(),
                         recordings_dir=(base / "../var/recordings").resolve(),
                         store_url=_store_url("sqlite:///../var/respectline.sqlite", base))
     if top is None:
         return defaults
-    paths = source.mapping(top.get("paths"), optional=("flows", "prompts", "sounds", "recordings"),
+    paths = source.mapping(top.get("paths"), optional=("flows", "prompts", "sounds", "built_prompts", "recordings"),
                            what="'paths' section")
     store = source.mapping(top.get("store"), optional=("url",), what="'store' section")
     logging_ = source.mapping(top.get("logging"), optional=("level",), what="'logging' section")
@@ -153,6 +156,7 @@ def load_settings(path: Path, errors: list[ConfigError]) -> Settings:
         flows_dir=_path(source, paths, "flows", base, defaults.flows_dir),
         prompts_file=_path(source, paths, "prompts", base, defaults.prompts_file),
         sounds_dir=_path(source, paths, "sounds", base, defaults.sounds_dir),
+        built_prompts_dir=_path(source, paths, "built_prompts", base, defaults.built_prompts_dir),
         recordings_dir=_path(source, paths, "recordings", base, defaults.recordings_dir),
         queues=_queues(source, top.get("queues")) or defaults.queues,
         timezone=(source.timezone(top.get("timezone")) if top.get("timezone") else None) or defaults.timezone,  # type: ignore[arg-type]

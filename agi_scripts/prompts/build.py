@@ -27,8 +27,6 @@ from agi_scripts.prompts.files import sha256_bytes, sha256_file, write_atomic
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = 1
-DEFAULT_OUT_DIR = Path("var/sounds/respectline")
-"""Relative to the working directory (the project's root when run from a checkout)."""
 
 Status = Literal["built", "unchanged", "failed"]
 
@@ -111,7 +109,7 @@ def plan_build(catalog: PromptCatalog, languages: Sequence[str] | None = None,
     return items
 
 
-def build_prompts(catalog: PromptCatalog, engine: Engine, out_dir: Path = DEFAULT_OUT_DIR, *,
+def build_prompts(catalog: PromptCatalog, engine: Engine, out_dir: Path, *,
                   languages: Sequence[str] | None = None, only: Sequence[str] | None = None,
                   settings: AudioSettings = AudioSettings(), force: bool = False, jobs: int = 2,
                   progress: ProgressCallback | None = None) -> BuildReport:

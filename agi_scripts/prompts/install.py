@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from agi_scripts.config.yamlsource import ID_PATTERN
-from agi_scripts.prompts.build import DEFAULT_OUT_DIR, MANIFEST_FORMAT, MANIFEST_NAME
+from agi_scripts.prompts.build import MANIFEST_FORMAT, MANIFEST_NAME
 from agi_scripts.prompts.catalog import LANGUAGE_PATTERN, SOUND_PREFIX
 from agi_scripts.prompts.engines import PromptToolError
 from agi_scripts.prompts.files import same_content, sha256_bytes, write_atomic
@@ -53,7 +53,7 @@ class InstallReport:
                 f"in {self.sounds_dir / SOUND_PREFIX}")
 
 
-def install_prompts(sounds_dir: Path, built_dir: Path = DEFAULT_OUT_DIR, *,
+def install_prompts(sounds_dir: Path, built_dir: Path, *,
                     languages: Sequence[str] | None = None,
                     progress: Callable[[InstalledFile], None] | None = None) -> InstallReport:
     """Copy every built prompt whose bytes differ from the installed one; raises ``PromptInstallError``."""

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
-from agi_scripts.asterisk_conf.generate import generate, hold_gap_lengths
+from agi_scripts.asterisk_conf.generate import generate, hold_gap_lengths, queue_members
 from agi_scripts.config.bundle import Bundle, load_bundle
 from agi_scripts.prompts.build import build_prompts
 from agi_scripts.prompts.engines import EspeakEngine
@@ -188,7 +188,14 @@ class RespectlineStack:
             name = self.options.agent_names.get(agent, agent)
             for queue in queues:
                 members.setdefault(queue, []).append(f"PJSIP/{agent},0,{name}")
-        generated = generate(self.bundle, f"127.0.0.1:{self.agi_port}", members)
+        generated = generate(self.bundle, f"127.0.0.1:{self.agi_port}")
+        # As the generated file tells admins: their own queues name the template, the teams' get members with (+).
+        team_queues = {team.queue for team in self.bundle.abuse_policy.teams.values()}
+        own_queues = "".join(f"\n[{queue}](respectline)\nstrategy=rrmemory\n"
+                             + "".join(f"member => {member}\n" for member in members.get(queue, ()))
+                             for queue in self.bundle.settings.queues)
+        team_members = "".join("\n" + queue_members(queue, members[queue])
+                               for queue in sorted(team_queues) if members.get(queue))
         agent_names = {agent: self.options.agent_names.get(agent, agent) for agent in self.options.agents}
         phones = pjsip_endpoints_conf(list(self.options.agents), list(self.options.callers), DEMO_CONTEXT,
                                       agent_names=agent_names)
@@ -196,15 +203,14 @@ class RespectlineStack:
                           for queue, number in NUMBERS.items())
         # The same support queue for a French-speaking caller (an IVR choice, in real life).
         numbers += f"exten => {FRENCH_SUPPORT},1,Set(CHANNEL(language)=fr)\n same => n,Goto(respectline-queue,support,1)\n"
-        line = self.bundle.settings.compliments.agent_line
-        numbers += f"exten => {line},1,Answer()\n same => n,AGI(agi://127.0.0.1:{self.agi_port}/my_compliments)\n" \
-                   " same => n,Hangup()\n"
+        numbers += "include => respectline-agents\n"
         return {
             "extensions.conf": "[general]\nstatic = yes\nwriteprotect = yes\n\n"
                                + generated["extensions_respectline.conf"]
                                + f"\n[{DEMO_CONTEXT}]\n{numbers}{self.options.extra_dialplan}",
             "features.conf": "[general]\nfeaturedigittimeout = 1500\n\n" + generated["features_respectline.conf"],
-            "queues.conf": "[general]\npersistentmembers = no\n\n" + generated["queues_respectline.conf"],
+            "queues.conf": "[general]\npersistentmembers = no\n\n" + generated["queues_respectline.conf"]
+                           + own_queues + team_members,
             "musiconhold.conf": "[default]\nmode = files\ndirectory = moh\n\n"
                                 + generated["musiconhold_respectline.conf"],
             "pjsip.conf": phones,

@@ -13,7 +13,11 @@ from pathlib import Path
 import pytest
 import requests
 
-from agi_scripts.prompts.cli import add_prompts_commands, main, run_build, run_install
+from agi_scripts.asterisk_conf.generate import generate
+from agi_scripts.cli.main import main as respectline
+from agi_scripts.config.bundle import load_bundle
+from agi_scripts.cli.prompts_cmd import register, run_build, run_install
+from tests.conftest import ConfigTree
 from tests.unit.test_prompts_support import requires_tools
 
 pytestmark = requires_tools
@@ -35,6 +39,19 @@ def catalog(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.fixture
+def config(catalog: Path, tmp_path: Path) -> Path:
+    """A configuration whose paths are all relative to its own folder, as an admin's would be."""
+    (tmp_path / "sounds").mkdir()
+    path = tmp_path / "respectline.yaml"
+    path.write_text("paths:\n  prompts: prompts.yaml\n  sounds: sounds\n  built_prompts: built\n", encoding="utf-8")
+    return path
+
+
+def main(argv: list[str]) -> int:
+    return respectline(["prompts", *argv])
+
+
 @pytest.fixture(autouse=True)
 def offline(monkeypatch: pytest.MonkeyPatch) -> None:
     """Whatever network this machine has, `auto` must see none (the product's normal case here)."""
@@ -44,21 +61,51 @@ def offline(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(requests, "head", no_network)
 
 
-def test_the_lead_cli_can_mount_the_prompts_commands() -> None:
+def test_the_lead_cli_mounts_the_prompts_commands_with_a_config_argument() -> None:
     parser = argparse.ArgumentParser(prog="respectline")
-    add_prompts_commands(parser.add_subparsers(dest="command"))
+    register(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["prompts", "build", "--engine", "espeak", "--only", "a,b", "--lang", "nl"])
     assert args.func is run_build and args.engine == "espeak" and args.only == ["a,b"]
-    args = parser.parse_args(["prompts", "install", "--sounds-dir", "/snd"])
-    assert args.func is run_install and args.sounds_dir == Path("/snd")
-    assert args.from_dir == Path("var/sounds/respectline")
+    args = parser.parse_args(["prompts", "install", "--config", "/etc/respectline/respectline.yaml"])
+    assert args.func is run_install and args.config == Path("/etc/respectline/respectline.yaml")
+    assert args.sounds_dir is None and args.from_dir is None
 
 
-def test_build_defaults_to_var_sounds_respectline_relative_to_the_working_directory(
-        catalog: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_build_and_install_take_every_folder_from_the_config_when_run_from_elsewhere(
+        config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert main(["build", "--config", str(config), "--only", "hello", "--lang", "nl", "--engine", "espeak"]) == 0
+    assert (tmp_path / "built" / "nl" / "hello.wav").is_file()
+    assert main(["install", "--config", str(config)]) == 0
+    assert (tmp_path / "sounds" / "respectline" / "nl" / "hello.wav").is_file()
+    assert list(elsewhere.iterdir()) == []  # nothing written relative to the working folder
+
+
+def test_run_from_another_folder_without_config_exits_2_saying_to_pass_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.chdir(tmp_path)
-    assert main(["build", "--catalog", str(catalog), "--only", "hello", "--lang", "nl"]) == 0
-    assert (tmp_path / "var" / "sounds" / "respectline" / "nl" / "hello.wav").is_file()
+    monkeypatch.delenv("RESPECTLINE_CONFIG", raising=False)
+    assert main(["build", "--config", "config/respectline.yaml"]) == 2
+    err = capsys.readouterr().err
+    assert "config/respectline.yaml:1:1: file not found" in err
+    assert "pass --config FILE" in err
+
+
+def test_install_into_another_sounds_folder_than_the_configs_is_refused(
+        config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["build", "--config", str(config), "--only", "hello", "--lang", "nl", "--engine", "espeak"]) == 0
+    capsys.readouterr()
+    other = tmp_path / "other-sounds"
+    other.mkdir()
+    assert main(["install", "--config", str(config), "--sounds-dir", str(other)]) == 2
+    err = capsys.readouterr().err
+    assert f"--sounds-dir {other} is not paths.sounds ({tmp_path / 'sounds'})" in err
+    assert "callers would hear silence" in err
+    assert list(other.iterdir()) == []
+    # Naming the configured folder is accepted (a check, not an override).
+    assert main(["install", "--config", str(config), "--sounds-dir", str(tmp_path / "sounds")]) == 0
 
 
 def test_build_prints_the_engine_choice_a_line_per_prompt_and_a_summary(
@@ -134,27 +181,39 @@ def test_a_recording_that_is_not_audio_exits_1_naming_the_file(tmp_path: Path,
     assert "3 built, 0 unchanged, 1 failed" in captured.out
 
 
-def test_install_copies_the_build_and_reports(catalog: Path, tmp_path: Path,
+def test_install_copies_the_build_and_reports(config: Path, tmp_path: Path,
                                               capsys: pytest.CaptureFixture[str]) -> None:
-    out, sounds = tmp_path / "out", tmp_path / "sounds"
-    sounds.mkdir()
-    main(["build", "--catalog", str(catalog), "--out", str(out), "--engine", "espeak", "--lang", "nl"])
+    sounds = tmp_path / "sounds"
+    main(["build", "--config", str(config), "--engine", "espeak", "--lang", "nl"])
     capsys.readouterr()
-    assert main(["install", "--sounds-dir", str(sounds), "--from", str(out)]) == 0
+    assert main(["install", "--config", str(config)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert f"installed {sounds}/respectline/nl/hello.wav" in lines
     assert lines[-1] == f"4 installed, 0 unchanged in {sounds}/respectline"
-    assert main(["install", "--sounds-dir", str(sounds), "--from", str(out)]) == 0
+    assert main(["install", "--config", str(config)]) == 0
     assert capsys.readouterr().out.splitlines() == [f"0 installed, 4 unchanged in {sounds}/respectline"]
 
 
-def test_install_without_a_build_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    (tmp_path / "sounds").mkdir()
-    assert main(["install", "--sounds-dir", str(tmp_path / "sounds"), "--from", str(tmp_path / "nothing")]) == 2
+def test_install_without_a_build_exits_2(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["install", "--config", str(config)]) == 2
     assert "run `respectline prompts build` first" in capsys.readouterr().err
 
 
-def test_the_module_runs_as_a_program(catalog: Path, tmp_path: Path) -> None:
-    result = subprocess.run([sys.executable, "-m", "agi_scripts.prompts.cli", "build", "--help"],
+def test_the_command_runs_as_a_program() -> None:
+    result = subprocess.run([sys.executable, "-m", "agi_scripts.cli.main", "prompts", "build", "--help"],
                             capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0 and "--engine {auto,gtts,espeak}" in result.stdout
+
+
+def test_hold_music_goes_to_the_configs_sounds_folder_where_the_generated_classes_look(
+        config_tree: ConfigTree, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    sounds = tmp_path / "asterisk-sounds"
+    sounds.mkdir()
+    config_tree.replace("config/respectline.yaml", "sounds: /usr/share/asterisk/sounds", f"sounds: {sounds}")
+    monkeypatch.chdir(tmp_path)
+    assert main(["hold-music", "--config", str(config_tree.config)]) == 0
+    moh = generate(load_bundle(config_tree.config), "127.0.0.1:4573")["musiconhold_respectline.conf"]
+    entries = {line.removeprefix("entry=") for line in moh.splitlines() if line.startswith("entry=")}
+    gaps = {entry for entry in entries if "/hold/" in entry}
+    assert gaps and all(Path(f"{entry}.wav").is_file() for entry in gaps)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+from agi_scripts.asterisk_conf.generate import expected_sound_files
 from agi_scripts.config.bundle import load_bundle
 from tests.conftest import ConfigTree
 from tests.config_errors import errors_of, only
@@ -149,3 +151,26 @@ def test_validate_command_prints_summary_on_success(config_tree: ConfigTree) -> 
                              str(config_tree.config)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert "abuse codes: *1 verbal_abuse, *2 threat, *3 discrimination" in result.stdout
+
+
+def test_validate_warns_when_the_sounds_folder_lacks_the_built_prompts_and_names_the_fix(
+        config_tree: ConfigTree, tmp_path: Path) -> None:
+    sounds = tmp_path / "sounds"
+    config_tree.replace("config/respectline.yaml", "sounds: /usr/share/asterisk/sounds", f"sounds: {sounds}")
+    command = [sys.executable, "-m", "agi_scripts.cli.main", "validate", "--config", str(config_tree.config)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr  # the YAML is valid; the folder is the problem
+    assert f"warning: paths.sounds ({sounds}) lacks " in result.stderr
+    assert f"  {sounds}/respectline/" in result.stderr and "more" in result.stderr
+    assert "respectline prompts install --config" in result.stderr
+
+    for file in expected_sound_files(load_bundle(config_tree.config)):
+        file.parent.mkdir(parents=True, exist_ok=True)
+        file.write_bytes(b"RIFF")
+    installed = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert installed.returncode == 0 and "warning" not in installed.stderr
+    # One file gone is one file reported.
+    gone = sounds / "respectline" / "fr" / "abuse_warning_discrimination.wav"
+    gone.unlink()
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert "lacks 1 of the sound files" in result.stderr and str(gone) in result.stderr
