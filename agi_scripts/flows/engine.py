@@ -3,6 +3,10 @@
 The engine knows nothing of AGI: it talks to the caller through ``CallerIO`` (implemented over AGI
 by the ``post_call`` handler) and reports what the caller gave through ``ComplimentSink`` as soon as
 it is given, so a caller who hangs up mid-flow loses nothing already said.
+
+Most callers end by hanging up, not by pressing ``#``. A hang-up (``CallerGone``, or a recording
+that ends with one) stops the flow where it is; when the caller had given a rating or a message by
+then, the compliment is completed and announced as the flow's ``log`` step would have done.
 """
 
 from __future__ import annotations
@@ -20,6 +24,12 @@ class Recording:
     """The file as Asterisk wrote it, extension included."""
     kept: bool
     """False for a recording that was too short or silent: it has been discarded."""
+    caller_hung_up: bool = False
+    """The recording ended because the caller hung up (what they said before is kept all the same)."""
+
+
+class CallerGone(Exception):
+    """The caller hung up; raised by ``CallerIO`` from any prompt or wait."""
 
 
 class CallerIO(Protocol):
@@ -34,7 +44,9 @@ class CallerIO(Protocol):
         """
 
     def record(self, step: Step) -> Recording | None:
-        """Record the caller per the step's limits; None when nothing was recorded."""
+        """Record the caller per the step's limits; None when nothing was recorded.
+
+        A hang-up during the recording is reported in the result, not raised, so what was said is kept."""
 
 
 class ComplimentSink(Protocol):
@@ -55,19 +67,35 @@ class FlowTrace:
 
     steps: list[str] = field(default_factory=list)
     outcome: str = "ended"
+    given: bool = False
+    """The caller rated or left a message: a compliment worth completing even if they hang up."""
+    completed: bool = False
 
 
 def run_post_call(flow: PostCallFlow, io: CallerIO, sink: ComplimentSink) -> FlowTrace:
     trace = FlowTrace()
     step_id = flow.start
-    while step_id != END:
-        if len(trace.steps) >= MAX_STEPS_PER_CALL:
-            trace.outcome = "step-limit"
-            break
-        step = flow.steps[step_id]
-        trace.steps.append(step_id)
-        step_id = _run_step(step, io, sink, trace)
+    try:
+        while step_id != END:
+            if len(trace.steps) >= MAX_STEPS_PER_CALL:
+                trace.outcome = "step-limit"
+                break
+            step = flow.steps[step_id]
+            trace.steps.append(step_id)
+            step_id = _run_step(step, io, sink, trace)
+    except CallerGone:
+        _caller_hung_up(flow, sink, trace)
     return trace
+
+
+def _caller_hung_up(flow: PostCallFlow, sink: ComplimentSink, trace: FlowTrace) -> None:
+    """Complete what the caller gave, as the flow's ``log`` step would have (a flow without one never
+    announces a compliment, so neither does a hang-up)."""
+    trace.outcome = "caller-hung-up"
+    if trace.given and not trace.completed and any(s.type == "log" for s in flow.steps.values()):
+        sink.completed()
+        trace.completed = True
+        trace.outcome = "completed-after-hangup"
 
 
 def _run_step(step: Step, io: CallerIO, sink: ComplimentSink, trace: FlowTrace) -> str:
@@ -87,6 +115,7 @@ def _run_step(step: Step, io: CallerIO, sink: ComplimentSink, trace: FlowTrace) 
         if key:
             sink.accepted()
             sink.rated(int(key))
+            trace.given = True
             return step.next
         return step.on_timeout
     if step.type == "record":
@@ -94,9 +123,14 @@ def _run_step(step: Step, io: CallerIO, sink: ComplimentSink, trace: FlowTrace) 
         recording = io.record(step)
         if recording is not None and recording.kept:
             sink.recorded(recording.path)
+            trace.given = True
+        if recording is not None and recording.caller_hung_up:
+            raise CallerGone()
         return step.next
     if step.type == "log":
-        sink.completed()
+        if not trace.completed:
+            sink.completed()
+            trace.completed = True
         trace.outcome = "completed"
         return step.next
     trace.outcome = "hangup"

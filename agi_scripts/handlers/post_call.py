@@ -3,6 +3,9 @@
 Dialplan: after ``Queue(...,c...)`` returns with ``QUEUESTATUS=CONTINUE`` and ``RL_OFFER_COMPLIMENT=1``,
 ``AGI(agi://HOST/post_call)``. The flow comes from ``flows/post_call.yaml``; each answer is stored as
 soon as it is given, and an AMI ``UserEvent`` (``RespectlineCompliment``) announces a completed one.
+A caller who hangs up right after speaking keeps their message: the recording Asterisk closed at the
+hang-up is checked for voice and attached, and the event is still sent (Asterisk runs ``EXEC`` in a
+FastAGI session whose channel is gone).
 """
 
 from __future__ import annotations
@@ -10,11 +13,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from agi_scripts.flows.engine import Recording, run_post_call
+from agi_scripts.flows.engine import CallerGone, Recording, run_post_call
 from agi_scripts.flows.post_call import Step
 from agi_scripts.handlers.callinfo import agent_name, call_id, call_language
 from agi_scripts.handlers.recordings import compliment_recording_base, holds_voice
 from agi_scripts.prompts.catalog import PromptCatalog
+from agi_scripts.protocol.errors import ChannelHungUp
+from agi_scripts.server.blocking import run_blocking
 from agi_scripts.server.routing import HandlerContext, route
 from agi_scripts.storage.base import Store, StoreError, utc_now
 
@@ -48,26 +53,42 @@ class AgiCallerIO:
         self.recording_base = recording_base
 
     def play(self, prompt_id: str) -> None:
-        self.agi.stream_file(self.prompts.sound_name(prompt_id, self.language))
+        try:
+            self.agi.stream_file(self.prompts.sound_name(prompt_id, self.language))
+        except ChannelHungUp as gone:
+            raise CallerGone() from gone
 
     def ask(self, prompt_id: str, digits: str, timeout: float) -> str:
-        key: str = self.agi.stream_file(self.prompts.sound_name(prompt_id, self.language), escape_digits=digits)
-        if not key:
-            key = self.agi.wait_for_digit(int(timeout * 1000))
+        try:
+            key: str = self.agi.stream_file(self.prompts.sound_name(prompt_id, self.language), escape_digits=digits)
+            if not key:
+                key = self.agi.wait_for_digit(int(timeout * 1000))
+        except ChannelHungUp as gone:
+            raise CallerGone() from gone
         return key or ""
 
     def record(self, step: Step) -> Recording | None:
-        self.recording_base.parent.mkdir(parents=True, exist_ok=True)
-        self.agi.record_file(str(self.recording_base), format="wav", escape_digits=step.finish_digits,
-                             timeout=int(step.max_length * 1000), beep="beep" if step.beep else "",
-                             silence=int(step.silence))
+        run_blocking(self.recording_base.parent.mkdir, parents=True, exist_ok=True)
+        hung_up = False
+        try:
+            self.agi.record_file(str(self.recording_base), format="wav", escape_digits=step.finish_digits,
+                                 timeout=int(step.max_length * 1000), beep="beep" if step.beep else "",
+                                 silence=int(step.silence))
+        except ChannelHungUp:
+            hung_up = True  # Asterisk closed the file before it answered: what was said is on disk
         file = self.recording_base.parent / f"{self.recording_base.name}.wav"
-        if not file.exists():
-            return None
-        if holds_voice(file, step.min_length):
-            return Recording(file, kept=True)
-        file.unlink(missing_ok=True)  # silence is not a compliment, and not ours to keep
-        return Recording(file, kept=False)
+        kept = run_blocking(_keep_if_voice, file, step.min_length)
+        return None if kept is None else Recording(file, kept=kept, caller_hung_up=hung_up)
+
+
+def _keep_if_voice(file: Path, min_length: float) -> bool | None:
+    """None when there is no file; False after deleting one that holds no voice."""
+    if not file.is_file():
+        return None
+    if holds_voice(file, min_length):
+        return True
+    file.unlink(missing_ok=True)  # silence is not a compliment, and not ours to keep
+    return False
 
 
 class StoreComplimentSink:
@@ -97,7 +118,10 @@ class StoreComplimentSink:
         details = [f"Agent: {self.agent}", f"Queue: {self.queue}", f"Campaign: {self.campaign or ''}",
                    f"Rating: {self.rating or ''}", f"Recording: {'yes' if self.recording else 'no'}",
                    f"ComplimentId: {self.compliment_id or ''}"]
-        self.ctx.agi.exec_command("UserEvent", ",".join(["RespectlineCompliment", *details]))
+        # Sent after a hang-up too: most callers end by hanging up, and their compliment counts.
+        if not self.ctx.agi.exec_even_if_hung_up("UserEvent", ",".join(["RespectlineCompliment", *details])):
+            self.ctx.log.warning("post_call: compliment %s stored but not announced (connection gone)",
+                                 self.compliment_id)
 
     def _start(self) -> None:
         self.compliment_id = self.store.start_compliment(self.call, agent=self.agent, queue=self.queue,

@@ -156,6 +156,25 @@ class SafeAGI(AGI):  # type: ignore[misc]  # pyst2 ships no type hints
         options = ",".join(map(str, args))
         return self.execute("EXEC", command, options or None)
 
+    def exec_even_if_hung_up(self, application: str, *args: Any) -> bool:
+        """``EXEC`` that is sent after the caller hung up too; True when Asterisk ran it.
+
+        Asterisk keeps a FastAGI session open after a hangup and still runs ``EXEC`` there (res_agi
+        marks it usable on a dead channel), so what a caller gave before hanging up can still be
+        announced (``UserEvent``). Every other command keeps stopping at a pending ``HANGUP``.
+        Nothing is sent when the connection itself is gone or replies are out of step.
+        """
+        self.notice_pending_hangup()
+        if self._out_of_step or self._hangup_reason == "connection closed":
+            return False
+        options = ",".join(map(str, args))
+        try:
+            self._transport.send(format_command("EXEC", (application, options or None)))
+            self._read_reply("EXEC", self._timeouts.for_command("EXEC", (application,)))
+        except (ChannelHungUp, AGIAppError):
+            return False
+        return True
+
     def database_get(self, family: str, key: str) -> str:
         # pyst2 wraps family and key in quotes twice; with real escaping that would put the quotes
         # into the key, so this is the same method quoting once.

@@ -5,11 +5,12 @@ Asterisk by real SIP phones. The campaign under test runs on 'support' only: fir
 from __future__ import annotations
 
 import wave
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from agi_scripts.ami.client import AmiMessage, event_matches
 from agi_scripts.sandbox.audio import contains_prompt, find_prompt_times
 from agi_scripts.sandbox.demo import speak
 from agi_scripts.sandbox.sip import PeerState, SipAgent, SipCaller, SipPhoneSystem
@@ -110,22 +111,104 @@ def test_caller_rates_and_records_a_compliment_the_agent_then_hears_on_the_agent
     assert contains_prompt(agent_phone.last_recording, spoken).matched
 
 
-def test_caller_who_hangs_up_during_the_flow_keeps_the_rating_already_given(
-        stack: RespectlineStack, phones: SipPhoneSystem, agent: SipAgent, caller: SipCaller) -> None:
+@pytest.fixture
+def compliment_events(stack: RespectlineStack) -> Iterator[Callable[[], list[AmiMessage]]]:
+    """The RespectlineCompliment events Asterisk sent from now on (an AMI session listening to user events)."""
+    with stack.asterisk.ami() as ami:
+        ami.send_action("Events", {"EventMask": "user"})
+
+        def sent() -> list[AmiMessage]:
+            ami.send_action("Ping", {})  # Asterisk 22.10.1 may hold the last event back until input arrives
+            events = []
+            while (event := ami.next_event(timeout=1.0)) is not None:
+                if event_matches(event, "UserEvent", {"UserEvent": "RespectlineCompliment"}):
+                    events.append(event)
+            return events
+
+        yield sent
+
+
+def reach_post_call(stack: RespectlineStack, phones: SipPhoneSystem, agent: SipAgent, caller: SipCaller,
+                    keys: str) -> None:
+    """The caller talks to the agent, the agent hangs up, the caller presses ``keys`` in the flow."""
     connect(phones, caller, agent, stack.number("support"))
     phones.pump(1.0)
     agent.hangup()
     phones.wait_until(lambda: "AGI" in running_applications(stack), 10, "post_call started", interval=0.2)
-    for key in "13":
+    for key in keys:
         phones.pump(2.0)
         caller.press(key)
-    phones.pump(2.0)
+
+
+def hang_up(phones: SipPhoneSystem, caller: SipCaller) -> None:
     caller.hangup()
     phones.wait_until(lambda: caller.state is PeerState.DISCONNECTED, 10, "caller hung up")
     phones.pump(2.0)
+
+
+def wait_until_recording(phones: SipPhoneSystem, stack: RespectlineStack) -> None:
+    recordings = stack.recordings_dir / "compliments"
+    before = set(recordings.rglob("*.wav"))
+    phones.wait_until(lambda: bool(set(recordings.rglob("*.wav")) - before), 30, "recording started", interval=0.1)
+    phones.pump(0.5)
+
+
+def test_caller_who_hangs_up_right_after_speaking_keeps_the_message_and_it_is_announced(
+        stack: RespectlineStack, phones: SipPhoneSystem, agent: SipAgent, caller: SipCaller,
+        compliment_events: Callable[[], list[AmiMessage]], tmp_path: Path) -> None:
+    """What most callers do: speak, then hang up instead of pressing #."""
+    spoken = speak(SPOKEN, tmp_path / "spoken.wav")
+    reach_post_call(stack, phones, agent, caller, "151")  # accept, five stars, record a message
+    wait_until_recording(phones, stack)
+    phones.pump(caller.play(spoken) + 1.5)
+    hang_up(phones, caller)
+
+    compliment = newest_compliment(stack)
+    assert compliment is not None and compliment.rating == 5 and compliment.agent == "Agent One"
+    assert compliment.recording is not None and contains_prompt(Path(compliment.recording), spoken).matched
+    [event] = compliment_events()
+    assert event["Rating"] == "5" and event["Recording"] == "yes" and event["ComplimentId"] == str(compliment.id)
+    assert "Traceback" not in stack.server_log.read_text(errors="replace")
+
+
+def test_silence_then_hang_up_keeps_no_empty_recording(
+        stack: RespectlineStack, phones: SipPhoneSystem, agent: SipAgent, caller: SipCaller,
+        compliment_events: Callable[[], list[AmiMessage]]) -> None:
+    reach_post_call(stack, phones, agent, caller, "121")
+    wait_until_recording(phones, stack)
+    recording = max((stack.recordings_dir / "compliments").rglob("*.wav"), key=lambda p: p.stat().st_mtime)
+    phones.pump(2.0)  # says nothing (shorter than the 4 s of silence that would end the recording)
+    hang_up(phones, caller)
+
+    compliment = newest_compliment(stack)
+    assert compliment is not None and compliment.rating == 2 and compliment.recording is None
+    assert not recording.exists()
+    [event] = compliment_events()
+    assert event["Rating"] == "2" and event["Recording"] == "no"
+
+
+def test_caller_who_hangs_up_in_the_menu_keeps_the_rating_already_given(
+        stack: RespectlineStack, phones: SipPhoneSystem, agent: SipAgent, caller: SipCaller,
+        compliment_events: Callable[[], list[AmiMessage]]) -> None:
+    reach_post_call(stack, phones, agent, caller, "13")
+    phones.pump(2.0)  # the "press 1 to record a message" menu is playing
+    hang_up(phones, caller)
     compliment = newest_compliment(stack)
     assert compliment is not None and compliment.rating == 3 and compliment.recording is None
+    [event] = compliment_events()
+    assert event["Rating"] == "3"
     assert "Traceback" not in stack.server_log.read_text(errors="replace")
+
+
+def test_caller_who_hangs_up_during_the_rating_prompt_gets_no_invented_rating(
+        stack: RespectlineStack, phones: SipPhoneSystem, agent: SipAgent, caller: SipCaller,
+        compliment_events: Callable[[], list[AmiMessage]]) -> None:
+    reach_post_call(stack, phones, agent, caller, "1")
+    phones.pump(1.0)  # the rating question is playing
+    hang_up(phones, caller)
+    compliment = newest_compliment(stack)
+    assert compliment is not None and compliment.rating is None and compliment.recording is None
+    assert compliment_events() == []
 
 
 def test_caller_who_gives_no_answer_hears_goodbye_and_is_hung_up(

@@ -17,6 +17,14 @@ from pathlib import Path
 from tests.unit.agi_peer import AgiPeer, parse_agi_args
 
 
+DEAD_CHANNEL_COMMANDS = frozenset({"EXEC", "GET VARIABLE", "SET VARIABLE", "VERBOSE"})
+"""What res_agi still runs once the channel hung up (its commands marked usable on a dead channel)."""
+
+
+def _runs_on_dead_channel(argv: list[str]) -> bool:
+    return bool({argv[0].upper(), " ".join(argv[:2]).upper()} & DEAD_CHANNEL_COMMANDS) if argv else False
+
+
 @dataclass
 class FakeChannel:
     variables: dict[str, str] = field(default_factory=dict)
@@ -25,7 +33,7 @@ class FakeChannel:
     voice: bool = True
     """Whether RECORD FILE records a voice or silence."""
     hang_up_on: str = ""
-    """Hang up (send HANGUP) when a command starting with this arrives."""
+    """Hang up (send HANGUP) when a command starting with this arrives (its words as Asterisk parsed them)."""
     commands: list[list[str]] = field(default_factory=list)
     hung_up: bool = False
 
@@ -39,12 +47,17 @@ class FakeChannel:
             argv = parse_agi_args(line)
             self.commands.append(argv)
             try:
-                if self.hung_up:
+                if self.hung_up and not _runs_on_dead_channel(argv):
                     peer.reply("511 Command Not Permitted on a dead channel or intercept routine")
-                elif self.hang_up_on and line.startswith(self.hang_up_on):
-                    # As Asterisk does with AGISIGHUP=no: the HANGUP line, then the command's result.
+                elif self.hang_up_on and " ".join(argv).startswith(self.hang_up_on) and not self.hung_up:
+                    # As Asterisk does: the HANGUP line, then the command's result. RECORD FILE has
+                    # closed its file first, so what the caller said is on disk.
                     self.hung_up = True
-                    peer.reply("HANGUP", "200 result=-1")
+                    if argv[:2] == ["RECORD", "FILE"]:
+                        self._write_recording(Path(argv[2] + "." + argv[3]))
+                        peer.reply("HANGUP", "200 result=-1 (hangup) endpos=16000")
+                    else:
+                        peer.reply("HANGUP", "200 result=-1")
                 else:
                     peer.reply(self.answer(argv))
             except (BrokenPipeError, ConnectionResetError):

@@ -98,12 +98,36 @@ def test_silent_recording_is_discarded_and_the_rating_kept(stack: Stack) -> None
     assert not Path(record[2] + ".wav").exists()
 
 
-def test_caller_hanging_up_mid_flow_keeps_the_rating(stack: Stack) -> None:
+def test_caller_hanging_up_right_after_speaking_keeps_the_message_and_it_is_announced(stack: Stack) -> None:
     channel = FakeChannel(dict(AGENT), hang_up_on="RECORD FILE").press(["1", "3", "1"])
     with stack.call("post_call", uniqueid="1700000000.23") as peer:
         channel.serve(peer)
     [compliment] = stack.store.list_compliments()
-    assert compliment.rating == 3 and compliment.recording is None
+    assert compliment.rating == 3
+    assert compliment.recording is not None and Path(compliment.recording).is_file()
+    [event] = [c for c in channel.sent("EXEC") if c[1] == "UserEvent"]
+    assert event[2].startswith("RespectlineCompliment,Agent: Agent One") and "Recording: yes" in event[2]
+    assert not [c for c in channel.commands[channel.commands.index(event):] if c[0] == "STREAM"]
+
+
+def test_silence_then_hang_up_keeps_no_recording_and_announces_the_rating(stack: Stack) -> None:
+    channel = FakeChannel(dict(AGENT), voice=False, hang_up_on="RECORD FILE").press(["1", "2", "1"])
+    with stack.call("post_call", uniqueid="1700000000.25") as peer:
+        channel.serve(peer)
+    [compliment] = stack.store.list_compliments()
+    assert compliment.rating == 2 and compliment.recording is None
+    [record] = channel.sent("RECORD")
+    assert not Path(record[2] + ".wav").exists()
+    [event] = [c for c in channel.sent("EXEC") if c[1] == "UserEvent"]
+    assert "Rating: 2" in event[2] and "Recording: no" in event[2]
+
+
+def test_hang_up_during_the_rating_prompt_stores_no_rating_and_announces_nothing(stack: Stack) -> None:
+    channel = FakeChannel(dict(AGENT), hang_up_on="STREAM FILE respectline/nl/compliment_rate").press(["1"])
+    with stack.call("post_call", uniqueid="1700000000.26") as peer:
+        channel.serve(peer)
+    assert [c.rating for c in stack.store.list_compliments()] == [None]
+    assert not [c for c in channel.sent("EXEC") if c[1] == "UserEvent"]
 
 
 def test_caller_who_does_not_answer_hears_goodbye_and_nothing_is_stored(stack: Stack) -> None:

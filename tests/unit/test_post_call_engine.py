@@ -8,13 +8,9 @@ from pathlib import Path
 import pytest
 
 from agi_scripts.config.bundle import load_bundle
-from agi_scripts.flows.engine import Recording, run_post_call
+from agi_scripts.flows.engine import CallerGone, Recording, run_post_call
 from agi_scripts.flows.post_call import PostCallFlow, Step
 from tests.conftest import ConfigTree
-
-
-class CallerHungUp(Exception):
-    pass
 
 
 class ScriptedCaller:
@@ -34,13 +30,16 @@ class ScriptedCaller:
         return self.keys.popleft() if self.keys else ""
 
     def record(self, step: Step) -> Recording | None:
+        """As CallerIO promises: a hang-up while recording comes back with what was recorded."""
+        if self.hang_up_at == "record" and self.recording is not None:
+            return Recording(self.recording.path, self.recording.kept, caller_hung_up=True)
         if self.hang_up_at == "record":
-            raise CallerHungUp
+            raise CallerGone
         return self.recording
 
     def _hear(self, prompt_id: str) -> None:
         if prompt_id == self.hang_up_at:
-            raise CallerHungUp
+            raise CallerGone
         self.heard.append(prompt_id)
 
 
@@ -95,12 +94,53 @@ def test_wrong_key_is_explained_and_the_question_repeated(flow: PostCallFlow) ->
     assert ("recorded", Path("/r/x.wav")) not in sink.events
 
 
-def test_caller_hanging_up_while_recording_keeps_the_rating(flow: PostCallFlow) -> None:
-    caller = ScriptedCaller(["1", "3", "1"], hang_up_at="record")
+def test_caller_hanging_up_right_after_speaking_keeps_the_message_and_the_compliment_is_announced(
+        flow: PostCallFlow) -> None:
+    caller = ScriptedCaller(["1", "5", "1"], Recording(Path("/r/x.wav"), kept=True), hang_up_at="record")
     sink = Sink()
-    with pytest.raises(CallerHungUp):
-        run_post_call(flow, caller, sink)
-    assert sink.events == [("accepted", None), ("rated", 3)]
+    trace = run_post_call(flow, caller, sink)
+    assert sink.events == [("accepted", None), ("rated", 5), ("recorded", Path("/r/x.wav")), ("completed", None)]
+    assert trace.outcome == "completed-after-hangup"
+    assert "compliment_thanks" not in caller.heard  # nobody is left to hear it
+
+
+def test_silence_then_hang_up_keeps_no_recording_but_the_rating_is_completed(flow: PostCallFlow) -> None:
+    caller = ScriptedCaller(["1", "4", "1"], Recording(Path("/r/x.wav"), kept=False), hang_up_at="record")
+    sink = Sink()
+    run_post_call(flow, caller, sink)
+    assert sink.events == [("accepted", None), ("rated", 4), ("completed", None)]
+
+
+def test_hang_up_during_the_rating_prompt_invents_nothing(flow: PostCallFlow) -> None:
+    caller = ScriptedCaller(["1"], hang_up_at="compliment_rate")
+    sink = Sink()
+    trace = run_post_call(flow, caller, sink)
+    assert sink.events == [("accepted", None)]  # the caller chose to leave one; no rating, no announcement
+    assert trace.outcome == "caller-hung-up"
+
+
+def test_hang_up_in_the_menu_after_rating_completes_and_announces_the_rating(flow: PostCallFlow) -> None:
+    caller = ScriptedCaller(["1", "2"], hang_up_at="compliment_record_offer")
+    sink = Sink()
+    run_post_call(flow, caller, sink)
+    assert sink.events == [("accepted", None), ("rated", 2), ("completed", None)]
+
+
+def test_hang_up_during_the_thanks_after_the_log_step_announces_once(flow: PostCallFlow) -> None:
+    caller = ScriptedCaller(["1", "5", "2"], hang_up_at="compliment_thanks")
+    sink = Sink()
+    run_post_call(flow, caller, sink)
+    assert sink.events.count(("completed", None)) == 1
+
+
+def test_a_flow_without_a_log_step_announces_nothing_after_a_hang_up_either(config_tree: ConfigTree) -> None:
+    config_tree.replace("flows/post_call.yaml", "    thanks:\n      type: log                   # marks the compliment complete and announces it to the agent\n      next: thanks_prompt",
+                        "    thanks:\n      type: play\n      prompt: compliment_thanks")
+    flow = load_bundle(config_tree.config).post_call
+    caller = ScriptedCaller(["1", "5"], hang_up_at="compliment_record_offer")
+    sink = Sink()
+    run_post_call(flow, caller, sink)
+    assert ("completed", None) not in sink.events and ("rated", 5) in sink.events
 
 
 def test_discarded_silent_recording_is_not_kept_but_the_compliment_completes(flow: PostCallFlow) -> None:

@@ -256,3 +256,36 @@ def test_classic_sighup_flag_stops_the_next_command(pair: tuple[SafeAGI, Peer]) 
     with pytest.raises(ChannelHungUp):
         agi.answer()
     assert peer.sent() == []
+
+
+def test_exec_even_if_hung_up_reaches_asterisk_after_a_hangup_line_and_nothing_else_does(
+        pair: tuple[SafeAGI, Peer]) -> None:
+    """Asterisk runs EXEC in a dead FastAGI session: what the caller gave can still be announced."""
+    agi, peer = pair
+    peer.reply("HANGUP")
+    time.sleep(0.05)
+    with pytest.raises(ChannelHungUp):
+        agi.stream_file("not-sent")
+    peer.reply("200 result=0")
+    assert agi.exec_even_if_hung_up("UserEvent", "RespectlineCompliment", "Rating: 5") is True
+    assert [parse_agi_args(line) for line in peer.sent()] == [
+        ["EXEC", "UserEvent", "RespectlineCompliment,Rating: 5"]]
+    with pytest.raises(ChannelHungUp):
+        agi.verbose("still not sent")
+    assert peer.sent() == []
+
+
+def test_exec_even_if_hung_up_sends_nothing_once_the_connection_is_closed(pair: tuple[SafeAGI, Peer]) -> None:
+    agi, peer = pair
+    peer.sock.shutdown(socket.SHUT_WR)  # Asterisk closed its end
+    with pytest.raises(ChannelHungUp):
+        agi.get_variable("X")
+    assert agi.exec_even_if_hung_up("UserEvent", "RespectlineCompliment") is False
+
+
+def test_exec_even_if_hung_up_says_false_when_asterisk_refuses_on_the_dead_channel(
+        pair: tuple[SafeAGI, Peer]) -> None:
+    agi, peer = pair
+    peer.reply("HANGUP", "511 Command Not Permitted on a dead channel or intercept routine")
+    time.sleep(0.05)
+    assert agi.exec_even_if_hung_up("UserEvent", "RespectlineCompliment") is False
