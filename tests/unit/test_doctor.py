@@ -356,3 +356,13 @@ def test_health_probe_is_bounded_when_the_server_never_answers() -> None:
         line, error = probes.health_status_line("127.0.0.1", silent.getsockname()[1], 0.5)
         assert time.monotonic() - started < 2.0
     assert line is None and error
+
+
+def test_an_inspection_account_without_a_secret_is_refused_before_connecting(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from agi_scripts.cli.main import main
+
+    monkeypatch.delenv("RESPECTLINE_DOCTOR_SECRET", raising=False)
+    code = main(["doctor", "--config", str(PROJECT / "config/respectline.yaml"), "--ami-user", "rldoctor"])
+    assert code == EXIT_CANNOT_CHECK
+    assert "RESPECTLINE_DOCTOR_SECRET" in capsys.readouterr().err
