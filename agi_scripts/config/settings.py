@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from yaml.nodes import Node
 
+from agi_scripts.config.agents import AgentDirectory, load_agents
 from agi_scripts.config.errors import ConfigError
 from agi_scripts.config.yamlsource import ID_PATTERN, Mapping, YamlFile
 from agi_scripts.prompts.catalog import LANGUAGE_PATTERN
@@ -124,6 +125,7 @@ class Settings:
     compliments: ComplimentSettings = field(default_factory=ComplimentSettings)
     log_level: str = "info"
     notifications: NotificationSettings = field(default_factory=NotificationSettings)
+    agents: AgentDirectory = field(default_factory=AgentDirectory)
 
     @property
     def flow_files(self) -> dict[str, Path]:
@@ -136,7 +138,7 @@ def load_settings(path: Path, errors: list[ConfigError]) -> Settings:
     base = path.parent
     top = source.mapping(source.root(), optional=(
         "server", "store", "paths", "queues", "timezone", "language", "ami", "retention", "compliments",
-        "logging", "notifications"), what="Respectline configuration")
+        "logging", "notifications", "agents"), what="Respectline configuration")
     defaults = Settings(file=path, flows_dir=(base / "../flows").resolve(),
                         prompts_file=(base / "../audio_prompts/prompts.yaml").resolve(),
                         sounds_dir=DEBIAN_SOUNDS_DIR,
@@ -167,6 +169,7 @@ def load_settings(path: Path, errors: list[ConfigError]) -> Settings:
         log_level=(source.choice(logging_.get("level"), ("debug", "info", "warning", "error"), "log level")  # type: ignore[arg-type]
                    if logging_ and logging_.get("level") else None) or "info",
         notifications=_notifications(source, top.get("notifications")),
+        agents=load_agents(source, top.get("agents")),
     )
 
 

@@ -12,8 +12,6 @@ from agi_scripts.config.bundle import Bundle
 from agi_scripts.prompts.language import resolve_language
 
 _NUMBER = re.compile(r"^\+?[0-9]{2,20}$")
-_AGENT = re.compile(r"^[\w .@/'-]{1,80}$")
-"""Member names come from queues.conf; no comma, quote or newline, as they go into UserEvent fields."""
 _CALL_ID = re.compile(r"^[0-9A-Za-z_.-]{1,64}$")
 
 
@@ -23,12 +21,10 @@ def caller_number(raw: str) -> str:
     return value if _NUMBER.match(value) else ""
 
 
-def agent_name(member_name: str, member_interface: str) -> str:
-    """The queue member that answered: its name, else its interface (``PJSIP/agent1``)."""
-    for candidate in (member_name.strip(), member_interface.strip()):
-        if candidate and _AGENT.match(candidate):
-            return candidate
-    return ""
+def agent_for(bundle: Bundle, channel_or_interface: str) -> str:
+    """The agent behind a queue member's interface or their own phone's channel, named by the
+    config's ``agents`` section (see ``config.agents``); ``""`` when it is not a device."""
+    return bundle.settings.agents.name_for(channel_or_interface)
 
 
 def call_id(uniqueid: str) -> str:

@@ -12,7 +12,7 @@ import datetime as dt
 from typing import Any
 
 from agi_scripts.flows.abuse_policy import Action, Category
-from agi_scripts.handlers.callinfo import agent_name, call_id, call_language, caller_number
+from agi_scripts.handlers.callinfo import agent_for, call_id, call_language, caller_number
 from agi_scripts.notify import CaseNotice, EmailNotifier, PauseNotice
 from agi_scripts.policy.routing import PRIORITY_RANK
 from agi_scripts.server.routing import HandlerContext, route
@@ -51,7 +51,7 @@ class FlaggedCall:
         self.ctx, self.category, self.call_id, self.now = ctx, category, uniqueid, now
         agi = ctx.agi
         self.member_interface = agi.get_variable("MEMBERINTERFACE") or ""
-        self.agent = agent_name(agi.get_variable("MEMBERNAME") or "", self.member_interface)
+        self.agent = agent_for(ctx.bundle, self.member_interface)
         self.agent_channel = agi.get_variable("BRIDGEPEER") or ""
         self.caller = caller_number(ctx.request.env.get("agi_callerid", ""))
         self.queue = agi.get_variable("RL_ROUTE") or agi.get_variable("QUEUENAME") or ""

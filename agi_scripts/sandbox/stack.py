@@ -47,7 +47,10 @@ class StackOptions:
     """Agent username -> queues they are a member of."""
     callers: Sequence[str] = ("caller1",)
     agent_names: Mapping[str, str] = field(default_factory=dict)
-    """Agent username -> MEMBERNAME (default: the username)."""
+    """Agent username -> the agent's name in the config's ``agents`` section (default: none, so the
+    device ``PJSIP/<username>`` names them). Their queue member name and their phone's caller ID name
+    are deliberately other texts (``Member <username>``, ``Phone <username>``): neither may decide who
+    the agent is."""
     config_file: Path = PROJECT_ROOT / "config" / "respectline.yaml"
     flows_dir: Path | None = None
     """Use these flows instead of the config's (tests edit a copy)."""
@@ -57,6 +60,16 @@ class StackOptions:
     extra_dialplan: str = ""
     server: bool = True
     """Start ``respectline serve`` (tests of the fall-through start without it)."""
+
+
+def member_name(agent: str) -> str:
+    """The sandbox's queue member name for an agent: not their name, on purpose."""
+    return f"Member {agent}"
+
+
+def phone_name(agent: str) -> str:
+    """The caller ID name the sandbox gives an agent's phone: not their name either."""
+    return f"Phone {agent}"
 
 
 class RespectlineStack:
@@ -162,6 +175,9 @@ class RespectlineStack:
             "sounds: /usr/share/asterisk/sounds": f"sounds: {self.work_dir / 'asterisk' / 'data' / 'sounds'}",
             "recordings: ../var/recordings": f"recordings: {self.recordings_dir}",
             "url: sqlite:///../var/respectline.sqlite": f"url: {self.db_url}",
+            "agents: {}": "agents:" + "".join(f"\n  {name}: PJSIP/{agent}"
+                                              for agent, name in self.options.agent_names.items()) + "\n"
+                          if self.options.agent_names else "agents: {}",
         }
         for old, new in replacements.items():
             if old not in text:
@@ -185,9 +201,8 @@ class RespectlineStack:
     def _asterisk_files(self) -> dict[str, str]:
         members: dict[str, list[str]] = {}
         for agent, queues in self.options.agents.items():
-            name = self.options.agent_names.get(agent, agent)
             for queue in queues:
-                members.setdefault(queue, []).append(f"PJSIP/{agent},0,{name}")
+                members.setdefault(queue, []).append(f"PJSIP/{agent},0,{member_name(agent)}")
         generated = generate(self.bundle, f"127.0.0.1:{self.agi_port}")
         # As the generated file tells admins: their own queues name the template, the teams' get members with (+).
         team_queues = {team.queue for team in self.bundle.abuse_policy.teams.values()}
@@ -196,9 +211,8 @@ class RespectlineStack:
                              for queue in self.bundle.settings.queues)
         team_members = "".join("\n" + queue_members(queue, members[queue])
                                for queue in sorted(team_queues) if members.get(queue))
-        agent_names = {agent: self.options.agent_names.get(agent, agent) for agent in self.options.agents}
         phones = pjsip_endpoints_conf(list(self.options.agents), list(self.options.callers), DEMO_CONTEXT,
-                                      agent_names=agent_names)
+                                      agent_names={agent: phone_name(agent) for agent in self.options.agents})
         numbers = "".join(f"exten => {number},1,Goto(respectline-queue,{queue},1)\n"
                           for queue, number in NUMBERS.items())
         # The same support queue for a French-speaking caller (an IVR choice, in real life).

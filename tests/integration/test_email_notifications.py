@@ -26,7 +26,7 @@ from tests.integration.fake_channel import FakeChannel
 from tests.integration.smtp_servers import Login, free_port, silent_server, smtp_server
 from tests.unit.agi_peer import AgiPeer
 
-AGENT = {"MEMBERNAME": "Agent One", "MEMBERINTERFACE": "PJSIP/agent1", "BRIDGEPEER": "PJSIP/agent1-00000002",
+AGENT = {"MEMBERNAME": "Member agent1", "MEMBERINTERFACE": "PJSIP/agent1", "BRIDGEPEER": "PJSIP/agent1-00000002",
          "RL_ROUTE": "support", "RL_LANGUAGE": "nl"}
 CALLER = "+32471234512"
 SUPERVISORS = "supervisors@example.org"
@@ -62,6 +62,7 @@ class MailStack:
 @contextmanager
 def running(tree: ConfigTree, tmp_path: Path, config: str = "", name: str = "store") -> Iterator[MailStack]:
     text = tree.config.read_text().replace("recordings: ../var/recordings", f"recordings: {tmp_path / 'rec'}")
+    text = text.replace("agents: {}", "agents:\n  Agent One: PJSIP/agent1")
     tree.config.write_text(text + config)
     store = open_store(f"sqlite:///{tmp_path / name}.sqlite")
     mail = MailQueue()

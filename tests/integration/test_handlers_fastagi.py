@@ -13,7 +13,7 @@ from tests.integration.conftest import Stack
 from tests.integration.fake_channel import FakeChannel
 from tests.unit.agi_peer import HOSTILE_CALLER_NAME
 
-AGENT = {"MEMBERNAME": "Agent One", "MEMBERINTERFACE": "PJSIP/agent1", "BRIDGEPEER": "PJSIP/agent1-00000002",
+AGENT = {"MEMBERNAME": "Member agent1", "MEMBERINTERFACE": "PJSIP/agent1", "BRIDGEPEER": "PJSIP/agent1-00000002",
          "RL_ROUTE": "support", "RL_LANGUAGE": "nl", "RL_CAMPAIGN": "thank-you-week-a"}
 
 
@@ -193,3 +193,20 @@ def test_threat_goes_straight_to_disconnect_and_security(stack: Stack) -> None:
     assert channel.sent("HANGUP") == [["HANGUP"]]
     [case] = stack.store.list_cases()
     assert case.team == "security" and case.priority == 1
+
+
+def test_the_agents_line_knows_the_agent_by_the_device_not_by_the_caller_id_name(stack: Stack) -> None:
+    first = stack.store.start_compliment("1700000000.31", agent="Agent One", queue="support", campaign=None)
+    stack.store.set_compliment_rating(first, 5)
+    # Another agent's phone calling itself "Agent One" hears nothing of Agent One's and marks nothing.
+    forged = FakeChannel()
+    with stack.call("my_compliments", channel="PJSIP/agent2-00000009", calleridname="Agent One") as peer:
+        forged.serve(peer)
+    assert [c[2] for c in forged.sent("STREAM")] == ["respectline/nl/agent_compliments_none"]
+    assert stack.store.get_compliment(first).delivered_at is None  # type: ignore[union-attr]
+    # Agent One's own phone, whatever name it shows, hears it.
+    own = FakeChannel()
+    with stack.call("my_compliments", channel="PJSIP/agent1-0000000a", calleridname="Desk 7") as peer:
+        own.serve(peer)
+    assert "respectline/nl/agent_compliments_intro" in [c[2] for c in own.sent("STREAM")]
+    assert stack.store.get_compliment(first).delivered_at is not None  # type: ignore[union-attr]

@@ -123,7 +123,7 @@ def at_once(jobs: Sequence[Callable[[], T]]) -> list[T]:
 
 
 def agent_variables(n: int) -> dict[str, str]:
-    return {"MEMBERNAME": f"Agent {n}", "MEMBERINTERFACE": f"PJSIP/agent{n}", "BRIDGEPEER": f"PJSIP/agent{n}-1",
+    return {"MEMBERNAME": f"Member agent{n}", "MEMBERINTERFACE": f"PJSIP/agent{n}", "BRIDGEPEER": f"PJSIP/agent{n}-1",
             "RL_ROUTE": "support", "RL_LANGUAGE": "nl", "RL_CAMPAIGN": ""}
 
 
@@ -160,7 +160,7 @@ def test_screens_and_compliments_on_both_servers_at_once_are_each_stored_exactly
         store.close()
     assert [call.caller if call else None for call in calls] == [f"+3247100{n:04d}" for n in range(CALLS)]
     assert sorted((c.call_id, c.agent, c.rating) for c in compliments) == sorted(
-        (call_ids[n], f"Agent {n}", 1 + n % 5) for n in range(CALLS))
+        (call_ids[n], f"PJSIP/agent{n}", 1 + n % 5) for n in range(CALLS))  # no agents: section: the device
     assert all(c.recording and Path(c.recording).is_file() for c in compliments)
 
 
