@@ -54,14 +54,7 @@ class YamlFile:
         try:
             node = yaml.compose(text, Loader=yaml.SafeLoader)
         except yaml.MarkedYAMLError as exc:
-            mark = exc.problem_mark or exc.context_mark
-            line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-            problem = exc.problem or "invalid YAML"
-            context = f" {exc.context}" if exc.context else ""
-            self.errors.append(
-                ConfigError(self.path, line, column, f"YAML syntax error: {problem}{context}",
-                            "check indentation, colons and quotes around this line")
-            )
+            self.errors.append(_syntax_error(self.path, exc))
             return None
         if node is None:
             self.errors.append(ConfigError(self.path, 1, 1, "file is empty", "see the README for an example"))
@@ -294,3 +287,20 @@ def _range(minimum: object, maximum: object) -> str:
 
 def _fmt(seconds: float) -> str:
     return f"{seconds:g}s"
+
+
+def _syntax_error(path: Path, exc: yaml.MarkedYAMLError) -> ConfigError:
+    """At the mistake, not where the parser noticed it: an unclosed ``[``/``{`` is only found on a
+    later line, so it is reported where the list or mapping opened."""
+    unclosed = bool(exc.context and exc.context.startswith("while parsing a flow") and exc.context_mark)
+    mark = exc.context_mark if unclosed else exc.problem_mark or exc.context_mark
+    line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+    problem = exc.problem or "invalid YAML"
+    if unclosed:
+        kind = "list" if "sequence" in (exc.context or "") else "mapping"
+        closer = "]" if kind == "list" else "}"
+        return ConfigError(path, line, column, f"YAML syntax error: this {kind} is not closed ({problem})",
+                           f"close it with '{closer}' on this line, or separate its items with ','")
+    context = f" {exc.context}" if exc.context else ""
+    return ConfigError(path, line, column, f"YAML syntax error: {problem}{context}",
+                       "check indentation, colons and quotes around this line")

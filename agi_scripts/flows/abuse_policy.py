@@ -36,6 +36,19 @@ class Action:
     targets: tuple[str, ...] = ()
 
 
+def length_text(seconds: float) -> str:
+    """A pause's length for people: ``40 s``, ``15 min``, ``1 min 30 s``, ``2 h``, ``1 h 5 min``."""
+    total = max(0, round(seconds))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [f"{hours} h"] if hours else []
+    if minutes:
+        parts.append(f"{minutes} min")
+    if secs and not hours:
+        parts.append(f"{secs} s")
+    return " ".join(parts) or "0 s"
+
+
 @dataclass(frozen=True)
 class Category:
     id: str

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from agi_scripts.flows.abuse_policy import Action, Category
+from agi_scripts.flows.abuse_policy import Action, Category, length_text
 from agi_scripts.handlers.callinfo import agent_for, call_id, call_language, caller_number
 from agi_scripts.notify import CaseNotice, EmailNotifier, PauseNotice
 from agi_scripts.policy.routing import PRIORITY_RANK
@@ -148,7 +148,7 @@ class FlaggedCall:
         self._store(lambda: self.ctx.store.record_pause(
             agent=self.member_interface, queues=(), reason=reason, paused_at=self.now, resume_at=resume_at,
             case_id=self.case_id))
-        self._case_event("agent_paused", f"{self.agent} for {int(action.seconds // 60)} min")
+        self._case_event("agent_paused", f"{self.agent} for {length_text(action.seconds)}")
         self.done.append("agent_paused")
         self.mail.agent_paused(PauseNotice(self.agent, self.member_interface, self.category.id, self.queue,
                                            self.case_id, self.now, resume_at))

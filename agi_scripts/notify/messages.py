@@ -16,6 +16,7 @@ from email.utils import format_datetime, make_msgid
 from typing import TYPE_CHECKING
 
 from agi_scripts.config.settings import EmailSettings
+from agi_scripts.flows.abuse_policy import length_text
 from agi_scripts.notify.mailer import MailQueue
 from agi_scripts.server.session import mask_number
 
@@ -130,8 +131,8 @@ class EmailNotifier:
     def _pause_mail(self, n: PauseNotice) -> tuple[str, str]:
         agent = n.agent or n.interface or "an agent"
         category = self._category_label(n.category)
-        minutes = max(1, round((n.resume_at - n.paused_at).total_seconds() / 60))
-        subject = f"[Respectline] {agent} paused for {minutes} min after {category}"
+        subject = (f"[Respectline] {agent} paused for {length_text((n.resume_at - n.paused_at).total_seconds())} "
+                   f"after {category}")
         resumes = self._time(n.resume_at) + (
             " (automatically)" if self.bundle.settings.ami.enabled
             else " (lift it by hand: no AMI account is configured)")

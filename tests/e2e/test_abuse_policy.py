@@ -91,6 +91,7 @@ def test_second_flag_disconnects_opens_a_case_pauses_the_agent_and_routes_the_ne
     assert contains_prompt(Path(case.recording), agent_words).matched
     assert contains_prompt(Path(case.recording), caller_words).matched
     assert [e.action for e in case.events][:4] == ["warn", "case_opened", "agent_paused", "disconnect"]
+    assert case.events[2].detail == f"Agent One for {RECOVERY_SECONDS} s"  # a short pause is not "0 min"
 
     # The agent is paused for recovery; the pause ends on time even though the server restarts.
     phones.wait_until(lambda: agent_paused(stack), 5, "agent paused", interval=0.2)

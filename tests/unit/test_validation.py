@@ -174,3 +174,10 @@ def test_validate_warns_when_the_sounds_folder_lacks_the_built_prompts_and_names
     gone.unlink()
     result = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert "lacks 1 of the sound files" in result.stderr and str(gone) in result.stderr
+
+
+def test_an_unclosed_flow_list_is_reported_on_its_own_line_not_the_next(config_tree: ConfigTree) -> None:
+    config_tree.replace("flows/campaigns.yaml", "    weight: 1\n", "    weight: [1\n")
+    error = only(errors_of(config_tree), "YAML syntax error")
+    assert error.line == config_tree.line_of("flows/campaigns.yaml", "weight: [1")
+    assert "this list is not closed" in error.message and "']'" in error.hint
