@@ -30,7 +30,14 @@ class UsageError(AGIUsageError):  # type: ignore[misc]  # pyst2 has no type hint
     def __init__(self, command: str, usage: str) -> None:
         self.command = command
         self.usage = usage
-        super().__init__(f"Asterisk refused the syntax of AGI command {command!r}: {usage}")
+        # The message reaches logs: the peer's text, cut and without control characters or line breaks.
+        super().__init__(f"Asterisk refused the syntax of AGI command {command!r}: {printable(usage)}")
+
+
+def printable(text: str, limit: int = 300) -> str:
+    """Peer text made safe for one log line: control characters shown as ``?``, cut at ``limit``."""
+    cleaned = "".join(c if c.isprintable() else "?" for c in text[:limit])
+    return cleaned + ("..." if len(text) > limit else "")
 
 
 class BlockingCallTimeout(AGIError):  # type: ignore[misc]  # pyst2 has no type hints

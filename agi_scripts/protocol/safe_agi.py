@@ -32,6 +32,7 @@ from agi_scripts.protocol.transport import LineTransport
 from agi_scripts.protocol.wire import ResultFields, format_command, parse_result_fields, split_code
 
 HANGUP_LINE = "HANGUP"
+MAX_USAGE_LINES = 200
 
 
 def _digit(result: str) -> str:
@@ -260,13 +261,18 @@ class SafeAGI(AGI):  # type: ignore[misc]  # pyst2 ships no type hints
         raise AGIUnknownError(code, "Unhandled code or undefined response")
 
     def _usage(self, first: str, rest: str, deadline: float) -> str:
-        """The usage text of a ``520`` reply, one line or ``520-`` ... ``520 End of proper usage.``"""
+        """The usage text of a ``520`` reply, one line or ``520-`` ... ``520 End of proper usage.``
+
+        Asterisk's longest usage texts are some 40 lines; a peer that goes on past
+        ``MAX_USAGE_LINES`` is not Asterisk, and the session stops reading from it."""
         if not first.startswith("520-"):
             return rest
         usage: list[str] = []
-        while True:
+        while len(usage) < MAX_USAGE_LINES:
             line = self._next_line("520 usage", max(0.0, deadline - time.monotonic()),
                                    self._timeouts.command_timeout)
             if line.startswith("520 ") or line == "520":
                 return "\n".join(usage).strip()
             usage.append(line)
+        self._out_of_step = f"a 520 usage text of over {MAX_USAGE_LINES} lines"
+        return "\n".join(usage[:5]).strip() + "\n..."

@@ -15,8 +15,9 @@ from typing import BinaryIO, Protocol, Union
 
 from agi_scripts.protocol.errors import ChannelHungUp, CommandTimeout
 
-MAX_LINE_BYTES = 1024 * 1024
-"""A reply longer than this is not Asterisk (GET VARIABLE values are bounded far below)."""
+MAX_LINE_BYTES = 8 * 1024
+"""A reply longer than this is not Asterisk: its own buffer for a variable's value is about 1 KB,
+and no reply or environment line of a call comes near 8 KB."""
 
 
 ByteStream = Union[BinaryIO, io.RawIOBase, io.BufferedIOBase]

@@ -97,7 +97,6 @@ def _checked_verb(command: str) -> str:
 ResultFields = dict[str, tuple[str, str]]
 """pyst2's result shape: ``{'result': (value, data), 'endpos': ('1234', ''), ...}``."""
 
-_KEY_VALUE = re.compile(r"(?P<key>\w+)=(?P<value>[^\s]+)\s*(?:\((?P<data>.*)\))*")
 # Asterisk's most frequent replies, pre-parsed: no regex on the hot path.
 _COMMON: dict[str, ResultFields] = {
     "result=0": {"result": ("0", "")},
@@ -116,12 +115,39 @@ def split_code(line: str) -> tuple[int, str]:
 
 
 def parse_result_fields(text: str) -> ResultFields:
-    """The ``key=value (data)`` pairs of a ``200`` reply, as pyst2 reads them (same regex, so a
-    value in parentheses runs to the last ``)`` of the line, spaces and all)."""
+    """The ``key=value (data)`` pairs of a ``200`` reply, as pyst2 reads them: a value in
+    parentheses runs to the last ``)`` of the line, spaces and all.
+
+    pyst2's regex (``(\\w+)=([^\\s]+)\\s*(?:\\((.*)\\))*`` with ``findall``) gives these fields, but
+    in time that grows with the square of the line, so a peer's line of unclosed parentheses could
+    freeze every call; this reads it in one pass (a test compares the two on random lines).
+    """
     common = _COMMON.get(text)
     if common is not None:
         return dict(common)
     fields: ResultFields = {"result": ("", "")}
-    for key, value, data in _KEY_VALUE.findall(text):
-        fields[key] = (value, data)
+    last_close = text.rfind(")")
+    position, end = 0, len(text)
+    while (equals := text.find("=", position)) != -1:
+        start = equals
+        while start > position and _is_word(text[start - 1]):
+            start -= 1
+        value_end = equals + 1
+        while value_end < end and not text[value_end].isspace():
+            value_end += 1
+        if start == equals or value_end == equals + 1:  # no key before '=' or no value after it
+            position = equals + 1
+            continue
+        after = value_end
+        while after < end and text[after].isspace():
+            after += 1
+        data = ""
+        if after < end and text[after] == "(" and last_close > after:
+            data, after = text[after + 1:last_close], last_close + 1
+        fields[text[start:equals]] = (text[equals + 1:value_end], data)
+        position = after
     return fields
+
+
+def _is_word(character: str) -> bool:
+    return character.isalnum() or character == "_"

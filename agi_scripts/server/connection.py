@@ -296,6 +296,11 @@ class AgiConnection:
             return
         end = data.rfind(b"\n")
         self._partial = data[end + 1:]
+        if end > MAX_LINE_BYTES and max(map(len, data[:end].split(b"\n"))) > MAX_LINE_BYTES:
+            SERVER_LOG.warning("closing a connection that sent a line over %d bytes", MAX_LINE_BYTES)
+            self._partial = b""
+            self.abort()
+            return
         text = data[:end].decode("utf-8", "replace")
         if "\r" in text:
             text = text.replace("\r\n", "\n")

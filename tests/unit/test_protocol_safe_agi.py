@@ -289,3 +289,16 @@ def test_exec_even_if_hung_up_says_false_when_asterisk_refuses_on_the_dead_chann
     peer.reply("HANGUP", "511 Command Not Permitted on a dead channel or intercept routine")
     time.sleep(0.05)
     assert agi.exec_even_if_hung_up("UserEvent", "RespectlineCompliment") is False
+
+
+def test_a_520_usage_text_past_any_of_asterisks_is_cut_off_and_the_session_stops_reading(
+        pair: tuple[SafeAGI, Peer]) -> None:
+    agi, peer = pair
+    peer.reply("520-Invalid command syntax.  Proper usage follows:", *(["\x1b[2Jforged"] * 1000))
+    with pytest.raises(UsageError) as refused:
+        agi.get_data("prompt", 1000, 4)
+    assert len(refused.value.usage.splitlines()) <= 6
+    assert "\x1b" not in str(refused.value) and "\n" not in str(refused.value)
+    with pytest.raises(CommandTimeout):  # replies are out of step: nothing more is sent
+        agi.verbose("not sent")
+    assert [parse_agi_args(line) for line in peer.sent()] == [["GET", "DATA", "prompt", "1000", "4"]]

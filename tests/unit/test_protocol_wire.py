@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import random
+import time
+
 import pytest
-from tests.unit.agi_peer import HOSTILE_CALLER_NAME, parse_agi_args
 from asterisk.agi import re_kv
+
+from tests.unit.agi_peer import HOSTILE_CALLER_NAME, parse_agi_args
 
 from agi_scripts.protocol.errors import UnsafeCommand
 from agi_scripts.protocol.timeouts import CommandTimeouts
@@ -116,6 +120,28 @@ def test_result_fields_match_pyst2s_reading(reply: str) -> None:
     expected = {"result": ("", "")}
     expected.update({key: (value, data) for key, value, data in re_kv.findall(reply)})
     assert parse_result_fields(reply) == expected
+
+
+def test_result_fields_match_pyst2s_reading_on_random_lines() -> None:
+    rng = random.Random(1700)
+    alphabet = "ab_1=() \t-é"
+    for _ in range(20000):
+        reply = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 24)))
+        expected = {"result": ("", "")}
+        expected.update({key: (value, data) for key, value, data in re_kv.findall(reply)})
+        assert parse_result_fields(reply) == expected, reply
+
+
+@pytest.mark.parametrize("hostile", [
+    "result=1 " + "a=1 (" * 40000,              # unclosed parentheses: pyst2's regex takes seconds
+    "result=1 " + "a" * 200000,                 # a word that never reaches '='
+    "result=1 (" + "x=" * 100000 + ")",
+])
+def test_a_hostile_reply_line_is_read_in_linear_time(hostile: str) -> None:
+    started = time.perf_counter()
+    fields = parse_result_fields(hostile)
+    assert fields["result"][0] == "1"
+    assert time.perf_counter() - started < 0.5  # linear: a few ms for these 200 KB
 
 
 def test_reply_codes_are_split_from_their_text() -> None:

@@ -186,3 +186,33 @@ def test_a_flood_of_unrequested_lines_closes_the_connection(start_server: StartS
             pass
         assert peer.is_closed(timeout=2)
     assert timed_session(server.port) < 1.0
+
+
+def test_a_reply_line_over_8_kb_closes_that_connection_and_no_one_else_waits(start_server: StartServer) -> None:
+    server = start_server()
+    with AgiPeer(server.port).start("two") as peer:
+        assert peer.command() == "ANSWER"
+        try:
+            peer.send_raw(b"200 result=1 (" + b"x" * 9000 + b")\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        assert peer.is_closed(timeout=2)
+    assert timed_session(server.port) < 1.0
+
+
+def test_a_520_usage_text_that_never_ends_is_cut_off_with_memory_bounded(
+        start_server: StartServer, caplog: pytest.LogCaptureFixture) -> None:
+    """One peer sending an endless multi-line 520 once took a server to 2 GB and one raw log line."""
+    server = start_server()
+    with caplog.at_level(logging.INFO), AgiPeer(server.port).start("two") as peer:
+        assert peer.command() == "ANSWER"
+        flood = b"520-Invalid command syntax.  Proper usage follows:\n" + b"\x1b[31mforged\rline\n" * 5000
+        try:
+            peer.send_raw(flood)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        assert peer.is_closed(timeout=3)
+    assert timed_session(server.port) < 1.0
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "\x1b" not in logged and "\rline" not in logged
+    assert logged.count("forged") < 20
