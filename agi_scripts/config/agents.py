@@ -33,6 +33,15 @@ _LOCAL_OPTIONS = re.compile(r"^(Local/[^/]+)/[a-z]{1,4}$")
 """``Local/2001@agents/n`` in queues.conf is the device ``Local/2001@agents``."""
 
 
+_INTERFACE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,19}/[A-Za-z0-9_.@+/-]{1,100}$")
+
+
+def is_interface(text: str) -> bool:
+    """A queue member's interface as Asterisk gives it (``PJSIP/agent1``, ``Local/2001@agents/n``):
+    safe to store and to hand back to Asterisk in an action."""
+    return bool(_INTERFACE.match(text))
+
+
 def device_of(channel_or_interface: str) -> str:
     """``PJSIP/agent1-0000001a`` or ``PJSIP/agent1`` -> ``PJSIP/agent1``; ``""`` for anything else."""
     value = _CHANNEL_SUFFIX.sub("", channel_or_interface.strip())

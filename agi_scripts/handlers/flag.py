@@ -11,10 +11,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from agi_scripts.config.agents import is_interface
 from agi_scripts.flows.abuse_policy import Action, Category, length_text
 from agi_scripts.handlers.callinfo import agent_for, call_id, call_language, caller_number
 from agi_scripts.notify import CaseNotice, EmailNotifier, PauseNotice
 from agi_scripts.policy.routing import PRIORITY_RANK
+from agi_scripts.server.blocking import run_blocking
 from agi_scripts.server.routing import HandlerContext, route
 from agi_scripts.storage.base import StoreError, utc_now
 
@@ -50,7 +52,8 @@ class FlaggedCall:
     def __init__(self, ctx: HandlerContext, category: Category, uniqueid: str, now: dt.datetime) -> None:
         self.ctx, self.category, self.call_id, self.now = ctx, category, uniqueid, now
         agi = ctx.agi
-        self.member_interface = agi.get_variable("MEMBERINTERFACE") or ""
+        interface = agi.get_variable("MEMBERINTERFACE") or ""
+        self.member_interface = interface if is_interface(interface) else ""
         self.agent = agent_for(ctx.bundle, self.member_interface)
         self.agent_channel = agi.get_variable("BRIDGEPEER") or ""
         self.caller = caller_number(ctx.request.env.get("agi_callerid", ""))
@@ -107,7 +110,13 @@ class FlaggedCall:
         if not policy.record_on_first_flag or self.evidence:
             return
         base = self.ctx.bundle.settings.recordings_dir / "evidence" / f"{self.now:%Y}" / f"{self.now:%m}"
-        base.mkdir(parents=True, exist_ok=True)
+        try:
+            run_blocking(base.mkdir, parents=True, exist_ok=True)
+        except OSError as exc:
+            # A read-only, full or missing share must not cost the agent their protection.
+            self.ctx.log.error("flag: evidence folder %s cannot be created (%s); the ladder goes on "
+                               "without a recording", base, exc.strerror or exc)
+            return
         self.evidence = str(base / f"{self.call_id}.wav")
         if policy.recording_notice:
             self.ctx.agi.stream_file(self._sound(policy.recording_notice))

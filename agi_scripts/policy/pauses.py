@@ -15,6 +15,7 @@ from datetime import datetime
 
 from agi_scripts.ami.client import AmiClient, AmiError
 from agi_scripts.config.settings import AmiSettings
+from agi_scripts.protocol.errors import printable
 from agi_scripts.storage.base import Store, StoreError, utc_now
 
 LOG = logging.getLogger("respectline.pauses")
@@ -45,14 +46,18 @@ class PauseKeeper:
         if not due:
             return 0
         lifted = 0
+        now = self.clock()
         try:
+            running = [p for p in self.store.active_pauses() if p.resume_at is None or p.resume_at > now]
             with AmiClient(self.ami.host, self.ami.port) as ami:
                 ami.login(self.ami.username, self.ami.secret)
                 for pause in due:
-                    self._unpause(ami, pause.agent)
+                    # Overlapping pauses of one agent: the agent takes calls again when the last one ends.
+                    if not any(other.agent == pause.agent for other in running):
+                        self._unpause(ami, pause.agent)
                     self.store.mark_resumed(pause.id)
                     lifted += 1
-                    LOG.info("recovery pause of %s ended (pause %d)", pause.agent, pause.id)
+                    LOG.info("recovery pause of %s ended (pause %d)", printable(pause.agent), pause.id)
         except (AmiError, OSError) as exc:
             LOG.error("cannot reach Asterisk's AMI at %s:%d to end agent pauses: %s; retrying later",
                       self.ami.host, self.ami.port, exc)
@@ -66,9 +71,15 @@ class PauseKeeper:
                                            "Reason": "Respectline recovery time over"})
         except AmiError as exc:
             # Not a member any more (logged off, removed): nothing left to lift.
-            LOG.warning("QueuePause for %s refused: %s", interface, exc)
+            LOG.warning("QueuePause for %s refused: %s", printable(interface), exc)
+        except ValueError:
+            # A row no AMI action can carry (a line break in it): Asterisk could not have paused it either.
+            LOG.error("pause of %s cannot be lifted through AMI (not an interface); marked ended", printable(interface))
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.lift_due()
+            try:
+                self.lift_due()
+            except Exception:  # one bad round must not end the lifting of every later pause
+                LOG.exception("lifting agent pauses failed; retrying in %.0f s", self.interval)
             self._stop.wait(self.interval)

@@ -210,3 +210,43 @@ def test_the_agents_line_knows_the_agent_by_the_device_not_by_the_caller_id_name
         own.serve(peer)
     assert "respectline/nl/agent_compliments_intro" in [c[2] for c in own.sent("STREAM")]
     assert stack.store.get_compliment(first).delivered_at is not None  # type: ignore[union-attr]
+
+
+def test_an_evidence_folder_that_cannot_be_created_still_warns_then_disconnects_and_pauses(
+        stack: Stack, caplog: pytest.LogCaptureFixture) -> None:
+    """A read-only, full or unmounted recordings share: the agent is protected all the same."""
+    stack.tree.replace("flows/abuse_policy.yaml", "dedupe_window: 3s", "dedupe_window: 0s")
+    assert stack.server.reload()
+    recordings = stack.bundle.settings.recordings_dir
+    recordings.parent.mkdir(parents=True, exist_ok=True)
+    recordings.write_text("a file where the evidence folder should be")  # mkdir fails like on a broken share
+    variables = dict(AGENT)
+    with caplog.at_level(logging.ERROR):
+        first = FakeChannel(variables)
+        with stack.call("flag?category=verbal_abuse", uniqueid="1700000000.41") as peer:
+            first.serve(peer)
+        second = FakeChannel(first.variables)
+        with stack.call("flag?category=verbal_abuse", uniqueid="1700000000.41") as peer:
+            second.serve(peer)
+    assert [c[2] for c in first.sent("STREAM")] == ["respectline/nl/abuse_warning"]
+    assert not [c for c in first.sent("EXEC") if c[1] == "MixMonitor"]
+    assert [c[2] for c in second.sent("STREAM")] == ["respectline/nl/abuse_closing"]
+    assert second.sent("HANGUP") == [["HANGUP"]]
+    assert [c for c in second.sent("EXEC") if c[1] == "PauseQueueMember"]
+    [case] = stack.store.list_cases()
+    assert case.recording is None
+    assert "evidence folder" in caplog.text
+
+
+def test_a_member_interface_with_a_line_break_is_neither_paused_nor_stored(stack: Stack) -> None:
+    stack.tree.replace("flows/abuse_policy.yaml", "dedupe_window: 3s", "dedupe_window: 0s")
+    assert stack.server.reload()
+    variables = {**AGENT, "MEMBERINTERFACE": "PJSIP/agent1\rForged: yes"}
+    for _flag in range(2):
+        channel = FakeChannel(variables)
+        with stack.call("flag?category=verbal_abuse", uniqueid="1700000000.42") as peer:
+            channel.serve(peer)
+        variables = channel.variables
+    assert channel.sent("HANGUP") == [["HANGUP"]]  # the caller is still disconnected
+    assert not [c for c in channel.sent("EXEC") if c[1] == "PauseQueueMember"]
+    assert stack.store.active_pauses() == []

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import socket
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -31,4 +34,76 @@ def test_nothing_due_needs_no_ami(tmp_path: Path) -> None:
     store = open_store(f"sqlite:///{tmp_path / 's.sqlite'}")
     keeper = PauseKeeper(store, AmiSettings(port=free_port(), username="rl", secret="x"))
     assert keeper.lift_due() == 0
+    store.close()
+
+
+class FakeAmi:
+    """An AMI server that accepts any login and records the QueuePause actions it is sent."""
+
+    def __init__(self) -> None:
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.unpaused: list[str] = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                connection, _ = self.server.accept()
+            except OSError:
+                return
+            with connection:
+                connection.sendall(b"Asterisk Call Manager/11.0.0\r\n")
+                buffer = b""
+                while chunk := connection.recv(65536):
+                    buffer += chunk
+                    while b"\r\n\r\n" in buffer:
+                        raw, buffer = buffer.split(b"\r\n\r\n", 1)
+                        fields = dict(line.split(": ", 1) for line in raw.decode().split("\r\n"))
+                        if fields["Action"] == "QueuePause":
+                            self.unpaused.append(fields["Interface"])
+                        connection.sendall(f"Response: Success\r\nActionID: {fields['ActionID']}\r\n\r\n".encode())
+
+    def close(self) -> None:
+        self.server.close()
+
+
+def test_overlapping_pauses_of_one_agent_end_when_the_last_one_does(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 's.sqlite'}")
+    ami = FakeAmi()
+    now = dt.datetime.now(dt.timezone.utc)
+    store.record_pause(agent="PJSIP/agent1", queues=(), reason="verbal", paused_at=now - dt.timedelta(minutes=6),
+                       resume_at=now - dt.timedelta(seconds=1))
+    store.record_pause(agent="PJSIP/agent1", queues=(), reason="threat", paused_at=now - dt.timedelta(minutes=1),
+                       resume_at=now + dt.timedelta(minutes=14))
+    keeper = PauseKeeper(store, AmiSettings(port=ami.port, username="rl", secret="x"))
+    assert keeper.lift_due() == 1
+    assert ami.unpaused == []  # the threat's pause still runs: no QueuePause false yet
+    later = PauseKeeper(store, AmiSettings(port=ami.port, username="rl", secret="x"),
+                        clock=lambda: now + dt.timedelta(minutes=15))
+    assert later.lift_due() == 1
+    assert ami.unpaused == ["PJSIP/agent1"]
+    ami.close()
+    store.close()
+
+
+def test_a_row_no_ami_action_can_carry_neither_stops_the_keeper_nor_the_other_pauses(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 's.sqlite'}")
+    ami = FakeAmi()
+    now = dt.datetime.now(dt.timezone.utc)
+    for agent in ("PJSIP/agent1\rForged: yes", "PJSIP/agent2"):
+        store.record_pause(agent=agent, queues=(), reason="test", paused_at=now - dt.timedelta(minutes=6),
+                           resume_at=now - dt.timedelta(minutes=1))
+    keeper = PauseKeeper(store, AmiSettings(port=ami.port, username="rl", secret="x"), interval=0.05)
+    with caplog.at_level(logging.ERROR):
+        keeper.start()
+        deadline = time.monotonic() + 5
+        while store.due_pauses(now) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        keeper.stop()
+    assert store.due_pauses(now) == []
+    assert ami.unpaused == ["PJSIP/agent2"]
+    assert "cannot be lifted through AMI" in caplog.text and "\r" not in caplog.text
+    ami.close()
     store.close()
