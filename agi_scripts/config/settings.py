@@ -213,8 +213,13 @@ def _server(source: YamlFile, node: Node | None) -> ServerSettings:
         else:
             host, port = parsed
     peers = defaults.allowed_peers
-    if section.get("allowed_peers") is not None:
-        peers = tuple(p for p in (_address(source, n) for n in source.sequence(section.get("allowed_peers"))) if p)
+    peers_node = section.get("allowed_peers")
+    if peers_node is not None:
+        peers = tuple(p for p in (_address(source, n) for n in source.sequence(peers_node)) if p)
+        if not source.sequence(peers_node):
+            source.error(peers_node, "allowed_peers is empty: FastAGI has no authentication, so the server "
+                                     "needs the list of Asterisk hosts that may connect",
+                         "list them, for example [127.0.0.1, \"::1\"] or [10.0.0.5]")
 
     def number(key: str, default: int, low: int, high: int) -> int:
         n = section.get(key) if section else None

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import importlib
 import logging
 import resource
@@ -92,6 +93,10 @@ class FastAgiServer:
         SERVER_LOG.info("FastAGI server listening on %s:%d (max %d sessions)%s", self.options.host, self.port,
                         self.options.max_sessions,
                         f"; health on port {self.health_port}" if self.health_port else "")
+        if not _is_loopback(self.options.host):
+            SERVER_LOG.warning("listening beyond loopback (%s): FastAGI has no authentication; only %s may "
+                               "connect (server.allowed_peers); keep the port on a private network",
+                               self.options.host, ", ".join(self.options.allowed_peers) or "loopback")
 
     async def reload(self, reason: str = "SIGHUP") -> bool:
         return await self.bundles.reload(reason)
@@ -331,3 +336,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name or "0.0.0.0"-like wildcard: treat as reachable from outside

@@ -26,6 +26,9 @@ SWEEP_INTERVAL = 0.1
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
+LOOPBACK = ("127.0.0.0/8", "::1")
+
+
 
 class RateLimitedWarning:
     """At most one log line per ``every`` seconds for a repeated event, with the count in between
@@ -62,7 +65,8 @@ class ServerCore:
         self.connections: set[AgiConnection] = set()
         self.admitted = 0
         self.draining = False
-        self._networks = [ipaddress.ip_network(p, strict=False) for p in options.allowed_peers]
+        # No list is never "everyone": FastAGI has no authentication, so an empty one means loopback.
+        self._networks = [ipaddress.ip_network(p, strict=False) for p in options.allowed_peers or LOOPBACK]
         self._peer_verdicts: dict[str, bool] = {}
         self._warn_refused_peer = RateLimitedWarning("refused a FastAGI connection from %s: not in allowed_peers")
         self._warn_over_cap = RateLimitedWarning(
@@ -99,8 +103,6 @@ class ServerCore:
             self.admitted -= 1
 
     def _peer_allowed(self, host: str) -> bool:
-        if not self._networks:
-            return True
         verdict = self._peer_verdicts.get(host)
         if verdict is None:
             try:

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 from agi_scripts.server.app import FastAgiServer, RunningServer
+from agi_scripts.server.core import ServerCore
 from agi_scripts.server.options import ServerOptions
 from tests.unit.agi_peer import TEST_ROUTES, AgiPeer, asterisk_environment, encode_environment
 
@@ -216,3 +218,19 @@ def test_a_520_usage_text_that_never_ends_is_cut_off_with_memory_bounded(
     logged = "\n".join(record.getMessage() for record in caplog.records)
     assert "\x1b" not in logged and "\rline" not in logged
     assert logged.count("forged") < 20
+
+
+def test_a_server_given_no_peer_list_accepts_loopback_only_and_warns_when_listening_beyond(
+        start_server: StartServer, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING):
+        server = start_server(allowed_peers=(), host="0.0.0.0")
+    assert "listening beyond loopback (0.0.0.0)" in caplog.text
+    assert timed_session(server.port) < 1.0  # from 127.0.0.1: still served
+
+
+def test_an_empty_peer_list_refuses_every_address_beyond_loopback() -> None:
+    async def verdicts() -> dict[str, bool]:
+        core = ServerCore(ServerOptions(port=0, allowed_peers=()), {}, cast(Any, None), None, {})
+        return {host: core._peer_allowed(host) for host in ("127.0.0.1", "::1", "10.1.2.3", "203.0.113.9")}
+
+    assert asyncio.run(verdicts()) == {"127.0.0.1": True, "::1": True, "10.1.2.3": False, "203.0.113.9": False}

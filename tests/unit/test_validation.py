@@ -181,3 +181,10 @@ def test_an_unclosed_flow_list_is_reported_on_its_own_line_not_the_next(config_t
     error = only(errors_of(config_tree), "YAML syntax error")
     assert error.line == config_tree.line_of("flows/campaigns.yaml", "weight: [1")
     assert "this list is not closed" in error.message and "']'" in error.hint
+
+
+def test_an_empty_allowed_peers_list_is_refused_not_taken_as_everyone(config_tree: ConfigTree) -> None:
+    config_tree.replace("config/respectline.yaml", 'allowed_peers: [127.0.0.1, "::1"]', "allowed_peers: []")
+    error = only(errors_of(config_tree), "allowed_peers is empty")
+    assert error.line == config_tree.line_of("config/respectline.yaml", "allowed_peers:")
+    assert "127.0.0.1" in error.hint
