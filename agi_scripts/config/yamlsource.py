@@ -29,6 +29,9 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 _TIME_RANGE = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 
+MAX_FILE_BYTES = 1024 * 1024
+MAX_DEPTH = 32
+
 
 class YamlFile:
     """One YAML file being read; collects the errors found in it."""
@@ -42,23 +45,76 @@ class YamlFile:
         self.errors.append(ConfigError(self.path, line, column, message, hint))
 
     def root(self) -> Node | None:
-        """Parse the file; a syntax error is recorded at its own position and gives ``None``."""
-        try:
-            text = self.path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            self.errors.append(ConfigError(self.path, 1, 1, "file not found"))
+        """Parse the file; a syntax error is recorded at its own position and gives ``None``.
+
+        Admins' files are small and plain: over ``MAX_FILE_BYTES``, nested deeper than
+        ``MAX_DEPTH``, or with anchors and aliases (``&a`` / ``*a``, which let a few KB stand for
+        gigabytes of nodes), a file is refused at the place that makes it so, before it is built.
+        """
+        text = self._read()
+        if text is None:
             return None
-        except (OSError, UnicodeDecodeError) as exc:
-            self.errors.append(ConfigError(self.path, 1, 1, f"cannot read file: {exc}"))
-            return None
         try:
+            if not self._plain(text):
+                return None
             node = yaml.compose(text, Loader=yaml.SafeLoader)
         except yaml.MarkedYAMLError as exc:
             self.errors.append(_syntax_error(self.path, exc))
             return None
+        except yaml.reader.ReaderError as exc:
+            line, column = _line_column(text, exc.position)
+            self.errors.append(ConfigError(self.path, line, column,
+                                           f"character {exc.character!r} cannot be in a YAML file",
+                                           "remove it (control characters are not allowed; tabs only inside quotes)"))
+            return None
         if node is None:
             self.errors.append(ConfigError(self.path, 1, 1, "file is empty", "see the README for an example"))
         return node
+
+    def _read(self) -> str | None:
+        try:
+            if not self.path.is_file():
+                message = "file not found" if not self.path.exists() else "not a regular file"
+                self.errors.append(ConfigError(self.path, 1, 1, message))
+                return None
+            with self.path.open("rb") as file:
+                data = file.read(MAX_FILE_BYTES + 1)
+        except OSError as exc:
+            self.errors.append(ConfigError(self.path, 1, 1, f"cannot read file: {exc}"))
+            return None
+        if len(data) > MAX_FILE_BYTES:
+            self.errors.append(ConfigError(self.path, 1, 1, f"file is larger than {MAX_FILE_BYTES // 1024} KB",
+                                           "Respectline's files are a few KB; is this the right file?"))
+            return None
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line, column = _line_column(data[:exc.start].decode("utf-8", "replace"), exc.start)
+            self.errors.append(ConfigError(self.path, line, column, "not UTF-8 text", "save the file as UTF-8"))
+            return None
+
+    def _plain(self, text: str) -> bool:
+        """No anchors, no aliases, no nesting past ``MAX_DEPTH``: checked on the parser's events,
+        which cost time in proportion to the file, before any node is built."""
+        depth = 0
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+                mark = event.start_mark
+                self.errors.append(ConfigError(self.path, mark.line + 1, mark.column + 1,
+                                               "anchors and aliases (&name, *name) are not allowed here",
+                                               "write the value out in full where it is needed"))
+                return False
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    mark = event.start_mark
+                    self.errors.append(ConfigError(self.path, mark.line + 1, mark.column + 1,
+                                                   f"nested more than {MAX_DEPTH} levels deep",
+                                                   "Respectline's files need a few levels; check the brackets"))
+                    return False
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+        return True
 
     def mapping(self, node: Node | None, *, required: Sequence[str] = (), optional: Sequence[str] = (),
                 what: str = "mapping") -> Mapping | None:
@@ -304,3 +360,8 @@ def _syntax_error(path: Path, exc: yaml.MarkedYAMLError) -> ConfigError:
     context = f" {exc.context}" if exc.context else ""
     return ConfigError(path, line, column, f"YAML syntax error: {problem}{context}",
                        "check indentation, colons and quotes around this line")
+
+
+def _line_column(text: str, position: int) -> tuple[int, int]:
+    before = text[:position]
+    return before.count("\n") + 1, position - (before.rfind("\n") + 1) + 1

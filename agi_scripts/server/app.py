@@ -54,6 +54,16 @@ from agi_scripts.server.sockets import SocketListener
 MAX_HTTP_REQUEST = 8192
 
 
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name or "0.0.0.0"-like wildcard: treat as reachable from outside
+
+
 class FastAgiServer:
     """One FastAGI server on one event loop. ``start``/``shutdown`` run on that loop."""
 
@@ -336,12 +346,3 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False  # a host name or "0.0.0.0"-like wildcard: treat as reachable from outside

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -188,3 +189,38 @@ def test_an_empty_allowed_peers_list_is_refused_not_taken_as_everyone(config_tre
     error = only(errors_of(config_tree), "allowed_peers is empty")
     assert error.line == config_tree.line_of("config/respectline.yaml", "allowed_peers:")
     assert "127.0.0.1" in error.hint
+
+
+def test_anchors_and_aliases_are_refused_where_they_stand_before_anything_is_built(config_tree: ConfigTree) -> None:
+    """A few KB of aliases once took 8.9 s and 560 MB to validate inside the live server."""
+    path = config_tree.path("flows/abuse_policy.yaml")
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n"
+        for i in range(20))
+    path.write_text(bomb + path.read_text())
+    error = only(errors_of(config_tree), "anchors and aliases")
+    assert (error.file, error.line, error.column) == (path, 1, 4)
+
+
+def test_a_control_character_and_deep_nesting_get_a_line_and_column_not_a_traceback(
+        config_tree: ConfigTree) -> None:
+    campaigns = config_tree.path("flows/campaigns.yaml")
+    text = campaigns.read_text()
+    assert "\ncampaigns:\n" in text
+    campaigns.write_text(text.replace("\ncampaigns:\n", "\ncampaigns: \a\n", 1))
+    bell = only(errors_of(config_tree), "cannot be in a YAML file")
+    assert (bell.line, bell.column) == (config_tree.line_of("flows/campaigns.yaml", "campaigns: \a"), 12)
+
+    config_tree.path("flows/post_call.yaml").write_text("post_call: " + "[" * 5000 + "]" * 5000 + "\n")
+    deep = only(errors_of(config_tree), "nested more than 32 levels deep")
+    assert deep.file.name == "post_call.yaml" and deep.line == 1
+
+
+def test_a_file_that_is_not_a_regular_file_or_too_large_is_refused(config_tree: ConfigTree) -> None:
+    campaigns = config_tree.path("flows/campaigns.yaml")
+    campaigns.unlink()
+    os.mkfifo(campaigns)  # reading it would block the server's reload for ever
+    only(errors_of(config_tree), "not a regular file")
+    campaigns.unlink()
+    campaigns.write_text("# " + "x" * (1024 * 1024) + "\n")
+    only(errors_of(config_tree), "file is larger than 1024 KB")
