@@ -99,22 +99,23 @@ class YamlFile:
         depth = 0
         for event in yaml.parse(text, Loader=yaml.SafeLoader):
             if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
-                mark = event.start_mark
-                self.errors.append(ConfigError(self.path, mark.line + 1, mark.column + 1,
-                                               "anchors and aliases (&name, *name) are not allowed here",
-                                               "write the value out in full where it is needed"))
+                self._refuse(event, "anchors and aliases (&name, *name) are not allowed here",
+                             "write the value out in full where it is needed")
                 return False
             if isinstance(event, yaml.CollectionStartEvent):
                 depth += 1
                 if depth > MAX_DEPTH:
-                    mark = event.start_mark
-                    self.errors.append(ConfigError(self.path, mark.line + 1, mark.column + 1,
-                                                   f"nested more than {MAX_DEPTH} levels deep",
-                                                   "Respectline's files need a few levels; check the brackets"))
+                    self._refuse(event, f"nested more than {MAX_DEPTH} levels deep",
+                                 "Respectline's files need a few levels; check the brackets")
                     return False
             elif isinstance(event, yaml.CollectionEndEvent):
                 depth -= 1
         return True
+
+    def _refuse(self, event: yaml.Event, message: str, hint: str) -> None:
+        mark = event.start_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        self.errors.append(ConfigError(self.path, line, column, message, hint))
 
     def mapping(self, node: Node | None, *, required: Sequence[str] = (), optional: Sequence[str] = (),
                 what: str = "mapping") -> Mapping | None:
