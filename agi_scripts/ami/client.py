@@ -23,6 +23,10 @@ EventFilter = Callable[[AmiMessage], bool]
 _END_OF_MESSAGE = b"\r\n\r\n"
 
 
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+"""The largest AMI message read (a CLI answer of a very large dialplan is a few MB)."""
+
+
 class AmiError(RuntimeError):
     """The AMI connection failed, timed out, or Asterisk refused an action."""
 
@@ -38,16 +42,16 @@ def encode_action(action: str, fields: Mapping[str, str]) -> bytes:
 
 
 def decode_message(raw: bytes) -> AmiMessage:
-    """Parses one message (without its terminating blank line); repeated keys are joined by newlines."""
-    message: AmiMessage = {}
+    """Parses one message (without its terminating blank line); repeated keys are joined by newlines
+    (collected first and joined once: a CLI answer of 80,000 ``Output:`` lines stays linear)."""
+    values: dict[str, list[str]] = {}
     for line in raw.decode("utf-8", errors="replace").split("\r\n"):
         key, sep, value = line.partition(":")
         if not sep:
             # Old "Command" responses carry bare output lines; keep them under Output.
             key, value = "Output", line
-        key, value = key.strip(), value.strip()
-        message[key] = f"{message[key]}\n{value}" if key in message else value
-    return message
+        values.setdefault(key.strip(), []).append(value.strip())
+    return {key: "\n".join(parts) for key, parts in values.items()}
 
 
 def event_matches(event: AmiMessage, name: str, fields: Mapping[str, str]) -> bool:
@@ -204,4 +208,6 @@ class AmiClient:
         if not chunk:
             raise AmiError("AMI connection closed by Asterisk")
         self._buffer += chunk
+        if len(self._buffer) > MAX_MESSAGE_BYTES and _END_OF_MESSAGE not in self._buffer:
+            raise AmiError(f"an AMI message over {MAX_MESSAGE_BYTES // (1024 * 1024)} MB; giving up on this connection")
         return True

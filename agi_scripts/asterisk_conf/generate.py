@@ -202,17 +202,26 @@ def hold_gap_lengths(bundle: Bundle) -> set[int]:
     return lengths | {round(c.first_after) for c in bundle.campaigns.campaigns if round(c.first_after) > 0}
 
 
-def expected_sound_files(bundle: Bundle) -> list[Path]:
-    """Every file Asterisk will be asked to play, as ``.wav`` under ``paths.sounds``: each prompt in
-    each of its languages, and every entry of the generated hold-music classes."""
+SOUND_EXTENSIONS = ("wav", "sln16", "sln", "wav16", "gsm", "ulaw", "alaw", "g722", "g729", "sln8")
+"""Formats Asterisk may pick a sound file in (it chooses by extension)."""
+
+
+def sound_exists(stem: Path) -> bool:
+    """True when Asterisk finds ``stem`` (a sound named without extension) in some format."""
+    return any(stem.with_name(f"{stem.name}.{extension}").is_file() for extension in SOUND_EXTENSIONS)
+
+
+def expected_sounds(bundle: Bundle) -> list[Path]:
+    """Every sound Asterisk will be asked to play, without extension, under ``paths.sounds``: each
+    prompt in each of its languages, and every entry of the generated hold-music classes."""
     sounds_dir = bundle.settings.sounds_dir
     catalog = bundle.prompts
-    files = [sounds_dir / f"{catalog.sound_name(prompt_id, language)}.wav"
+    files = [sounds_dir / catalog.sound_name(prompt_id, language)
              for prompt_id, prompt in catalog.prompts.items() for language in prompt.languages()]
-    files += sorted({Path(f"{line.removeprefix('entry=')}.wav") for line in music_on_hold(bundle).splitlines()
+    files += sorted({Path(line.removeprefix("entry=")) for line in music_on_hold(bundle).splitlines()
                      if line.startswith("entry=")})
     return files
 
 
-def missing_sound_files(bundle: Bundle) -> list[Path]:
-    return [file for file in expected_sound_files(bundle) if not file.is_file()]
+def missing_sounds(bundle: Bundle) -> list[Path]:
+    return [stem for stem in expected_sounds(bundle) if not sound_exists(stem)]

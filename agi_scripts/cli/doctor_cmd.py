@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import os
 import sys
 from pathlib import Path
@@ -47,10 +48,16 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_CANNOT_CHECK
     ami = bundle.settings.ami
     user, secret = ami.username, ami.secret
+    if not args.ami_user and (args.ami_secret_stdin or SECRET_VARIABLE in os.environ):
+        print(f"error: a secret was given (--ami-secret-stdin or ${SECRET_VARIABLE}) but no --ami-user "
+              "to use it with", file=sys.stderr)
+        return EXIT_CANNOT_CHECK
     if args.ami_user:
         user = args.ami_user
         if args.ami_secret_stdin:
-            secret = sys.stdin.readline().rstrip("\r\n")
+            # A terminal gets no echo; a pipe or a file gives its first line.
+            secret = getpass.getpass(f"secret of AMI account '{user}': ") if sys.stdin.isatty() \
+                else sys.stdin.readline(4096).rstrip("\r\n")
         elif SECRET_VARIABLE in os.environ:
             secret = os.environ[SECRET_VARIABLE]
         else:

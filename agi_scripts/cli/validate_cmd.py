@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from agi_scripts.asterisk_conf.generate import missing_sound_files
+from agi_scripts.asterisk_conf.generate import missing_sounds
 from agi_scripts.cli.main import load_bundle_or_report
 from agi_scripts.config.bundle import Bundle
 
@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
 
 def warn_about_missing_sounds(bundle: Bundle, config: Path, shown: int = 5) -> None:
     """The files are valid, but callers would hear silence where paths.sounds lacks what they name."""
-    missing = missing_sound_files(bundle)
+    missing = missing_sounds(bundle)
     if not missing:
         return
     sounds = bundle.settings.sounds_dir

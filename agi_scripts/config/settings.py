@@ -21,7 +21,7 @@ from agi_scripts.prompts.catalog import LANGUAGE_PATTERN
 
 DEFAULT_PORT = 4573
 DEBIAN_SOUNDS_DIR = Path("/usr/share/asterisk/sounds")
-_QUEUE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
+QUEUE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
 _EXTENSION_PATTERN = re.compile(r"^[0-9*#]{1,20}$")
 _EMAIL_ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
                             r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\Z")
@@ -266,7 +266,7 @@ def _address(source: YamlFile, node: Node) -> str | None:
 def _queues(source: YamlFile, node: Node | None) -> tuple[str, ...]:
     queues: list[str] = []
     for item in source.sequence(node, "list of queue names"):
-        name = source.string(item, "a queue name", pattern=_QUEUE_PATTERN,
+        name = source.string(item, "a queue name", pattern=QUEUE_PATTERN,
                              pattern_hint="letters, digits, '.', '-' and '_', as in queues.conf")
         if name in queues:
             source.error(item, f"queue {name!r} is listed twice")

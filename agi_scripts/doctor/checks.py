@@ -12,12 +12,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from agi_scripts.asterisk_conf.generate import feature_name
+from agi_scripts.asterisk_conf.generate import feature_name, sound_exists
 from agi_scripts.config.bundle import Bundle
 from agi_scripts.doctor.findings import Finding, fail, limited, ok, warn
 from agi_scripts.doctor.parse import AgiTarget, Context, MohClass, QueueMember, dynamic_features_set
 from agi_scripts.policy.routing import music_class_name
 from agi_scripts.prompts.catalog import SOUND_PREFIX
+from agi_scripts.protocol.errors import printable
 
 REQUIRED_MODULES: dict[str, str] = {
     "pbx_config": "reads extensions.conf (the generated contexts)",
@@ -34,7 +35,6 @@ REQUIRED_MODULES: dict[str, str] = {
     "format_sln": "the prompts' .sln16 files (16 kHz)",
 }
 GENERATED_CONTEXTS = ("respectline-queue", "respectline-agent", "respectline-agents")
-SOUND_EXTENSIONS = ("wav", "sln16", "sln", "wav16", "gsm", "ulaw", "alaw", "g722", "g729", "sln8")
 
 
 @dataclass(frozen=True)
@@ -210,11 +210,6 @@ def check_sounds_dir(asterisk_sounds: Path, setup: Setup) -> list[Finding]:
                  f"{setup.regenerate}\nasterisk -rx \"moh reload\"")]
 
 
-def sound_exists(stem: Path) -> bool:
-    """True when Asterisk finds ``stem`` in some format (it picks the file by extension)."""
-    return any(stem.with_name(f"{stem.name}.{extension}").is_file() for extension in SOUND_EXTENSIONS)
-
-
 def check_prompts(asterisk_sounds: Path, setup: Setup) -> list[Finding]:
     catalog = setup.bundle.prompts
     missing = [catalog.sound_name(prompt.id, language)
@@ -311,7 +306,8 @@ def check_server_queuepause(username: str, response: Mapping[str, str]) -> Findi
                     "then: asterisk -rx \"manager reload\"")
     if "not found" in message.lower() or response.get("Response", "").lower() == "success":
         return ok("server AMI", f"the server's AMI account '{username}' may pause and unpause queue members")
-    return warn("server AMI", f"QueuePause probe of '{username}' answered unexpectedly: {message or dict(response)}")
+    return warn("server AMI", f"QueuePause probe of '{username}' answered unexpectedly: "
+                              f"{printable(message or str(dict(response)))}")
 
 
 def check_server_extra_rights(username: str, command_response: Mapping[str, str]) -> Finding | None:

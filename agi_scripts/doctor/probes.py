@@ -6,6 +6,7 @@ import socket
 import time
 
 from agi_scripts.ami.client import AmiClient, AmiError, AmiMessage
+from agi_scripts.protocol.errors import printable
 
 HEALTH_REQUEST = b"GET /health HTTP/1.0\r\nHost: respectline\r\n\r\n"
 MAX_ANSWER = 8192
@@ -21,16 +22,19 @@ def health_status_line(host: str, port: int, timeout: float) -> tuple[str | None
             connection.sendall(HEALTH_REQUEST)
             answer = b""
             while b"\r\n" not in answer and len(answer) < MAX_ANSWER:
-                connection.settimeout(max(0.01, deadline - time.monotonic()))
+                left = deadline - time.monotonic()
+                if left <= 0:  # a peer trickling bytes must not stretch the probe past its timeout
+                    return None, f"no complete answer within {timeout:g} s"
+                connection.settimeout(left)
                 chunk = connection.recv(1024)
                 if not chunk:
                     break
                 answer += chunk
     except OSError as exc:
         return None, str(exc) or type(exc).__name__
-    line = answer.split(b"\r\n", 1)[0].decode("ascii", errors="replace").strip()
+    line = printable(answer.split(b"\r\n", 1)[0].decode("ascii", errors="replace").strip(), 200)
     if not line.startswith("HTTP/"):
-        return None, f"not an HTTP answer: {line[:60]!r}" if line else "the connection closed without an answer"
+        return None, f"not an HTTP answer: {printable(line, 60)}" if line else "the connection closed without an answer"
     return line, None
 
 

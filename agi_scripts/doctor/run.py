@@ -5,7 +5,7 @@ unreachable, login refused, an account that may not inspect, an invalid configur
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
@@ -26,7 +26,7 @@ class DoctorOptions:
     ami_host: str
     ami_port: int
     ami_user: str
-    ami_secret: str
+    ami_secret: str = field(repr=False)
     conf_dir: Path | None = None
     """Where the generated files live; default ``<Asterisk's configuration directory>/respectline``."""
     timeout: float = 5.0

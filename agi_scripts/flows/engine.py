@@ -84,18 +84,33 @@ def run_post_call(flow: PostCallFlow, io: CallerIO, sink: ComplimentSink) -> Flo
             trace.steps.append(step_id)
             step_id = _run_step(step, io, sink, trace)
     except CallerGone:
-        _caller_hung_up(flow, sink, trace)
+        _caller_hung_up(flow, step_id, sink, trace)
     return trace
 
 
-def _caller_hung_up(flow: PostCallFlow, sink: ComplimentSink, trace: FlowTrace) -> None:
-    """Complete what the caller gave, as the flow's ``log`` step would have (a flow without one never
-    announces a compliment, so neither does a hang-up)."""
+def _caller_hung_up(flow: PostCallFlow, step_id: str, sink: ComplimentSink, trace: FlowTrace) -> None:
+    """Complete what the caller gave, as the flow's ``log`` step would have: only when one could
+    still be reached from where they hung up (a caller who chose "no, withdraw it" is not announced)."""
     trace.outcome = "caller-hung-up"
-    if trace.given and not trace.completed and any(s.type == "log" for s in flow.steps.values()):
+    if trace.given and not trace.completed and _leads_to_log(flow, step_id):
         sink.completed()
         trace.completed = True
         trace.outcome = "completed-after-hangup"
+
+
+def _leads_to_log(flow: PostCallFlow, step_id: str) -> bool:
+    seen: set[str] = set()
+    waiting = [step_id]
+    while waiting:
+        current = waiting.pop()
+        if current == END or current in seen:
+            continue
+        seen.add(current)
+        step = flow.steps[current]
+        if step.type == "log":
+            return True
+        waiting.extend(step.targets())
+    return False
 
 
 def _run_step(step: Step, io: CallerIO, sink: ComplimentSink, trace: FlowTrace) -> str:

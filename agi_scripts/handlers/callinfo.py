@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 
 from agi_scripts.config.bundle import Bundle
+from agi_scripts.config.settings import QUEUE_PATTERN
+from agi_scripts.config.yamlsource import ID_PATTERN
 from agi_scripts.prompts.language import resolve_language
 
 _NUMBER = re.compile(r"^\+?[0-9]{2,20}$")
@@ -25,6 +27,15 @@ def agent_for(bundle: Bundle, channel_or_interface: str) -> str:
     """The agent behind a queue member's interface or their own phone's channel, named by the
     config's ``agents`` section (see ``config.agents``); ``""`` when it is not a device."""
     return bundle.settings.agents.name_for(channel_or_interface)
+
+
+def queue_name(raw: str) -> str:
+    """A queue name read back from a channel variable (``RL_ROUTE``), or ``""``: it goes into event fields."""
+    return raw if QUEUE_PATTERN.match(raw) else ""
+
+
+def campaign_id(raw: str) -> str | None:
+    return raw if ID_PATTERN.match(raw) else None
 
 
 def call_id(uniqueid: str) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 
 from agi_scripts.flows.engine import CallerGone, Recording, run_post_call
 from agi_scripts.flows.post_call import Step
-from agi_scripts.handlers.callinfo import agent_for, call_id, call_language
+from agi_scripts.handlers.callinfo import agent_for, call_id, call_language, campaign_id, queue_name
 from agi_scripts.handlers.recordings import compliment_recording_base, holds_voice
 from agi_scripts.prompts.catalog import PromptCatalog
 from agi_scripts.protocol.errors import ChannelHungUp
@@ -30,11 +30,15 @@ def post_call(ctx: HandlerContext) -> None:
     agent = agent_for(bundle, agi.get_variable("MEMBERINTERFACE") or "")
     uniqueid = call_id(ctx.request.env.get("agi_uniqueid", ""))
     if not bundle.post_call.enabled or not agent or not uniqueid:
+        if bundle.post_call.enabled and not agent:
+            ctx.log.warning("post_call: MEMBERINTERFACE is not a device (is setinterfacevar=yes on the "
+                            "queue?); no compliment can be kept for this call")
         ctx.outcome = "skipped" if bundle.post_call.enabled else "disabled"
         return
     language = call_language(bundle, agi.get_variable("RL_LANGUAGE") or ctx.request.env.get("agi_language", ""))
-    queue = agi.get_variable("RL_ROUTE") or ""
-    campaign = agi.get_variable("RL_CAMPAIGN") or None
+    # Read back from the channel, and bound for the compliment's event fields: checked like any input.
+    queue = queue_name(agi.get_variable("RL_ROUTE") or "")
+    campaign = campaign_id(agi.get_variable("RL_CAMPAIGN") or "")
     io = AgiCallerIO(agi, bundle.prompts, language,
                      compliment_recording_base(bundle.settings.recordings_dir, uniqueid, utc_now()))
     sink = StoreComplimentSink(ctx, uniqueid, agent, queue, campaign)

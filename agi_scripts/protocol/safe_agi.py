@@ -172,7 +172,7 @@ class SafeAGI(AGI):  # type: ignore[misc]  # pyst2 ships no type hints
         try:
             self._transport.send(format_command("EXEC", (application, options or None)))
             self._read_reply("EXEC", self._timeouts.for_command("EXEC", (application,)))
-        except (ChannelHungUp, AGIAppError):
+        except (ChannelHungUp, AGIAppError, CommandTimeout):
             return False
         return True
 

@@ -74,8 +74,8 @@ remove_existing=yes
 """
 
 
-# The agent's phone shows "Desk 7", the queue knows them as "Agent One": Respectline must go by
-# the device (agents: in the config), never by the caller ID name.
+# The agent's phone shows "Desk 7", the queue member is "Member agent1", agents: in the config names
+# them "Agent One": Respectline must go by the device, never by the caller ID or member name.
 PJSIP = endpoint("caller1", None) + endpoint("agent1", '"Desk 7" <7007>') + endpoint("care1", '"Care desk" <7100>')
 
 INCLUDE_QUEUES = '#include "${etc_dir}/respectline/queues_respectline.conf"\n'
@@ -85,10 +85,10 @@ persistentmembers = no
 {INCLUDE_QUEUES}
 [support](respectline)
 strategy = rrmemory
-member => PJSIP/agent1,0,Agent One
+member => PJSIP/agent1,0,Member agent1
 
 [billing](respectline)
-member => PJSIP/agent1,0,Agent One
+member => PJSIP/agent1,0,Member agent1
 
 [special-care](+)
 member => PJSIP/care1,0,Sam
@@ -377,7 +377,7 @@ def test_compliment_is_stored_for_the_member_and_heard_by_the_agent_on_the_agent
 
     compliment = newest_compliment(site)
     assert compliment is not None and compliment.rating == 4
-    assert compliment.agent == "Agent One"  # the queue member, not the phone's "Desk 7"
+    assert compliment.agent == "Agent One"  # agents: names the device; not "Member agent1", not "Desk 7"
     assert compliment.recording is not None and contains_prompt(Path(compliment.recording), spoken).matched
 
     own_line = phones.caller("agent1")  # the agent's own phone calls *88

@@ -250,3 +250,14 @@ def test_a_member_interface_with_a_line_break_is_neither_paused_nor_stored(stack
     assert channel.sent("HANGUP") == [["HANGUP"]]  # the caller is still disconnected
     assert not [c for c in channel.sent("EXEC") if c[1] == "PauseQueueMember"]
     assert stack.store.active_pauses() == []
+
+
+def test_a_forged_route_or_campaign_cannot_add_fields_to_the_compliment_event(stack: Stack) -> None:
+    variables = {**AGENT, "RL_ROUTE": "support,Agent: Someone Else", "RL_CAMPAIGN": "x,Rating: 1"}
+    channel = FakeChannel(variables).press(["1", "5", "2"])
+    with stack.call("post_call", uniqueid="1700000000.27") as peer:
+        channel.serve(peer)
+    [event] = [c for c in channel.sent("EXEC") if c[1] == "UserEvent"]
+    assert event[2].count("Agent:") == 1 and event[2].count("Rating:") == 1
+    [compliment] = stack.store.list_compliments()
+    assert compliment.queue == "" and compliment.campaign is None and compliment.rating == 5

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -350,7 +351,6 @@ def test_unreachable_ami_is_exit_2_with_what_to_check(bundle: Bundle) -> None:
 
 
 def test_health_probe_is_bounded_when_the_server_never_answers() -> None:
-    import time
     with socket.create_server(("127.0.0.1", 0)) as silent:  # the kernel accepts; nobody ever reads
         started = time.monotonic()
         line, error = probes.health_status_line("127.0.0.1", silent.getsockname()[1], 0.5)
@@ -366,3 +366,35 @@ def test_an_inspection_account_without_a_secret_is_refused_before_connecting(
     code = main(["doctor", "--config", str(PROJECT / "config/respectline.yaml"), "--ami-user", "rldoctor"])
     assert code == EXIT_CANNOT_CHECK
     assert "RESPECTLINE_DOCTOR_SECRET" in capsys.readouterr().err
+
+
+def test_a_secret_without_an_account_to_use_it_is_refused_and_never_shown(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from agi_scripts.cli.main import main
+
+    monkeypatch.setenv("RESPECTLINE_DOCTOR_SECRET", "s3cret-value")
+    code = main(["doctor", "--config", str(PROJECT / "config/respectline.yaml")])
+    assert code == EXIT_CANNOT_CHECK
+    err = capsys.readouterr().err
+    assert "no --ami-user" in err and "s3cret-value" not in err
+    options = DoctorOptions(Path("c.yaml"), "127.0.0.1", 5038, "rldoctor", "s3cret-value")
+    assert "s3cret-value" not in repr(options)
+
+
+def test_a_health_answer_trickled_byte_by_byte_ends_at_the_timeout() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        def trickle() -> None:
+            connection, _ = listener.accept()
+            with connection:
+                try:
+                    for _ in range(2000):
+                        connection.sendall(b"x")
+                        time.sleep(0.004)
+                except OSError:
+                    pass
+
+        threading.Thread(target=trickle, daemon=True).start()
+        started = time.monotonic()
+        line, error = probes.health_status_line("127.0.0.1", listener.getsockname()[1], 0.5)
+        assert time.monotonic() - started < 1.5
+    assert line is None and error

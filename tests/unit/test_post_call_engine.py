@@ -156,3 +156,17 @@ def test_flow_that_loops_forever_is_cut_off(tmp_path: Path, config_tree: ConfigT
     trace = run_post_call(flow, ScriptedCaller([]), Sink())
     assert trace.outcome == "step-limit"
     assert len(trace.steps) == 50
+
+
+def test_a_caller_who_withdrew_and_then_hung_up_is_not_announced(config_tree: ConfigTree) -> None:
+    """Only a log step the caller could still reach completes the compliment after a hang-up."""
+    config_tree.replace("flows/post_call.yaml", '      choices: {"1": record, "2": thanks}',
+                        '      choices: {"1": record, "2": thanks, "3": withdrawn}')
+    config_tree.replace("flows/post_call.yaml", "    goodbye:\n",
+                        "    withdrawn:\n      type: play\n      prompt: compliment_goodbye\n      next: end\n\n    goodbye:\n")
+    flow = load_bundle(config_tree.config).post_call
+    caller = ScriptedCaller(["1", "5", "3"], hang_up_at="compliment_goodbye")
+    sink = Sink()
+    trace = run_post_call(flow, caller, sink)
+    assert ("completed", None) not in sink.events and ("rated", 5) in sink.events
+    assert trace.outcome == "caller-hung-up"

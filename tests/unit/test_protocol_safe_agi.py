@@ -280,7 +280,9 @@ def test_exec_even_if_hung_up_sends_nothing_once_the_connection_is_closed(pair: 
     peer.sock.shutdown(socket.SHUT_WR)  # Asterisk closed its end
     with pytest.raises(ChannelHungUp):
         agi.get_variable("X")
+    peer.sent()  # what was written before the close
     assert agi.exec_even_if_hung_up("UserEvent", "RespectlineCompliment") is False
+    assert peer.sent() == []
 
 
 def test_exec_even_if_hung_up_says_false_when_asterisk_refuses_on_the_dead_channel(
@@ -302,3 +304,12 @@ def test_a_520_usage_text_past_any_of_asterisks_is_cut_off_and_the_session_stops
     with pytest.raises(CommandTimeout):  # replies are out of step: nothing more is sent
         agi.verbose("not sent")
     assert [parse_agi_args(line) for line in peer.sent()] == [["GET", "DATA", "prompt", "1000", "4"]]
+
+
+def test_exec_even_if_hung_up_says_false_when_asterisk_does_not_answer_in_time(pair: tuple[SafeAGI, Peer]) -> None:
+    ours, theirs = socket.socketpair()
+    transport = FileLineTransport(ours.makefile("rb", buffering=0), ours.makefile("wb", buffering=0))
+    agi = SafeAGI(asterisk_environment("test"), transport, CommandTimeouts(command_timeout=0.2, media_timeout=0.2))
+    assert agi.exec_even_if_hung_up("UserEvent", "RespectlineCompliment") is False
+    ours.close()
+    theirs.close()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from agi_scripts.asterisk_conf.generate import expected_sound_files
+from agi_scripts.asterisk_conf.generate import expected_sounds
 from agi_scripts.config.bundle import load_bundle
 from tests.conftest import ConfigTree
 from tests.config_errors import errors_of, only
@@ -165,16 +165,19 @@ def test_validate_warns_when_the_sounds_folder_lacks_the_built_prompts_and_names
     assert f"  {sounds}/respectline/" in result.stderr and "more" in result.stderr
     assert "respectline prompts install --config" in result.stderr
 
-    for file in expected_sound_files(load_bundle(config_tree.config)):
-        file.parent.mkdir(parents=True, exist_ok=True)
-        file.write_bytes(b"RIFF")
+    for stem in expected_sounds(load_bundle(config_tree.config)):
+        stem.parent.mkdir(parents=True, exist_ok=True)
+        stem.with_name(f"{stem.name}.wav").write_bytes(b"RIFF")
     installed = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert installed.returncode == 0 and "warning" not in installed.stderr
     # One file gone is one file reported.
-    gone = sounds / "respectline" / "fr" / "abuse_warning_discrimination.wav"
-    gone.unlink()
+    gone = sounds / "respectline" / "fr" / "abuse_warning_discrimination"
+    gone.with_suffix(".wav").unlink()
     result = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert "lacks 1 of the sound files" in result.stderr and str(gone) in result.stderr
+    # Any format Asterisk plays will do.
+    gone.with_suffix(".sln16").write_bytes(b"\0\0")
+    assert "warning" not in subprocess.run(command, capture_output=True, text=True, timeout=60).stderr
 
 
 def test_an_unclosed_flow_list_is_reported_on_its_own_line_not_the_next(config_tree: ConfigTree) -> None:
