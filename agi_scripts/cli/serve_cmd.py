@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from agi_scripts.config.bundle import Bundle, load_bundle
-from agi_scripts.config.settings import parse_listen
+from agi_scripts.config.errors import ConfigError, ValidationFailed
+from agi_scripts.config.settings import Settings, parse_listen, restart_required
 from agi_scripts.notify import MAIL_QUEUE, MailQueue
 from agi_scripts.policy.pauses import PauseKeeper
 from agi_scripts.privacy.sweeper import RetentionSweeper
@@ -75,7 +76,7 @@ def run_serve(args: argparse.Namespace) -> int:
     mail = MailQueue()
     _log_email_settings(bundle)
     try:
-        return serve(lambda: load_bundle(config), store=store, options=options, ready=announce,
+        return serve(lambda: reload_bundle(config, bundle.settings), store=store, options=options, ready=announce,
                      extra={MAIL_QUEUE: mail})
     finally:
         mail.close(timeout=5.0)
@@ -83,6 +84,30 @@ def run_serve(args: argparse.Namespace) -> int:
         if keeper is not None:
             keeper.stop()
         store.close()
+
+
+def reload_bundle(config: Path, running: Settings) -> Bundle:
+    """The files as they are now, for a reload; refused (the last good version stays) when a key
+    the server read at start changed, rather than reporting success and silently keeping the old value."""
+    fresh = load_bundle(config)
+    changed = restart_required(running, fresh.settings)
+    if changed:
+        raise ValidationFailed([
+            ConfigError(config, _line_of(config, key), 1, f"{key} changed: the running server applies it only "
+                        "when restarted", "restart the server (systemctl restart respectline), or put the "
+                        "old value back to reload the rest")
+            for key in changed])
+    return fresh
+
+
+def _line_of(config: Path, key: str) -> int:
+    """The line of ``key``'s last part (``paths.recordings`` -> ``recordings:``), or 1."""
+    leaf = key.rsplit(".", 1)[-1] + ":"
+    try:
+        lines = config.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return 1
+    return next((n for n, line in enumerate(lines, 1) if line.strip().startswith(leaf)), 1)
 
 
 def run_agi(args: argparse.Namespace) -> int:

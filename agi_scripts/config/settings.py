@@ -409,3 +409,21 @@ def _email_address(source: YamlFile, node: Node) -> str | None:
 
 
 __all__ = ["ID_PATTERN", "Settings", "load_settings", "parse_listen"]
+
+
+RESTART_KEYS = ("server", "store", "paths.recordings", "retention", "ami", "logging")
+"""What ``respectline serve`` reads once, at start: the listener and its limits, the store, the
+folder and periods the retention sweeper works on, the account that lifts pauses, the log level."""
+
+
+def restart_required(running: Settings, fresh: Settings) -> list[str]:
+    """The ``RESTART_KEYS`` whose value differs between the settings in force and a reloaded file."""
+    pairs = {
+        "server": (running.server, fresh.server),
+        "store": (running.store_url, fresh.store_url),
+        "paths.recordings": (running.recordings_dir, fresh.recordings_dir),
+        "retention": (running.retention, fresh.retention),
+        "ami": (running.ami, fresh.ami),
+        "logging": (running.log_level, fresh.log_level),
+    }
+    return [key for key in RESTART_KEYS if pairs[key][0] != pairs[key][1]]
