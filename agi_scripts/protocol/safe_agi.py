@@ -237,9 +237,10 @@ class SafeAGI(AGI):  # type: ignore[misc]  # pyst2 ships no type hints
         the two apart: a dead channel gets ``HANGUP``, ``511`` or ``-1``.
         """
         timeout = self._timeouts.command_timeout
+        deadline = time.monotonic() + timeout  # one deadline: "100 Trying" lines do not extend it
         self._transport.send(format_command("CHANNEL STATUS", ()))
         while True:
-            line = self._next_line("CHANNEL STATUS", timeout, timeout)
+            line = self._next_line("CHANNEL STATUS", max(0.0, deadline - time.monotonic()), timeout)
             if line == HANGUP_LINE:
                 self.mark_hung_up("HANGUP line")
                 continue

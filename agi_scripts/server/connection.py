@@ -74,6 +74,8 @@ class AgiConnection:
         self.phase = Phase.ENVIRONMENT
         self.deadline = NEVER
         self.admitted = False
+        self.waiting_host: str | None = None
+        """The peer this connection counts against while its environment has not arrived."""
         self.started = 0.0
         self._env_buffer = bytearray()
         self._partial = b""
@@ -126,8 +128,7 @@ class AgiConnection:
             self._resume(Wake.TIMEOUT)
             return
         if self.phase is Phase.ENVIRONMENT:
-            SERVER_LOG.info("closing a connection that sent no complete AGI environment within %.1f s",
-                            self.core.options.environment_timeout)
+            self.core.warn_no_environment(self.core.options.environment_timeout)
         self.deadline = NEVER
         self.abort()
 
@@ -164,6 +165,8 @@ class AgiConnection:
         lines = decode_line(head).split("\n") if head else []
         if lines and lines[0].startswith(("GET ", "HEAD ")):
             self._answer_http(lines[0])
+            return
+        if not self.core.start_session(self):
             return
         self.phase = Phase.SESSION
         self.deadline = NEVER

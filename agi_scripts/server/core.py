@@ -27,6 +27,9 @@ SWEEP_INTERVAL = 0.1
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 LOOPBACK = ("127.0.0.0/8", "::1")
+MAX_WAITING_PER_PEER = 256
+"""Connections one peer may hold open before sending an environment. Asterisk sends its environment
+at once on connecting; even at a thousand calls a second only a few wait at any moment."""
 
 
 
@@ -71,6 +74,12 @@ class ServerCore:
         self._warn_refused_peer = RateLimitedWarning("refused a FastAGI connection from %s: not in allowed_peers")
         self._warn_over_cap = RateLimitedWarning(
             "refused a FastAGI connection: %d sessions already (max_sessions); answered FAILURE")
+        self.waiting: dict[str, dict[AgiConnection, None]] = {}
+        """Per peer, the connections that have not sent their environment yet, oldest first."""
+        self._warn_too_many_waiting = RateLimitedWarning(
+            "closed the oldest idle FastAGI connection from %s: %d connections waiting without an AGI environment")
+        self.warn_no_environment = RateLimitedWarning(
+            "closed a connection that sent no complete AGI environment within %.1f s")
 
     def protocol(self) -> AgiConnection:
         return AgiConnection(self)
@@ -81,6 +90,9 @@ class ServerCore:
     # ------------------------------------------------------------ admission
 
     def admit(self, connection: AgiConnection) -> None:
+        """A new connection, before its environment: allowed peers only, and at most
+        ``MAX_WAITING_PER_PEER`` waiting per peer (the oldest goes), apart from the calls in
+        progress, so idle sockets can never take a real call's place."""
         self.connections.add(connection)
         assert connection.transport is not None
         peer = connection.transport.get_extra_info("peername")
@@ -89,18 +101,45 @@ class ServerCore:
             self._warn_refused_peer(host or "an unknown address")
             connection.reject(failure=False)
             return
+        waiting = self.waiting.setdefault(host, {})
+        if len(waiting) >= MAX_WAITING_PER_PEER:
+            # The oldest idle one goes, not the newcomer: Asterisk sends its environment at once,
+            # so a real call never stays long enough to be the oldest.
+            self._warn_too_many_waiting(host, MAX_WAITING_PER_PEER)
+            oldest = next(iter(waiting))
+            self._stop_waiting(oldest)
+            oldest.abort()
+            waiting = self.waiting.setdefault(host, {})
+        waiting[connection] = None
+        connection.waiting_host = host
+
+    def start_session(self, connection: AgiConnection) -> bool:
+        """Its environment arrived: a call now, counted against ``max_sessions`` (over it, Asterisk
+        is told FAILURE and goes on in its dialplan)."""
+        self._stop_waiting(connection)
         if self.admitted >= self.options.max_sessions:
             self._warn_over_cap(self.admitted)
             connection.reject(failure=True)
-            return
+            return False
         connection.admitted = True
         self.admitted += 1
+        return True
 
     def forget(self, connection: AgiConnection) -> None:
         self.connections.discard(connection)
+        self._stop_waiting(connection)
         if connection.admitted:
             connection.admitted = False
             self.admitted -= 1
+
+    def _stop_waiting(self, connection: AgiConnection) -> None:
+        host, connection.waiting_host = connection.waiting_host, None
+        if host is None:
+            return
+        waiting = self.waiting.get(host, {})
+        waiting.pop(connection, None)
+        if not waiting:
+            self.waiting.pop(host, None)
 
     def _peer_allowed(self, host: str) -> bool:
         verdict = self._peer_verdicts.get(host)

@@ -313,3 +313,25 @@ def test_exec_even_if_hung_up_says_false_when_asterisk_does_not_answer_in_time(p
     assert agi.exec_even_if_hung_up("UserEvent", "RespectlineCompliment") is False
     ours.close()
     theirs.close()
+
+
+def test_a_peer_that_answers_a_channel_probe_with_endless_trying_lines_is_cut_off_at_the_deadline(
+        pair: tuple[SafeAGI, Peer]) -> None:
+    agi, peer = pair  # command timeout 2 s
+    stop = threading.Event()
+
+    def trying() -> None:
+        peer.reply("200 result=-1 endpos=0")
+        while not stop.is_set():
+            try:
+                peer.reply("100 Trying...")
+            except OSError:
+                return
+            time.sleep(0.1)
+
+    threading.Thread(target=trying, daemon=True).start()
+    started = time.monotonic()
+    with pytest.raises(CommandTimeout):
+        agi.stream_file("prompt")
+    stop.set()
+    assert time.monotonic() - started < 3.5

@@ -13,7 +13,7 @@ from typing import Any, cast
 import pytest
 
 from agi_scripts.server.app import FastAgiServer, RunningServer
-from agi_scripts.server.core import ServerCore
+from agi_scripts.server.core import MAX_WAITING_PER_PEER, ServerCore
 from agi_scripts.server.options import ServerOptions
 from tests.unit.agi_peer import TEST_ROUTES, AgiPeer, asterisk_environment, encode_environment
 
@@ -151,7 +151,7 @@ def test_health_answers_http_on_the_agi_port_and_on_the_health_port(start_server
     code, body = http_get(health_port, "/health")
     assert code == 200 and '"status": "ok"' in body and '"sessions": 0' in body
     code, body = http_get(server.port, "/health")
-    assert code == 200 and '"status": "ok"' in body and '"sessions": 1' in body  # the probe itself
+    assert code == 200 and '"status": "ok"' in body and '"sessions": 0' in body  # a probe is not a call
     for port in (server.port, health_port):
         assert http_get(port, "/other")[0] == 404
     assert timed_session(server.port) < 1.0
@@ -234,3 +234,22 @@ def test_an_empty_peer_list_refuses_every_address_beyond_loopback() -> None:
         return {host: core._peer_allowed(host) for host in ("127.0.0.1", "::1", "10.1.2.3", "203.0.113.9")}
 
     assert asyncio.run(verdicts()) == {"127.0.0.1": True, "::1": True, "10.1.2.3": False, "203.0.113.9": False}
+
+
+def test_connections_that_never_send_an_environment_take_no_call_slot_and_are_capped_per_peer(
+        start_server: StartServer, caplog: pytest.LogCaptureFixture) -> None:
+    """2,100 idle sockets once locked real calls out (they counted against max_sessions)."""
+    server = start_server(max_sessions=5, environment_timeout=30)
+    idle: list[socket.socket] = []
+    try:
+        with caplog.at_level(logging.INFO):
+            for _ in range(MAX_WAITING_PER_PEER + 40):
+                idle.append(socket.create_connection(("127.0.0.1", server.port)))
+            assert timed_session(server.port) < 1.0  # a real call is served all the same
+        closed = sum(closed_by_server(sock, timeout=0.01)[0] for sock in idle)
+        assert closed >= 40  # past the per-peer cap, the oldest idle ones were closed
+        warnings = [r for r in caplog.records if "waiting without an AGI environment" in r.getMessage()]
+        assert 1 <= len(warnings) <= 2  # one line for the flood, not one per connection
+    finally:
+        for sock in idle:
+            sock.close()
