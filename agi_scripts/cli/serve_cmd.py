@@ -12,7 +12,7 @@ from agi_scripts.config.bundle import Bundle, load_bundle
 from agi_scripts.config.errors import ConfigError, ValidationFailed
 from agi_scripts.config.settings import Settings, parse_listen, restart_required
 from agi_scripts.notify import MAIL_QUEUE, MailQueue
-from agi_scripts.policy.pauses import PauseKeeper
+from agi_scripts.policy.pauses import UNBOOKED_PAUSES, PauseKeeper, UnbookedPauses
 from agi_scripts.privacy.sweeper import RetentionSweeper
 from agi_scripts.storage.base import Store, StoreError, open_store
 
@@ -68,7 +68,8 @@ def run_serve(args: argparse.Namespace) -> int:
         logging.getLogger("respectline").info("listening on %s:%d (config %s)", host, running.port, config)
         print(f"listening on {host}:{running.port}", flush=True)
 
-    keeper = _start_pause_keeper(bundle, store)
+    unbooked = UnbookedPauses()
+    keeper = _start_pause_keeper(bundle, store, unbooked)
     # Retention periods and the recordings folder as at start; a change to them needs a restart.
     sweeper = RetentionSweeper(store, bundle.settings.recordings_dir, bundle.settings.retention)
     sweeper.start()
@@ -77,7 +78,7 @@ def run_serve(args: argparse.Namespace) -> int:
     _log_email_settings(bundle)
     try:
         return serve(lambda: reload_bundle(config, bundle.settings), store=store, options=options, ready=announce,
-                     extra={MAIL_QUEUE: mail})
+                     extra={MAIL_QUEUE: mail, UNBOOKED_PAUSES: unbooked})
     finally:
         mail.close(timeout=5.0)
         sweeper.stop()
@@ -127,12 +128,12 @@ def run_agi(args: argparse.Namespace) -> int:
         store.close()
 
 
-def _start_pause_keeper(bundle: Bundle, store: Store) -> PauseKeeper | None:
+def _start_pause_keeper(bundle: Bundle, store: Store, unbooked: UnbookedPauses) -> PauseKeeper | None:
     if not bundle.settings.ami.enabled:
         logging.getLogger("respectline").warning(
             "AMI is not configured (ami.username): agents' recovery pauses will not end by themselves")
         return None
-    keeper = PauseKeeper(store, bundle.settings.ami)
+    keeper = PauseKeeper(store, bundle.settings.ami, unbooked=unbooked)
     keeper.start()
     return keeper
 

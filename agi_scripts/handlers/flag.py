@@ -9,12 +9,14 @@ disconnect ends this session.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 from agi_scripts.config.agents import is_interface
 from agi_scripts.flows.abuse_policy import Action, Category, length_text
 from agi_scripts.handlers.callinfo import agent_for, call_id, call_language, caller_number
 from agi_scripts.notify import CaseNotice, EmailNotifier, PauseNotice
+from agi_scripts.policy.pauses import UNBOOKED_PAUSES, UnbookedPause
 from agi_scripts.policy.routing import PRIORITY_RANK
 from agi_scripts.server.blocking import run_blocking
 from agi_scripts.server.routing import HandlerContext, route
@@ -32,20 +34,65 @@ def flag(ctx: HandlerContext) -> None:
         return
     now = utc_now()
     call = FlaggedCall(ctx, category, uniqueid, now)
+    memory = FlagMemory.read(ctx.agi.get_variable(FlagMemory.VARIABLE) or "")
     try:
         result = ctx.store.record_flag(uniqueid, category.id, agent=call.agent, caller=call.caller,
                                        queue=call.queue, at=now, dedupe_seconds=policy.dedupe_window)
     except StoreError:
-        # The agent's protection comes first: act on the first rung even without the store.
-        ctx.log.exception("flag: store unavailable; applying the first rung without bookkeeping")
-        call.apply(category.rung(1), first_flag=True, incident_id=None)
+        # The agent's protection comes first: the channel remembers this call's flags, so the
+        # ladder still climbs (warn, then disconnect) while the store is down.
+        if memory.is_repeat(category.id, now.timestamp(), policy.dedupe_window):
+            ctx.outcome = f"duplicate category={category.id} store=down"
+            return
+        count, first = memory.count(category.id) + 1, memory.total() == 0
+        ctx.log.error("flag: store unavailable; flag %d of %s counted on the channel, nothing booked",
+                      count, category.id)
+        ctx.outcome = f"category={category.id} flag={count} store=down"
+        memory.remember(ctx.agi, category.id, count, now.timestamp())
+        call.apply(category.rung(count), first_flag=first, incident_id=None)
         return
     if result.duplicate:
         ctx.outcome = f"duplicate category={category.id}"
         return
     ctx.outcome = f"category={category.id} flag={result.count_in_category}"
+    memory.remember(ctx.agi, category.id, result.count_in_category, now.timestamp())
     call.apply(category.rung(result.count_in_category), first_flag=result.count_total == 1,
                incident_id=result.incident_id)
+
+
+class FlagMemory:
+    """This call's flags, kept on the caller's channel (``RL_FLAGS``: ``category:count:epoch`` items)
+    so the ladder climbs without the store. Read back from Asterisk, so checked like any input."""
+
+    VARIABLE = "RL_FLAGS"
+    _ITEM = re.compile(r"^([a-z0-9][a-z0-9_-]{0,62}):([0-9]{1,3}):([0-9]{1,12}(?:\.[0-9]{1,6})?)$")
+
+    def __init__(self, flags: dict[str, tuple[int, float]]) -> None:
+        self.flags = flags
+
+    @classmethod
+    def read(cls, raw: str) -> FlagMemory:
+        flags: dict[str, tuple[int, float]] = {}
+        for item in raw[:2000].split(","):
+            match = cls._ITEM.match(item)
+            if match:
+                flags[match[1]] = (int(match[2]), float(match[3]))
+        return cls(flags)
+
+    def count(self, category: str) -> int:
+        return self.flags.get(category, (0, 0.0))[0]
+
+    def total(self) -> int:
+        return sum(count for count, _at in self.flags.values())
+
+    def is_repeat(self, category: str, at: float, window: float) -> bool:
+        _count, last = self.flags.get(category, (0, 0.0))
+        return bool(last) and 0 <= at - last < window
+
+    def remember(self, agi: Any, category: str, count: int, at: float) -> None:
+        """Set before the rung acts: a disconnect ends what may still be sent to the channel."""
+        self.flags[category] = (count, at)
+        agi.set_variable(self.VARIABLE, ",".join(f"{c}:{n}:{t:.3f}" for c, (n, t) in sorted(self.flags.items())))
 
 
 class FlaggedCall:
@@ -136,8 +183,8 @@ class FlaggedCall:
                 "RespectlineCase", f"CaseId: {case.id}", f"Team: {case.team}", f"Category: {case.category}",
                 f"Priority: {action.priority}", f"Agent: {self.agent}", f"Queue: {self.queue}"]))
         self._store(write)
-        self.done.append("case_opened")
-        if self.case_id is not None:
+        if self.case_id is not None:  # the log says what was really done
+            self.done.append("case_opened")
             self.mail.case_opened(CaseNotice(self.case_id, action.team or "", self.category.id, action.priority,
                                              self.queue, self.agent, self.caller, self.now))
 
@@ -152,11 +199,20 @@ class FlaggedCall:
         if not self.member_interface:
             return
         reason = f"Respectline recovery after {self.category.label}"
-        self.ctx.agi.exec_command("PauseQueueMember", f",{self.member_interface},,{reason}")
         resume_at = self.now + dt.timedelta(seconds=action.seconds)
-        self._store(lambda: self.ctx.store.record_pause(
-            agent=self.member_interface, queues=(), reason=reason, paused_at=self.now, resume_at=resume_at,
-            case_id=self.case_id))
+        # Recorded before it is applied, so whoever lifts pauses knows of it; without the store, the
+        # server's keeper holds it and lifts it on time.
+        try:
+            self.ctx.store.record_pause(agent=self.member_interface, queues=(), reason=reason, paused_at=self.now,
+                                        resume_at=resume_at, case_id=self.case_id)
+        except StoreError:
+            unbooked = self.ctx.extra.get(UNBOOKED_PAUSES)
+            if unbooked is not None:
+                unbooked.add(UnbookedPause(self.member_interface, reason, self.now, resume_at, self.case_id))
+            self.ctx.log.error("flag: store unavailable; pause of %s applied, %s", self.member_interface,
+                               "to be booked and lifted by this server" if unbooked is not None
+                               else "NOT recorded: lift it by hand")
+        self.ctx.agi.exec_command("PauseQueueMember", f",{self.member_interface},,{reason}")
         self._case_event("agent_paused", f"{self.agent} for {length_text(action.seconds)}")
         self.done.append("agent_paused")
         self.mail.agent_paused(PauseNotice(self.agent, self.member_interface, self.category.id, self.queue,

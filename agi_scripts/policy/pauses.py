@@ -11,20 +11,64 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 
 from agi_scripts.ami.client import AmiClient, AmiError
 from agi_scripts.config.settings import AmiSettings
 from agi_scripts.protocol.errors import printable
-from agi_scripts.storage.base import Store, StoreError, utc_now
+from agi_scripts.storage.base import AgentPause, Store, StoreError, utc_now
 
 LOG = logging.getLogger("respectline.pauses")
 
 
+UNBOOKED_PAUSES = "unbooked_pauses"
+"""The name under which ``respectline serve`` hands its :class:`UnbookedPauses` to handlers."""
+
+
+@dataclass(frozen=True)
+class UnbookedPause:
+    agent: str
+    reason: str
+    paused_at: datetime
+    resume_at: datetime
+    case_id: int | None
+
+
+class UnbookedPauses:
+    """Pauses applied while the store could not record them. The server's :class:`PauseKeeper`
+    books them as soon as the store answers again, and lifts them on time from here while it does
+    not, so an agent is never left paused for good by a store outage (a restart in between loses
+    this list: the log names each pause that was applied unbooked)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pauses: list[UnbookedPause] = []
+
+    def add(self, pause: UnbookedPause) -> None:
+        with self._lock:
+            self._pauses.append(pause)
+
+    def take(self, wanted: Callable[[UnbookedPause], bool]) -> list[UnbookedPause]:
+        with self._lock:
+            taken = [p for p in self._pauses if wanted(p)]
+            self._pauses = [p for p in self._pauses if not wanted(p)]
+        return taken
+
+    def put_back(self, pauses: list[UnbookedPause]) -> None:
+        with self._lock:
+            self._pauses[:0] = pauses
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._pauses)
+
+
 class PauseKeeper:
     def __init__(self, store: Store, ami: AmiSettings, interval: float = 5.0,
-                 clock: Callable[[], datetime] = utc_now) -> None:
+                 clock: Callable[[], datetime] = utc_now, unbooked: UnbookedPauses | None = None) -> None:
         self.store, self.ami, self.interval, self.clock = store, ami, interval, clock
+        self.unbooked = unbooked or UnbookedPauses()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="respectline-pauses", daemon=True)
 
@@ -37,12 +81,46 @@ class PauseKeeper:
             self._thread.join(self.interval + 5)
 
     def lift_due(self) -> int:
-        """Lift every pause that is due now; returns how many were lifted."""
+        """Book what the store missed, then lift every pause that is due now; returns how many were lifted."""
+        lifted = self._book_or_lift_unbooked()
         try:
             due = self.store.due_pauses(self.clock())
         except StoreError:
             LOG.exception("cannot read agent pauses from the store; retrying later")
+            return lifted
+        return lifted + self._lift(due)
+
+    def _book_or_lift_unbooked(self) -> int:
+        pending = self.unbooked.take(lambda _pause: True)
+        if not pending:
             return 0
+        unbooked: list[UnbookedPause] = []
+        for pause in pending:
+            try:
+                self.store.record_pause(agent=pause.agent, queues=(), reason=pause.reason, paused_at=pause.paused_at,
+                                        resume_at=pause.resume_at, case_id=pause.case_id)
+                LOG.info("recovery pause of %s booked after the store came back", printable(pause.agent))
+            except StoreError:
+                unbooked.append(pause)
+        now = self.clock()
+        due = [p for p in unbooked if p.resume_at <= now]
+        self.unbooked.put_back([p for p in unbooked if p.resume_at > now])
+        if not due:
+            return 0
+        try:
+            with AmiClient(self.ami.host, self.ami.port) as ami:
+                ami.login(self.ami.username, self.ami.secret)
+                for pause in due:
+                    self._unpause(ami, pause.agent)
+                    LOG.warning("recovery pause of %s ended; the store never recorded it (it was down)",
+                                printable(pause.agent))
+        except (AmiError, OSError) as exc:
+            self.unbooked.put_back(due)
+            LOG.error("cannot reach Asterisk's AMI to end unbooked pauses: %s; retrying later", exc)
+            return 0
+        return len(due)
+
+    def _lift(self, due: list[AgentPause]) -> int:
         if not due:
             return 0
         lifted = 0

@@ -261,3 +261,45 @@ def test_a_forged_route_or_campaign_cannot_add_fields_to_the_compliment_event(st
     assert event[2].count("Agent:") == 1 and event[2].count("Rating:") == 1
     [compliment] = stack.store.list_compliments()
     assert compliment.queue == "" and compliment.campaign is None and compliment.rating == 5
+
+
+def test_with_the_store_down_the_ladder_still_climbs_from_warning_to_disconnect_and_the_agent_is_paused(
+        stack: Stack, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    stack.tree.replace("flows/abuse_policy.yaml", "dedupe_window: 3s", "dedupe_window: 0s")
+    assert stack.server.reload()
+
+    def down(*_args: object, **_kwargs: object) -> None:
+        raise StoreError("database is locked")
+
+    for method in ("record_flag", "open_case", "record_pause", "add_case_event", "set_incident_action"):
+        monkeypatch.setattr(type(stack.store), method, down)
+    variables = dict(AGENT)
+    heard = []
+    with caplog.at_level(logging.INFO):
+        for _flag in range(2):
+            channel = FakeChannel(variables)
+            with stack.call("flag?category=verbal_abuse", uniqueid="1700000000.51") as peer:
+                channel.serve(peer)
+            heard.append([c[2] for c in channel.sent("STREAM") if "recording_notice" not in c[2]])
+            variables = channel.variables  # the channel keeps RL_FLAGS between the two presses
+    assert heard == [["respectline/nl/abuse_warning"], ["respectline/nl/abuse_closing"]]
+    assert channel.sent("HANGUP") == [["HANGUP"]]
+    assert [c for c in channel.sent("EXEC") if c[1] == "PauseQueueMember"]
+    assert "flag 2 of verbal_abuse counted on the channel" in caplog.text
+    assert "case_opened" not in caplog.text  # nothing is reported done that was not
+
+
+def test_with_the_store_down_a_double_press_still_counts_once(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    def down(*_args: object, **_kwargs: object) -> None:
+        raise StoreError("database is locked")
+
+    monkeypatch.setattr(type(stack.store), "record_flag", down)
+    variables = dict(AGENT)
+    streams = []
+    for _press in range(2):  # within the 3 s dedupe window
+        channel = FakeChannel(variables)
+        with stack.call("flag?category=verbal_abuse", uniqueid="1700000000.52") as peer:
+            channel.serve(peer)
+        streams.append([c[2] for c in channel.sent("STREAM")])
+        variables = channel.variables
+    assert "respectline/nl/abuse_warning" in streams[0] and streams[1] == []

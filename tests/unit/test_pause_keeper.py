@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from agi_scripts.config.settings import AmiSettings
-from agi_scripts.policy.pauses import PauseKeeper
+from agi_scripts.policy.pauses import PauseKeeper, UnbookedPause, UnbookedPauses
 from agi_scripts.sandbox.asterisk import free_port
-from agi_scripts.storage.base import open_store
+from agi_scripts.storage.base import StoreError, open_store
 
 
 def test_unreachable_ami_keeps_the_pause_due_and_logs_it(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -105,5 +105,29 @@ def test_a_row_no_ami_action_can_carry_neither_stops_the_keeper_nor_the_other_pa
     assert store.due_pauses(now) == []
     assert ami.unpaused == ["PJSIP/agent2"]
     assert "cannot be lifted through AMI" in caplog.text and "\r" not in caplog.text
+    ami.close()
+    store.close()
+
+
+def test_a_pause_the_store_could_not_record_is_lifted_on_time_and_booked_once_the_store_is_back(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 's.sqlite'}")
+    ami = FakeAmi()
+    now = dt.datetime.now(dt.timezone.utc)
+    unbooked = UnbookedPauses()
+    unbooked.add(UnbookedPause("PJSIP/agent1", "threat", now - dt.timedelta(minutes=15), now - dt.timedelta(seconds=1), None))
+    unbooked.add(UnbookedPause("PJSIP/agent2", "verbal", now, now + dt.timedelta(minutes=5), None))
+
+    def down(*_args: object, **_kwargs: object) -> None:
+        raise StoreError("database is locked")
+
+    keeper = PauseKeeper(store, AmiSettings(port=ami.port, username="rl", secret="x"), unbooked=unbooked)
+    with monkeypatch.context() as outage:
+        outage.setattr(type(store), "record_pause", down)
+        outage.setattr(type(store), "due_pauses", down)
+        assert keeper.lift_due() == 1  # the due one is lifted although the store never saw it
+    assert ami.unpaused == ["PJSIP/agent1"] and len(unbooked) == 1
+    assert keeper.lift_due() == 0  # the store answers again: the running pause is booked
+    assert len(unbooked) == 0 and [p.agent for p in store.active_pauses()] == ["PJSIP/agent2"]
     ami.close()
     store.close()
