@@ -45,6 +45,7 @@ def flag(ctx: HandlerContext) -> None:
             ctx.outcome = f"duplicate category={category.id} store=down"
             return
         count, first = memory.count(category.id) + 1, memory.total() == 0
+        call.store_down = True
         ctx.log.error("flag: store unavailable; flag %d of %s counted on the channel, nothing booked",
                       count, category.id)
         ctx.outcome = f"category={category.id} flag={count} store=down"
@@ -109,6 +110,8 @@ class FlaggedCall:
                                       or ctx.request.env.get("agi_language", ""))
         self.evidence = agi.get_variable("RL_EVIDENCE") or ""
         self.case_id: int | None = None
+        self.store_down = False
+        """Set at the first store failure of this flag; later book-keeping is not tried again."""
         self.done: list[str] = []
         self.mail = EmailNotifier.for_call(ctx)
 
@@ -203,9 +206,12 @@ class FlaggedCall:
         # Recorded before it is applied, so whoever lifts pauses knows of it; without the store, the
         # server's keeper holds it and lifts it on time.
         try:
+            if self.store_down:
+                raise StoreError("the store failed earlier in this flag")
             self.ctx.store.record_pause(agent=self.member_interface, queues=(), reason=reason, paused_at=self.now,
                                         resume_at=resume_at, case_id=self.case_id)
         except StoreError:
+            self.store_down = True
             unbooked = self.ctx.extra.get(UNBOOKED_PAUSES)
             if unbooked is not None:
                 unbooked.add(UnbookedPause(self.member_interface, reason, self.now, resume_at, self.case_id))
@@ -230,9 +236,12 @@ class FlaggedCall:
             self._store(lambda: self.ctx.store.add_case_event(case_id, action, detail, at=self.now))
 
     def _store(self, write: Any) -> None:
+        if self.store_down:
+            return  # one wait for a failing store per flag: the caller and the agent wait for nothing else
         try:
             write()
         except StoreError:
+            self.store_down = True
             self.ctx.log.exception("flag: store write failed; the call goes on")
 
     def _sound(self, prompt_id: str | None) -> str:

@@ -68,7 +68,7 @@ class PauseKeeper:
     def __init__(self, store: Store, ami: AmiSettings, interval: float = 5.0,
                  clock: Callable[[], datetime] = utc_now, unbooked: UnbookedPauses | None = None) -> None:
         self.store, self.ami, self.interval, self.clock = store, ami, interval, clock
-        self.unbooked = unbooked or UnbookedPauses()
+        self.unbooked = unbooked if unbooked is not None else UnbookedPauses()  # an empty one is falsy
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="respectline-pauses", daemon=True)
 

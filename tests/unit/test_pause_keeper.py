@@ -131,3 +131,14 @@ def test_a_pause_the_store_could_not_record_is_lifted_on_time_and_booked_once_th
     assert len(unbooked) == 0 and [p.agent for p in store.active_pauses()] == ["PJSIP/agent2"]
     ami.close()
     store.close()
+
+
+def test_the_keeper_lifts_from_the_very_list_the_handlers_fill_even_when_it_starts_empty(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 's.sqlite'}")
+    unbooked = UnbookedPauses()  # empty, hence falsy: it must still be the one the keeper reads
+    keeper = PauseKeeper(store, AmiSettings(port=free_port(), username="rl", secret="x"), unbooked=unbooked)
+    now = dt.datetime.now(dt.timezone.utc)
+    unbooked.add(UnbookedPause("PJSIP/agent1", "threat", now, now + dt.timedelta(minutes=5), None))
+    keeper.lift_due()
+    assert [p.agent for p in store.active_pauses()] == ["PJSIP/agent1"] and len(unbooked) == 0
+    store.close()

@@ -1,0 +1,88 @@
+"""The agent's protection through a real Asterisk while the store is down: the caller is warned,
+then disconnected; the agent is paused and unpaused on time; the pause is booked once the store
+answers again. Nothing is reported as done that was not."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+
+import pytest
+
+from agi_scripts.sandbox.audio import contains_prompt
+from agi_scripts.sandbox.demo import demo_flows
+from agi_scripts.sandbox.sip import PeerState, SipAgent, SipCaller, SipPhoneSystem
+from agi_scripts.sandbox.stack import RespectlineStack, StackOptions
+from agi_scripts.storage.base import open_store
+from tests.e2e.conftest import ALWAYS_ON_CAMPAIGNS, started
+from tests.e2e.test_call_paths import connect
+
+pytestmark = pytest.mark.e2e
+RECOVERY_SECONDS = 20
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RespectlineStack]:
+    folder = tmp_path_factory.mktemp("outage")
+    flows = demo_flows(folder, ALWAYS_ON_CAMPAIGNS)
+    policy = flows / "abuse_policy.yaml"
+    text = policy.read_text()
+    for shipped in ("5m", "10m", "15m"):
+        text = text.replace(f"pause_agent: {shipped}", f"pause_agent: {RECOVERY_SECONDS}s")
+    policy.write_text(text)
+    running = started(StackOptions(agent_names={"agent1": "Agent One"}, flows_dir=flows), folder)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def agent_paused(stack: RespectlineStack) -> bool:
+    lines = [line for line in stack.asterisk.rx("queue show billing").splitlines() if "agent1" in line]
+    assert lines, "agent1 is not a member of billing"
+    return "paused" in lines[0].lower()
+
+
+def locked(db_url: str) -> sqlite3.Connection:
+    """Another writer holding SQLite's write lock: every write of the server fails (busy)."""
+    connection = sqlite3.connect(db_url.removeprefix("sqlite:///"), timeout=1, isolation_level=None)
+    connection.execute("BEGIN IMMEDIATE")
+    return connection
+
+
+def test_with_the_store_locked_the_caller_is_warned_then_disconnected_and_the_pause_ends_on_time(
+        stack: RespectlineStack, phones: SipPhoneSystem, agent: SipAgent, caller: SipCaller) -> None:
+    connect(phones, caller, agent, stack.number("billing"))
+    phones.pump(1.0)
+    lock = locked(stack.db_url)
+    try:
+        agent.press("*1")
+        phones.pump(20.0)  # the store's busy wait, the recording notice and the warning
+        assert caller.state is PeerState.CONNECTED
+        agent.press("*1")
+        phones.wait_until(lambda: caller.state is PeerState.DISCONNECTED, 40, "caller disconnected while the store is down")
+        phones.wait_until(lambda: agent.state is PeerState.DISCONNECTED, 10, "agent leg ended")
+        phones.pump(0.3)
+        assert caller.last_recording is not None
+        assert contains_prompt(caller.last_recording, stack.prompt_file("abuse_warning", "en")).matched
+        assert contains_prompt(caller.last_recording, stack.prompt_file("abuse_closing", "en")).matched
+        phones.wait_until(lambda: agent_paused(stack), 5, "agent paused without the store", interval=0.2)
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+
+    # The store answers again: the pause is booked, and lifted when due.
+    phones.wait_until(lambda: not agent_paused(stack), RECOVERY_SECONDS + 20, "agent unpaused on time",
+                      interval=0.5)
+    store = open_store(stack.db_url)
+    try:
+        pauses = store.active_pauses()
+        assert pauses == []
+        assert store.list_cases() == []  # no case was stored, and none is claimed
+    finally:
+        store.close()
+    log = stack.server_log.read_text(errors="replace")
+    assert "flag 2 of verbal_abuse counted on the channel" in log
+    assert "case_opened" not in log  # the case could not be stored, and the log does not claim it
+    assert "pause of PJSIP/agent1 applied, to be booked and lifted by this server" in log
+    assert "booked after the store came back" in log
