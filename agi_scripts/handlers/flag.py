@@ -15,6 +15,7 @@ from typing import Any
 from agi_scripts.config.agents import is_interface
 from agi_scripts.flows.abuse_policy import Action, Category, length_text
 from agi_scripts.handlers.callinfo import agent_for, call_id, call_language, caller_number
+from agi_scripts.handlers.recordings import evidence_file, is_evidence_of
 from agi_scripts.notify import CaseNotice, EmailNotifier, PauseNotice
 from agi_scripts.policy.pauses import UNBOOKED_PAUSES, UnbookedPause
 from agi_scripts.policy.routing import PRIORITY_RANK
@@ -108,7 +109,10 @@ class FlaggedCall:
         self.queue = agi.get_variable("RL_ROUTE") or agi.get_variable("QUEUENAME") or ""
         self.language = call_language(ctx.bundle, agi.get_variable("RL_LANGUAGE")
                                       or ctx.request.env.get("agi_language", ""))
-        self.evidence = agi.get_variable("RL_EVIDENCE") or ""
+        evidence = agi.get_variable("RL_EVIDENCE") or ""
+        self.evidence = evidence if is_evidence_of(evidence, ctx.bundle.settings.recordings_dir, uniqueid) else ""
+        if evidence and not self.evidence:
+            ctx.log.warning("flag: RL_EVIDENCE on the channel is not this call's evidence file; ignored")
         self.case_id: int | None = None
         self.store_down = False
         """Set at the first store failure of this flag; later book-keeping is not tried again."""
@@ -159,7 +163,8 @@ class FlaggedCall:
         policy = self.ctx.bundle.abuse_policy
         if not policy.record_on_first_flag or self.evidence:
             return
-        base = self.ctx.bundle.settings.recordings_dir / "evidence" / f"{self.now:%Y}" / f"{self.now:%m}"
+        file = evidence_file(self.ctx.bundle.settings.recordings_dir, self.call_id, self.now)
+        base = file.parent
         try:
             run_blocking(base.mkdir, parents=True, exist_ok=True)
         except OSError as exc:
@@ -167,7 +172,7 @@ class FlaggedCall:
             self.ctx.log.error("flag: evidence folder %s cannot be created (%s); the ladder goes on "
                                "without a recording", base, exc.strerror or exc)
             return
-        self.evidence = str(base / f"{self.call_id}.wav")
+        self.evidence = str(file)
         if policy.recording_notice:
             self.ctx.agi.stream_file(self._sound(policy.recording_notice))
         self.ctx.agi.exec_command("MixMonitor", self.evidence)

@@ -24,6 +24,25 @@ def compliment_recording_base(recordings_dir: Path, call_id: str, now: dt.dateti
     return recordings_dir / "compliments" / f"{now:%Y}" / f"{now:%m}" / name
 
 
+def evidence_file(recordings_dir: Path, call_id: str, now: dt.datetime) -> Path:
+    """``<dir>/evidence/YYYY/MM/<call id>.wav``: where a flagged call's MixMonitor writes."""
+    return recordings_dir / "evidence" / f"{now:%Y}" / f"{now:%m}" / f"{call_id}.wav"
+
+
+_EVIDENCE_TAIL = re.compile(r"^evidence/[0-9]{4}/[0-9]{2}/(?P<call>[0-9A-Za-z_.-]{1,64})\.wav$")
+
+
+def is_evidence_of(path: str, recordings_dir: Path, call_id: str) -> bool:
+    """Whether a path read back from the channel (``RL_EVIDENCE``) is one ``evidence_file`` made for
+    this call: under the recordings folder, no ``..``, this call's name. Anything else is not stored
+    as a case's recording (``cases export`` opens it)."""
+    prefix = f"{recordings_dir}/"
+    if not path.startswith(prefix) or "/../" in f"/{path}/" or "/./" in f"/{path}/":
+        return False
+    match = _EVIDENCE_TAIL.match(path[len(prefix):])
+    return match is not None and match["call"] == call_id
+
+
 def holds_voice(file: Path, min_seconds: float) -> bool:
     """At least ``min_seconds`` long and louder than line noise somewhere in it."""
     try:

@@ -303,3 +303,21 @@ def test_with_the_store_down_a_double_press_still_counts_once(stack: Stack, monk
         streams.append([c[2] for c in channel.sent("STREAM")])
         variables = channel.variables
     assert "respectline/nl/abuse_warning" in streams[0] and streams[1] == []
+
+
+@pytest.mark.parametrize("forged", ["/etc/passwd", "{recordings}/evidence/2026/01/1699999999.9.wav",
+                                    "{recordings}/evidence/2026/01/../../../secret.wav"])
+def test_a_forged_evidence_path_on_the_channel_never_becomes_a_cases_recording(stack: Stack, forged: str) -> None:
+    stack.tree.replace("flows/abuse_policy.yaml", "dedupe_window: 3s", "dedupe_window: 0s")
+    assert stack.server.reload()
+    variables = {**AGENT, "RL_EVIDENCE": forged.format(recordings=stack.bundle.settings.recordings_dir)}
+    for _flag in range(2):
+        channel = FakeChannel(variables)
+        with stack.call("flag?category=verbal_abuse", uniqueid="1700000000.61") as peer:
+            channel.serve(peer)
+        variables = channel.variables
+    [case] = stack.store.list_cases()
+    # The forged value is ignored: the first flag starts this call's own evidence recording.
+    expected = stack.bundle.settings.recordings_dir / "evidence"
+    assert case.recording is not None and case.recording.startswith(f"{expected}/")
+    assert case.recording.endswith("/1700000000.61.wav") and "/../" not in case.recording
