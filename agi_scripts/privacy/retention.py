@@ -34,6 +34,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
+from agi_scripts.privacy.beneath import unlink_beneath
 from agi_scripts.config.settings import RetentionSettings
 from agi_scripts.storage.base import UTC, Case, Compliment, Store, StoreError, as_utc
 
@@ -139,7 +140,7 @@ def apply_retention(store: Store, recordings_dir: Path, retention: RetentionSett
     deleted, failed = [], []
     for decision in due:
         try:
-            decision.path.unlink(missing_ok=True)
+            unlink_beneath(recordings_dir, decision.path)  # through folder handles: a swapped-in link stops it
             store.forget_recording(str(decision.path), reason=f"retention: {decision.reason}", at=now)
         except (OSError, StoreError) as error:
             failed.append((decision.path, str(error)))
