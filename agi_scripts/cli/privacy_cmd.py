@@ -102,7 +102,7 @@ def run_purge(args: argparse.Namespace) -> int:
     emit(f"{len(summary.deleted)} {verb}, {len(summary.kept)} kept, {len(summary.failed)} failed\n")
     if not args.dry_run:
         emit(f"caller numbers blanked: {summary.calls_anonymised} call(s), {summary.incidents_anonymised} "
-             "incident(s)\n")
+             f"incident(s), {summary.cases_anonymised} closed case(s)\n")
     return 1 if summary.failed else 0
 
 

@@ -70,6 +70,8 @@ class PurgeSummary:
     """Calls older than ``unflagged_recordings`` whose caller number was blanked by this run."""
     incidents_anonymised: int = 0
     """Incidents older than ``evidence_after_close``, with no open case, whose number was blanked."""
+    cases_anonymised: int = 0
+    """Cases closed longer than ``evidence_after_close`` ago whose number was blanked."""
 
 
 def recording_files(recordings_dir: Path) -> Iterator[RecordingFile]:
@@ -149,12 +151,12 @@ def apply_retention(store: Store, recordings_dir: Path, retention: RetentionSett
         deleted.append(decision)
     for kind in SWEPT_FOLDERS:
         _remove_empty_folders(recordings_dir / kind, older_than=now - timedelta(days=1), keep_month=now)
-    calls, incidents = store.forget_callers(
+    calls, incidents, cases = store.forget_callers(
         calls_before=now - timedelta(seconds=retention.unflagged_recordings),
         incidents_before=now - timedelta(seconds=retention.evidence_after_close))
-    log.info("retention: %d recording(s) deleted, %d kept, %d failed; caller number blanked on %d call(s) and "
-             "%d incident(s)", len(deleted), len(kept), len(failed), calls, incidents)
-    return PurgeSummary(tuple(deleted), kept, tuple(failed), calls, incidents)
+    log.info("retention: %d recording(s) deleted, %d kept, %d failed; caller number blanked on %d call(s), "
+             "%d incident(s) and %d closed case(s)", len(deleted), len(kept), len(failed), calls, incidents, cases)
+    return PurgeSummary(tuple(deleted), kept, tuple(failed), calls, incidents, cases)
 
 
 def _case_evidence(path: Path, cases: Sequence[Case], retention: RetentionSettings,

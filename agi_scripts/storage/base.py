@@ -340,10 +340,11 @@ class Store(Protocol):
         keeps the reference and gets a ``recording_deleted`` event with ``reason``."""
         ...
 
-    def forget_callers(self, *, calls_before: datetime, incidents_before: datetime) -> tuple[int, int]:
-        """Retention of caller numbers: blank the number of calls started before ``calls_before``
-        and of incidents before ``incidents_before`` whose call has no open case. Returns how many
-        calls and incidents lost their number. Cases keep theirs (erasure is per caller)."""
+    def forget_callers(self, *, calls_before: datetime, incidents_before: datetime) -> tuple[int, int, int]:
+        """Retention of caller numbers: blank the number of calls started before ``calls_before``,
+        of incidents before ``incidents_before`` whose call has no open case, and of cases closed
+        before ``incidents_before`` (their evidence is gone by then too). Returns how many calls,
+        incidents and cases lost their number."""
         ...
 
     def caller_records(self, caller: str) -> CallerRecords:

@@ -417,7 +417,7 @@ class PostgresStore:
                                   (path,)).fetchall():
                 _insert_event(db, row["id"], now, "recording_deleted", reason, None)
 
-    def forget_callers(self, *, calls_before: datetime, incidents_before: datetime) -> tuple[int, int]:
+    def forget_callers(self, *, calls_before: datetime, incidents_before: datetime) -> tuple[int, int, int]:
         with self._write() as db:
             calls = db.execute("UPDATE calls SET caller = '' WHERE started_at < %s AND caller != ''",
                                (as_utc(calls_before),)).rowcount
@@ -425,7 +425,9 @@ class PostgresStore:
                 "UPDATE incidents SET caller = '' WHERE at < %s AND caller != '' AND NOT EXISTS"
                 " (SELECT 1 FROM cases WHERE cases.call_id = incidents.call_id AND cases.status <> 'closed')",
                 (as_utc(incidents_before),)).rowcount
-        return calls, incidents
+            cases = db.execute("UPDATE cases SET caller = '' WHERE status = 'closed' AND closed_at < %s"
+                               " AND caller <> ''", (as_utc(incidents_before),)).rowcount
+        return calls, incidents, cases
 
     def caller_records(self, caller: str) -> CallerRecords:
         if not caller.strip():

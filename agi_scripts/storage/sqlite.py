@@ -345,7 +345,7 @@ class SqliteStore:
             for row in db.execute("SELECT id FROM cases WHERE recording = ?", (path,)).fetchall():
                 _insert_event(db, row["id"], now, "recording_deleted", reason, None)
 
-    def forget_callers(self, *, calls_before: datetime, incidents_before: datetime) -> tuple[int, int]:
+    def forget_callers(self, *, calls_before: datetime, incidents_before: datetime) -> tuple[int, int, int]:
         with self._write() as db:
             calls = db.execute("UPDATE calls SET caller = '' WHERE started_at < ? AND caller != ''",
                                (_text(calls_before),)).rowcount
@@ -353,7 +353,9 @@ class SqliteStore:
                 "UPDATE incidents SET caller = '' WHERE at < ? AND caller != '' AND NOT EXISTS"
                 " (SELECT 1 FROM cases WHERE cases.call_id = incidents.call_id AND cases.status != 'closed')",
                 (_text(incidents_before),)).rowcount
-        return calls, incidents
+            cases = db.execute("UPDATE cases SET caller = '' WHERE status = 'closed' AND closed_at < ?"
+                               " AND caller != ''", (_text(incidents_before),)).rowcount
+        return calls, incidents, cases
 
     def caller_records(self, caller: str) -> CallerRecords:
         if not caller.strip():

@@ -220,3 +220,18 @@ def test_the_warning_before_an_open_case_keeps_its_number_like_the_case(store: S
     apply_retention(store, root, RETENTION, now=NOW)
 
     assert [i.caller for i in store.list_incidents(call_id="12.1")] == ["+32470123456"]
+
+
+def test_a_cases_caller_number_ages_out_with_its_evidence_once_closed_long_enough(store: Store, root: Path) -> None:
+    long_closed, _ = case_with_evidence(store, root, "13.1", made=NOW - timedelta(days=800),
+                                        closed=NOW - timedelta(days=366))
+    recently_closed, _ = case_with_evidence(store, root, "13.2", made=NOW - timedelta(days=400),
+                                            closed=NOW - timedelta(days=10))
+    still_open, _ = case_with_evidence(store, root, "13.3", made=NOW - timedelta(days=800), closed=None)
+
+    summary = apply_retention(store, root, RETENTION, now=NOW)
+
+    assert summary.cases_anonymised == 1
+    callers = {case_id: store.get_case(case_id).caller  # type: ignore[union-attr]
+               for case_id in (long_closed, recently_closed, still_open)}
+    assert callers == {long_closed: "", recently_closed: "+32470123456", still_open: "+32470123456"}
