@@ -63,6 +63,17 @@ class Setup:
 # ------------------------------------------------------------------ modules
 
 
+def check_system_name(system_name: str | None) -> list[Finding]:
+    """Asterisk's uniqueids carry the system name: without one, two Asterisk hosts sharing a store
+    and a recordings share can give two calls the same id (flags counted together, one file)."""
+    if system_name:
+        return [ok("asterisk", f"systemname is {system_name!r}: call ids are unique across Asterisk hosts")]
+    return [warn("asterisk", "Asterisk has no systemname: with several Asterisk hosts on one store, two calls "
+                             "can get the same id",
+                 "in asterisk.conf, under [options]: systemname = <this host's name> (required with several "
+                 "Asterisk hosts), then restart Asterisk")]
+
+
 def check_modules(loaded: set[str]) -> list[Finding]:
     missing = [name for name in REQUIRED_MODULES if name not in loaded]
     if not missing:

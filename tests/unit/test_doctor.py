@@ -398,3 +398,11 @@ def test_a_health_answer_trickled_byte_by_byte_ends_at_the_timeout() -> None:
         line, error = probes.health_status_line("127.0.0.1", listener.getsockname()[1], 0.5)
         assert time.monotonic() - started < 1.5
     assert line is None and error
+
+
+def test_a_missing_systemname_is_reported_because_call_ids_of_two_hosts_could_collide() -> None:
+    [missing] = checks.check_system_name(parse.core_setting(CORE_SETTINGS, "System name"))
+    assert missing.status is Status.WARN and "systemname = " in missing.fix
+    named = CORE_SETTINGS + "  System name:                 pbx-gent-1\n"
+    [present] = checks.check_system_name(parse.core_setting(named, "System name"))
+    assert present.status is Status.OK and "pbx-gent-1" in present.message
