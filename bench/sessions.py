@@ -27,7 +27,6 @@ CAMPAIGN = "bench"
 """The campaign id the real stack's bench config runs (``rl-bench-nl`` is its music class)."""
 QUEUE = "support"
 AGENT_VARIABLES = {
-    "MEMBERNAME": "Agent One",
     "MEMBERINTERFACE": "PJSIP/agent1",
     "BRIDGEPEER": "PJSIP/agent1-00000002",
     "RL_ROUTE": QUEUE,
@@ -206,6 +205,8 @@ def flag_script() -> SessionScript:
         _get("RL_ROUTE", v),
         _get("RL_LANGUAGE", v),
         _get("RL_EVIDENCE", v),
+        _get("RL_FLAGS", v),
+        _set("RL_FLAGS", Regex(r"verbal_abuse:1:[0-9]+\.[0-9]{3}")),
         _set("RL_OFFER_COMPLIMENT", "0"),
         _stream("recording_notice", ""),
         _exec("MixMonitor", EvidenceFile()),

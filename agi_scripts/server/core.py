@@ -28,8 +28,9 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 LOOPBACK = ("127.0.0.0/8", "::1")
 MAX_WAITING_PER_PEER = 256
-"""Connections one peer may hold open before sending an environment. Asterisk sends its environment
-at once on connecting; even at a thousand calls a second only a few wait at any moment."""
+"""The least number of connections one peer may hold open before sending an environment (the cap is
+this or ``max_sessions``, whichever is larger): a burst of new calls from one Asterisk is accepted
+before their environments are read, and past the cap the oldest idle one goes, never a new call."""
 
 
 
@@ -74,6 +75,7 @@ class ServerCore:
         self._warn_refused_peer = RateLimitedWarning("refused a FastAGI connection from %s: not in allowed_peers")
         self._warn_over_cap = RateLimitedWarning(
             "refused a FastAGI connection: %d sessions already (max_sessions); answered FAILURE")
+        self._waiting_cap = max(MAX_WAITING_PER_PEER, options.max_sessions)
         self.waiting: dict[str, dict[AgiConnection, None]] = {}
         """Per peer, the connections that have not sent their environment yet, oldest first."""
         self._warn_too_many_waiting = RateLimitedWarning(
@@ -91,7 +93,7 @@ class ServerCore:
 
     def admit(self, connection: AgiConnection) -> None:
         """A new connection, before its environment: allowed peers only, and at most
-        ``MAX_WAITING_PER_PEER`` waiting per peer (the oldest goes), apart from the calls in
+        ``max(MAX_WAITING_PER_PEER, max_sessions)`` waiting per peer (the oldest goes), apart from the calls in
         progress, so idle sockets can never take a real call's place."""
         self.connections.add(connection)
         assert connection.transport is not None
@@ -102,10 +104,10 @@ class ServerCore:
             connection.reject(failure=False)
             return
         waiting = self.waiting.setdefault(host, {})
-        if len(waiting) >= MAX_WAITING_PER_PEER:
+        if len(waiting) >= self._waiting_cap:
             # The oldest idle one goes, not the newcomer: Asterisk sends its environment at once,
             # so a real call never stays long enough to be the oldest.
-            self._warn_too_many_waiting(host, MAX_WAITING_PER_PEER)
+            self._warn_too_many_waiting(host, self._waiting_cap)
             oldest = next(iter(waiting))
             self._stop_waiting(oldest)
             oldest.abort()
