@@ -12,28 +12,9 @@ from agi_scripts.sandbox.audio import contains_prompt
 from agi_scripts.sandbox.sip import PeerState, SipAgent, SipCaller, SipPhoneSystem
 from agi_scripts.sandbox.stack import RespectlineStack
 from agi_scripts.storage.base import open_store
+from tests.e2e.calls import connect, hang_up, running_applications
 
 pytestmark = pytest.mark.e2e
-
-
-def connect(phones: SipPhoneSystem, caller: SipCaller, agent: SipAgent, number: str) -> None:
-    answered = agent.calls_answered
-    caller.call(number)
-    phones.wait_until(lambda: agent.calls_answered > answered and agent.state is PeerState.CONNECTED,
-                      30, "agent answered the queue call")
-    phones.wait_until(lambda: caller.state is PeerState.CONNECTED, 5, "caller connected")
-
-
-def hang_up(phones: SipPhoneSystem, peer: SipAgent | SipCaller, *others: SipAgent | SipCaller) -> None:
-    peer.hangup()
-    phones.wait_until(lambda: all(p.state is PeerState.DISCONNECTED for p in (peer, *others)),
-                      15, "everyone disconnected")
-    phones.pump(0.3)  # finalises the recordings
-
-
-def running_applications(stack: RespectlineStack) -> set[str]:
-    rows = [line.split("!") for line in stack.asterisk.rx("core show channels concise").splitlines()]
-    return {row[5] for row in rows if len(row) > 5}
 
 
 def server_log_has(stack: RespectlineStack, text: str) -> bool:
@@ -83,7 +64,7 @@ def test_callers_keys_reach_post_call_after_the_agent_hangs_up(
     phones.pump(1.0)
     agent.hangup()
     phones.wait_until(lambda: agent.state is PeerState.DISCONNECTED, 10, "agent hung up")
-    phones.wait_until(lambda: "AGI" in running_applications(stack), 10, "post_call started", interval=0.2)
+    phones.wait_until(lambda: "AGI" in running_applications(stack.asterisk), 10, "post_call started", interval=0.2)
     # The caller stays on the line in post_call: accept (1), rate 5, decline the message (2).
     # Each key interrupts the prompt it answers.
     for key in "152":

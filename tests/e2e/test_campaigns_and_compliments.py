@@ -16,7 +16,7 @@ from agi_scripts.sandbox.demo import speak
 from agi_scripts.sandbox.sip import PeerState, SipAgent, SipCaller, SipPhoneSystem
 from agi_scripts.sandbox.stack import FRENCH_SUPPORT, RespectlineStack
 from agi_scripts.storage.base import Compliment, open_store
-from tests.e2e.test_call_paths import connect, running_applications
+from tests.e2e.calls import connect, hang_up, running_applications
 
 pytestmark = pytest.mark.e2e
 
@@ -82,7 +82,7 @@ def test_caller_rates_and_records_a_compliment_the_agent_then_hears_on_the_agent
     connect(phones, caller, agent, stack.number("support"))
     phones.pump(1.0)
     agent.hangup()
-    phones.wait_until(lambda: "AGI" in running_applications(stack), 10, "post_call started", interval=0.2)
+    phones.wait_until(lambda: "AGI" in running_applications(stack.asterisk), 10, "post_call started", interval=0.2)
     for key in "141":  # accept, four stars, record a message
         phones.pump(2.0)
         caller.press(key)
@@ -134,16 +134,10 @@ def reach_post_call(stack: RespectlineStack, phones: SipPhoneSystem, agent: SipA
     connect(phones, caller, agent, stack.number("support"))
     phones.pump(1.0)
     agent.hangup()
-    phones.wait_until(lambda: "AGI" in running_applications(stack), 10, "post_call started", interval=0.2)
+    phones.wait_until(lambda: "AGI" in running_applications(stack.asterisk), 10, "post_call started", interval=0.2)
     for key in keys:
         phones.pump(2.0)
         caller.press(key)
-
-
-def hang_up(phones: SipPhoneSystem, caller: SipCaller) -> None:
-    caller.hangup()
-    phones.wait_until(lambda: caller.state is PeerState.DISCONNECTED, 10, "caller hung up")
-    phones.pump(2.0)
 
 
 def wait_until_recording(phones: SipPhoneSystem, stack: RespectlineStack) -> None:
@@ -161,7 +155,7 @@ def test_caller_who_hangs_up_right_after_speaking_keeps_the_message_and_it_is_an
     reach_post_call(stack, phones, agent, caller, "151")  # accept, five stars, record a message
     wait_until_recording(phones, stack)
     phones.pump(caller.play(spoken) + 1.5)
-    hang_up(phones, caller)
+    hang_up(phones, caller, settle=2.0)  # post_call finishes what the caller gave
 
     compliment = newest_compliment(stack)
     assert compliment is not None and compliment.rating == 5 and compliment.agent == "Agent One"
@@ -178,7 +172,7 @@ def test_silence_then_hang_up_keeps_no_empty_recording(
     wait_until_recording(phones, stack)
     recording = max((stack.recordings_dir / "compliments").rglob("*.wav"), key=lambda p: p.stat().st_mtime)
     phones.pump(2.0)  # says nothing (shorter than the 4 s of silence that would end the recording)
-    hang_up(phones, caller)
+    hang_up(phones, caller, settle=2.0)  # post_call finishes what the caller gave
 
     compliment = newest_compliment(stack)
     assert compliment is not None and compliment.rating == 2 and compliment.recording is None
@@ -192,7 +186,7 @@ def test_caller_who_hangs_up_in_the_menu_keeps_the_rating_already_given(
         compliment_events: Callable[[], list[AmiMessage]]) -> None:
     reach_post_call(stack, phones, agent, caller, "13")
     phones.pump(2.0)  # the "press 1 to record a message" menu is playing
-    hang_up(phones, caller)
+    hang_up(phones, caller, settle=2.0)  # post_call finishes what the caller gave
     compliment = newest_compliment(stack)
     assert compliment is not None and compliment.rating == 3 and compliment.recording is None
     [event] = compliment_events()
@@ -205,7 +199,7 @@ def test_caller_who_hangs_up_during_the_rating_prompt_gets_no_invented_rating(
         compliment_events: Callable[[], list[AmiMessage]]) -> None:
     reach_post_call(stack, phones, agent, caller, "1")
     phones.pump(1.0)  # the rating question is playing
-    hang_up(phones, caller)
+    hang_up(phones, caller, settle=2.0)  # post_call finishes what the caller gave
     compliment = newest_compliment(stack)
     assert compliment is not None and compliment.rating is None and compliment.recording is None
     assert compliment_events() == []

@@ -33,6 +33,7 @@ from agi_scripts.sandbox.demo import demo_flows, speak
 from agi_scripts.sandbox.sip import PeerState, SipAgent, SipCaller, SipPhoneSystem, default_password
 from agi_scripts.storage.base import Compliment, open_store
 from tests.e2e.conftest import ALWAYS_ON_CAMPAIGNS
+from tests.e2e.calls import connect
 
 pytestmark = pytest.mark.e2e
 
@@ -301,14 +302,6 @@ def no_channel_left(request: pytest.FixtureRequest) -> Iterator[None]:
                 peer.hangup()
         phones.pump(0.5)
     site.asterisk.wait_no_channels(15)
-
-
-def connect(phones: SipPhoneSystem, caller: SipCaller, agent: SipAgent, number: str) -> None:
-    answered = agent.calls_answered
-    caller.call(number)
-    phones.wait_until(lambda: agent.calls_answered > answered and agent.state is PeerState.CONNECTED,
-                      30, "agent answered the queue call")
-    phones.wait_until(lambda: caller.state is PeerState.CONNECTED, 5, "caller connected")
 
 
 def seconds_of(wav_file: Path) -> float:

@@ -16,7 +16,7 @@ from agi_scripts.sandbox.stack import RespectlineStack, StackOptions
 from agi_scripts.storage.base import open_store
 from tests.e2e.conftest import ALWAYS_ON_CAMPAIGNS, started
 from tests.e2e.test_abuse_policy import agent_paused
-from tests.e2e.test_call_paths import connect
+from tests.e2e.calls import connect
 from tests.postgres_server import PostgresServer
 
 pytestmark = pytest.mark.e2e

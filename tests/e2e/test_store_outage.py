@@ -15,7 +15,7 @@ from agi_scripts.sandbox.sip import PeerState, SipAgent, SipCaller, SipPhoneSyst
 from agi_scripts.sandbox.stack import RespectlineStack, StackOptions
 from agi_scripts.storage.base import open_store
 from tests.e2e.conftest import ALWAYS_ON_CAMPAIGNS, started
-from tests.e2e.test_call_paths import connect
+from tests.e2e.calls import connect
 
 pytestmark = pytest.mark.e2e
 RECOVERY_SECONDS = 20
