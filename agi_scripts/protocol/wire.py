@@ -97,6 +97,9 @@ def _checked_verb(command: str) -> str:
 ResultFields = dict[str, tuple[str, str]]
 """pyst2's result shape: ``{'result': (value, data), 'endpos': ('1234', ''), ...}``."""
 
+_USUAL = re.compile(r"result=(?P<result>[^\s()]+)(?: \((?P<data>[^()]*)\))?(?: endpos=(?P<endpos>[0-9]+))?\Z")
+"""``result=1 (nl)``, ``result=0 endpos=8000``, ``result=-1 (hangup) endpos=0``: no nested or unclosed
+parentheses, each part matched one way only, so linear like the general reader below."""
 # Asterisk's most frequent replies, pre-parsed: no regex on the hot path.
 _COMMON: dict[str, ResultFields] = {
     "result=0": {"result": ("0", "")},
@@ -125,7 +128,13 @@ def parse_result_fields(text: str) -> ResultFields:
     common = _COMMON.get(text)
     if common is not None:
         return dict(common)
-    fields: ResultFields = {"result": ("", "")}
+    usual = _USUAL.match(text)
+    if usual is not None:  # what Asterisk nearly always sends, read by a regex with one way to match
+        fields: ResultFields = {"result": (usual["result"], usual["data"] or "")}
+        if usual["endpos"] is not None:
+            fields["endpos"] = (usual["endpos"], "")
+        return fields
+    fields = {"result": ("", "")}
     last_close = text.rfind(")")
     position, end = 0, len(text)
     while (equals := text.find("=", position)) != -1:

@@ -124,9 +124,10 @@ def test_result_fields_match_pyst2s_reading(reply: str) -> None:
 
 def test_result_fields_match_pyst2s_reading_on_random_lines() -> None:
     rng = random.Random(1700)
-    alphabet = "ab_1=() \t-é"
-    for _ in range(20000):
-        reply = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 24)))
+    alphabet = "ab_1=() \t-é0"
+    shapes = ("", "result=", "result=1 (", "result=-1 (hangup) endpos=")
+    for _ in range(30000):
+        reply = rng.choice(shapes) + "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 24)))
         expected = {"result": ("", "")}
         expected.update({key: (value, data) for key, value, data in re_kv.findall(reply)})
         assert parse_result_fields(reply) == expected, reply
