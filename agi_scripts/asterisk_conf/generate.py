@@ -214,13 +214,17 @@ def sound_exists(stem: Path) -> bool:
 def expected_sounds(bundle: Bundle) -> list[Path]:
     """Every sound Asterisk will be asked to play, without extension, under ``paths.sounds``: each
     prompt in each of its languages, and every entry of the generated hold-music classes."""
-    sounds_dir = bundle.settings.sounds_dir
-    catalog = bundle.prompts
-    files = [sounds_dir / catalog.sound_name(prompt_id, language)
-             for prompt_id, prompt in catalog.prompts.items() for language in prompt.languages()]
+    files = [bundle.settings.sounds_dir / name for name in prompt_sounds(bundle)]
     files += sorted({Path(line.removeprefix("entry=")) for line in music_on_hold(bundle).splitlines()
                      if line.startswith("entry=")})
     return files
+
+
+def prompt_sounds(bundle: Bundle) -> list[str]:
+    """Every prompt in each of its languages, as Asterisk is asked to play it (``respectline/nl/id``)."""
+    catalog = bundle.prompts
+    return [catalog.sound_name(prompt_id, language)
+            for prompt_id, prompt in catalog.prompts.items() for language in sorted(prompt.languages())]
 
 
 def missing_sounds(bundle: Bundle) -> list[Path]:

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from agi_scripts.privacy.beneath import copy_out, real_location
+from agi_scripts.privacy.beneath import copy_out, real_path
 from agi_scripts.privacy.requests import (access_report, erase_caller_data, erasure_json, inside_folder,
                                           recordings_of)
 from agi_scripts.privacy.retention import RetentionDecision, apply_retention
@@ -138,11 +138,10 @@ def _copy_recordings(records: CallerRecords, recordings_dir: Path, folder: Path)
         source = Path(path)
         if not source.is_file() or source.is_symlink() or not inside_folder(source, recordings_dir):
             continue
-        _parent, real = real_location(source)
         # Kind in the name: evidence and compliment recordings of one call share a base name.
         target = folder / f"{source.parent.parent.parent.name}-{source.name}"
         try:
-            copy_out(root, real, target)  # 0600, never through a link or over a file at the target
+            copy_out(root, real_path(source), target)  # 0600, never through a link or over a file at the target
         except OSError as error:
             raise CommandError(f"cannot copy {source} to {target}: {error}", 1) from None
 

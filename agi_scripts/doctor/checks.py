@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from agi_scripts.asterisk_conf.generate import feature_name, sound_exists
+from agi_scripts.asterisk_conf.generate import feature_name, prompt_sounds, sound_exists
 from agi_scripts.config.bundle import Bundle
 from agi_scripts.doctor.findings import Finding, fail, limited, ok, warn
 from agi_scripts.doctor.parse import AgiTarget, Context, MohClass, QueueMember, dynamic_features_set
@@ -222,11 +222,9 @@ def check_sounds_dir(asterisk_sounds: Path, setup: Setup) -> list[Finding]:
 
 
 def check_prompts(asterisk_sounds: Path, setup: Setup) -> list[Finding]:
-    catalog = setup.bundle.prompts
-    missing = [catalog.sound_name(prompt.id, language)
-               for prompt in catalog.prompts.values() for language in sorted(prompt.languages())
-               if not sound_exists(asterisk_sounds / catalog.sound_name(prompt.id, language))]
-    total = sum(len(prompt.languages()) for prompt in catalog.prompts.values())
+    names = prompt_sounds(setup.bundle)
+    missing = [name for name in names if not sound_exists(asterisk_sounds / name)]
+    total = len(names)
     if not missing:
         return [ok("sounds", f"all {total} prompts are in {asterisk_sounds / SOUND_PREFIX}, every language")]
     config = setup.config_file

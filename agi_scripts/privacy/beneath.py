@@ -93,7 +93,7 @@ def copy_out(root: Path, path: Path, target: Path) -> None:
             os.close(source)
 
 
-def real_location(path: Path) -> tuple[Path, Path]:
-    """(the folder's real path, the file in it): a path from the store may name the recordings
-    share through another mount point; the handles above then check every step from the real root."""
-    return Path(os.path.realpath(path.parent)), Path(os.path.realpath(path.parent)) / path.name
+def real_path(path: Path) -> Path:
+    """The file in its folder's real location: a path from the store may name the recordings share
+    through another mount point; the handles above then check every step from the real root."""
+    return Path(os.path.realpath(path.parent)) / path.name

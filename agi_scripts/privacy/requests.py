@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 
-from agi_scripts.privacy.beneath import real_location, unlink_beneath
+from agi_scripts.privacy.beneath import real_path, unlink_beneath
 from agi_scripts.config.settings import RetentionSettings
 from agi_scripts.reports.moments import iso_local
 from agi_scripts.reports.render import JsonValue
@@ -123,8 +123,7 @@ def _delete_recording(path: Path, recordings_dir: Path) -> str | None:
     if not inside_folder(path, recordings_dir):
         return f"outside the recordings folder {recordings_dir}; delete it by hand if it is a recording"
     try:
-        _folder, file = real_location(path)
-        unlink_beneath(Path(os.path.realpath(recordings_dir)), file)
+        unlink_beneath(Path(os.path.realpath(recordings_dir)), real_path(path))
     except OSError as error:
         return str(error)
     return None
