@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from agi_scripts.sandbox.asterisk import AsteriskSandbox
 from agi_scripts.sandbox.sip import PeerState, SipAgent, SipCaller, SipPhoneSystem
 
@@ -28,3 +30,20 @@ def hang_up(phones: SipPhoneSystem, peer: SipAgent | SipCaller, *others: SipAgen
 def running_applications(asterisk: AsteriskSandbox) -> set[str]:
     rows = [line.split("!") for line in asterisk.rx("core show channels concise").splitlines()]
     return {row[5] for row in rows if len(row) > 5}
+
+
+def shorten_pauses(flows: Path, seconds: int) -> None:
+    """Every ``pause_agent`` of the shipped ladder (5, 10 and 15 minutes) lasts ``seconds`` instead."""
+    policy = flows / "abuse_policy.yaml"
+    text = policy.read_text()
+    for shipped in ("5m", "10m", "15m"):
+        assert f"pause_agent: {shipped}" in text, f"the shipped ladder has no pause_agent: {shipped}"
+        text = text.replace(f"pause_agent: {shipped}", f"pause_agent: {seconds}s")
+    policy.write_text(text)
+
+
+def agent_paused(asterisk: AsteriskSandbox, queue: str = "support") -> bool:
+    """Whether agent1 is paused in ``queue``, as ``queue show`` says."""
+    lines = [line for line in asterisk.rx(f"queue show {queue}").splitlines() if "agent1" in line]
+    assert lines, f"agent1 is not a member of {queue}"
+    return "paused" in lines[0].lower()

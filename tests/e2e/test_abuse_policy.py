@@ -15,8 +15,8 @@ from agi_scripts.sandbox.demo import demo_flows, speak
 from agi_scripts.sandbox.sip import PeerState, SipAgent, SipCaller, SipPhoneSystem
 from agi_scripts.sandbox.stack import RespectlineStack, StackOptions
 from agi_scripts.storage.base import open_store
+from tests.e2e.calls import agent_paused, connect, shorten_pauses
 from tests.e2e.conftest import ALWAYS_ON_CAMPAIGNS, started
-from tests.e2e.calls import connect
 
 pytestmark = pytest.mark.e2e
 RECOVERY_SECONDS = 20
@@ -28,10 +28,9 @@ CALLER_SAYS = "I do not care, you are completely useless."
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RespectlineStack]:
     folder = tmp_path_factory.mktemp("abuse")
     flows = demo_flows(folder, ALWAYS_ON_CAMPAIGNS)
+    shorten_pauses(flows, RECOVERY_SECONDS)
     policy = flows / "abuse_policy.yaml"
     text = policy.read_text()
-    for shipped in ("5m", "10m", "15m"):
-        text = text.replace(f"pause_agent: {shipped}", f"pause_agent: {RECOVERY_SECONDS}s")
     # Discrimination here moves the caller to Security at once, to test the transfer action.
     text = text.replace("        - [warn: abuse_warning_discrimination]\n", "        - [transfer: security]\n")
     policy.write_text(text)
@@ -50,12 +49,6 @@ def care(phones: SipPhoneSystem) -> SipAgent:
     care = phones.agent("care1", ring_delay=0.3)
     phones.wait_until(lambda: care.registered, 10, "care1 registered")
     return care
-
-
-def agent_paused(stack: RespectlineStack) -> bool:
-    lines = [line for line in stack.asterisk.rx("queue show support").splitlines() if "agent1" in line]
-    assert lines, "agent1 is not a member of support"
-    return "paused" in lines[0].lower()
 
 
 def test_second_flag_disconnects_opens_a_case_pauses_the_agent_and_routes_the_next_call(
@@ -94,7 +87,7 @@ def test_second_flag_disconnects_opens_a_case_pauses_the_agent_and_routes_the_ne
     assert case.events[2].detail == f"Agent One for {RECOVERY_SECONDS} s"  # a short pause is not "0 min"
 
     # The agent is paused for recovery; the pause ends on time even though the server restarts.
-    phones.wait_until(lambda: agent_paused(stack), 5, "agent paused", interval=0.2)
+    phones.wait_until(lambda: agent_paused(stack.asterisk), 5, "agent paused", interval=0.2)
     store = open_store(stack.db_url)
     try:
         [pause] = store.active_pauses()
@@ -103,9 +96,9 @@ def test_second_flag_disconnects_opens_a_case_pauses_the_agent_and_routes_the_ne
     assert pause.agent == "PJSIP/agent1" and pause.resume_at is not None
     assert stack.stop_server() == 0
     phones.pump(max(0.0, (pause.resume_at - datetime.now(timezone.utc)).total_seconds()) + 1.5)
-    assert agent_paused(stack), "nobody should lift the pause while the server is down"
+    assert agent_paused(stack.asterisk), "nobody should lift the pause while the server is down"
     stack.start_server()
-    phones.wait_until(lambda: not agent_paused(stack), 15, "agent unpaused after the restart", interval=0.5)
+    phones.wait_until(lambda: not agent_paused(stack.asterisk), 15, "agent unpaused after the restart", interval=0.5)
 
     # Next call from the same number goes to Special Care, not to a regular agent.
     answered_before = agent.calls_answered
@@ -129,7 +122,7 @@ def security(phones: SipPhoneSystem) -> SipAgent:
 def test_threat_ends_the_call_at_once_with_an_urgent_case_for_security(
         stack: RespectlineStack, phones: SipPhoneSystem, agent: SipAgent) -> None:
     caller = phones.caller("caller2", caller_id_name="Carl", caller_id_number="+32475555501")
-    phones.wait_until(lambda: not agent_paused(stack), 40, "agent available", interval=0.5)
+    phones.wait_until(lambda: not agent_paused(stack.asterisk), 40, "agent available", interval=0.5)
     connect(phones, caller, agent, stack.number("support"))
     phones.pump(1.0)
     agent.press("*2")
@@ -149,7 +142,7 @@ def test_threat_ends_the_call_at_once_with_an_urgent_case_for_security(
 def test_transfer_moves_the_caller_from_the_agent_to_the_teams_queue(
         stack: RespectlineStack, phones: SipPhoneSystem, agent: SipAgent, security: SipAgent) -> None:
     caller = phones.caller("caller3", caller_id_name="Dora", caller_id_number="+32475555502")
-    phones.wait_until(lambda: not agent_paused(stack), 60, "agent available", interval=0.5)
+    phones.wait_until(lambda: not agent_paused(stack.asterisk), 60, "agent available", interval=0.5)
     answered = security.calls_answered
     connect(phones, caller, agent, stack.number("support"))
     phones.pump(1.0)

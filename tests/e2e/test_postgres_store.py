@@ -14,9 +14,8 @@ from agi_scripts.sandbox.demo import demo_flows
 from agi_scripts.sandbox.sip import PeerState, SipAgent, SipCaller, SipPhoneSystem
 from agi_scripts.sandbox.stack import RespectlineStack, StackOptions
 from agi_scripts.storage.base import open_store
+from tests.e2e.calls import agent_paused, connect, shorten_pauses
 from tests.e2e.conftest import ALWAYS_ON_CAMPAIGNS, started
-from tests.e2e.test_abuse_policy import agent_paused
-from tests.e2e.calls import connect
 from tests.postgres_server import PostgresServer
 
 pytestmark = pytest.mark.e2e
@@ -27,8 +26,7 @@ RECOVERY_SECONDS = 8
 def stack(tmp_path_factory: pytest.TempPathFactory, postgres_server: PostgresServer) -> Iterator[RespectlineStack]:
     folder = tmp_path_factory.mktemp("postgres-e2e")
     flows = demo_flows(folder, ALWAYS_ON_CAMPAIGNS)
-    policy = flows / "abuse_policy.yaml"
-    policy.write_text(policy.read_text().replace("pause_agent: 5m", f"pause_agent: {RECOVERY_SECONDS}s"))
+    shorten_pauses(flows, RECOVERY_SECONDS)
     db_url = postgres_server.create_database("rl_e2e")
     options = StackOptions(agent_names={"agent1": "Agent One"}, flows_dir=flows, db_url=db_url)
     running = started(options, folder)
@@ -72,8 +70,8 @@ def test_warning_then_disconnect_opens_one_case_and_the_pause_ends_on_time_on_po
     assert pause.agent == "PJSIP/agent1" and pause.case_id == case.id
 
     # The server's pause keeper finds the due pause in PostgreSQL and lifts it through AMI.
-    phones.wait_until(lambda: agent_paused(stack), 5, "agent paused", interval=0.2)
-    phones.wait_until(lambda: not agent_paused(stack), RECOVERY_SECONDS + 15, "agent unpaused", interval=0.5)
+    phones.wait_until(lambda: agent_paused(stack.asterisk), 5, "agent paused", interval=0.2)
+    phones.wait_until(lambda: not agent_paused(stack.asterisk), RECOVERY_SECONDS + 15, "agent unpaused", interval=0.5)
     store = open_store(stack.db_url)
     try:
         assert store.active_pauses() == []

@@ -14,8 +14,8 @@ from agi_scripts.sandbox.demo import demo_flows
 from agi_scripts.sandbox.sip import PeerState, SipAgent, SipCaller, SipPhoneSystem
 from agi_scripts.sandbox.stack import RespectlineStack, StackOptions
 from agi_scripts.storage.base import open_store
+from tests.e2e.calls import agent_paused, connect, shorten_pauses
 from tests.e2e.conftest import ALWAYS_ON_CAMPAIGNS, started
-from tests.e2e.calls import connect
 
 pytestmark = pytest.mark.e2e
 RECOVERY_SECONDS = 20
@@ -25,22 +25,12 @@ RECOVERY_SECONDS = 20
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RespectlineStack]:
     folder = tmp_path_factory.mktemp("outage")
     flows = demo_flows(folder, ALWAYS_ON_CAMPAIGNS)
-    policy = flows / "abuse_policy.yaml"
-    text = policy.read_text()
-    for shipped in ("5m", "10m", "15m"):
-        text = text.replace(f"pause_agent: {shipped}", f"pause_agent: {RECOVERY_SECONDS}s")
-    policy.write_text(text)
+    shorten_pauses(flows, RECOVERY_SECONDS)
     running = started(StackOptions(agent_names={"agent1": "Agent One"}, flows_dir=flows), folder)
     try:
         yield running
     finally:
         running.stop()
-
-
-def agent_paused(stack: RespectlineStack) -> bool:
-    lines = [line for line in stack.asterisk.rx("queue show billing").splitlines() if "agent1" in line]
-    assert lines, "agent1 is not a member of billing"
-    return "paused" in lines[0].lower()
 
 
 def locked(db_url: str) -> sqlite3.Connection:
@@ -66,13 +56,13 @@ def test_with_the_store_locked_the_caller_is_warned_then_disconnected_and_the_pa
         assert caller.last_recording is not None
         assert contains_prompt(caller.last_recording, stack.prompt_file("abuse_warning", "en")).matched
         assert contains_prompt(caller.last_recording, stack.prompt_file("abuse_closing", "en")).matched
-        phones.wait_until(lambda: agent_paused(stack), 5, "agent paused without the store", interval=0.2)
+        phones.wait_until(lambda: agent_paused(stack.asterisk, "billing"), 5, "agent paused without the store", interval=0.2)
     finally:
         lock.execute("ROLLBACK")
         lock.close()
 
     # The store answers again: the pause is booked, and lifted when due.
-    phones.wait_until(lambda: not agent_paused(stack), RECOVERY_SECONDS + 20, "agent unpaused on time",
+    phones.wait_until(lambda: not agent_paused(stack.asterisk, "billing"), RECOVERY_SECONDS + 20, "agent unpaused on time",
                       interval=0.5)
     store = open_store(stack.db_url)
     try:
