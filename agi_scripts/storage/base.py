@@ -108,6 +108,66 @@ class FlagResult:
 
 
 @dataclass(frozen=True)
+class CaseToOpen:
+    """The case an escalation opens (its team, how urgent, the evidence recording if any)."""
+
+    team: str
+    priority: int
+    recording: str | None = None
+
+
+@dataclass(frozen=True)
+class PauseToBook:
+    """The agent's recovery pause an escalation applied (``agent`` is the queue member interface)."""
+
+    agent: str
+    reason: str
+    resume_at: datetime
+    resumed_at: datetime | None = None
+    """Set when the server already lifted the pause while the store was down: booked as ended."""
+
+
+@dataclass(frozen=True)
+class Escalation:
+    """One accepted flag and everything it books, written by ``book_escalation`` in one transaction.
+
+    Built by the ladder before it acts on the call, so it can wait in the outbox while the store is
+    down and be booked later, exactly once: ``(call_id, category, number_in_category)`` is its key.
+    """
+
+    call_id: str
+    category: str
+    number_in_call: int
+    """1-based among all categories of this call."""
+    number_in_category: int
+    agent: str
+    caller: str
+    queue: str
+    at: datetime
+    outcome: str | None
+    """What the caller got (warn, disconnect, transfer): the incident's action."""
+    team: str | None = None
+    case: CaseToOpen | None = None
+    pause: PauseToBook | None = None
+    events: tuple[tuple[str, str], ...] = ()
+    """The opened case's events after ``case_opened``, as (action, detail), all at ``at``."""
+
+    @property
+    def key(self) -> str:
+        return f"{self.call_id}/{self.category}/{self.number_in_category}"
+
+
+@dataclass(frozen=True)
+class EscalationBooked:
+    incident_id: int
+    case_id: int | None
+    """The case this escalation opened (None when its rung opens none)."""
+    pause_id: int | None
+    already: bool = False
+    """The escalation had been booked before (a retry from the outbox): nothing was written."""
+
+
+@dataclass(frozen=True)
 class Incident:
     id: int
     call_id: str
@@ -280,6 +340,14 @@ class Store(Protocol):
         ...
 
     def set_incident_action(self, incident_id: int, action: str, *, case_id: int | None = None) -> None: ...
+
+    def book_escalation(self, escalation: Escalation) -> EscalationBooked:
+        """Book one flag in one transaction: the incident (with its action), the case it opens with
+        ``case_opened``, the earlier flags of the call carried into that case's timeline, the given
+        events, and the pause (linked to the case). When a case of this call was opened after
+        ``at`` (this flag waited in the outbox), the flag's action joins that case's timeline.
+        Idempotent on ``escalation.key``: a second booking writes nothing and says ``already``."""
+        ...
 
     def list_incidents(self, *, call_id: str | None = None, since: datetime | None = None) -> list[Incident]:
         """Oldest first."""

@@ -1,0 +1,91 @@
+"""``book_escalation``: one flag and all it books, in one transaction, exactly once (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+
+from agi_scripts.storage import Store
+from agi_scripts.storage.base import CaseToOpen, Escalation, PauseToBook
+
+T0 = datetime(2025, 3, 14, 9, 0, 0, tzinfo=timezone.utc)
+
+
+def escalation(number: int, *, seconds: float = 0.0, outcome: str | None = "warn", case: bool = False,
+               pause: bool = False, category: str = "verbal", number_in_call: int | None = None,
+               call_id: str = "c1") -> Escalation:
+    at = T0 + timedelta(seconds=seconds)
+    return Escalation(
+        call_id=call_id, category=category, number_in_call=number_in_call or number, number_in_category=number,
+        agent="anna", caller="+3225551234", queue="support", at=at, outcome=outcome,
+        case=CaseToOpen(team="special_care", priority=2, recording="evidence/c1.wav") if case else None,
+        pause=PauseToBook(agent="PJSIP/anna", reason="recovery", resume_at=at + timedelta(minutes=15))
+        if pause else None,
+        events=(("agent_paused", "anna for 15 min"), (outcome or "", "abuse_closing")) if case else ())
+
+
+def test_a_warning_books_one_incident_with_its_action_and_nothing_else(store: Store) -> None:
+    booked = store.book_escalation(escalation(1))
+    assert (booked.case_id, booked.pause_id, booked.already) == (None, None, False)
+    [incident] = store.list_incidents(call_id="c1")
+    assert (incident.id, incident.category, incident.number_in_call, incident.number_in_category) == (
+        booked.incident_id, "verbal", 1, 1)
+    assert (incident.action, incident.case_id, incident.agent, incident.at) == ("warn", None, "anna", T0)
+    assert store.list_cases() == [] and store.active_pauses() == []
+
+
+def test_an_escalation_opens_its_case_carries_the_warning_and_links_the_pause(store: Store) -> None:
+    store.book_escalation(escalation(1))
+    booked = store.book_escalation(escalation(2, seconds=30, outcome="disconnect", case=True, pause=True))
+    assert booked.case_id is not None and booked.pause_id is not None
+    case = store.get_case(booked.case_id)
+    assert case is not None
+    assert (case.team, case.priority, case.caller, case.agent, case.call_id, case.recording) == (
+        "special_care", 2, "+3225551234", "anna", "c1", "evidence/c1.wav")
+    assert [(e.action, e.detail, e.at) for e in case.events] == [
+        ("warn", "flag 1: verbal", T0),
+        ("case_opened", "category verbal, team special_care", T0 + timedelta(seconds=30)),
+        ("agent_paused", "anna for 15 min", T0 + timedelta(seconds=30)),
+        ("disconnect", "abuse_closing", T0 + timedelta(seconds=30)),
+    ]
+    [pause] = store.active_pauses()
+    assert (pause.id, pause.agent, pause.case_id, pause.resume_at) == (
+        booked.pause_id, "PJSIP/anna", booked.case_id, T0 + timedelta(seconds=30, minutes=15))
+    incidents = store.list_incidents(call_id="c1")
+    assert [(i.number_in_call, i.action, i.case_id) for i in incidents] == [
+        (1, "warn", None), (2, "disconnect", booked.case_id)]
+
+
+def test_booking_the_same_escalation_twice_writes_nothing_the_second_time(store: Store) -> None:
+    first = store.book_escalation(escalation(1, case=True, pause=True, outcome="disconnect"))
+    again = store.book_escalation(escalation(1, case=True, pause=True, outcome="disconnect"))
+    assert again.already and (again.incident_id, again.case_id) == (first.incident_id, first.case_id)
+    assert len(store.list_incidents()) == 1 and len(store.list_cases()) == 1
+    assert len(store.active_pauses()) == 1
+    case = store.get_case(first.case_id or 0)
+    assert case is not None and len(case.events) == 3
+
+
+def test_a_pause_already_lifted_is_booked_as_ended(store: Store) -> None:
+    lifted_at = T0 + timedelta(minutes=15)
+    item = escalation(1, pause=True)
+    assert item.pause is not None
+    store.book_escalation(replace(item, pause=replace(item.pause, resumed_at=lifted_at)))
+    assert store.active_pauses() == [] and store.due_pauses(T0 + timedelta(days=1)) == []
+
+
+def test_a_flag_booked_late_joins_the_case_opened_after_it(store: Store) -> None:
+    """Flag 1 waited in the outbox while flag 2 (which opened the case) was booked first."""
+    booked = store.book_escalation(escalation(2, seconds=30, outcome="disconnect", case=True))
+    store.book_escalation(escalation(1))
+    case = store.get_case(booked.case_id or 0)
+    assert case is not None
+    assert [(e.action, e.detail) for e in case.events][0] == ("warn", "flag 1: verbal")
+    assert [i.number_in_call for i in store.list_incidents(call_id="c1")] == [1, 2]
+
+
+def test_flags_of_another_call_are_not_carried(store: Store) -> None:
+    store.book_escalation(escalation(1, call_id="other"))
+    booked = store.book_escalation(escalation(1, seconds=5, outcome="disconnect", case=True, call_id="c1"))
+    case = store.get_case(booked.case_id or 0)
+    assert case is not None and [e.action for e in case.events][0] == "case_opened"
