@@ -11,12 +11,16 @@ from agi_scripts.storage.base import (
     Case,
     CaseEvent,
     CaseStatus,
+    CaseToOpen,
     Compliment,
+    Escalation,
+    EscalationBooked,
     FlagResult,
     Incident,
     IncidentCount,
     IncidentDimension,
     NotFound,
+    PauseToBook,
     SchemaTooNew,
     Store,
     StoreError,
@@ -26,6 +30,6 @@ from agi_scripts.storage.base import (
 
 __all__ = [
     "CASE_STATUSES", "INCIDENT_DIMENSIONS", "AgentCompliments", "AgentPause", "Call", "CallerErasure", "CallerRecords", "Case", "CaseEvent",
-    "CaseStatus", "Compliment", "FlagResult", "Incident", "IncidentCount", "IncidentDimension", "NotFound",
-    "SchemaTooNew", "Store", "StoreError", "UnsupportedStoreUrl", "open_store",
+    "CaseStatus", "CaseToOpen", "Compliment", "Escalation", "EscalationBooked", "FlagResult", "Incident", "IncidentCount",
+    "IncidentDimension", "NotFound", "PauseToBook", "SchemaTooNew", "Store", "StoreError", "UnsupportedStoreUrl", "open_store",
 ]

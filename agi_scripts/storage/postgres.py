@@ -57,6 +57,8 @@ from agi_scripts.storage.base import (
     CaseEvent,
     CaseStatus,
     Compliment,
+    Escalation,
+    EscalationBooked,
     FlagResult,
     Incident,
     IncidentCount,
@@ -70,6 +72,7 @@ from agi_scripts.storage.base import (
     count_incidents,
     utc_now,
 )
+from agi_scripts.storage import rules
 from agi_scripts.storage.migrations import MIGRATIONS, Migration
 
 Connection = psycopg.Connection[DictRow]
@@ -289,6 +292,53 @@ class PostgresStore:
             if cursor.rowcount == 0:
                 raise NotFound(f"no incident {incident_id}")
 
+    def book_escalation(self, escalation: Escalation) -> EscalationBooked:
+        e = escalation
+        at = as_utc(e.at)
+        with self._write() as db:
+            # The flag lock of record_flag: two servers booking one call's flags take turns, so a retry
+            # from the outbox finds the first booking (the UNIQUE key would refuse a second one anyway).
+            db.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_FLAG_LOCK_NAMESPACE, _lock_key(e.call_id)))
+            booked = db.execute("SELECT id, case_id FROM incidents WHERE call_id = %s AND category = %s"
+                                " AND number_in_category = %s", (e.call_id, e.category, e.number_in_category)).fetchone()
+            if booked is not None:
+                return EscalationBooked(booked["id"], booked["case_id"], None, already=True)
+            incident_id = _new_id(
+                db, "INSERT INTO incidents (call_id, category, number_in_call, number_in_category, team, action,"
+                    " agent, caller, queue, at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+                (e.call_id, e.category, e.number_in_call, e.number_in_category, e.team, e.outcome, e.agent,
+                 e.caller, e.queue, at))
+            case_id = None
+            if e.case is not None:
+                case_id = _new_id(
+                    db, "INSERT INTO cases (category, team, priority, status, caller, agent, queue, call_id,"
+                        " recording, opened_at) VALUES (%s, %s, %s, 'open', %s, %s, %s, %s, %s, %s) RETURNING id",
+                    (e.category, e.case.team, e.case.priority, e.caller, e.agent, e.queue, e.call_id,
+                     e.case.recording, at))
+                _insert_event(db, case_id, at, "case_opened", rules.case_opened_detail(e.category, e.case.team), None)
+                earlier = db.execute("SELECT * FROM incidents WHERE call_id = %s AND id <> %s ORDER BY at, id",
+                                     (e.call_id, incident_id)).fetchall()
+                for action, detail, when in rules.carried_flag_events(map(_incident, earlier), at):
+                    _insert_event(db, case_id, when, action, detail, None)
+                for action, detail in e.events:
+                    _insert_event(db, case_id, at, action, detail, None)
+                db.execute("UPDATE incidents SET case_id = %s WHERE id = %s", (case_id, incident_id))
+            elif e.outcome:
+                # This flag waited (in the outbox) while a later one of its call opened a case.
+                later = db.execute("SELECT id FROM cases WHERE call_id = %s AND opened_at >= %s"
+                                   " ORDER BY opened_at, id LIMIT 1", (e.call_id, at)).fetchone()
+                if later is not None:
+                    _insert_event(db, later["id"], at, e.outcome, rules.flag_detail(e.number_in_call, e.category),
+                                  None)
+            pause_id = None
+            if e.pause is not None:
+                pause_id = _new_id(
+                    db, "INSERT INTO agent_pauses (agent, queues, reason, paused_at, resume_at, resumed_at, case_id)"
+                        " VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id",
+                    (e.pause.agent, json.dumps([]), e.pause.reason, at, as_utc(e.pause.resume_at),
+                     as_utc(e.pause.resumed_at) if e.pause.resumed_at else None, case_id))
+            return EscalationBooked(incident_id, case_id, pause_id)
+
     def list_incidents(self, *, call_id: str | None = None, since: datetime | None = None) -> list[Incident]:
         where = _Where()
         where.add("call_id = %s", call_id, when=call_id is not None)
@@ -307,7 +357,7 @@ class PostgresStore:
                 db, "INSERT INTO cases (category, team, priority, status, caller, agent, queue, call_id,"
                     " recording, opened_at) VALUES (%s, %s, %s, 'open', %s, %s, %s, %s, %s, %s) RETURNING id",
                 (category, team, priority, caller, agent, queue, call_id, recording, now))
-            _insert_event(db, case_id, now, "case_opened", f"category {category}, team {team}", None)
+            _insert_event(db, case_id, now, "case_opened", rules.case_opened_detail(category, team), None)
             return _load_case(db, case_id)
 
     def add_case_event(self, case_id: int, action: str, detail: str = "", *, author: str | None = None,

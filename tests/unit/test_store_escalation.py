@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
-from agi_scripts.storage import Store
-from agi_scripts.storage.base import CaseToOpen, Escalation, PauseToBook
+import psycopg
+import pytest
+
+from agi_scripts.storage import CaseToOpen, Escalation, EscalationBooked, PauseToBook, Store, open_store, rules
 
 T0 = datetime(2025, 3, 14, 9, 0, 0, tzinfo=timezone.utc)
 
@@ -89,3 +93,67 @@ def test_flags_of_another_call_are_not_carried(store: Store) -> None:
     booked = store.book_escalation(escalation(1, seconds=5, outcome="disconnect", case=True, call_id="c1"))
     case = store.get_case(booked.case_id or 0)
     assert case is not None and [e.action for e in case.events][0] == "case_opened"
+
+
+def test_a_failure_half_way_books_nothing_and_the_same_escalation_books_later(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    store.book_escalation(escalation(1))
+
+    def fail(*args: object) -> None:
+        raise RuntimeError("disk gone after the case was inserted")
+
+    monkeypatch.setattr(rules, "carried_flag_events", fail)
+    with pytest.raises(RuntimeError):
+        store.book_escalation(escalation(2, seconds=30, outcome="disconnect", case=True, pause=True))
+    assert [i.number_in_call for i in store.list_incidents()] == [1]
+    assert store.list_cases() == [] and store.active_pauses() == []
+
+    monkeypatch.undo()
+    booked = store.book_escalation(escalation(2, seconds=30, outcome="disconnect", case=True, pause=True))
+    assert not booked.already and booked.case_id is not None and booked.pause_id is not None
+    case = store.get_case(booked.case_id)
+    assert case is not None and [e.action for e in case.events] == ["warn", "case_opened", "agent_paused",
+                                                                     "disconnect"]
+
+
+def test_two_writers_booking_one_escalation_at_once_book_it_once(store_url: str) -> None:
+    stores = [open_store(store_url), open_store(store_url)]
+    start = threading.Barrier(len(stores))
+    results: list[EscalationBooked] = []
+
+    def book(one: Store) -> None:
+        start.wait(timeout=10)
+        results.append(one.book_escalation(escalation(1, case=True, pause=True, outcome="disconnect")))
+
+    try:
+        threads = [threading.Thread(target=book, args=(one,)) for one in stores]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+        assert sorted(booked.already for booked in results) == [False, True]
+        assert len({(booked.incident_id, booked.case_id) for booked in results}) == 1
+        assert len(stores[0].list_incidents()) == 1 and len(stores[0].list_cases()) == 1
+        assert len(stores[0].active_pauses()) == 1
+    finally:
+        for one in stores:
+            one.close()
+
+
+def test_the_database_itself_refuses_a_second_incident_with_one_key(store: Store, store_url: str) -> None:
+    """The UNIQUE key (call, category, number in category) guards even writers that skip the store."""
+    store.book_escalation(escalation(1))
+    insert = ("INSERT INTO incidents (call_id, category, number_in_call, number_in_category, agent, caller, queue,"
+              " at) VALUES ('c1', 'verbal', 7, 1, 'anna', '', 'support', '2025-03-14T09:00:00.000000+00:00')")
+    if store_url.startswith("sqlite:///"):
+        with pytest.raises(sqlite3.IntegrityError), sqlite3.connect(store_url[len("sqlite:///"):]) as db:
+            db.execute(insert)
+    else:
+        with pytest.raises(psycopg.errors.UniqueViolation), psycopg.connect(store_url) as db:
+            db.execute(insert)
+
+
+def test_a_naive_time_is_refused(store: Store) -> None:
+    with pytest.raises(ValueError):
+        store.book_escalation(replace(escalation(1), at=T0.replace(tzinfo=None)))
+    assert store.list_incidents() == []
