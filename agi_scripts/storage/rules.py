@@ -1,15 +1,42 @@
-"""The store's rules that do not depend on the database: pure functions every backend calls.
+"""The store's rules that do not depend on the database: pure functions the SQL store calls.
 
-Backends call them through the module (``rules.name(...)``), so a test can replace one to make a
+The store calls them through the module (``rules.name(...)``), so a test can replace one to make a
 transaction fail half-way.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import datetime
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
-from agi_scripts.storage.base import Incident
+from agi_scripts.storage.base import CASE_STATUSES, Case, Incident, SchemaTooNew
+
+Row = TypeVar("Row", bound=Mapping[str, Any])
+
+
+def check_schema_version(current: int, latest: int) -> None:
+    """Refuse a database written by a newer Respectline (its schema is past our last migration)."""
+    if current > latest:
+        raise SchemaTooNew(
+            f"the database has schema version {current}, but this Respectline knows versions up to"
+            f" {latest}: it was written by a newer Respectline. Upgrade Respectline, or restore a"
+            " backup made by this version.")
+
+
+def check_rating(rating: int) -> None:
+    if isinstance(rating, bool) or not isinstance(rating, int) or not 1 <= rating <= 5:
+        raise ValueError(f"a rating is a whole number from 1 to 5, got {rating!r}")
+
+
+def check_case_status(status: str | None) -> None:
+    if status is not None and status not in CASE_STATUSES:
+        raise ValueError(f"case status is one of {', '.join(CASE_STATUSES)}, got {status!r}")
+
+
+def is_repeat_press(last_at: datetime, at: datetime, dedupe_seconds: float) -> bool:
+    """A flag of the same category within ``dedupe_seconds`` of the call's last one is that one again."""
+    return abs((at - last_at).total_seconds()) < dedupe_seconds
 
 
 def case_opened_detail(category: str, team: str) -> str:
@@ -27,3 +54,32 @@ def carried_flag_events(incidents: Iterable[Incident], before: datetime) -> list
     each earlier incident with an action, as (action, detail, at), in the order given."""
     return [(incident.action, flag_detail(incident.number_in_call, incident.category), incident.at)
             for incident in incidents if incident.action and incident.at < before]
+
+
+def longest_window(window_days_by_team: Mapping[str, float]) -> timedelta:
+    """How far back a closed case can still route a repeat caller, whatever its team."""
+    return timedelta(days=max(window_days_by_team.values(), default=0.0))
+
+
+def case_in_window(closed: Iterable[Case], now: datetime, window_days_by_team: Mapping[str, float]) -> Case | None:
+    """The first of these closed cases (most recently closed first) closed less than its team's window
+    before ``now``; teams not listed have no window."""
+    for case in closed:
+        window = timedelta(days=window_days_by_team.get(case.team, 0.0))
+        if case.closed_at is not None and now - case.closed_at < window:
+            return case
+    return None
+
+
+def split_for_erasure(case_rows: Sequence[Row], closed_before: datetime) -> tuple[list[Row], list[Row]]:
+    """A caller's cases as (erased, kept): a case loses the number only when it was closed before
+    ``closed_before`` (its retention is over); open ones, and ones closed since, are kept as evidence."""
+    erased = [r for r in case_rows if r["status"] == "closed" and r["closed_at"] is not None
+              and r["closed_at"] < closed_before]
+    erased_ids = {r["id"] for r in erased}
+    return erased, [r for r in case_rows if r["id"] not in erased_ids]
+
+
+def free_recordings(erased: Iterable[Mapping[str, Any]], shared: set[str]) -> tuple[str, ...]:
+    """Recordings of the erased cases that no other case points at (``shared``), each once."""
+    return tuple(dict.fromkeys(r["recording"] for r in erased if r["recording"] and r["recording"] not in shared))

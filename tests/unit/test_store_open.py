@@ -79,7 +79,7 @@ def test_new_database_file_is_readable_by_its_owner_only(tmp_path: Path) -> None
 
 def test_connection_uses_wal_full_sync_and_foreign_keys(tmp_path: Path) -> None:
     store = SqliteStore(str(tmp_path / "s.sqlite"))
-    db = store._db  # the pragmas are per connection: read them on the store's own one
+    db = store.dialect.db  # type: ignore[attr-defined]  # the pragmas are per connection: read them on the store's own one
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
     assert db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
