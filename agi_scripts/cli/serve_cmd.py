@@ -11,10 +11,11 @@ from typing import Any
 from agi_scripts.config.bundle import Bundle, load_bundle
 from agi_scripts.config.errors import ConfigError, ValidationFailed
 from agi_scripts.config.settings import Settings, parse_listen, restart_required
-from agi_scripts.notify import MAIL_QUEUE, MailQueue
-from agi_scripts.policy.pauses import UNBOOKED_PAUSES, PauseKeeper, UnbookedPauses
+from agi_scripts.notify import MAIL_QUEUE, EmailNotifier, LadderMail, MailQueue
+from agi_scripts.policy.pauses import PauseKeeper
 from agi_scripts.privacy.sweeper import RetentionSweeper
 from agi_scripts.storage.base import Store, StoreError, open_store
+from agi_scripts.storage.outbox import OUTBOX, Outbox
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -68,22 +69,21 @@ def run_serve(args: argparse.Namespace) -> int:
         logging.getLogger("respectline").info("listening on %s:%d (config %s)", host, running.port, config)
         print(f"listening on {host}:{running.port}", flush=True)
 
-    unbooked = UnbookedPauses()
-    keeper = _start_pause_keeper(bundle, store, unbooked)
+    # One mail queue for the server's life; each call mails under its own bundle's settings.
+    mail = MailQueue()
+    outbox = Outbox(bundle.settings.spool_dir)
+    keeper = _start_pause_keeper(bundle, store, outbox, mail)
     # Retention periods and the recordings folder as at start; a change to them needs a restart.
     sweeper = RetentionSweeper(store, bundle.settings.recordings_dir, bundle.settings.retention)
     sweeper.start()
-    # One mail queue for the server's life; each call mails under its own bundle's settings.
-    mail = MailQueue()
     _log_email_settings(bundle)
     try:
         return serve(lambda: reload_bundle(config, bundle.settings), store=store, options=options, ready=announce,
-                     extra={MAIL_QUEUE: mail, UNBOOKED_PAUSES: unbooked})
+                     extra={MAIL_QUEUE: mail, OUTBOX: outbox})
     finally:
+        keeper.stop()  # first: a late booking may still mail
         mail.close(timeout=5.0)
         sweeper.stop()
-        if keeper is not None:
-            keeper.stop()
         store.close()
 
 
@@ -128,12 +128,13 @@ def run_agi(args: argparse.Namespace) -> int:
         store.close()
 
 
-def _start_pause_keeper(bundle: Bundle, store: Store, unbooked: UnbookedPauses) -> PauseKeeper | None:
+def _start_pause_keeper(bundle: Bundle, store: Store, outbox: Outbox, mail: MailQueue) -> PauseKeeper:
+    """Books the outbox and lifts due pauses; without AMI it still books (nothing can lift a pause)."""
     if not bundle.settings.ami.enabled:
         logging.getLogger("respectline").warning(
             "AMI is not configured (ami.username): agents' recovery pauses will not end by themselves")
-        return None
-    keeper = PauseKeeper(store, bundle.settings.ami, unbooked=unbooked)
+    notifier = LadderMail(EmailNotifier(bundle.settings.notifications.email, mail, bundle))
+    keeper = PauseKeeper(store, bundle.settings.ami, outbox=outbox, notifier=notifier)
     keeper.start()
     return keeper
 

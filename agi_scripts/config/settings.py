@@ -117,6 +117,8 @@ class Settings:
     built_prompts_dir: Path = Path("var/sounds/respectline")
     """Where ``prompts build`` writes and ``prompts install`` reads (a cache; not Asterisk's folder)."""
     recordings_dir: Path = Path("var/recordings")
+    spool_dir: Path = Path("var/spool")
+    """The outbox: each flag's booking waits here until the store has it (see ``storage.outbox``)."""
     queues: tuple[str, ...] = ("support", "billing")
     timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Europe/Brussels"))
     language: LanguageSettings = field(default_factory=LanguageSettings)
@@ -144,10 +146,12 @@ def load_settings(path: Path, errors: list[ConfigError]) -> Settings:
                         sounds_dir=DEBIAN_SOUNDS_DIR,
                         built_prompts_dir=(base / "../var/sounds/respectline").resolve(),
                         recordings_dir=(base / "../var/recordings").resolve(),
+                        spool_dir=(base / "../var/spool").resolve(),
                         store_url=_store_url("sqlite:///../var/respectline.sqlite", base))
     if top is None:
         return defaults
-    paths = source.mapping(top.get("paths"), optional=("flows", "prompts", "sounds", "built_prompts", "recordings"),
+    paths = source.mapping(top.get("paths"), optional=("flows", "prompts", "sounds", "built_prompts", "recordings",
+                                                              "spool"),
                            what="'paths' section")
     store = source.mapping(top.get("store"), optional=("url",), what="'store' section")
     logging_ = source.mapping(top.get("logging"), optional=("level",), what="'logging' section")
@@ -160,6 +164,7 @@ def load_settings(path: Path, errors: list[ConfigError]) -> Settings:
         sounds_dir=_path(source, paths, "sounds", base, defaults.sounds_dir),
         built_prompts_dir=_path(source, paths, "built_prompts", base, defaults.built_prompts_dir),
         recordings_dir=_path(source, paths, "recordings", base, defaults.recordings_dir),
+        spool_dir=_path(source, paths, "spool", base, defaults.spool_dir),
         queues=_queues(source, top.get("queues")) or defaults.queues,
         timezone=(source.timezone(top.get("timezone")) if top.get("timezone") else None) or defaults.timezone,  # type: ignore[arg-type]
         language=_language(source, top.get("language")),
@@ -411,9 +416,10 @@ def _email_address(source: YamlFile, node: Node) -> str | None:
 __all__ = ["ID_PATTERN", "Settings", "load_settings", "parse_listen"]
 
 
-RESTART_KEYS = ("server", "store", "paths.recordings", "retention", "ami", "logging")
+RESTART_KEYS = ("server", "store", "paths.recordings", "paths.spool", "retention", "ami", "logging")
 """What ``respectline serve`` reads once, at start: the listener and its limits, the store, the
-folder and periods the retention sweeper works on, the account that lifts pauses, the log level."""
+folder and periods the retention sweeper works on, the outbox the keeper drains, the account that
+lifts pauses, the log level."""
 
 
 def restart_required(running: Settings, fresh: Settings) -> list[str]:
@@ -422,6 +428,7 @@ def restart_required(running: Settings, fresh: Settings) -> list[str]:
         "server": (running.server, fresh.server),
         "store": (running.store_url, fresh.store_url),
         "paths.recordings": (running.recordings_dir, fresh.recordings_dir),
+        "paths.spool": (running.spool_dir, fresh.spool_dir),
         "retention": (running.retention, fresh.retention),
         "ami": (running.ami, fresh.ami),
         "logging": (running.log_level, fresh.log_level),

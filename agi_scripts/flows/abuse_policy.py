@@ -19,6 +19,8 @@ from agi_scripts.config.yamlsource import YamlFile, did_you_mean
 FEATURE_CODE = re.compile(r"^[0-9*#]{1,10}$")
 QUEUE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
 PRIORITIES = ("low", "normal", "high", "urgent")
+PRIORITY_RANK = {"urgent": 1, "high": 2, "normal": 3, "low": 4}
+"""Case priorities as the store sorts them: smaller is more urgent."""
 NOTIFY_TARGETS = ("supervisor", "team")
 ACTIONS = ("warn", "disconnect", "transfer", "open_case", "pause_agent", "notify")
 _THIRTY_DAYS = 30 * 86400.0
@@ -181,6 +183,10 @@ def _ladder(source: YamlFile, node: Node | None, teams: dict[str, Team], categor
         if len(outcomes) > 1:
             source.error(rung_node, f"flag {number} of {category!r} has {' and '.join(outcomes)}",
                          "choose one of warn, disconnect or transfer per flag")
+        for kind, hint in (("open_case", "one case per flag: give it the team that should take it"),
+                           ("pause_agent", "one pause per flag: give it the longest wanted length")):
+            if sum(a.kind == kind for a in actions) > 1:
+                source.error(rung_node, f"flag {number} of {category!r} has {kind} more than once", hint)
         rungs.append(tuple(actions))
     if node is not None and not rungs:
         source.error(node, f"the ladder of {category!r} is empty", "add at least one rung, such as [warn: abuse_warning]")

@@ -7,6 +7,6 @@ config, or without a queue, nothing is sent.
 """
 
 from agi_scripts.notify.mailer import MailQueue
-from agi_scripts.notify.messages import MAIL_QUEUE, CaseNotice, EmailNotifier, PauseNotice
+from agi_scripts.notify.messages import MAIL_QUEUE, CaseNotice, EmailNotifier, LadderMail, PauseNotice
 
-__all__ = ["MAIL_QUEUE", "CaseNotice", "EmailNotifier", "MailQueue", "PauseNotice"]
+__all__ = ["MAIL_QUEUE", "CaseNotice", "EmailNotifier", "LadderMail", "MailQueue", "PauseNotice"]

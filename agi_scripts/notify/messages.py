@@ -19,6 +19,7 @@ from agi_scripts.config.settings import EmailSettings
 from agi_scripts.flows.abuse_policy import length_text
 from agi_scripts.notify.mailer import MailQueue
 from agi_scripts.server.session import mask_number
+from agi_scripts.storage.base import Escalation
 
 if TYPE_CHECKING:
     from agi_scripts.config.bundle import Bundle
@@ -52,6 +53,24 @@ class PauseNotice:
     case_id: int | None
     paused_at: dt.datetime
     resume_at: dt.datetime
+
+
+class LadderMail:
+    """The abuse ladder's notifier (``flows.ladder.Notifier``) over e-mail: never raises."""
+
+    def __init__(self, email: EmailNotifier) -> None:
+        self.email = email
+
+    def case_opened(self, escalation: Escalation, case_id: int, priority: str) -> None:
+        team = escalation.case.team if escalation.case else ""
+        self.email.case_opened(CaseNotice(case_id, team, escalation.category, priority, escalation.queue,
+                                          escalation.agent, escalation.caller, escalation.at))
+
+    def agent_paused(self, escalation: Escalation, case_id: int | None) -> None:
+        if escalation.pause is not None:
+            self.email.agent_paused(PauseNotice(escalation.agent, escalation.pause.agent, escalation.category,
+                                                escalation.queue, case_id, escalation.at,
+                                                escalation.pause.resume_at))
 
 
 class EmailNotifier:

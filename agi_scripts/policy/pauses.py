@@ -1,74 +1,46 @@
-"""Agents' recovery pauses end on time, also when the server restarted in between.
+"""Agents' recovery pauses end on time, and flags held in the outbox get booked.
 
-``flag`` pauses the agent (``PauseQueueMember``) and stores the pause with its end time. The
+``flag`` pauses the agent (``PauseQueueMember``) and books the pause with its end time. The
 ``PauseKeeper`` here lifts every pause that is due through AMI (``QueuePause`` with
 ``Paused: false``) and marks it resumed. Pauses live in the store, not in memory, so a restart
 loses none: the first round after start lifts whatever came due meanwhile.
+
+While the store is down, a flag's booking waits in the outbox (``storage.outbox``). Each round
+first books what waits there (exactly once: the store refuses a second booking of one flag), and
+announces the cases that were opened late; pauses still waiting there are lifted on time from the
+outbox itself and booked as ended once the store answers.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Set
 from datetime import datetime
 
 from agi_scripts.ami.client import AmiClient, AmiError
 from agi_scripts.config.settings import AmiSettings
+from agi_scripts.flows.abuse_policy import PRIORITY_RANK
+from agi_scripts.flows.ladder import Notifier
 from agi_scripts.protocol.errors import printable
-from agi_scripts.storage.base import AgentPause, Store, StoreError, utc_now
+from agi_scripts.storage.base import AgentPause, Escalation, EscalationBooked, Store, StoreError, utc_now
+from agi_scripts.storage.outbox import Outbox, with_pause_lifted
 
 LOG = logging.getLogger("respectline.pauses")
 
 
-UNBOOKED_PAUSES = "unbooked_pauses"
-"""The name under which ``respectline serve`` hands its :class:`UnbookedPauses` to handlers."""
-
-
-@dataclass(frozen=True)
-class UnbookedPause:
-    agent: str
-    reason: str
-    paused_at: datetime
-    resume_at: datetime
-    case_id: int | None
-
-
-class UnbookedPauses:
-    """Pauses applied while the store could not record them. The server's :class:`PauseKeeper`
-    books them as soon as the store answers again, and lifts them on time from here while it does
-    not, so an agent is never left paused for good by a store outage (a restart in between loses
-    this list: the log names each pause that was applied unbooked)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._pauses: list[UnbookedPause] = []
-
-    def add(self, pause: UnbookedPause) -> None:
-        with self._lock:
-            self._pauses.append(pause)
-
-    def take(self, wanted: Callable[[UnbookedPause], bool]) -> list[UnbookedPause]:
-        with self._lock:
-            taken = [p for p in self._pauses if wanted(p)]
-            self._pauses = [p for p in self._pauses if not wanted(p)]
-        return taken
-
-    def put_back(self, pauses: list[UnbookedPause]) -> None:
-        with self._lock:
-            self._pauses[:0] = pauses
-
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._pauses)
+HELD_MIN_AGE_SECONDS = 60.0
+"""Outbox files written by another process (classic AGI) are taken once this old: it may still be booking."""
+PRIORITY_NAMES = {rank: name for name, rank in PRIORITY_RANK.items()}
 
 
 class PauseKeeper:
     def __init__(self, store: Store, ami: AmiSettings, interval: float = 5.0,
-                 clock: Callable[[], datetime] = utc_now, unbooked: UnbookedPauses | None = None) -> None:
+                 clock: Callable[[], datetime] = utc_now, outbox: Outbox | None = None,
+                 notifier: Notifier | None = None) -> None:
         self.store, self.ami, self.interval, self.clock = store, ami, interval, clock
-        self.unbooked = unbooked if unbooked is not None else UnbookedPauses()  # an empty one is falsy
+        self.outbox = outbox if outbox is not None else Outbox(None)
+        self.notifier = notifier
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="respectline-pauses", daemon=True)
 
@@ -81,57 +53,96 @@ class PauseKeeper:
             self._thread.join(self.interval + 5)
 
     def lift_due(self) -> int:
-        """Book what the store missed, then lift every pause that is due now; returns how many were lifted."""
-        lifted = self._book_or_lift_unbooked()
+        """Book what waits in the outbox, then lift every pause that is due now; returns how many were lifted."""
+        waiting = self._book_held()
+        if not self.ami.enabled:
+            return 0  # nothing can lift a pause without AMI (``serve`` says so at start)
+        lifted = self._lift_held(waiting)
         try:
             due = self.store.due_pauses(self.clock())
         except StoreError:
             LOG.exception("cannot read agent pauses from the store; retrying later")
             return lifted
-        return lifted + self._lift(due)
+        return lifted + self._lift(due, held_running=self._running_agents(waiting))
 
-    def _book_or_lift_unbooked(self) -> int:
-        pending = self.unbooked.take(lambda _pause: True)
-        if not pending:
-            return 0
-        unbooked: list[UnbookedPause] = []
-        for pause in pending:
+    def _book_held(self) -> list[Escalation]:
+        """Book the outbox, oldest flag first; returns what still waits (the store failed)."""
+        pending = self.outbox.pending(min_age_seconds=HELD_MIN_AGE_SECONDS, now=self.clock())
+        for index, escalation in enumerate(pending):
             try:
-                self.store.record_pause(agent=pause.agent, queues=(), reason=pause.reason, paused_at=pause.paused_at,
-                                        resume_at=pause.resume_at, case_id=pause.case_id)
-                LOG.info("recovery pause of %s booked after the store came back", printable(pause.agent))
-            except StoreError:
-                unbooked.append(pause)
-        now = self.clock()
-        due = [p for p in unbooked if p.resume_at <= now]
-        self.unbooked.put_back([p for p in unbooked if p.resume_at > now])
-        if not due:
-            return 0
+                booked = self.store.book_escalation(escalation)
+            except StoreError as exc:
+                LOG.error("store still unavailable (%s): %d flag(s) wait in the outbox", exc, len(pending) - index)
+                return pending[index:]
+            except ValueError as exc:  # a file the store refuses outright would block the rest for ever
+                LOG.error("flag %s in the outbox cannot be booked (%s); set aside", printable(escalation.key), exc)
+                self.outbox.release(escalation)
+                continue
+            self.outbox.release(escalation)
+            if not booked.already:
+                LOG.warning("flag %s booked late, from the outbox (incident %d%s)", printable(escalation.key),
+                            booked.incident_id, f", case {booked.case_id}" if booked.case_id else "")
+                self._announce_late(escalation, booked)
+        return []
+
+    def _announce_late(self, escalation: Escalation, booked: EscalationBooked) -> None:
+        if booked.case_id is None or escalation.case is None:
+            return
+        priority = PRIORITY_NAMES.get(escalation.case.priority, "normal")
+        if self.notifier is not None:
+            self.notifier.case_opened(escalation, booked.case_id, priority)
+        if not self.ami.enabled:
+            return
         try:
             with AmiClient(self.ami.host, self.ami.port) as ami:
                 ami.login(self.ami.username, self.ami.secret)
-                for pause in due:
-                    self._unpause(ami, pause.agent)
-                    LOG.warning("recovery pause of %s ended; the store never recorded it (it was down)",
-                                printable(pause.agent))
+                ami.send_action("UserEvent", {
+                    "UserEvent": "RespectlineCase", "CaseId": str(booked.case_id), "Team": escalation.case.team,
+                    "Category": escalation.category, "Priority": priority, "Agent": escalation.agent,
+                    "Queue": escalation.queue, "Late": "yes"})
+        except (AmiError, OSError, ValueError) as exc:
+            LOG.error("case %d booked late but not announced through AMI: %s", booked.case_id, exc)
+
+    @staticmethod
+    def _running_agents(waiting: list[Escalation]) -> set[str]:
+        return {e.pause.agent for e in waiting if e.pause is not None and e.pause.resumed_at is None}
+
+    def _lift_held(self, waiting: list[Escalation]) -> int:
+        """Lift the pauses that came due while their flag waits in the outbox (the store is down)."""
+        now = self.clock()
+        live = [e for e in waiting if e.pause is not None and e.pause.resumed_at is None]
+        due = [e for e in live if e.pause is not None and e.pause.resume_at <= now]
+        if not due:
+            return 0
+        running = {e.pause.agent for e in live if e.pause is not None and e.pause.resume_at > now}
+        try:
+            with AmiClient(self.ami.host, self.ami.port) as ami:
+                ami.login(self.ami.username, self.ami.secret)
+                for escalation in due:
+                    assert escalation.pause is not None
+                    if escalation.pause.agent not in running:
+                        self._unpause(ami, escalation.pause.agent)
+                    self.outbox.update(with_pause_lifted(escalation, now))
+                    LOG.warning("recovery pause of %s ended; its flag still waits in the outbox for the store",
+                                printable(escalation.pause.agent))
         except (AmiError, OSError) as exc:
-            self.unbooked.put_back(due)
-            LOG.error("cannot reach Asterisk's AMI to end unbooked pauses: %s; retrying later", exc)
+            LOG.error("cannot reach Asterisk's AMI to end agent pauses: %s; retrying later", exc)
             return 0
         return len(due)
 
-    def _lift(self, due: list[AgentPause]) -> int:
+    def _lift(self, due: list[AgentPause], held_running: Set[str] = frozenset()) -> int:
         if not due:
             return 0
         lifted = 0
         now = self.clock()
         try:
-            running = [p for p in self.store.active_pauses() if p.resume_at is None or p.resume_at > now]
+            running = {p.agent for p in self.store.active_pauses() if p.resume_at is None or p.resume_at > now}
+            running |= held_running
             with AmiClient(self.ami.host, self.ami.port) as ami:
                 ami.login(self.ami.username, self.ami.secret)
                 for pause in due:
                     # Overlapping pauses of one agent: the agent takes calls again when the last one ends.
-                    if not any(other.agent == pause.agent for other in running):
+                    if pause.agent not in running:
                         self._unpause(ami, pause.agent)
                     self.store.mark_resumed(pause.id)
                     lifted += 1

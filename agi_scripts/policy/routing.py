@@ -9,8 +9,6 @@ from dataclasses import dataclass
 from agi_scripts.config.bundle import Bundle
 from agi_scripts.flows.campaigns import Campaign
 
-PRIORITY_RANK = {"urgent": 1, "high": 2, "normal": 3, "low": 4}
-"""Case priorities as the store sorts them: smaller is more urgent."""
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import tzinfo
 
-from agi_scripts.policy.routing import PRIORITY_RANK
+from agi_scripts.flows.abuse_policy import PRIORITY_RANK
 from agi_scripts.reports.moments import iso_local, shown_local
 from agi_scripts.reports.render import Cell, Column, JsonValue
 from agi_scripts.storage import AgentCompliments, Case, CaseEvent, Compliment, IncidentCount, IncidentDimension

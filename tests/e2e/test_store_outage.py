@@ -1,6 +1,7 @@
 """The agent's protection through a real Asterisk while the store is down: the caller is warned,
-then disconnected; the agent is paused and unpaused on time; the pause is booked once the store
-answers again. Nothing is reported as done that was not."""
+then disconnected; the agent is paused and unpaused on time; once the store answers again the
+flags, the case, its events and the pause are booked from the outbox, exactly once. Nothing is
+reported as done that was not."""
 
 from __future__ import annotations
 
@@ -61,18 +62,29 @@ def test_with_the_store_locked_the_caller_is_warned_then_disconnected_and_the_pa
         lock.execute("ROLLBACK")
         lock.close()
 
-    # The store answers again: the pause is booked, and lifted when due.
+    # The store answers again: the keeper books both flags from the outbox, and the pause ends on time.
     phones.wait_until(lambda: not agent_paused(stack.asterisk, "billing"), RECOVERY_SECONDS + 20, "agent unpaused on time",
                       interval=0.5)
+    phones.wait_until(lambda: booked_cases(stack.db_url) == 1, 20, "the case booked from the outbox", interval=0.5)
+    phones.pump(6.0)  # another round of the keeper: nothing is booked twice
     store = open_store(stack.db_url)
     try:
-        pauses = store.active_pauses()
-        assert pauses == []
-        assert store.list_cases() == []  # no case was stored, and none is claimed
+        assert store.active_pauses() == []
+        [case] = store.list_cases()
+        assert [e.action for e in case.events] == ["warn", "case_opened", "agent_paused", "disconnect"]
+        assert [(i.number_in_call, i.action) for i in store.list_incidents()] == [(1, "warn"), (2, "disconnect")]
     finally:
         store.close()
+    with sqlite3.connect(stack.db_url.removeprefix("sqlite:///")) as db:
+        assert db.execute("SELECT COUNT(*), COUNT(resumed_at) FROM agent_pauses").fetchone() == (1, 1)
     log = stack.server_log.read_text(errors="replace")
-    assert "flag 2 of verbal_abuse counted on the channel" in log
-    assert "case_opened" not in log  # the case could not be stored, and the log does not claim it
-    assert "pause of PJSIP/agent1 applied, to be booked and lifted by this server" in log
-    assert "booked after the store came back" in log
+    assert "kept in the outbox, booked when the store answers" in log
+    assert "case_held" in log and "store=down" in log
+    assert "case_opened" not in log  # the case was not stored during the call, and the log does not claim it
+    assert "booked late, from the outbox" in log
+    assert list(stack.bundle.settings.spool_dir.iterdir()) == []
+
+
+def booked_cases(db_url: str) -> int:
+    with sqlite3.connect(db_url.removeprefix("sqlite:///"), timeout=1) as db:
+        return int(db.execute("SELECT COUNT(*) FROM cases").fetchone()[0])

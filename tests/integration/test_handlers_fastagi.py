@@ -8,7 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from agi_scripts.config.settings import AmiSettings
+from agi_scripts.policy.pauses import PauseKeeper
 from agi_scripts.storage.base import StoreError
+from agi_scripts.storage.outbox import Outbox
 from tests.integration.conftest import Stack
 from tests.integration.fake_channel import FakeChannel
 from tests.unit.agi_peer import HOSTILE_CALLER_NAME
@@ -177,10 +180,12 @@ def test_second_verbal_flag_disconnects_opens_a_case_and_pauses_the_agent(stack:
 
 
 def test_a_double_press_counts_once(stack: Stack) -> None:
+    variables = dict(AGENT)
     for _ in range(2):
-        channel = FakeChannel(dict(AGENT))
+        channel = FakeChannel(variables)
         with stack.call("flag?category=verbal_abuse", uniqueid="1700000000.33") as peer:
             channel.serve(peer)
+        variables = channel.variables  # one caller's channel, pressed twice within the dedupe window
     assert channel.sent("STREAM") == []
     assert len(stack.store.list_incidents(call_id="1700000000.33")) == 1
 
@@ -263,7 +268,7 @@ def test_a_forged_route_or_campaign_cannot_add_fields_to_the_compliment_event(st
     assert compliment.queue == "" and compliment.campaign is None and compliment.rating == 5
 
 
-def test_with_the_store_down_the_ladder_still_climbs_from_warning_to_disconnect_and_the_agent_is_paused(
+def test_with_the_store_down_the_ladder_still_climbs_and_the_flags_are_booked_once_when_it_is_back(
         stack: Stack, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     stack.tree.replace("flows/abuse_policy.yaml", "dedupe_window: 3s", "dedupe_window: 0s")
     assert stack.server.reload()
@@ -271,11 +276,10 @@ def test_with_the_store_down_the_ladder_still_climbs_from_warning_to_disconnect_
     def down(*_args: object, **_kwargs: object) -> None:
         raise StoreError("database is locked")
 
-    for method in ("record_flag", "open_case", "record_pause", "add_case_event", "set_incident_action"):
-        monkeypatch.setattr(type(stack.store), method, down)
     variables = dict(AGENT)
     heard = []
-    with caplog.at_level(logging.INFO):
+    with caplog.at_level(logging.INFO), monkeypatch.context() as outage:
+        outage.setattr(type(stack.store), "book_escalation", down)
         for _flag in range(2):
             channel = FakeChannel(variables)
             with stack.call("flag?category=verbal_abuse", uniqueid="1700000000.51") as peer:
@@ -285,15 +289,30 @@ def test_with_the_store_down_the_ladder_still_climbs_from_warning_to_disconnect_
     assert heard == [["respectline/nl/abuse_warning"], ["respectline/nl/abuse_closing"]]
     assert channel.sent("HANGUP") == [["HANGUP"]]
     assert [c for c in channel.sent("EXEC") if c[1] == "PauseQueueMember"]
-    assert "flag 2 of verbal_abuse counted on the channel" in caplog.text
+    assert "kept in the outbox" in caplog.text and "store=down" in caplog.text
     assert "case_opened" not in caplog.text  # nothing is reported done that was not
+    assert not [c for c in channel.sent("EXEC") if c[1] == "UserEvent" and "RespectlineCase" in c[2]]
+    assert stack.store.list_incidents() == [] and stack.store.list_cases() == []
+
+    # The store answers again: the server's keeper books both flags from the outbox, once.
+    outbox = Outbox(stack.bundle.settings.spool_dir)
+    keeper = PauseKeeper(stack.store, AmiSettings(), outbox=outbox,
+                         clock=lambda: dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=2))
+    keeper.lift_due()
+    keeper.lift_due()
+    assert [(i.number_in_call, i.action) for i in stack.store.list_incidents()] == [(1, "warn"), (2, "disconnect")]
+    [case] = stack.store.list_cases()
+    assert [e.action for e in case.events][:2] == ["warn", "case_opened"]
+    assert "agent_paused" in [e.action for e in case.events]
+    assert [p.agent for p in stack.store.active_pauses()] == ["PJSIP/agent1"]
+    assert len(outbox) == 0
 
 
 def test_with_the_store_down_a_double_press_still_counts_once(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
     def down(*_args: object, **_kwargs: object) -> None:
         raise StoreError("database is locked")
 
-    monkeypatch.setattr(type(stack.store), "record_flag", down)
+    monkeypatch.setattr(type(stack.store), "book_escalation", down)
     variables = dict(AGENT)
     streams = []
     for _press in range(2):  # within the 3 s dedupe window

@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 
 from agi_scripts.config.settings import AmiSettings
-from agi_scripts.policy.pauses import PauseKeeper, UnbookedPause, UnbookedPauses
+from agi_scripts.policy.pauses import PauseKeeper
 from agi_scripts.sandbox.asterisk import free_port
-from agi_scripts.storage.base import StoreError, open_store
+from agi_scripts.storage.base import CaseToOpen, Escalation, PauseToBook, StoreError, open_store
+from agi_scripts.storage.outbox import Outbox
 
 
 def test_unreachable_ami_keeps_the_pause_due_and_logs_it(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -109,36 +110,91 @@ def test_a_row_no_ami_action_can_carry_neither_stops_the_keeper_nor_the_other_pa
     store.close()
 
 
-def test_a_pause_the_store_could_not_record_is_lifted_on_time_and_booked_once_the_store_is_back(
+def held_flag(outbox: Outbox, agent: str, paused_at: dt.datetime, resume_at: dt.datetime, *,
+              call: str = "c1", case: bool = False) -> Escalation:
+    """A flag the handler could not book: written ahead, then handed to the keeper."""
+    escalation = Escalation(
+        call_id=call, category="threat", number_in_call=1, number_in_category=1, agent=agent.split("/")[-1],
+        caller="+3225551234", queue="support", at=paused_at, outcome="disconnect",
+        case=CaseToOpen(team="security", priority=1) if case else None,
+        pause=PauseToBook(agent=agent, reason="threat", resume_at=resume_at),
+        events=(("disconnect", "abuse_closing"),) if case else ())
+    outbox.hold(escalation)
+    outbox.unbooked(escalation)
+    return escalation
+
+
+def test_a_pause_the_store_could_not_book_is_lifted_on_time_and_booked_once_the_store_is_back(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     store = open_store(f"sqlite:///{tmp_path / 's.sqlite'}")
     ami = FakeAmi()
     now = dt.datetime.now(dt.timezone.utc)
-    unbooked = UnbookedPauses()
-    unbooked.add(UnbookedPause("PJSIP/agent1", "threat", now - dt.timedelta(minutes=15), now - dt.timedelta(seconds=1), None))
-    unbooked.add(UnbookedPause("PJSIP/agent2", "verbal", now, now + dt.timedelta(minutes=5), None))
+    outbox = Outbox(tmp_path / "spool")
+    held_flag(outbox, "PJSIP/agent1", now - dt.timedelta(minutes=15), now - dt.timedelta(seconds=1), call="c1")
+    held_flag(outbox, "PJSIP/agent2", now, now + dt.timedelta(minutes=5), call="c2", case=True)
 
     def down(*_args: object, **_kwargs: object) -> None:
         raise StoreError("database is locked")
 
-    keeper = PauseKeeper(store, AmiSettings(port=ami.port, username="rl", secret="x"), unbooked=unbooked)
+    keeper = PauseKeeper(store, AmiSettings(port=ami.port, username="rl", secret="x"), outbox=outbox)
     with monkeypatch.context() as outage:
-        outage.setattr(type(store), "record_pause", down)
+        outage.setattr(type(store), "book_escalation", down)
         outage.setattr(type(store), "due_pauses", down)
         assert keeper.lift_due() == 1  # the due one is lifted although the store never saw it
-    assert ami.unpaused == ["PJSIP/agent1"] and len(unbooked) == 1
-    assert keeper.lift_due() == 0  # the store answers again: the running pause is booked
-    assert len(unbooked) == 0 and [p.agent for p in store.active_pauses()] == ["PJSIP/agent2"]
+        assert keeper.lift_due() == 0  # and only once
+    assert ami.unpaused == ["PJSIP/agent1"] and len(outbox) == 2
+    assert keeper.lift_due() == 0  # the store answers again: both flags are booked, the lifted pause as ended
+    assert len(outbox) == 0 and list((tmp_path / "spool").iterdir()) == []
+    assert [p.agent for p in store.active_pauses()] == ["PJSIP/agent2"]
+    assert [(i.call_id, i.action) for i in store.list_incidents()] == [("c1", "disconnect"), ("c2", "disconnect")]
+    [case] = store.list_cases()
+    assert (case.call_id, [e.action for e in case.events]) == ("c2", ["case_opened", "disconnect"])
+    keeper.lift_due()
+    assert len(store.list_cases()) == 1 and len(store.list_incidents()) == 2  # booked exactly once
     ami.close()
     store.close()
 
 
-def test_the_keeper_lifts_from_the_very_list_the_handlers_fill_even_when_it_starts_empty(tmp_path: Path) -> None:
+def test_a_running_pause_held_in_the_outbox_keeps_the_agent_paused_when_a_booked_one_ends(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     store = open_store(f"sqlite:///{tmp_path / 's.sqlite'}")
-    unbooked = UnbookedPauses()  # empty, hence falsy: it must still be the one the keeper reads
-    keeper = PauseKeeper(store, AmiSettings(port=free_port(), username="rl", secret="x"), unbooked=unbooked)
+    ami = FakeAmi()
     now = dt.datetime.now(dt.timezone.utc)
-    unbooked.add(UnbookedPause("PJSIP/agent1", "threat", now, now + dt.timedelta(minutes=5), None))
+    store.record_pause(agent="PJSIP/agent1", queues=(), reason="verbal", paused_at=now - dt.timedelta(minutes=5),
+                       resume_at=now - dt.timedelta(seconds=1))
+    outbox = Outbox(tmp_path / "spool")
+    held_flag(outbox, "PJSIP/agent1", now, now + dt.timedelta(minutes=15))
+    keeper = PauseKeeper(store, AmiSettings(port=ami.port, username="rl", secret="x"), outbox=outbox)
+    with monkeypatch.context() as outage:
+        outage.setattr(type(store), "book_escalation",
+                       lambda *_a, **_k: (_ for _ in ()).throw(StoreError("database is locked")))
+        assert keeper.lift_due() == 1  # the booked pause is marked ended ...
+    assert ami.unpaused == []  # ... but the agent stays paused: the held one runs 15 more minutes
+    ami.close()
+    store.close()
+
+
+def test_the_keeper_books_from_the_very_outbox_the_handlers_fill_even_when_it_starts_empty(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 's.sqlite'}")
+    outbox = Outbox(tmp_path / "spool")  # empty, hence falsy: it must still be the one the keeper reads
+    keeper = PauseKeeper(store, AmiSettings(port=free_port(), username="rl", secret="x"), outbox=outbox)
+    now = dt.datetime.now(dt.timezone.utc)
+    held_flag(outbox, "PJSIP/agent1", now, now + dt.timedelta(minutes=5))
     keeper.lift_due()
-    assert [p.agent for p in store.active_pauses()] == ["PJSIP/agent1"] and len(unbooked) == 0
+    assert [p.agent for p in store.active_pauses()] == ["PJSIP/agent1"] and len(outbox) == 0
+    store.close()
+
+
+def test_a_file_another_process_is_still_booking_is_left_alone_for_a_minute(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 's.sqlite'}")
+    now = dt.datetime.now(dt.timezone.utc)
+    other_process = Outbox(tmp_path / "spool")
+    escalation = held_flag(other_process, "PJSIP/agent1", now, now + dt.timedelta(minutes=5))
+    keeper = PauseKeeper(store, AmiSettings(port=free_port(), username="rl", secret="x"),
+                         outbox=Outbox(tmp_path / "spool"))
+    keeper.lift_due()
+    assert store.list_incidents() == []
+    keeper.clock = lambda: now + dt.timedelta(seconds=61)
+    keeper.lift_due()
+    assert [i.call_id for i in store.list_incidents()] == [escalation.call_id]
     store.close()

@@ -1,0 +1,239 @@
+"""Runs the abuse ladder for one flag: protect first, book second, announce last.
+
+The engine knows nothing of AGI or SQL. It talks to the call through ``CallerChannel`` (implemented
+over AGI by the ``flag`` handler), books through ``CaseBook`` (the store, with the outbox behind it)
+and tells people through ``Notifier`` (e-mail). The order is the agent's protection first:
+
+1. the flag is counted from the call's own memory (``FlagMemory``, kept on the caller's channel),
+   so the ladder climbs whether or not the store answers;
+2. the whole booking (:class:`Escalation`) is written to the outbox before anything happens;
+3. the agent is paused and the caller warned, disconnected or transferred, as the rung says;
+4. the store books the escalation in one transaction; when it cannot, the outbox keeps it and the
+   server's keeper books it later, exactly once (and lifts the pause on time meanwhile);
+5. only what was really booked is announced (``RespectlineCase``, the case mail).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from agi_scripts.flows.abuse_policy import PRIORITY_RANK, AbusePolicy, Action, Category, length_text
+from agi_scripts.storage.base import CaseToOpen, Escalation, EscalationBooked, PauseToBook
+
+
+class CallerGone(Exception):
+    """The caller's channel is gone; raised by ``CallerChannel`` from a prompt or a hang-up."""
+
+
+class CallerChannel(Protocol):
+    def remember(self, flags: str) -> None:
+        """Keep this call's flag memory on the channel (``FlagMemory.text()``)."""
+
+    def no_compliment_offer(self) -> None:
+        """A caller flagged for abuse is not asked to compliment the agent afterwards."""
+
+    def start_evidence(self) -> str | None:
+        """Start recording the call as evidence; the file's path, or None when it cannot be made."""
+
+    def pause_agent(self, interface: str, reason: str) -> None: ...
+
+    def play(self, prompt_id: str) -> None:
+        """Play a prompt to the caller, to the end."""
+
+    def hang_up(self) -> None: ...
+
+    def send_to_queue(self, queue: str) -> None:
+        """End the agent's leg so the dialplan sends the caller on to ``queue``."""
+
+    def announce(self, event: str, fields: Sequence[tuple[str, str]]) -> None:
+        """An AMI ``UserEvent``; still sent after the caller hung up."""
+
+
+class CaseBook(Protocol):
+    def hold(self, escalation: Escalation) -> None:
+        """Write the escalation ahead (outbox); never raises."""
+
+    def book(self, escalation: Escalation) -> EscalationBooked | None:
+        """Book it in the store; None when the store failed (the outbox keeps it)."""
+
+
+class Notifier(Protocol):
+    def case_opened(self, escalation: Escalation, case_id: int, priority: str) -> None: ...
+
+    def agent_paused(self, escalation: Escalation, case_id: int | None) -> None: ...
+
+
+@dataclass(frozen=True)
+class FlaggedCall:
+    """What the handler read from the call before the ladder runs."""
+
+    call_id: str
+    agent: str
+    """The agent's name (``agents:`` in the config), or the interface when unnamed."""
+    member_interface: str
+    """The queue member's interface (``PJSIP/anna``), empty when the channel gave none."""
+    caller: str
+    queue: str
+    evidence: str
+    """A recording of this call already running (``RL_EVIDENCE``), or empty."""
+    at: dt.datetime
+
+
+class FlagMemory:
+    """This call's flags, kept on the caller's channel (``RL_FLAGS``: ``category:count:epoch`` items)
+    so the ladder climbs without the store. Read back from Asterisk, so checked like any input."""
+
+    VARIABLE = "RL_FLAGS"
+    _ITEM = re.compile(r"^([a-z0-9][a-z0-9_-]{0,62}):([0-9]{1,3}):([0-9]{1,12}(?:\.[0-9]{1,6})?)$")
+
+    def __init__(self, flags: dict[str, tuple[int, float]] | None = None) -> None:
+        self.flags = flags or {}
+
+    @classmethod
+    def read(cls, raw: str) -> FlagMemory:
+        flags: dict[str, tuple[int, float]] = {}
+        for item in raw[:2000].split(","):
+            match = cls._ITEM.match(item)
+            if match:
+                flags[match[1]] = (int(match[2]), float(match[3]))
+        return cls(flags)
+
+    def count(self, category: str) -> int:
+        return self.flags.get(category, (0, 0.0))[0]
+
+    def total(self) -> int:
+        return sum(count for count, _at in self.flags.values())
+
+    def is_repeat(self, category: str, at: float, window: float) -> bool:
+        _count, last = self.flags.get(category, (0, 0.0))
+        return bool(last) and 0 <= at - last < window
+
+    def add(self, category: str, at: float) -> tuple[int, int]:
+        """Count one flag; returns (its number in its category, its number in the call)."""
+        number = self.count(category) + 1
+        self.flags[category] = (number, at)
+        return number, self.total()
+
+    def text(self) -> str:
+        return ",".join(f"{c}:{n}:{t:.3f}" for c, (n, t) in sorted(self.flags.items()))
+
+
+@dataclass
+class LadderTrace:
+    """What one flag did, for the call's log line and for tests."""
+
+    duplicate: bool = False
+    number: int = 0
+    done: list[str] = field(default_factory=list)
+    caller_gone: bool = False
+    booked: EscalationBooked | None = None
+    escalation: Escalation | None = None
+
+    def summary(self, category: str) -> str:
+        if self.duplicate:
+            return f"duplicate category={category}"
+        held = "" if self.booked is not None else " store=down"
+        return f"category={category} flag={self.number} actions={','.join(self.done)}{held}"
+
+
+def run_ladder(policy: AbusePolicy, category: Category, call: FlaggedCall, memory: FlagMemory,
+               channel: CallerChannel, book: CaseBook, notifier: Notifier) -> LadderTrace:
+    trace = LadderTrace()
+    if memory.is_repeat(category.id, call.at.timestamp(), policy.dedupe_window):
+        trace.duplicate = True  # a key pressed twice is one flag
+        return trace
+    number, number_in_call = memory.add(category.id, call.at.timestamp())
+    trace.number = number
+    # Remembered before the rung acts: a disconnect ends what may still be sent to the channel.
+    channel.remember(memory.text())
+    channel.no_compliment_offer()
+    rung = category.rung(number)
+    evidence = call.evidence
+    if number_in_call == 1 and policy.record_on_first_flag and not evidence:
+        evidence = channel.start_evidence() or ""
+        if evidence:
+            trace.done.append("recording")
+    escalation = _escalation(policy, category, call, rung, number, number_in_call, evidence)
+    trace.escalation = escalation
+    book.hold(escalation)
+    _protect(policy, escalation, rung, channel, trace)
+    trace.booked = booked = book.book(escalation)
+    _announce(category, escalation, rung, booked, channel, notifier, trace)
+    return trace
+
+
+def _escalation(policy: AbusePolicy, category: Category, call: FlaggedCall, rung: tuple[Action, ...],
+                number: int, number_in_call: int, evidence: str) -> Escalation:
+    case = next((a for a in rung if a.kind == "open_case" and a.team), None)
+    pause = next((a for a in rung if a.kind == "pause_agent"), None) if call.member_interface else None
+    outcome = _outcome(rung)
+    events: list[tuple[str, str]] = []
+    if case is not None and pause is not None:
+        events.append(("agent_paused", f"{call.agent} for {length_text(pause.seconds)}"))
+    if case is not None and outcome is not None:
+        events.append((outcome.kind, outcome.prompt or outcome.team or ""))
+    return Escalation(
+        call_id=call.call_id, category=category.id, number_in_call=number_in_call, number_in_category=number,
+        agent=call.agent, caller=call.caller, queue=call.queue, at=call.at,
+        outcome=outcome.kind if outcome else None, team=case.team if case else None,
+        case=CaseToOpen(team=case.team or "", priority=PRIORITY_RANK[case.priority], recording=evidence or None)
+        if case is not None else None,
+        pause=PauseToBook(agent=call.member_interface, reason=f"Respectline recovery after {category.label}",
+                          resume_at=call.at + dt.timedelta(seconds=pause.seconds))
+        if pause is not None else None,
+        events=tuple(events))
+
+
+def _outcome(rung: tuple[Action, ...]) -> Action | None:
+    return next((a for a in rung if a.kind in ("warn", "disconnect", "transfer")), None)
+
+
+def _protect(policy: AbusePolicy, escalation: Escalation, rung: tuple[Action, ...], channel: CallerChannel,
+             trace: LadderTrace) -> None:
+    if escalation.pause is not None:
+        channel.pause_agent(escalation.pause.agent, escalation.pause.reason)
+        trace.done.append("agent_paused")
+    outcome = _outcome(rung)
+    if outcome is None:
+        return
+    trace.done.append(outcome.kind)
+    try:
+        if outcome.kind == "warn":
+            channel.play(outcome.prompt or "")
+        elif outcome.kind == "disconnect":
+            try:
+                channel.play(outcome.prompt or "")
+            finally:
+                channel.hang_up()  # also when the prompt failed: the ladder said this call ends
+        else:
+            channel.send_to_queue(policy.teams[outcome.team or ""].queue)
+    except CallerGone:
+        trace.caller_gone = True  # the caller left first: the book-keeping still happens
+
+
+def _announce(category: Category, escalation: Escalation, rung: tuple[Action, ...],
+              booked: EscalationBooked | None, channel: CallerChannel, notifier: Notifier,
+              trace: LadderTrace) -> None:
+    case_action = next((a for a in rung if a.kind == "open_case" and a.team), None)
+    case_id = booked.case_id if booked is not None else None
+    if case_action is not None:
+        trace.done.append("case_opened" if case_id is not None else "case_held")
+    # Booked by somebody else first (the keeper, from the outbox): they announced it.
+    fresh = booked is not None and not booked.already
+    if fresh and case_id is not None and case_action is not None:
+        channel.announce("RespectlineCase", (
+            ("CaseId", str(case_id)), ("Team", case_action.team or ""), ("Category", category.id),
+            ("Priority", case_action.priority), ("Agent", escalation.agent), ("Queue", escalation.queue)))
+        notifier.case_opened(escalation, case_id, case_action.priority)
+    for action in rung:
+        if action.kind == "notify":
+            channel.announce("RespectlineFlag", (
+                ("Category", category.id), ("Agent", escalation.agent), ("Queue", escalation.queue),
+                ("CaseId", str(case_id or "")), ("Notify", "/".join(action.targets))))
+            trace.done.append("notified")
+    if escalation.pause is not None and (fresh or booked is None):
+        notifier.agent_paused(escalation, case_id)
