@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from agi_scripts.storage.base import Store, open_store
+from agi_scripts.storage import Store, open_store
 from tests.cli_runner import Cli
 from tests.postgres_server import PostgresServer, PostgresUnavailable
 

@@ -14,7 +14,7 @@ from agi_scripts.config.settings import Settings, parse_listen, restart_required
 from agi_scripts.notify import MAIL_QUEUE, EmailNotifier, LadderMail, MailQueue
 from agi_scripts.policy.pauses import PauseKeeper
 from agi_scripts.privacy.sweeper import RetentionSweeper
-from agi_scripts.storage.base import Store, StoreError, open_store
+from agi_scripts.storage import Store, StoreError, open_store
 from agi_scripts.storage.outbox import OUTBOX, Outbox
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"

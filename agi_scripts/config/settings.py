@@ -128,6 +128,8 @@ class Settings:
     log_level: str = "info"
     notifications: NotificationSettings = field(default_factory=NotificationSettings)
     agents: AgentDirectory = field(default_factory=AgentDirectory)
+    asterisk_hosts: tuple[str, ...] = ()
+    """The ``systemname`` of each Asterisk host sharing this store; empty for one host (see the README)."""
 
     @property
     def flow_files(self) -> dict[str, Path]:
@@ -140,7 +142,7 @@ def load_settings(path: Path, errors: list[ConfigError]) -> Settings:
     base = path.parent
     top = source.mapping(source.root(), optional=(
         "server", "store", "paths", "queues", "timezone", "language", "ami", "retention", "compliments",
-        "logging", "notifications", "agents"), what="Respectline configuration")
+        "logging", "notifications", "agents", "asterisk_hosts"), what="Respectline configuration")
     defaults = Settings(file=path, flows_dir=(base / "../flows").resolve(),
                         prompts_file=(base / "../audio_prompts/prompts.yaml").resolve(),
                         sounds_dir=DEBIAN_SOUNDS_DIR,
@@ -175,6 +177,7 @@ def load_settings(path: Path, errors: list[ConfigError]) -> Settings:
                    if logging_ and logging_.get("level") else None) or "info",
         notifications=_notifications(source, top.get("notifications")),
         agents=load_agents(source, top.get("agents")),
+        asterisk_hosts=_asterisk_hosts(source, top.get("asterisk_hosts")),
     )
 
 
@@ -266,6 +269,22 @@ def _address(source: YamlFile, node: Node) -> str | None:
         source.error(node, f"{value!r} is not an IP address or network", "for example 10.0.0.5 or 10.0.0.0/24")
         return None
     return value
+
+
+SYSTEM_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
+"""A ``systemname`` our call ids can carry (Asterisk writes uniqueids as ``<systemname>-<epoch>.<n>``)."""
+
+
+def _asterisk_hosts(source: YamlFile, node: Node | None) -> tuple[str, ...]:
+    names: list[str] = []
+    for item in source.sequence(node, "list of Asterisk system names"):
+        name = source.string(item, "an Asterisk systemname", pattern=SYSTEM_NAME_PATTERN,
+                             pattern_hint="letters, digits, '.', '-' and '_', as in asterisk.conf [options]")
+        if name in names:
+            source.error(item, f"Asterisk host {name!r} is listed twice")
+        elif name is not None:
+            names.append(name)
+    return tuple(names)
 
 
 def _queues(source: YamlFile, node: Node | None) -> tuple[str, ...]:

@@ -63,15 +63,21 @@ class Setup:
 # ------------------------------------------------------------------ modules
 
 
-def check_system_name(system_name: str | None) -> list[Finding]:
+def check_system_name(system_name: str | None, asterisk_hosts: tuple[str, ...] = ()) -> list[Finding]:
     """Asterisk's uniqueids carry the system name: without one, two Asterisk hosts sharing a store
-    and a recordings share can give two calls the same id (flags counted together, one file)."""
+    and a recordings share can give two calls the same id (flags counted together, one file). When
+    the config lists the hosts (``asterisk_hosts``), a missing or unlisted name is an error."""
+    fix = ("in asterisk.conf, under [options]: systemname = <this host's name> (required with several "
+           "Asterisk hosts), then restart Asterisk")
+    if asterisk_hosts and system_name not in asterisk_hosts:
+        what = f"systemname {system_name!r} is" if system_name else "no systemname is set, which is"
+        return [fail("asterisk", f"{what} not among asterisk_hosts ({', '.join(asterisk_hosts)}) in the config: "
+                                 "call ids of the hosts sharing the store could collide",
+                     f"{fix}; or add this host's name to asterisk_hosts")]
     if system_name:
         return [ok("asterisk", f"systemname is {system_name!r}: call ids are unique across Asterisk hosts")]
     return [warn("asterisk", "Asterisk has no systemname: with several Asterisk hosts on one store, two calls "
-                             "can get the same id",
-                 "in asterisk.conf, under [options]: systemname = <this host's name> (required with several "
-                 "Asterisk hosts), then restart Asterisk")]
+                             "can get the same id", fix)]
 
 
 def check_modules(loaded: set[str]) -> list[Finding]:

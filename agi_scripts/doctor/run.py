@@ -63,7 +63,8 @@ def collect(bundle: Bundle, options: DoctorOptions, report: Callable[[Finding], 
         inspector = AmiInspector(client)
         settings_text = _cli_or_cannot(inspector, "core show settings", options)
         setup = _setup(bundle, options, settings_text)
-        add(checks.check_system_name(parse.core_setting(settings_text, "System name")))
+        add(checks.check_system_name(parse.core_setting(settings_text, "System name"),
+                                     bundle.settings.asterisk_hosts))
         steps: tuple[Step, ...] = (_modules, _dialplan, _features, _queues, _sounds, _hold_music)
         for step in steps:
             try:

@@ -8,13 +8,20 @@ from __future__ import annotations
 
 import re
 
+from typing import TYPE_CHECKING
+
 from agi_scripts.config.bundle import Bundle
 from agi_scripts.config.settings import QUEUE_PATTERN
 from agi_scripts.config.yamlsource import ID_PATTERN
 from agi_scripts.prompts.language import resolve_language
 
+if TYPE_CHECKING:
+    from agi_scripts.server.routing import HandlerContext
+
 _NUMBER = re.compile(r"^\+?[0-9]{2,20}$")
 _CALL_ID = re.compile(r"^[0-9A-Za-z_.-]{1,64}$")
+_ASTERISK_ID = re.compile(r"^[0-9]+\.[0-9]+$")
+"""What follows ``<systemname>-`` in a uniqueid: ``pbx-a`` is no prefix of ``pbx-a-2``'s ids."""
 
 
 def caller_number(raw: str) -> str:
@@ -40,6 +47,24 @@ def campaign_id(raw: str) -> str | None:
 
 def call_id(uniqueid: str) -> str:
     return uniqueid if _CALL_ID.match(uniqueid) else ""
+
+
+def call_id_of(ctx: HandlerContext) -> str:
+    """This session's call id (Asterisk's uniqueid), checked. With several Asterisk hosts on one store
+    (``asterisk_hosts``), a uniqueid that carries none of their system names could equal another
+    host's: the call is still served (the agent's protection first) and the log says what to fix."""
+    uniqueid = call_id(ctx.request.env.get("agi_uniqueid", ""))
+    hosts = ctx.bundle.settings.asterisk_hosts
+    if uniqueid and hosts and not any(_made_by(host, uniqueid) for host in hosts):
+        ctx.log.error("call id %s carries none of the system names in asterisk_hosts (%s): two hosts may give "
+                      "two calls this id; set systemname in asterisk.conf [options] on every Asterisk host",
+                      uniqueid, ", ".join(hosts))
+    return uniqueid
+
+
+def _made_by(system_name: str, uniqueid: str) -> bool:
+    prefix = f"{system_name}-"
+    return uniqueid.startswith(prefix) and bool(_ASTERISK_ID.match(uniqueid[len(prefix):]))
 
 
 def mask_number(number: str) -> str:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from agi_scripts.config.agents import is_interface
 from agi_scripts.config.bundle import Bundle
 from agi_scripts.flows.ladder import CallerGone, FlaggedCall, FlagMemory, run_ladder
-from agi_scripts.handlers.callinfo import agent_for, call_id, call_language, caller_number
+from agi_scripts.handlers.callinfo import agent_for, call_id_of, call_language, caller_number
 from agi_scripts.handlers.recordings import evidence_file, is_evidence_of
 from agi_scripts.notify import EmailNotifier, LadderMail
 from agi_scripts.protocol.errors import BlockingCallTimeout, ChannelHungUp
@@ -29,7 +29,7 @@ from agi_scripts.storage.outbox import OUTBOX, Outbox
 def flag(ctx: HandlerContext) -> None:
     policy = ctx.bundle.abuse_policy
     category = policy.categories.get(ctx.request.params.get("category") or ctx.request.arg(1))
-    uniqueid = call_id(ctx.request.env.get("agi_uniqueid", ""))
+    uniqueid = call_id_of(ctx)
     if category is None or not uniqueid:
         ctx.log.warning("flag: unknown category or call; nothing done")
         ctx.outcome = "unknown-category"

@@ -15,7 +15,7 @@ from typing import Any
 
 from agi_scripts.flows.engine import CallerGone, Recording, run_post_call
 from agi_scripts.flows.post_call import Step
-from agi_scripts.handlers.callinfo import agent_for, call_id, call_language, campaign_id, queue_name
+from agi_scripts.handlers.callinfo import agent_for, call_id_of, call_language, campaign_id, queue_name
 from agi_scripts.handlers.recordings import compliment_recording_base, holds_voice
 from agi_scripts.prompts.catalog import PromptCatalog
 from agi_scripts.protocol.errors import ChannelHungUp
@@ -28,7 +28,7 @@ from agi_scripts.storage.base import Store, StoreError, utc_now
 def post_call(ctx: HandlerContext) -> None:
     agi, bundle = ctx.agi, ctx.bundle
     agent = agent_for(bundle, agi.get_variable("MEMBERINTERFACE") or "")
-    uniqueid = call_id(ctx.request.env.get("agi_uniqueid", ""))
+    uniqueid = call_id_of(ctx)
     if not bundle.post_call.enabled or not agent or not uniqueid:
         if bundle.post_call.enabled and not agent:
             ctx.log.warning("post_call: MEMBERINTERFACE is not a device (is setinterfacevar=yes on the "

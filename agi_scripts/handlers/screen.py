@@ -9,7 +9,7 @@ the dialplan sends the caller to the queue they dialled: a caller always reaches
 
 from __future__ import annotations
 
-from agi_scripts.handlers.callinfo import call_id, call_language, caller_number
+from agi_scripts.handlers.callinfo import call_id_of, call_language, caller_number
 from agi_scripts.policy.routing import decide_route
 from agi_scripts.server.routing import HandlerContext, route
 from agi_scripts.storage.base import StoreError, utc_now
@@ -51,7 +51,7 @@ def screen(ctx: HandlerContext) -> None:
 
 def _remember_call(ctx: HandlerContext, queue: str, caller: str, language: str, route_queue: str,
                    campaign: str | None) -> None:
-    uniqueid = call_id(ctx.request.env.get("agi_uniqueid", ""))
+    uniqueid = call_id_of(ctx)
     if not uniqueid:
         return
     try:

@@ -20,7 +20,7 @@ from pathlib import Path
 from agi_scripts.sandbox.audio import contains_prompt
 from agi_scripts.sandbox.sip import PeerState, SipAgent, SipCaller, SipPhoneSystem
 from agi_scripts.sandbox.stack import PROJECT_ROOT, RespectlineStack, StackOptions
-from agi_scripts.storage.base import open_store
+from agi_scripts.storage import open_store
 
 DEMO_CAMPAIGNS = """\
 # The demo's campaign: always running, message after 4 s then every 15 s (embedded default).

@@ -1,9 +1,10 @@
-"""The durable store: records, errors, the ``Store`` contract and ``open_store``.
+"""The durable store: records, errors and the ``Store`` contract (``open_store`` is in ``open``).
 
-Everything the handlers, the pause scheduler and the CLI keep goes through ``Store``. Two backends
-implement it: SQLite (``agi_scripts.storage.sqlite``) for one server, PostgreSQL
-(``agi_scripts.storage.postgres``) for several servers sharing one database. Both follow the same
-numbered migrations (``agi_scripts.storage.migrations``) and pass the same tests.
+Everything the handlers, the pause scheduler and the CLI keep goes through ``Store``. One
+implementation, ``SqlStore`` (``agi_scripts.storage.sql``), runs on two dialects: SQLite
+(``agi_scripts.storage.sqlite``) for one server, PostgreSQL (``agi_scripts.storage.postgres``) for
+several servers sharing one database. Both follow the same numbered migrations
+(``agi_scripts.storage.migrations``) and pass the same tests.
 
 Conventions every backend keeps:
 - Times are timezone-aware UTC ``datetime`` objects in Python; a naive datetime is refused
@@ -442,26 +443,7 @@ class Store(Protocol):
         ...
 
 
-# ---------------------------------------------------------------- opening
-
-
-def open_store(url: str, *, busy_timeout: float = 5.0) -> Store:
-    """Open (creating folders, file and schema as needed) the store a URL names.
-
-    ``sqlite:///relative/path.sqlite`` (relative to the working directory),
-    ``sqlite:////absolute/path.sqlite`` or ``sqlite:///:memory:``; or a PostgreSQL database,
-    ``postgresql://user:password@host:5432/database`` (``postgres://`` too, with libpq's query
-    parameters such as ``?sslmode=require``), whose schema is created or migrated on open.
-    ``busy_timeout`` bounds, in seconds, how long a write waits for another process's write.
-    """
-    if is_postgresql_url(url):
-        from agi_scripts.storage.postgres import PostgresStore  # here: psycopg only when needed
-
-        return PostgresStore(url, busy_timeout=busy_timeout)
-    path = sqlite_path(url)
-    from agi_scripts.storage.sqlite import SqliteStore  # here: sqlite.py imports this module
-
-    return SqliteStore(path, busy_timeout=busy_timeout)
+# ---------------------------------------------------------------- store URLs
 
 
 _EXAMPLES = ("sqlite:///relative/path.sqlite, sqlite:////absolute/path.sqlite, sqlite:///:memory:"

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from agi_scripts.sandbox.asterisk import AsteriskNotFound
-from agi_scripts.storage.base import open_store
+from agi_scripts.storage import open_store
 from bench.calls_stack import BENCH_CAMPAIGN_ID, BenchCallStack, CallScript
 from bench.calls_wave import WaveResult, run_wave
 

@@ -15,7 +15,7 @@ from agi_scripts.sandbox.audio import contains_prompt, find_prompt_times
 from agi_scripts.sandbox.demo import speak
 from agi_scripts.sandbox.sip import PeerState, SipAgent, SipCaller, SipPhoneSystem
 from agi_scripts.sandbox.stack import FRENCH_SUPPORT, RespectlineStack
-from agi_scripts.storage.base import Compliment, open_store
+from agi_scripts.storage import Compliment, open_store
 from tests.e2e.calls import connect, hang_up, running_applications
 
 pytestmark = pytest.mark.e2e

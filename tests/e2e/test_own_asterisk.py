@@ -31,7 +31,7 @@ from agi_scripts.sandbox.asterisk import AsteriskNotFound, AsteriskSandbox, free
 from agi_scripts.sandbox.audio import contains_prompt
 from agi_scripts.sandbox.demo import demo_flows, speak
 from agi_scripts.sandbox.sip import PeerState, SipAgent, SipCaller, SipPhoneSystem, default_password
-from agi_scripts.storage.base import Compliment, open_store
+from agi_scripts.storage import Compliment, open_store
 from tests.e2e.conftest import ALWAYS_ON_CAMPAIGNS
 from tests.e2e.calls import connect
 

@@ -14,7 +14,7 @@ from agi_scripts.sandbox.audio import contains_prompt
 from agi_scripts.sandbox.demo import demo_flows
 from agi_scripts.sandbox.sip import PeerState, SipAgent, SipCaller, SipPhoneSystem
 from agi_scripts.sandbox.stack import RespectlineStack, StackOptions
-from agi_scripts.storage.base import open_store
+from agi_scripts.storage import open_store
 from tests.e2e.calls import agent_paused, connect, shorten_pauses
 from tests.e2e.conftest import ALWAYS_ON_CAMPAIGNS, started
 

@@ -13,7 +13,7 @@ from agi_scripts.config.bundle import Bundle, load_bundle
 from agi_scripts.server.app import FastAgiServer, RunningServer
 from agi_scripts.server.options import ServerOptions
 from agi_scripts.server.routing import ROUTES
-from agi_scripts.storage.base import Store, open_store
+from agi_scripts.storage import Store, open_store
 from tests.conftest import ConfigTree
 from tests.unit.agi_peer import AgiPeer
 

@@ -20,7 +20,7 @@ from agi_scripts.notify import MAIL_QUEUE, MailQueue
 from agi_scripts.server.app import FastAgiServer, RunningServer
 from agi_scripts.server.options import ServerOptions
 from agi_scripts.server.routing import ROUTES
-from agi_scripts.storage.base import Store, open_store
+from agi_scripts.storage import Store, open_store
 from tests.conftest import ConfigTree
 from tests.integration.fake_channel import FakeChannel
 from tests.integration.smtp_servers import Login, free_port, silent_server, smtp_server

@@ -340,3 +340,21 @@ def test_a_forged_evidence_path_on_the_channel_never_becomes_a_cases_recording(s
     expected = stack.bundle.settings.recordings_dir / "evidence"
     assert case.recording is not None and case.recording.startswith(f"{expected}/")
     assert case.recording.endswith("/1700000000.61.wav") and "/../" not in case.recording
+
+
+def test_with_several_asterisk_hosts_a_call_id_without_a_system_name_is_logged_and_the_agent_still_protected(
+        stack: Stack, caplog: pytest.LogCaptureFixture) -> None:
+    stack.tree.replace("config/respectline.yaml", "queues: [support, billing]",
+                       "asterisk_hosts: [pbx-gent, pbx-gent-2]\nqueues: [support, billing]")
+    assert stack.server.reload()
+    with caplog.at_level(logging.ERROR):
+        named = FakeChannel(dict(AGENT))
+        with stack.call("flag?category=threat", uniqueid="pbx-gent-2-1700000000.71") as peer:
+            named.serve(peer)
+        assert "asterisk_hosts" not in caplog.text
+        unnamed = FakeChannel(dict(AGENT))
+        with stack.call("flag?category=threat", uniqueid="1700000000.72") as peer:
+            unnamed.serve(peer)
+    assert "call id 1700000000.72 carries none of the system names in asterisk_hosts" in caplog.text
+    assert unnamed.sent("HANGUP") == [["HANGUP"]]  # the agent's protection comes first
+    assert {c.call_id for c in stack.store.list_cases()} == {"pbx-gent-2-1700000000.71", "1700000000.72"}

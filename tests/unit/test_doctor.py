@@ -406,3 +406,15 @@ def test_a_missing_systemname_is_reported_because_call_ids_of_two_hosts_could_co
     named = CORE_SETTINGS + "  System name:                 pbx-gent-1\n"
     [present] = checks.check_system_name(parse.core_setting(named, "System name"))
     assert present.status is Status.OK and "pbx-gent-1" in present.message
+
+
+def test_with_several_hosts_configured_a_missing_or_unlisted_systemname_fails() -> None:
+    hosts = ("pbx-gent", "pbx-brugge")
+    [missing] = checks.check_system_name(parse.core_setting(CORE_SETTINGS, "System name"), hosts)
+    assert missing.status is Status.FAIL and "asterisk_hosts" in missing.message
+    unlisted = CORE_SETTINGS + "  System name:                 pbx-antwerpen\n"
+    [other] = checks.check_system_name(parse.core_setting(unlisted, "System name"), hosts)
+    assert other.status is Status.FAIL and "'pbx-antwerpen'" in other.message
+    listed = CORE_SETTINGS + "  System name:                 pbx-brugge\n"
+    [good] = checks.check_system_name(parse.core_setting(listed, "System name"), hosts)
+    assert good.status is Status.OK

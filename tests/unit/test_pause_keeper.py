@@ -14,7 +14,7 @@ import pytest
 from agi_scripts.config.settings import AmiSettings
 from agi_scripts.policy.pauses import PauseKeeper
 from agi_scripts.sandbox.asterisk import free_port
-from agi_scripts.storage.base import CaseToOpen, Escalation, PauseToBook, StoreError, open_store
+from agi_scripts.storage import CaseToOpen, Escalation, PauseToBook, StoreError, open_store
 from agi_scripts.storage.outbox import Outbox
 
 

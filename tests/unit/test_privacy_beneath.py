@@ -12,7 +12,7 @@ import pytest
 from agi_scripts.config.settings import RetentionSettings
 from agi_scripts.privacy import retention
 from agi_scripts.privacy.beneath import NotBeneath, copy_out, unlink_beneath
-from agi_scripts.storage.base import open_store
+from agi_scripts.storage import open_store
 
 
 @pytest.fixture

@@ -227,3 +227,19 @@ def test_a_file_that_is_not_a_regular_file_or_too_large_is_refused(config_tree: 
     campaigns.unlink()
     campaigns.write_text("# " + "x" * (1024 * 1024) + "\n")
     only(errors_of(config_tree), "file is larger than 1024 KB")
+
+
+def test_asterisk_hosts_refuses_a_name_asterisk_cannot_have_and_a_host_listed_twice(config_tree: ConfigTree) -> None:
+    config_tree.replace("config/respectline.yaml", "queues: [support, billing]",
+                        "asterisk_hosts: [pbx-gent, 'pbx gent', pbx-gent]\nqueues: [support, billing]")
+    errors = errors_of(config_tree)
+    line = config_tree.line_of("config/respectline.yaml", "asterisk_hosts")
+    assert any("systemname" in e.message and e.line == line for e in errors)
+    only(errors, "listed twice")
+
+
+def test_a_pair_of_ladder_actions_that_cannot_both_happen_is_refused(config_tree: ConfigTree) -> None:
+    config_tree.replace("flows/abuse_policy.yaml", "          - pause_agent: 15m\n",
+                        "          - pause_agent: 15m\n          - pause_agent: 5m\n")
+    error = only(errors_of(config_tree), "pause_agent more than once")
+    assert error.file.name == "abuse_policy.yaml" and "longest" in error.hint
