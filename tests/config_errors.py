@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from agi_scripts.config.bundle import load_bundle
-from agi_scripts.config.errors import ConfigError, ValidationFailed
+from agi_scripts.ground.errors import ConfigError, ValidationFailed
 from tests.conftest import ConfigTree
 
 

@@ -257,7 +257,7 @@ def _labels(context: ReportContext) -> Labels:
     if not context.config_usable:
         return Labels()
     from agi_scripts.config.bundle import load_bundle
-    from agi_scripts.config.errors import ValidationFailed
+    from agi_scripts.ground.errors import ValidationFailed
 
     try:
         policy = load_bundle(context.settings.file).abuse_policy

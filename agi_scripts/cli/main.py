@@ -44,7 +44,7 @@ def add_config_argument(parser: argparse.ArgumentParser) -> None:
 def load_bundle_or_report(config: Path, consequence: str) -> Bundle | None:
     """The validated bundle, or ``None`` after printing every error and ``consequence`` to stderr."""
     from agi_scripts.config.bundle import load_bundle
-    from agi_scripts.config.errors import ValidationFailed
+    from agi_scripts.ground.errors import ValidationFailed
 
     try:
         return load_bundle(config)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from agi_scripts.config.bundle import Bundle, load_bundle
-from agi_scripts.config.errors import ConfigError, ValidationFailed
+from agi_scripts.ground.errors import ConfigError, ValidationFailed
 from agi_scripts.config.settings import Settings, parse_listen, restart_required
 from agi_scripts.notify import MAIL_QUEUE, EmailNotifier, LadderMail, MailQueue
 from agi_scripts.policy.pauses import PauseKeeper

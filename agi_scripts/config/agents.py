@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from yaml.nodes import Node
 
-from agi_scripts.config.yamlsource import YamlFile
+from agi_scripts.ground.yamlsource import YamlFile
 
 AGENT_NAME = re.compile(r"^[\w .@'()-]{1,80}$")
 """Names go into UserEvent fields and reports: no comma, double quote, slash or line break."""

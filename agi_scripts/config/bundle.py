@@ -11,9 +11,9 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
-from agi_scripts.config.errors import ConfigError, ValidationFailed
+from agi_scripts.ground.errors import ConfigError, ValidationFailed
 from agi_scripts.config.settings import Settings, load_settings
-from agi_scripts.config.yamlsource import did_you_mean
+from agi_scripts.ground.yamlsource import did_you_mean
 from agi_scripts.flows.abuse_policy import AbusePolicy, load_abuse_policy
 from agi_scripts.flows.campaigns import CampaignSet, load_campaigns
 from agi_scripts.flows.post_call import PostCallFlow, load_post_call

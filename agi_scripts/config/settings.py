@@ -15,8 +15,8 @@ from zoneinfo import ZoneInfo
 from yaml.nodes import Node
 
 from agi_scripts.config.agents import AgentDirectory, load_agents
-from agi_scripts.config.errors import ConfigError
-from agi_scripts.config.yamlsource import ID_PATTERN, Mapping, YamlFile
+from agi_scripts.ground.errors import ConfigError
+from agi_scripts.ground.yamlsource import ID_PATTERN, Mapping, YamlFile
 from agi_scripts.prompts.catalog import LANGUAGE_PATTERN
 
 DEFAULT_PORT = 4573

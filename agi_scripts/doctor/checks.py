@@ -18,7 +18,7 @@ from agi_scripts.doctor.findings import Finding, fail, limited, ok, warn
 from agi_scripts.doctor.parse import AgiTarget, Context, MohClass, QueueMember, dynamic_features_set
 from agi_scripts.policy.routing import music_class_name
 from agi_scripts.prompts.catalog import SOUND_PREFIX
-from agi_scripts.protocol.errors import printable
+from agi_scripts.ground.redact import printable
 
 REQUIRED_MODULES: dict[str, str] = {
     "pbx_config": "reads extensions.conf (the generated contexts)",

@@ -6,7 +6,7 @@ import socket
 import time
 
 from agi_scripts.ami.client import AmiClient, AmiError, AmiMessage
-from agi_scripts.protocol.errors import printable
+from agi_scripts.ground.redact import printable
 
 HEALTH_REQUEST = b"GET /health HTTP/1.0\r\nHost: respectline\r\n\r\n"
 MAX_ANSWER = 8192

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from yaml.nodes import MappingNode, Node, SequenceNode
 
-from agi_scripts.config.errors import ConfigError
-from agi_scripts.config.yamlsource import YamlFile, did_you_mean
+from agi_scripts.ground.errors import ConfigError
+from agi_scripts.ground.yamlsource import YamlFile, did_you_mean
 
 FEATURE_CODE = re.compile(r"^[0-9*#]{1,10}$")
 QUEUE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")

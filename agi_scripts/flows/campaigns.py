@@ -14,8 +14,8 @@ from zoneinfo import ZoneInfo
 
 from yaml.nodes import Node, ScalarNode, SequenceNode
 
-from agi_scripts.config.errors import ConfigError
-from agi_scripts.config.yamlsource import YamlFile
+from agi_scripts.ground.errors import ConfigError
+from agi_scripts.ground.yamlsource import YamlFile
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 

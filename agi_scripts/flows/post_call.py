@@ -14,8 +14,8 @@ from pathlib import Path
 
 from yaml.nodes import Node
 
-from agi_scripts.config.errors import ConfigError
-from agi_scripts.config.yamlsource import Mapping, YamlFile
+from agi_scripts.ground.errors import ConfigError
+from agi_scripts.ground.yamlsource import Mapping, YamlFile
 
 END = "end"
 STEP_TYPES = ("play", "ask", "rate", "record", "log", "hangup")
@@ -150,7 +150,7 @@ def _check_targets(source: YamlFile, table: Mapping, steps: dict[str, Step]) -> 
 
 
 def _known(name: str, steps: dict[str, Step]) -> str:
-    from agi_scripts.config.yamlsource import did_you_mean
+    from agi_scripts.ground.yamlsource import did_you_mean
 
     return did_you_mean(name, [*steps, END]) or f"known steps: {', '.join([*steps, END])}"
 

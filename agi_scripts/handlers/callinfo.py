@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from agi_scripts.config.bundle import Bundle
 from agi_scripts.config.settings import QUEUE_PATTERN
-from agi_scripts.config.yamlsource import ID_PATTERN
+from agi_scripts.ground.yamlsource import ID_PATTERN
 from agi_scripts.prompts.language import resolve_language
 
 if TYPE_CHECKING:
@@ -65,13 +65,6 @@ def call_id_of(ctx: HandlerContext) -> str:
 def _made_by(system_name: str, uniqueid: str) -> bool:
     prefix = f"{system_name}-"
     return uniqueid.startswith(prefix) and bool(_ASTERISK_ID.match(uniqueid[len(prefix):]))
-
-
-def mask_number(number: str) -> str:
-    """For logs: keep the country prefix and the last two digits."""
-    if len(number) <= 5:
-        return "*" * len(number)
-    return number[:3] + "*" * (len(number) - 5) + number[-2:]
 
 
 def call_language(bundle: Bundle, channel_language: str) -> str:

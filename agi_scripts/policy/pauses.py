@@ -22,7 +22,7 @@ from agi_scripts.ami.client import AmiClient, AmiError
 from agi_scripts.config.settings import AmiSettings
 from agi_scripts.flows.abuse_policy import PRIORITY_RANK
 from agi_scripts.flows.ladder import Notifier
-from agi_scripts.protocol.errors import printable
+from agi_scripts.ground.redact import printable
 from agi_scripts.storage.base import AgentPause, Escalation, EscalationBooked, Store, StoreError, utc_now
 from agi_scripts.storage.outbox import Outbox, with_pause_lifted
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from agi_scripts.config.yamlsource import did_you_mean
+from agi_scripts.ground.yamlsource import did_you_mean
 from agi_scripts.prompts.audio import AudioSettings, ConvertedAudio, convert, require_ffmpeg
 from agi_scripts.prompts.catalog import PromptCatalog
 from agi_scripts.prompts.engines import Engine, EngineUnavailable, PromptToolError, ToolMissing

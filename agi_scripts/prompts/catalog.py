@@ -11,10 +11,10 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agi_scripts.config.errors import ConfigError
+from agi_scripts.ground.errors import ConfigError
 from yaml.nodes import Node
 
-from agi_scripts.config.yamlsource import YamlFile
+from agi_scripts.ground.yamlsource import YamlFile
 
 LANGUAGE_PATTERN = re.compile(r"^[a-z]{2,3}(-[A-Z]{2})?$")
 SOUND_PREFIX = "respectline"

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from agi_scripts.config.yamlsource import ID_PATTERN
+from agi_scripts.ground.yamlsource import ID_PATTERN
 from agi_scripts.prompts.build import MANIFEST_FORMAT, MANIFEST_NAME
 from agi_scripts.prompts.catalog import LANGUAGE_PATTERN, SOUND_PREFIX
 from agi_scripts.prompts.engines import PromptToolError

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from agi_scripts.config.errors import ConfigError
+from agi_scripts.ground.errors import ConfigError
 from agi_scripts.config.settings import Settings, load_settings
 from agi_scripts.reports.moments import BadMoment, parse_moment
 from agi_scripts.storage import Store, StoreError, open_store

@@ -3,7 +3,7 @@
 The server depends only on this protocol: ``load_bundle()`` returns an object whose
 ``watched_files()`` lists the paths to watch (files or folders: a folder's mtime changes when a
 file is added to it), and raises on a broken configuration. An exception with an ``errors`` list
-(``agi_scripts.config.errors.ValidationFailed``) has every error logged one per line
+(``agi_scripts.ground.errors.ValidationFailed``) has every error logged one per line
 (``file:line:col: message``); the last good bundle stays in force.
 
 Watching is a poll of each path's (mtime, size, inode) every ``reload_poll`` seconds: no extra

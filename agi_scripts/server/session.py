@@ -21,6 +21,7 @@ from typing import Any
 
 from greenlet import GreenletExit
 
+from agi_scripts.ground.redact import mask_number, printable
 from agi_scripts.protocol.environment import dialplan_args, request_target
 from agi_scripts.protocol.errors import ChannelHungUp, CommandTimeout
 from agi_scripts.protocol.safe_agi import SafeAGI
@@ -37,25 +38,6 @@ FAILURE_LINE = b"FAILURE\n"
 def build_request(env: Mapping[str, str]) -> AgiRequest:
     script, params = request_target(env)
     return AgiRequest(script=script, params=params, args=dialplan_args(env), env=env)
-
-
-def mask_number(number: str) -> str:
-    """A phone number fit for a log: the last 2 digits and, for a long number, its first few
-    characters (country and operator): ``+32471234512`` -> ``+3247****12``."""
-    text = clean_for_log(number.strip(), 40)
-    if not text:
-        return "-"
-    if len(text) <= 2:
-        return "*" * len(text)
-    keep_head = (5 if text.startswith("+") else 4) if len(text) >= 9 else 0
-    return text[:keep_head] + "****" + text[-2:]
-
-
-def clean_for_log(text: str, limit: int = 120) -> str:
-    """``text`` on one log line: control characters shown as ``?`` (no forged log lines), cut to ``limit``."""
-    if not text.isprintable():
-        text = "".join(ch if ch.isprintable() else "?" for ch in text)
-    return text if len(text) <= limit else text[:limit] + "..."
 
 
 class SessionLog(logging.LoggerAdapter[logging.Logger]):
@@ -75,7 +57,7 @@ class SessionEnd:
 def run_handler(agi: SafeAGI, request: AgiRequest, handler: Handler, bundle: Any, store: Any,
                 extra: Mapping[str, Any]) -> SessionEnd:
     """Run ``handler`` to its end and say how it ended; never raises (except ``GreenletExit``)."""
-    uniqueid = clean_for_log(request.env.get("agi_uniqueid", "-"), 40)
+    uniqueid = printable(request.env.get("agi_uniqueid", "-"), 40)
     log = SessionLog(_handler_logger(request.script), {"uniqueid": uniqueid})
     ctx = HandlerContext(agi=agi, request=request, bundle=bundle, store=store, log=log, extra=dict(extra))
     try:
@@ -116,11 +98,11 @@ def log_call(request: AgiRequest | None, env: Mapping[str, str], outcome: str, s
     """The one line per call: script, channel, masked caller number, outcome, duration."""
     CALL_LOG.info(
         "call script=%s channel=%s uniqueid=%s caller=%s outcome=%s duration_ms=%d",
-        clean_for_log(request.script if request else "-", 60),
-        clean_for_log(env.get("agi_channel", "-"), 80),
-        clean_for_log(env.get("agi_uniqueid", "-"), 40),
+        printable(request.script if request else "-", 60),
+        printable(env.get("agi_channel", "-"), 80),
+        printable(env.get("agi_uniqueid", "-"), 40),
         mask_number(env.get("agi_callerid", "")),
-        clean_for_log(outcome, 120),
+        printable(outcome, 120),
         (time.monotonic() - started) * 1000,
     )
 
@@ -129,6 +111,6 @@ def find_handler(routes: Mapping[str, Handler], request: AgiRequest) -> Handler 
     handler = routes.get(request.script)
     if handler is None:
         SERVER_LOG.warning("no AGI script named %r (channel %s); answering FAILURE",
-                           clean_for_log(request.script, 60),
-                           clean_for_log(request.env.get("agi_channel", "-"), 80))
+                           printable(request.script, 60),
+                           printable(request.env.get("agi_channel", "-"), 80))
     return handler

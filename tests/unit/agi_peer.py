@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agi_scripts.config.errors import ConfigError, ValidationFailed
+from agi_scripts.ground.errors import ConfigError, ValidationFailed
 from agi_scripts.server.routing import HandlerContext
 
 MAX_ARGS = 128

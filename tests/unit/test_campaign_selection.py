@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from agi_scripts.config.errors import ConfigError
+from agi_scripts.ground.errors import ConfigError
 from agi_scripts.flows.campaigns import CampaignSet, load_campaigns
 
 BRUSSELS = ZoneInfo("Europe/Brussels")

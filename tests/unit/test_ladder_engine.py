@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from agi_scripts.config.errors import ConfigError
+from agi_scripts.ground.errors import ConfigError
 from agi_scripts.flows.abuse_policy import AbusePolicy, load_abuse_policy
 from agi_scripts.flows.ladder import CallerGone, FlaggedCall, FlagMemory, run_ladder
 from agi_scripts.storage.base import Escalation, EscalationBooked

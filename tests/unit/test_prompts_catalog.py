@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from agi_scripts.config.errors import ConfigError
+from agi_scripts.ground.errors import ConfigError
 from agi_scripts.prompts.build import build_prompts
 from agi_scripts.prompts.catalog import PromptCatalog, load_prompt_catalog
 from agi_scripts.prompts.engines import EspeakEngine

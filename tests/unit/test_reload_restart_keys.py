@@ -6,7 +6,7 @@ import pytest
 
 from agi_scripts.cli.serve_cmd import reload_bundle
 from agi_scripts.config.bundle import load_bundle
-from agi_scripts.config.errors import ValidationFailed
+from agi_scripts.ground.errors import ValidationFailed
 from tests.conftest import ConfigTree
 
 CONFIG = "config/respectline.yaml"

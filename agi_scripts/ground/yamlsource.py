@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from agi_scripts.config.errors import ConfigError
+from agi_scripts.ground.errors import ConfigError
 
 T = TypeVar("T")
 
