@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from agi_scripts.asterisk_conf.generate import generate, write
-from agi_scripts.cli.main import load_bundle_or_report
+from agi_scripts.cli.common import load_bundle_or_report
 
 
 def register(commands: Any) -> None:
-    from agi_scripts.cli.main import add_config_argument
+    from agi_scripts.cli.common import add_config_argument
 
     parser = commands.add_parser(
         "asterisk-conf", help="generate the Asterisk dialplan, features, queues and hold-music files",

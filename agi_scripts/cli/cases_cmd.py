@@ -15,7 +15,7 @@ from pathlib import Path
 from agi_scripts.prompts.files import write_atomic
 from typing import Any
 
-from agi_scripts.reports.context import CommandError, ReportContext, add_store_arguments, emit, guarded, load_context
+from agi_scripts.cli.common import CommandError, ReportContext, add_store_arguments, emit, guarded, load_context
 from agi_scripts.reports.incident_report import (
     EXPORT_FORMATS,
     IncidentReport,

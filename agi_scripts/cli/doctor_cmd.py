@@ -9,13 +9,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from agi_scripts.cli.main import load_bundle_or_report
+from agi_scripts.cli.common import load_bundle_or_report
 
 SECRET_VARIABLE = "RESPECTLINE_DOCTOR_SECRET"
 
 
 def register(commands: Any) -> None:
-    from agi_scripts.cli.main import add_config_argument
+    from agi_scripts.cli.common import add_config_argument
 
     parser = commands.add_parser(
         "doctor", help="check a live Asterisk: modules, dialplan, codes, queues, sounds, server, AMI rights",

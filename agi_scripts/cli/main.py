@@ -3,18 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from agi_scripts.config.bundle import Bundle
 
 from agi_scripts import __version__
-
-DEFAULT_CONFIG = Path(os.environ.get("RESPECTLINE_CONFIG", "config/respectline.yaml"))
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -34,26 +26,6 @@ def build_parser() -> argparse.ArgumentParser:
                    doctor_cmd):
         module.register(commands)
     return parser
-
-
-def add_config_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG,
-                        help=f"Respectline configuration file (default: {DEFAULT_CONFIG}, or $RESPECTLINE_CONFIG)")
-
-
-def load_bundle_or_report(config: Path, consequence: str) -> Bundle | None:
-    """The validated bundle, or ``None`` after printing every error and ``consequence`` to stderr."""
-    from agi_scripts.config.bundle import load_bundle
-    from agi_scripts.ground.errors import ValidationFailed
-
-    try:
-        return load_bundle(config)
-    except ValidationFailed as failed:
-        for error in failed.errors:
-            print(error, file=sys.stderr)
-        count = len(failed.errors)
-        print(f"{count} error{'s' if count != 1 else ''}; {consequence}", file=sys.stderr)
-        return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

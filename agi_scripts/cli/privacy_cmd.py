@@ -17,7 +17,7 @@ from agi_scripts.privacy.requests import (access_report, erase_caller_data, eras
                                           recordings_of)
 from agi_scripts.privacy.retention import RetentionDecision, apply_retention
 from agi_scripts.prompts.files import write_atomic
-from agi_scripts.reports.context import (CommandError, ReportContext, add_store_arguments, emit, guarded,
+from agi_scripts.cli.common import (CommandError, ReportContext, add_store_arguments, emit, guarded,
                                          load_context)
 from agi_scripts.reports.render import Column, json_text, table
 from agi_scripts.storage.base import CallerRecords, utc_now

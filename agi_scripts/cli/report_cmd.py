@@ -11,7 +11,7 @@ import argparse
 import datetime as dt
 from typing import Any
 
-from agi_scripts.reports.context import (
+from agi_scripts.cli.common import (
     ReportContext,
     add_store_arguments,
     emit,

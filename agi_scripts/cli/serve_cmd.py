@@ -21,7 +21,7 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 def register(commands: Any) -> None:
-    from agi_scripts.cli.main import add_config_argument
+    from agi_scripts.cli.common import add_config_argument
 
     serve = commands.add_parser("serve", help="run the FastAGI server",
                                 description="Serve the AGI scripts screen, post_call and flag to Asterisk. "
@@ -151,7 +151,7 @@ def _log_email_settings(bundle: Bundle) -> None:
 
 
 def _first_bundle(config: Path) -> Bundle | None:
-    from agi_scripts.cli.main import load_bundle_or_report
+    from agi_scripts.cli.common import load_bundle_or_report
 
     return load_bundle_or_report(config, "the server did not start")
 

@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from agi_scripts.asterisk_conf.generate import missing_sounds
-from agi_scripts.cli.main import load_bundle_or_report
+from agi_scripts.cli.common import load_bundle_or_report
 from agi_scripts.config.bundle import Bundle
 
 
 def register(commands: Any) -> None:
-    from agi_scripts.cli.main import add_config_argument
+    from agi_scripts.cli.common import add_config_argument
 
     parser = commands.add_parser("validate", help="check config and flow files; list every error",
                                  description="Load the config and every flow file and report every problem "

@@ -1,4 +1,5 @@
-"""What a report or case command needs before it reads: the settings and the store.
+"""What the sub-commands share: the ``--config`` option and the validated bundle, and for the report,
+case and privacy commands the settings and the store.
 
 The store URL comes from ``store.url`` in the config, or ``--db`` overrides it. With ``--db`` the
 config is only consulted for the time zone and the retention periods, so a broken or missing
@@ -19,8 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from agi_scripts.ground.errors import ConfigError
+from agi_scripts.config.bundle import Bundle, load_bundle
 from agi_scripts.config.settings import Settings, load_settings
+from agi_scripts.ground.errors import ConfigError, ValidationFailed
 from agi_scripts.reports.moments import BadMoment, parse_moment
 from agi_scripts.storage import Store, StoreError, open_store
 from agi_scripts.storage.base import is_memory_path, is_postgresql_url, sqlite_path
@@ -84,7 +86,6 @@ def _require_existing(url: str) -> None:
 
 
 def add_store_arguments(parser: argparse.ArgumentParser) -> None:
-    from agi_scripts.cli.main import add_config_argument
 
     add_config_argument(parser)
     parser.add_argument("--db", metavar="URL",
@@ -121,3 +122,23 @@ def emit(text: str) -> None:
 
 def moment_option(text: str | None, context: ReportContext, option: str) -> dt.datetime | None:
     return parse_moment(text, context.settings.timezone, option=option) if text is not None else None
+
+
+DEFAULT_CONFIG = Path(os.environ.get("RESPECTLINE_CONFIG", "config/respectline.yaml"))
+
+
+def add_config_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG,
+                        help=f"Respectline configuration file (default: {DEFAULT_CONFIG}, or $RESPECTLINE_CONFIG)")
+
+
+def load_bundle_or_report(config: Path, consequence: str) -> Bundle | None:
+    """The validated bundle, or ``None`` after printing every error and ``consequence`` to stderr."""
+    try:
+        return load_bundle(config)
+    except ValidationFailed as failed:
+        for error in failed.errors:
+            print(error, file=sys.stderr)
+        count = len(failed.errors)
+        print(f"{count} error{'s' if count != 1 else ''}; {consequence}", file=sys.stderr)
+        return None
