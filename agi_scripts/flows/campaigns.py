@@ -174,3 +174,8 @@ def _one_or_many(source: YamlFile, node: Node | None) -> list[Node]:
     if node is None:
         return []
     return source.sequence(node) if isinstance(node, SequenceNode) else [node]
+
+
+def music_class_name(campaign_id: str, language: str) -> str:
+    """The music-on-hold class ``respectline asterisk-conf`` writes for a campaign in a language."""
+    return f"rl-{campaign_id}-{language}"

@@ -7,7 +7,7 @@ import random
 from dataclasses import dataclass
 
 from agi_scripts.config.bundle import Bundle
-from agi_scripts.flows.campaigns import Campaign
+from agi_scripts.flows.campaigns import Campaign, music_class_name
 
 
 
@@ -22,11 +22,6 @@ class RouteDecision:
     music_class: str
     """Music-on-hold class for this call; empty for the queue's own."""
     offer_compliment: bool
-
-
-def music_class_name(campaign_id: str, language: str) -> str:
-    """The music-on-hold class ``respectline asterisk-conf`` writes for a campaign in a language."""
-    return f"rl-{campaign_id}-{language}"
 
 
 def decide_route(bundle: Bundle, queue: str, language: str, now: dt.datetime, case_team: str | None,
