@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from agi_scripts.ground import channel_vars
 from agi_scripts.flows.abuse_policy import PRIORITY_RANK, AbusePolicy, Action, Category, length_text
 from agi_scripts.storage.base import CaseToOpen, Escalation, EscalationBooked, PauseToBook
 
@@ -87,7 +88,7 @@ class FlagMemory:
     """This call's flags, kept on the caller's channel (``RL_FLAGS``: ``category:count:epoch`` items)
     so the ladder climbs without the store. Read back from Asterisk, so checked like any input."""
 
-    VARIABLE = "RL_FLAGS"
+    VARIABLE = channel_vars.FLAGS
     _ITEM = re.compile(r"^([a-z0-9][a-z0-9_-]{0,62}):([0-9]{1,3}):([0-9]{1,12}(?:\.[0-9]{1,6})?)$")
 
     def __init__(self, flags: dict[str, tuple[int, float]] | None = None) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
+from agi_scripts.ground import channel_vars
 from agi_scripts.config.agents import is_interface
 from agi_scripts.config.bundle import Bundle
 from agi_scripts.flows.ladder import CallerGone, FlaggedCall, FlagMemory, run_ladder
@@ -36,7 +37,8 @@ def flag(ctx: HandlerContext) -> None:
         return
     call = _flagged_call(ctx, uniqueid)
     memory = FlagMemory.read(ctx.agi.get_variable(FlagMemory.VARIABLE) or "")
-    language = call_language(ctx.bundle, ctx.agi.get_variable("RL_LANGUAGE") or ctx.request.env.get("agi_language", ""))
+    language = call_language(ctx.bundle, ctx.agi.get_variable(channel_vars.LANGUAGE)
+                             or ctx.request.env.get("agi_language", ""))
     channel = AgiCallerChannel(ctx, language, call)
     book = StoreCaseBook(ctx.store, outbox_of(ctx), ctx.log)
     trace = run_ladder(policy, category, call, memory, channel, book, LadderMail(EmailNotifier.for_call(ctx)))
@@ -47,14 +49,14 @@ def _flagged_call(ctx: HandlerContext, uniqueid: str) -> FlaggedCall:
     agi = ctx.agi
     interface = agi.get_variable("MEMBERINTERFACE") or ""
     member_interface = interface if is_interface(interface) else ""
-    evidence = agi.get_variable("RL_EVIDENCE") or ""
+    evidence = agi.get_variable(channel_vars.EVIDENCE) or ""
     checked = evidence if is_evidence_of(evidence, ctx.bundle.settings.recordings_dir, uniqueid) else ""
     if evidence and not checked:
         ctx.log.warning("flag: RL_EVIDENCE on the channel is not this call's evidence file; ignored")
     return FlaggedCall(
         call_id=uniqueid, agent=agent_for(ctx.bundle, member_interface), member_interface=member_interface,
         caller=caller_number(ctx.request.env.get("agi_callerid", "")),
-        queue=agi.get_variable("RL_ROUTE") or agi.get_variable("QUEUENAME") or "",
+        queue=agi.get_variable(channel_vars.ROUTE) or agi.get_variable("QUEUENAME") or "",
         evidence=checked, at=utc_now())
 
 
@@ -74,7 +76,7 @@ class AgiCallerChannel:
         self.agi.set_variable(FlagMemory.VARIABLE, flags)
 
     def no_compliment_offer(self) -> None:
-        self.agi.set_variable("RL_OFFER_COMPLIMENT", "0")
+        self.agi.set_variable(channel_vars.OFFER_COMPLIMENT, "0")
 
     def start_evidence(self) -> str | None:
         policy = self.bundle.abuse_policy
@@ -89,7 +91,7 @@ class AgiCallerChannel:
         if policy.recording_notice:
             self.agi.stream_file(_sound(self.bundle, policy.recording_notice, self.language))
         self.agi.exec_command("MixMonitor", str(file))
-        self.agi.set_variable("RL_EVIDENCE", str(file))
+        self.agi.set_variable(channel_vars.EVIDENCE, str(file))
         return str(file)
 
     def pause_agent(self, interface: str, reason: str) -> None:
@@ -111,7 +113,7 @@ class AgiCallerChannel:
         # An application run from a feature cannot Goto; the dialplan after Queue() sends the caller
         # on once the agent's leg is gone.
         try:
-            self.agi.set_variable("RL_TRANSFER", queue)
+            self.agi.set_variable(channel_vars.TRANSFER, queue)
             agent_channel = self.agi.get_variable("BRIDGEPEER") or ""
             if agent_channel:
                 self.agi.hangup(agent_channel)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from agi_scripts.ground import channel_vars
 from agi_scripts.flows.engine import CallerGone, Recording, run_post_call
 from agi_scripts.flows.post_call import Step
 from agi_scripts.handlers.callinfo import agent_for, call_id_of, call_language, campaign_id, queue_name
@@ -35,10 +36,10 @@ def post_call(ctx: HandlerContext) -> None:
                             "queue?); no compliment can be kept for this call")
         ctx.outcome = "skipped" if bundle.post_call.enabled else "disabled"
         return
-    language = call_language(bundle, agi.get_variable("RL_LANGUAGE") or ctx.request.env.get("agi_language", ""))
+    language = call_language(bundle, agi.get_variable(channel_vars.LANGUAGE) or ctx.request.env.get("agi_language", ""))
     # Read back from the channel, and bound for the compliment's event fields: checked like any input.
-    queue = queue_name(agi.get_variable("RL_ROUTE") or "")
-    campaign = campaign_id(agi.get_variable("RL_CAMPAIGN") or "")
+    queue = queue_name(agi.get_variable(channel_vars.ROUTE) or "")
+    campaign = campaign_id(agi.get_variable(channel_vars.CAMPAIGN) or "")
     io = AgiCallerIO(agi, bundle.prompts, language,
                      compliment_recording_base(bundle.settings.recordings_dir, uniqueid, utc_now()))
     sink = StoreComplimentSink(ctx, uniqueid, agent, queue, campaign)

@@ -9,6 +9,7 @@ the dialplan sends the caller to the queue they dialled: a caller always reaches
 
 from __future__ import annotations
 
+from agi_scripts.ground import channel_vars
 from agi_scripts.handlers.callinfo import call_id_of, call_language, caller_number
 from agi_scripts.policy.routing import decide_route
 from agi_scripts.server.routing import HandlerContext, route
@@ -36,13 +37,13 @@ def screen(ctx: HandlerContext) -> None:
             ctx.log.exception("screen: store unavailable, routing without case history")
     decision = decide_route(bundle, queue, language, now, case_team)
     agi = ctx.agi
-    agi.set_variable("RL_LANGUAGE", language)
-    agi.set_variable("RL_ROUTE", decision.queue)
-    agi.set_variable("RL_NOTICE", bundle.prompts.sound_name(decision.notice_prompt, language)
+    agi.set_variable(channel_vars.LANGUAGE, language)
+    agi.set_variable(channel_vars.ROUTE, decision.queue)
+    agi.set_variable(channel_vars.NOTICE, bundle.prompts.sound_name(decision.notice_prompt, language)
                      if decision.notice_prompt else "")
-    agi.set_variable("RL_MUSICCLASS", decision.music_class)
-    agi.set_variable("RL_CAMPAIGN", decision.campaign.id if decision.campaign else "")
-    agi.set_variable("RL_OFFER_COMPLIMENT", "1" if decision.offer_compliment else "0")
+    agi.set_variable(channel_vars.MUSICCLASS, decision.music_class)
+    agi.set_variable(channel_vars.CAMPAIGN, decision.campaign.id if decision.campaign else "")
+    agi.set_variable(channel_vars.OFFER_COMPLIMENT, "1" if decision.offer_compliment else "0")
     _remember_call(ctx, queue, caller, language, decision.queue,
                    decision.campaign.id if decision.campaign else None)
     ctx.outcome = f"route={decision.queue} campaign={decision.campaign.id if decision.campaign else '-'}" \

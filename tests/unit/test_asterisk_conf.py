@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ import pytest
 
 from agi_scripts.asterisk_conf.generate import generate
 from agi_scripts.config.bundle import load_bundle
+from agi_scripts.ground import channel_vars
 from tests.conftest import PROJECT, ConfigTree
 
 
@@ -35,6 +37,15 @@ def test_codes_are_given_to_the_agent_leg_only() -> None:
     assert "Set(DYNAMIC_FEATURES=rl_verbal_abuse#rl_threat#rl_discrimination)" in dialplan
     # The caller's own leg starts with no codes, whatever the admin's dialplan set before.
     assert " same => n,Set(DYNAMIC_FEATURES=)" in dialplan
+
+
+def test_the_dialplan_and_the_handlers_name_the_same_channel_variables() -> None:
+    files = generate(load_bundle(PROJECT / "config/respectline.yaml"), "127.0.0.1:4573")
+    in_dialplan = set(re.findall(r"\bRL_[A-Z_]+", files["extensions_respectline.conf"]))
+    assert in_dialplan and in_dialplan <= set(channel_vars.ALL)
+    handlers = "\n".join(p.read_text() for p in (PROJECT / "agi_scripts" / "handlers").glob("*.py"))
+    # Handlers name them through channel_vars only, never as a string of their own.
+    assert not re.findall(r"[\"']RL_[A-Z_]+[\"']", handlers)
 
 
 def test_check_reports_a_stale_file(tmp_path: Path, config_tree: ConfigTree) -> None:

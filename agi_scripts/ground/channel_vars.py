@@ -1,0 +1,26 @@
+"""The variables Respectline keeps on a caller's channel: one list for the handlers that set and read
+them and for the generated dialplan that acts on them (``asterisk_conf``), so the two cannot drift.
+A test checks that the generated dialplan names no other ``RL_`` variable.
+"""
+
+from __future__ import annotations
+
+ROUTE = "RL_ROUTE"
+"""The queue the caller enters: the one dialled, or a team's queue (set by ``screen``)."""
+NOTICE = "RL_NOTICE"
+"""A sound played before queueing, such as 'you are connected to Special Care'; may be empty."""
+MUSICCLASS = "RL_MUSICCLASS"
+"""The music-on-hold class with the campaign; empty for the queue's own."""
+CAMPAIGN = "RL_CAMPAIGN"
+LANGUAGE = "RL_LANGUAGE"
+"""The prompts' language chosen for the call."""
+OFFER_COMPLIMENT = "RL_OFFER_COMPLIMENT"
+"""``1`` when the caller is offered the compliment flow after the agent hangs up."""
+TRANSFER = "RL_TRANSFER"
+"""Set by the ladder: the team's queue the caller goes to once the agent's leg is gone."""
+EVIDENCE = "RL_EVIDENCE"
+"""The evidence recording running on the call (started at its first flag)."""
+FLAGS = "RL_FLAGS"
+"""The call's flags (``category:count:epoch``), so the ladder climbs without the store."""
+
+ALL = (ROUTE, NOTICE, MUSICCLASS, CAMPAIGN, LANGUAGE, OFFER_COMPLIMENT, TRANSFER, EVIDENCE, FLAGS)
