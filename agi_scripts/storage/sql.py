@@ -451,8 +451,8 @@ class SqlStore:
         with self.dialect.snapshot() as tx:
             calls = tx.rows("SELECT * FROM calls WHERE caller = ?"
                             f" ORDER BY started_at, call_id{self.dialect.by_code_point}", (caller,))
-            compliments = tx.rows("SELECT * FROM compliments WHERE call_id IN (SELECT call_id FROM calls WHERE caller = ?)"
-                                  " ORDER BY created_at, id", (caller,))
+            compliments = tx.rows("SELECT * FROM compliments WHERE call_id IN"
+                                  " (SELECT call_id FROM calls WHERE caller = ?) ORDER BY created_at, id", (caller,))
             incidents = tx.rows("SELECT * FROM incidents WHERE caller = ? ORDER BY at, id", (caller,))
             cases = _load_cases(tx, "caller = ?", (caller,), order="opened_at, id")
         return CallerRecords(caller, tuple(map(_call, calls)), tuple(map(_compliment, compliments)),
