@@ -80,11 +80,10 @@ def flag(agi: Pyst2, env: Mapping[str, str], args: Sequence[str]) -> None:
     if category not in WARNINGS or not uniqueid:
         return
     agi.get_variable("MEMBERINTERFACE")
-    agi.get_variable("BRIDGEPEER")
-    agi.get_variable("RL_ROUTE") or agi.get_variable("QUEUENAME")
-    language = language_of(agi.get_variable("RL_LANGUAGE") or env.get("agi_language", ""))
     evidence = agi.get_variable("RL_EVIDENCE")
+    agi.get_variable("RL_ROUTE") or agi.get_variable("QUEUENAME")
     agi.get_variable("RL_FLAGS")
+    language = language_of(agi.get_variable("RL_LANGUAGE") or env.get("agi_language", ""))
     agi.set_variable("RL_FLAGS", f"{category}:1:{time.time():.3f}")
     agi.set_variable("RL_OFFER_COMPLIMENT", "0")
     if not evidence:

@@ -6,18 +6,19 @@ config: the bundle is ``None`` and the handlers use neither).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import Any
 
-from agi_scripts.server.routing import Handler, HandlerContext
+from agi_scripts.server.registry import Handler, Session
 from bench.bench_handlers import HANDLERS, BenchHandler
 
 
 def _on_context(handler: BenchHandler) -> Handler:
-    def run(ctx: HandlerContext) -> None:
-        handler(ctx.agi, ctx.request.env, ctx.request.args)
+    def run(ctx: Session[Any, Any]) -> None:
+        agi: Any = ctx.agi  # the SafeAGI itself: the bench handlers speak pyst2's whole API
+        handler(agi, ctx.request.env, ctx.request.args)
 
     run.__name__ = handler.__name__
     return run
 
 
-ROUTES: dict[str, Callable[[HandlerContext], None]] = {name: _on_context(h) for name, h in HANDLERS.items()}
+ROUTES: dict[str, Handler] = {name: _on_context(h) for name, h in HANDLERS.items()}

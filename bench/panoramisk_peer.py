@@ -99,11 +99,10 @@ async def flag(request: Request) -> None:
     if category not in WARNINGS or not uniqueid:
         return
     await get_variable(request, "MEMBERINTERFACE")
-    await get_variable(request, "BRIDGEPEER")
-    await get_variable(request, "RL_ROUTE") or await get_variable(request, "QUEUENAME")
-    language = language_of(await get_variable(request, "RL_LANGUAGE") or env.get("agi_language", ""))
     evidence = await get_variable(request, "RL_EVIDENCE")
+    await get_variable(request, "RL_ROUTE") or await get_variable(request, "QUEUENAME")
     await get_variable(request, "RL_FLAGS")
+    language = language_of(await get_variable(request, "RL_LANGUAGE") or env.get("agi_language", ""))
     await set_variable(request, "RL_FLAGS", f"{category}:1:{time.time():.3f}")
     await set_variable(request, "RL_OFFER_COMPLIMENT", "0")
     if not evidence:

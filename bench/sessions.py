@@ -6,7 +6,7 @@ Each session is a real Respectline call path, as the shipped handlers run it on 
 - ``screen``: a call enters queue ``support``; six ``SET VARIABLE`` (route, campaign, music class...).
 - ``post_call``: the agent hung up; five ``GET VARIABLE``, then the compliment flow: the caller
   presses 1 (yes), 5 (stars), 2 (no voice message), hears the thanks; an ``EXEC UserEvent`` announces it.
-- ``flag``: an agent pressed the verbal-abuse code; six ``GET VARIABLE``, the evidence recording
+- ``flag``: an agent pressed the verbal-abuse code; five ``GET VARIABLE``, the evidence recording
   (notice, ``EXEC MixMonitor``, ``SET VARIABLE``) and the warning prompt.
 
 A server passes a session only if it sends exactly these commands, compared as Asterisk reads them
@@ -201,11 +201,10 @@ def flag_script() -> SessionScript:
     v = AGENT_VARIABLES
     return SessionScript("flag", ("verbal_abuse",), [
         _get("MEMBERINTERFACE", v),
-        _get("BRIDGEPEER", v),
-        _get("RL_ROUTE", v),
-        _get("RL_LANGUAGE", v),
         _get("RL_EVIDENCE", v),
+        _get("RL_ROUTE", v),
         _get("RL_FLAGS", v),
+        _get("RL_LANGUAGE", v),
         _set("RL_FLAGS", Regex(r"verbal_abuse:1:[0-9]+\.[0-9]{3}")),
         _set("RL_OFFER_COMPLIMENT", "0"),
         _stream("recording_notice", ""),

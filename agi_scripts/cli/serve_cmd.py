@@ -5,17 +5,19 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from agi_scripts.config.bundle import Bundle, load_bundle
 from agi_scripts.ground.errors import ConfigError, ValidationFailed
-from agi_scripts.config.settings import Settings, parse_listen, restart_required
-from agi_scripts.notify import MAIL_QUEUE, EmailNotifier, LadderMail, MailQueue
+from agi_scripts.config.settings import Settings, restart_required
+from agi_scripts.notify import EmailNotifier, LadderMail, MailQueue
 from agi_scripts.policy.pauses import PauseKeeper
+from agi_scripts.server.options import parse_listen
 from agi_scripts.privacy.sweeper import RetentionSweeper
 from agi_scripts.storage import Store, StoreError, open_store
-from agi_scripts.storage.outbox import OUTBOX, Outbox
+from agi_scripts.storage.outbox import Outbox
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -42,32 +44,30 @@ def register(commands: Any) -> None:
 
 
 def run_serve(args: argparse.Namespace) -> int:
+    from agi_scripts.handlers import ROUTES
+    from agi_scripts.handlers.context import Services
     from agi_scripts.server.app import serve
-    from agi_scripts.server.options import ServerOptions
 
     bundle = _first_bundle(args.config)
     if bundle is None:
         return 1
     _configure_logging(bundle)
-    server = bundle.settings.server
-    host, port = server.host, server.port
+    options = bundle.settings.server
     if args.listen:
-        parsed = parse_listen(args.listen)
-        if parsed is None:
-            print(f"error: --listen {args.listen!r}: expected HOST:PORT", file=sys.stderr)
+        try:
+            host, port = parse_listen(args.listen)
+        except ValueError as exc:
+            print(f"error: --listen: {exc}", file=sys.stderr)
             return 2
-        host, port = parsed
+        options = replace(options, host=host, port=port)
     store = _open_store(args.db or bundle.settings.store_url)
     if store is None:
         return 1
-    import agi_scripts.handlers  # noqa: F401  (registers the routes)
-
-    options = ServerOptions.from_settings(server, host=host, port=port)
     config = args.config
 
     def announce(running: Any) -> None:
-        logging.getLogger("respectline").info("listening on %s:%d (config %s)", host, running.port, config)
-        print(f"listening on {host}:{running.port}", flush=True)
+        logging.getLogger("respectline").info("listening on %s:%d (config %s)", options.host, running.port, config)
+        print(f"listening on {options.host}:{running.port}", flush=True)
 
     # One mail queue for the server's life; each call mails under its own bundle's settings.
     mail = MailQueue()
@@ -78,8 +78,8 @@ def run_serve(args: argparse.Namespace) -> int:
     sweeper.start()
     _log_email_settings(bundle)
     try:
-        return serve(lambda: reload_bundle(config, bundle.settings), store=store, options=options, ready=announce,
-                     extra={MAIL_QUEUE: mail, OUTBOX: outbox})
+        return serve(lambda: reload_bundle(config, bundle.settings), routes=ROUTES,
+                     services=Services.offloaded(store, mail=mail, outbox=outbox), options=options, ready=announce)
     finally:
         keeper.stop()  # first: a late booking may still mail
         mail.close(timeout=5.0)
@@ -120,10 +120,12 @@ def run_agi(args: argparse.Namespace) -> int:
     store = _open_store(args.db or bundle.settings.store_url)
     if store is None:
         return 1
-    import agi_scripts.handlers  # noqa: F401
+    from agi_scripts.handlers import ROUTES
+    from agi_scripts.handlers.context import Services
 
     try:
-        return run_classic_agi(args.script, sys.stdin, sys.stdout, load_bundle=lambda: bundle, store=store)
+        return run_classic_agi(args.script, sys.stdin, sys.stdout, routes=ROUTES, load_bundle=lambda: bundle,
+                               services=Services(store=store))
     finally:
         store.close()
 

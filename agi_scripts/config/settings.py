@@ -18,28 +18,14 @@ from agi_scripts.config.agents import AgentDirectory, load_agents
 from agi_scripts.ground.errors import ConfigError
 from agi_scripts.ground.yamlsource import ID_PATTERN, Mapping, YamlFile
 from agi_scripts.prompts.catalog import LANGUAGE_PATTERN
+from agi_scripts.server.options import ServerOptions, parse_listen
 
-DEFAULT_PORT = 4573
 DEBIAN_SOUNDS_DIR = Path("/usr/share/asterisk/sounds")
 QUEUE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
 _EXTENSION_PATTERN = re.compile(r"^[0-9*#]{1,20}$")
 _EMAIL_ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
                             r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\Z")
 """A bare address (``team@example.org``): no display name, comma or newline to smuggle into a header."""
-
-
-@dataclass(frozen=True)
-class ServerSettings:
-    host: str = "127.0.0.1"
-    port: int = DEFAULT_PORT
-    allowed_peers: tuple[str, ...] = ("127.0.0.1", "::1")
-    """Asterisk hosts allowed to connect when the server listens beyond loopback (FastAGI has no auth)."""
-    max_sessions: int = 2000
-    command_timeout: float = 10.0
-    environment_timeout: float = 3.0
-    drain_timeout: float = 8.0
-    reload_poll: float = 1.0
-    health_port: int | None = None
 
 
 @dataclass(frozen=True)
@@ -109,7 +95,7 @@ class NotificationSettings:
 @dataclass(frozen=True)
 class Settings:
     file: Path
-    server: ServerSettings = field(default_factory=ServerSettings)
+    server: ServerOptions = field(default_factory=ServerOptions)
     store_url: str = "sqlite:///../var/respectline.sqlite"
     flows_dir: Path = Path("flows")
     prompts_file: Path = Path("audio_prompts/prompts.yaml")
@@ -205,21 +191,20 @@ def _store_url(url: str, base: Path) -> str:
     return url
 
 
-def _server(source: YamlFile, node: Node | None) -> ServerSettings:
+def _server(source: YamlFile, node: Node | None) -> ServerOptions:
     section = source.mapping(node, optional=(
         "listen", "allowed_peers", "max_sessions", "command_timeout", "environment_timeout",
         "drain_timeout", "reload_poll", "health_port"), what="'server' section")
-    defaults = ServerSettings()
+    defaults = ServerOptions()
     if section is None:
         return defaults
     host, port = defaults.host, defaults.port
     listen_node = section.get("listen")
     if listen_node is not None:
-        parsed = parse_listen(source.string(listen_node, "HOST:PORT") or "")
-        if parsed is None:
+        try:
+            host, port = parse_listen(source.string(listen_node, "HOST:PORT") or "")
+        except ValueError:
             source.error(listen_node, "expected HOST:PORT to listen on", "for example 127.0.0.1:4573")
-        else:
-            host, port = parsed
     peers = defaults.allowed_peers
     peers_node = section.get("allowed_peers")
     if peers_node is not None:
@@ -240,7 +225,7 @@ def _server(source: YamlFile, node: Node | None) -> ServerSettings:
         return default if value is None else value
 
     health = section.get("health_port")
-    return ServerSettings(
+    return ServerOptions(
         host=host, port=port, allowed_peers=peers,
         max_sessions=number("max_sessions", defaults.max_sessions, 1, 100_000),
         command_timeout=seconds("command_timeout", defaults.command_timeout, 0.1, 600),
@@ -249,14 +234,6 @@ def _server(source: YamlFile, node: Node | None) -> ServerSettings:
         reload_poll=seconds("reload_poll", defaults.reload_poll, 0.1, 3600),
         health_port=source.integer(health, minimum=1, maximum=65535) if health is not None else None,
     )
-
-
-def parse_listen(text: str) -> tuple[str, int] | None:
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        return None
-    host = host.strip("[]") or "127.0.0.1"
-    return host, int(port)
 
 
 def _address(source: YamlFile, node: Node) -> str | None:
@@ -432,7 +409,7 @@ def _email_address(source: YamlFile, node: Node) -> str | None:
                          pattern_hint="write a bare address such as specialcare@example.org, without a name or <>")
 
 
-__all__ = ["ID_PATTERN", "Settings", "load_settings", "parse_listen"]
+__all__ = ["ID_PATTERN", "Settings", "load_settings"]
 
 
 RESTART_KEYS = ("server", "store", "paths.recordings", "paths.spool", "retention", "ami", "logging")

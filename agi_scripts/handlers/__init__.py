@@ -1,5 +1,13 @@
-"""The public AGI scripts, one module each, its function name its route; importing registers them."""
+"""The public AGI scripts, one module each, its function's name its route; ``ROUTES`` is what
+``respectline serve`` hands the server (``agi_scripts.server.registry.route_table`` refuses a name
+given twice)."""
 
-from agi_scripts.handlers import flag, my_compliments, post_call, screen
+from agi_scripts.handlers.flag import flag
+from agi_scripts.handlers.my_compliments import my_compliments
+from agi_scripts.handlers.post_call import post_call
+from agi_scripts.handlers.screen import screen
+from agi_scripts.server.registry import route_table
 
-__all__ = ["flag", "my_compliments", "post_call", "screen"]
+ROUTES = route_table(screen, post_call, flag, my_compliments)
+
+__all__ = ["ROUTES"]

@@ -16,7 +16,7 @@ from agi_scripts.ground.yamlsource import ID_PATTERN
 from agi_scripts.prompts.language import resolve_language
 
 if TYPE_CHECKING:
-    from agi_scripts.server.routing import HandlerContext
+    from agi_scripts.handlers.context import HandlerContext
 
 _NUMBER = re.compile(r"^\+?[0-9]{2,20}$")
 _CALL_ID = re.compile(r"^[0-9A-Za-z_.-]{1,64}$")

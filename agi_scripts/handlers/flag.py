@@ -21,12 +21,11 @@ from agi_scripts.handlers.recordings import evidence_file, is_evidence_of
 from agi_scripts.notify import EmailNotifier, LadderMail
 from agi_scripts.protocol.errors import BlockingCallTimeout, ChannelHungUp
 from agi_scripts.server.blocking import run_blocking
-from agi_scripts.server.routing import HandlerContext, route
+from agi_scripts.handlers.context import HandlerContext
 from agi_scripts.storage.base import Escalation, EscalationBooked, Store, StoreError, utc_now
-from agi_scripts.storage.outbox import OUTBOX, Outbox
+from agi_scripts.storage.outbox import Outbox
 
 
-@route
 def flag(ctx: HandlerContext) -> None:
     policy = ctx.bundle.abuse_policy
     category = policy.categories.get(ctx.request.params.get("category") or ctx.request.arg(1))
@@ -40,8 +39,9 @@ def flag(ctx: HandlerContext) -> None:
     language = call_language(ctx.bundle, ctx.agi.get_variable(channel_vars.LANGUAGE)
                              or ctx.request.env.get("agi_language", ""))
     channel = AgiCallerChannel(ctx, language, call)
-    book = StoreCaseBook(ctx.store, outbox_of(ctx), ctx.log)
-    trace = run_ladder(policy, category, call, memory, channel, book, LadderMail(EmailNotifier.for_call(ctx)))
+    book = StoreCaseBook(ctx.services.store, outbox_of(ctx), ctx.log)
+    mail = EmailNotifier(ctx.bundle.settings.notifications.email, ctx.services.mail, ctx.bundle)
+    trace = run_ladder(policy, category, call, memory, channel, book, LadderMail(mail))
     ctx.outcome = trace.summary(category.id)
 
 
@@ -62,8 +62,8 @@ def _flagged_call(ctx: HandlerContext, uniqueid: str) -> FlaggedCall:
 
 def outbox_of(ctx: HandlerContext) -> Outbox:
     """The server's outbox (its keeper drains it); a classic AGI process writes to the same folder."""
-    outbox = ctx.extra.get(OUTBOX)
-    return outbox if isinstance(outbox, Outbox) else Outbox(ctx.bundle.settings.spool_dir)
+    outbox = ctx.services.outbox
+    return outbox if outbox is not None else Outbox(ctx.bundle.settings.spool_dir)
 
 
 class AgiCallerChannel:

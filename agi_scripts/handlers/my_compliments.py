@@ -14,13 +14,12 @@ from pathlib import Path
 
 from agi_scripts.handlers.callinfo import agent_for, call_language
 from agi_scripts.server.blocking import run_blocking
-from agi_scripts.server.routing import HandlerContext, route
+from agi_scripts.handlers.context import HandlerContext
 from agi_scripts.storage.base import StoreError
 
 MAX_PLAYED = 10
 
 
-@route
 def my_compliments(ctx: HandlerContext) -> None:
     agi, bundle, env = ctx.agi, ctx.bundle, ctx.request.env
     agent = agent_for(bundle, env.get("agi_channel", ""))
@@ -30,7 +29,7 @@ def my_compliments(ctx: HandlerContext) -> None:
         return bundle.prompts.sound_name(prompt_id, language)
 
     try:
-        compliments = ctx.store.list_compliments(agent=agent, limit=MAX_PLAYED) if agent else []
+        compliments = ctx.services.store.list_compliments(agent=agent, limit=MAX_PLAYED) if agent else []
     except StoreError:
         ctx.log.exception("my_compliments: store unavailable")
         compliments = []
@@ -48,7 +47,7 @@ def my_compliments(ctx: HandlerContext) -> None:
             # Paths in the store are built by post_call from validated ids; play without extension.
             agi.stream_file(str(Path(compliment.recording).with_suffix("")))
     try:
-        ctx.store.mark_compliments_delivered([c.id for c in compliments])
+        ctx.services.store.mark_compliments_delivered([c.id for c in compliments])
     except StoreError:
         ctx.log.exception("my_compliments: could not mark compliments as heard")
     ctx.outcome = f"played={len(compliments)}"

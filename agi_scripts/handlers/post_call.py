@@ -21,11 +21,10 @@ from agi_scripts.handlers.recordings import compliment_recording_base, holds_voi
 from agi_scripts.prompts.catalog import PromptCatalog
 from agi_scripts.protocol.errors import ChannelHungUp
 from agi_scripts.server.blocking import run_blocking
-from agi_scripts.server.routing import HandlerContext, route
+from agi_scripts.handlers.context import HandlerContext
 from agi_scripts.storage.base import Store, StoreError, utc_now
 
 
-@route
 def post_call(ctx: HandlerContext) -> None:
     agi, bundle = ctx.agi, ctx.bundle
     agent = agent_for(bundle, agi.get_variable("MEMBERINTERFACE") or "")
@@ -101,7 +100,7 @@ class StoreComplimentSink:
 
     def __init__(self, ctx: HandlerContext, call: str, agent: str, queue: str, campaign: str | None) -> None:
         self.ctx = ctx
-        self.store: Store = ctx.store
+        self.store: Store = ctx.services.store
         self.call, self.agent, self.queue, self.campaign = call, agent, queue, campaign
         self.compliment_id: int | None = None
         self.rating: int | None = None

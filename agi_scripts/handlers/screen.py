@@ -12,11 +12,10 @@ from __future__ import annotations
 from agi_scripts.ground import channel_vars
 from agi_scripts.handlers.callinfo import call_id_of, call_language, caller_number
 from agi_scripts.policy.routing import decide_route
-from agi_scripts.server.routing import HandlerContext, route
+from agi_scripts.handlers.context import HandlerContext
 from agi_scripts.storage.base import StoreError, utc_now
 
 
-@route
 def screen(ctx: HandlerContext) -> None:
     bundle, env = ctx.bundle, ctx.request.env
     queue = ctx.request.arg(1) or ctx.request.params.get("queue", "")
@@ -31,7 +30,7 @@ def screen(ctx: HandlerContext) -> None:
     if caller:
         windows = {team: bundle.abuse_policy.repeat_caller_window / 86400 for team in bundle.abuse_policy.teams}
         try:
-            case = ctx.store.open_case_for_caller(caller, now, windows)
+            case = ctx.services.store.open_case_for_caller(caller, now, windows)
             case_team = case.team if case else None
         except StoreError:
             ctx.log.exception("screen: store unavailable, routing without case history")
@@ -56,7 +55,7 @@ def _remember_call(ctx: HandlerContext, queue: str, caller: str, language: str, 
     if not uniqueid:
         return
     try:
-        ctx.store.record_call_start(uniqueid, caller=caller, queue=queue, language=language, route=route_queue,
+        ctx.services.store.record_call_start(uniqueid, caller=caller, queue=queue, language=language, route=route_queue,
                                     campaign=campaign)
     except StoreError:
         ctx.log.exception("screen: could not store the call; the caller is routed all the same")

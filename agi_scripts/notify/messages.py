@@ -23,13 +23,8 @@ from agi_scripts.storage.base import Escalation
 
 if TYPE_CHECKING:
     from agi_scripts.config.bundle import Bundle
-    from agi_scripts.server.routing import HandlerContext
 
 LOG = logging.getLogger("respectline.email")
-
-MAIL_QUEUE = "mail_queue"
-"""The server's :class:`MailQueue` in ``HandlerContext.extra``; absent means no e-mail is sent."""
-
 
 @dataclass(frozen=True)
 class CaseNotice:
@@ -78,12 +73,6 @@ class EmailNotifier:
 
     def __init__(self, settings: EmailSettings | None, mail: MailQueue | None, bundle: Bundle) -> None:
         self.settings, self.mail, self.bundle = settings, mail, bundle
-
-    @classmethod
-    def for_call(cls, ctx: HandlerContext) -> EmailNotifier:
-        mail = ctx.extra.get(MAIL_QUEUE)
-        return cls(ctx.bundle.settings.notifications.email, mail if isinstance(mail, MailQueue) else None,
-                   ctx.bundle)
 
     def case_opened(self, notice: CaseNotice) -> bool:
         """Tell the case's team; True if a mail was queued. Never raises."""

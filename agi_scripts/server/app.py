@@ -2,12 +2,13 @@
 
 For the CLI (``respectline serve``)::
 
+    from agi_scripts.handlers import ROUTES
+    from agi_scripts.handlers.context import Services
     from agi_scripts.server.app import serve
-    from agi_scripts.server.options import ServerOptions
-    import agi_scripts.handlers  # registers the routes
 
-    options = ServerOptions.from_settings(settings.server, host=host, port=port)
-    sys.exit(serve(lambda: load_bundle(config_path), store=store, options=options))
+    options = replace(settings.server, host=host, port=port)
+    sys.exit(serve(lambda: load_bundle(config_path), routes=ROUTES, services=Services.offloaded(store),
+                   options=options))
 
 ``serve`` runs until SIGTERM or SIGINT: it stops accepting, lets sessions in progress finish for up
 to ``drain_timeout`` seconds, closes the rest and returns 0. SIGHUP reloads the configuration, as
@@ -47,7 +48,7 @@ from typing import Any
 from agi_scripts.server.bundles import BundleKeeper
 from agi_scripts.server.core import ServerCore
 from agi_scripts.server.options import ServerOptions, parse_listen
-from agi_scripts.server.routing import ROUTES, Handler
+from agi_scripts.server.registry import Handler
 from agi_scripts.server.session import SERVER_LOG
 from agi_scripts.server.sockets import SocketListener
 
@@ -67,13 +68,12 @@ def _is_loopback(host: str) -> bool:
 class FastAgiServer:
     """One FastAGI server on one event loop. ``start``/``shutdown`` run on that loop."""
 
-    def __init__(self, load_bundle: Callable[[], Any], *, store: Any = None, options: ServerOptions | None = None,
-                 routes: Mapping[str, Handler] | None = None, extra: Mapping[str, Any] | None = None) -> None:
+    def __init__(self, load_bundle: Callable[[], Any], *, routes: Mapping[str, Handler], services: Any = None,
+                 options: ServerOptions | None = None) -> None:
         self.options = options or ServerOptions()
         self.bundles = BundleKeeper(load_bundle)
-        self._store = store
-        self._routes = ROUTES if routes is None else routes
-        self._extra = dict(extra or {})
+        self._routes = routes
+        self._services = services
         self._core: ServerCore | None = None
         self._listener: SocketListener | None = None
         self._health: asyncio.Server | None = None
@@ -90,7 +90,7 @@ class FastAgiServer:
     async def start(self) -> None:
         self.bundles.load_first()
         loop = asyncio.get_running_loop()
-        self._core = core = ServerCore(self.options, self._routes, self.bundles, self._store, self._extra)
+        self._core = core = ServerCore(self.options, self._routes, self.bundles, self._services)
         self._listener = SocketListener(loop, self.options.host, self.options.port, core.protocol)
         self.port = self._listener.address[1]
         if self.options.health_port is not None:
@@ -252,11 +252,10 @@ def raise_open_file_limit(sessions: int) -> None:
                            "LimitNOFILE or lower max_sessions", soft, sessions)
 
 
-def serve(load_bundle: Callable[[], Any], *, store: Any = None, options: ServerOptions | None = None,
-          routes: Mapping[str, Handler] | None = None, extra: Mapping[str, Any] | None = None,
-          ready: Callable[[FastAgiServer], None] | None = None) -> int:
+def serve(load_bundle: Callable[[], Any], *, routes: Mapping[str, Handler], services: Any = None,
+          options: ServerOptions | None = None, ready: Callable[[FastAgiServer], None] | None = None) -> int:
     """Run a FastAGI server in this (main) thread until SIGTERM/SIGINT; returns the exit status."""
-    server = FastAgiServer(load_bundle, store=store, options=options, routes=routes, extra=extra)
+    server = FastAgiServer(load_bundle, routes=routes, services=services, options=options)
     raise_open_file_limit(server.options.max_sessions)
     asyncio.run(_serve(server, ready))
     return 0
@@ -296,8 +295,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--listen", default="127.0.0.1:4573", help="HOST:PORT (port 0 picks a free one)")
     parser.add_argument("--config", help="a Respectline config file, loaded with agi_scripts.config.bundle")
     parser.add_argument("--bundle-loader", help="MODULE:FUNCTION returning the bundle (instead of --config)")
-    parser.add_argument("--routes", action="append", help="module(s) to import to register handlers "
-                        "(default: agi_scripts.handlers); MODULE:NAME serves that mapping instead of ROUTES")
+    parser.add_argument("--routes", action="append", metavar="MODULE:NAME",
+                        help="route table(s) to serve (default: agi_scripts.handlers:ROUTES)")
     parser.add_argument("--max-sessions", type=int)
     parser.add_argument("--command-timeout", type=float)
     parser.add_argument("--environment-timeout", type=float)
@@ -309,11 +308,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     routes: dict[str, Handler] = {}
-    for spec in args.routes or ["agi_scripts.handlers"]:
+    for spec in args.routes or ["agi_scripts.handlers:ROUTES"]:
         module_name, _, table = spec.partition(":")
-        module = importlib.import_module(module_name)
-        routes.update(getattr(module, table) if table else {})
-    served = routes or None  # None: the registry filled by the imports
+        routes.update(getattr(importlib.import_module(module_name), table or "ROUTES"))
     if args.bundle_loader:
         load_bundle = _import_loader(args.bundle_loader)
     elif args.config:
@@ -337,7 +334,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"listening on {host}:{server.port}", flush=True)
 
     try:
-        return serve(load_bundle, options=options, routes=served, ready=announce)
+        return serve(load_bundle, routes=routes, options=options, ready=announce)
     except Exception as exc:
         for error in getattr(exc, "errors", None) or [exc]:
             print(f"error: {error}", file=sys.stderr)

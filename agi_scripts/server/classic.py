@@ -22,14 +22,13 @@ from agi_scripts.protocol.errors import ChannelHungUp, CommandTimeout
 from agi_scripts.protocol.safe_agi import SafeAGI
 from agi_scripts.protocol.transport import ByteStream, FileLineTransport
 from agi_scripts.server.options import ServerOptions
-from agi_scripts.server.routing import ROUTES, AgiRequest, Handler
+from agi_scripts.server.registry import AgiRequest, Handler
 from agi_scripts.server.session import FAILURE_LINE, SERVER_LOG, find_handler, log_call, run_handler
 
 
-def run_classic_agi(script: str, stdin: IO[Any] | ByteStream, stdout: IO[Any] | ByteStream, *, load_bundle: Callable[[], Any] | None = None,
-                    store: Any = None, options: ServerOptions | None = None,
-                    routes: Mapping[str, Handler] | None = None, extra: Mapping[str, Any] | None = None,
-                    skip_args: int = 0) -> int:
+def run_classic_agi(script: str, stdin: IO[Any] | ByteStream, stdout: IO[Any] | ByteStream, *,
+                    routes: Mapping[str, Handler], load_bundle: Callable[[], Any] | None = None,
+                    services: Any = None, options: ServerOptions | None = None, skip_args: int = 0) -> int:
     """Serve one classic AGI session; returns the process exit status.
 
     ``script`` is the route, optionally with a query (``screen?category=verbal``). ``skip_args``
@@ -46,12 +45,12 @@ def run_classic_agi(script: str, stdin: IO[Any] | ByteStream, stdout: IO[Any] | 
         route, _, query = script.partition("?")
         request = AgiRequest(script=route.strip("/"), params=dict(parse_qsl(query, keep_blank_values=True)),
                              args=dialplan_args(env)[skip_args:], env=env)
-        handler = find_handler(ROUTES if routes is None else routes, request)
+        handler = find_handler(routes, request)
         if handler is None:
             return _fail(transport, request, env, "unknown-script", started)
         bundle = load_bundle() if load_bundle is not None else None
         agi = SafeAGI(env, transport, options.timeouts)
-        end = run_handler(agi, request, handler, bundle, store, extra or {})
+        end = run_handler(agi, request, handler, bundle, services)
         if end.failed:
             return _fail(transport, request, env, end.outcome, started)
         log_call(request, env, end.outcome, started)

@@ -199,7 +199,7 @@ class AgiConnection:
                 log_call(request, env, "unknown-script", self.started)
                 return
             agi = SafeAGI(env, self, core.timeouts)
-            end = run_handler(agi, request, handler, core.current_bundle(), core.store, core.extra)
+            end = run_handler(agi, request, handler, core.current_bundle(), core.services)
             if end.failed:
                 self._send_failure()
             log_call(request, env, end.outcome, self.started)

@@ -13,12 +13,10 @@ from typing import Any
 
 from greenlet import greenlet
 
-from agi_scripts.server.blocking import Offloaded
-from agi_scripts.storage.base import StoreError
 from agi_scripts.server.bundles import BundleKeeper
 from agi_scripts.server.connection import AgiConnection
 from agi_scripts.server.options import ServerOptions
-from agi_scripts.server.routing import Handler
+from agi_scripts.server.registry import Handler
 from agi_scripts.server.session import SERVER_LOG
 
 SWEEP_INTERVAL = 0.1
@@ -56,13 +54,12 @@ class RateLimitedWarning:
 
 class ServerCore:
     def __init__(self, options: ServerOptions, routes: Mapping[str, Handler], bundles: BundleKeeper,
-                 store: Any, extra: Mapping[str, Any]) -> None:
+                 services: Any) -> None:
         self.options = options
         self.timeouts = options.timeouts
         self.routes = routes
         self.bundles = bundles
-        self.store = Offloaded(store, timeout_error=StoreError) if store is not None else None
-        self.extra = dict(extra)
+        self.services = services
         self.executor = ThreadPoolExecutor(options.worker_threads, thread_name_prefix="respectline-worker")
         self.loop = asyncio.get_running_loop()
         self.hub = greenlet.getcurrent()

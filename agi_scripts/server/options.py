@@ -1,13 +1,12 @@
-"""The FastAGI server's knobs, with their defaults.
+"""The FastAGI server's knobs, with their one set of defaults.
 
-Field names match ``agi_scripts.config.settings.ServerSettings`` (the ``server:`` section of the
-config file), so :meth:`ServerOptions.from_settings` copies whatever that object carries.
+The config file's ``server:`` section is read into this very class (``config.settings``), the CLI
+overrides what its options name (``dataclasses.replace``), and the server takes it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
-from typing import Any
+from dataclasses import dataclass
 
 from agi_scripts.protocol.timeouts import CommandTimeouts
 
@@ -41,15 +40,6 @@ class ServerOptions:
     @property
     def timeouts(self) -> CommandTimeouts:
         return CommandTimeouts(self.command_timeout, self.media_timeout)
-
-    @classmethod
-    def from_settings(cls, settings: Any, **overrides: Any) -> ServerOptions:
-        """Options from any object with same-named attributes (the config's ``ServerSettings``)."""
-        known = {f.name for f in fields(cls)}
-        values = {name: getattr(settings, name) for name in known if hasattr(settings, name)}
-        if "allowed_peers" in values:
-            values["allowed_peers"] = tuple(values["allowed_peers"])
-        return replace(cls(**values), **overrides)
 
 
 def parse_listen(text: str) -> tuple[str, int]:

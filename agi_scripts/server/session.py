@@ -25,7 +25,7 @@ from agi_scripts.ground.redact import mask_number, printable
 from agi_scripts.protocol.environment import dialplan_args, request_target
 from agi_scripts.protocol.errors import ChannelHungUp, CommandTimeout
 from agi_scripts.protocol.safe_agi import SafeAGI
-from agi_scripts.server.routing import AgiRequest, Handler, HandlerContext
+from agi_scripts.server.registry import AgiRequest, Handler, Session
 
 CALL_LOG = logging.getLogger("respectline.calls")
 SERVER_LOG = logging.getLogger("respectline.server")
@@ -54,12 +54,11 @@ class SessionEnd:
     """The dialplan should see ``AGISTATUS=FAILURE``."""
 
 
-def run_handler(agi: SafeAGI, request: AgiRequest, handler: Handler, bundle: Any, store: Any,
-                extra: Mapping[str, Any]) -> SessionEnd:
+def run_handler(agi: SafeAGI, request: AgiRequest, handler: Handler, bundle: Any, services: Any) -> SessionEnd:
     """Run ``handler`` to its end and say how it ended; never raises (except ``GreenletExit``)."""
     uniqueid = printable(request.env.get("agi_uniqueid", "-"), 40)
     log = SessionLog(_handler_logger(request.script), {"uniqueid": uniqueid})
-    ctx = HandlerContext(agi=agi, request=request, bundle=bundle, store=store, log=log, extra=dict(extra))
+    ctx: Session[Any, Any] = Session(agi=agi, request=request, bundle=bundle, services=services, log=log)
     try:
         handler(ctx)
     except ChannelHungUp:

@@ -257,7 +257,3 @@ def decode(data: dict[str, Any]) -> Escalation:
 def with_pause_lifted(escalation: Escalation, at: datetime) -> Escalation:
     assert escalation.pause is not None
     return replace(escalation, pause=replace(escalation.pause, resumed_at=at))
-
-
-OUTBOX = "outbox"
-"""The name under which ``respectline serve`` hands its :class:`Outbox` to handlers."""

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-import agi_scripts.handlers  # noqa: F401  (registers the routes)
 from agi_scripts.config.bundle import Bundle, load_bundle
 from agi_scripts.server.app import FastAgiServer, RunningServer
 from agi_scripts.server.options import ServerOptions
-from agi_scripts.server.routing import ROUTES
+from agi_scripts.handlers import ROUTES
+from agi_scripts.handlers.context import Services
 from agi_scripts.storage import Store, open_store
 from tests.conftest import ConfigTree
 from tests.unit.agi_peer import AgiPeer
@@ -37,7 +37,7 @@ def stack(config_tree: ConfigTree, tmp_path: Path) -> Iterator[Stack]:
     config_tree.replace("config/respectline.yaml", "agents: {}", "agents:\n  Agent One: PJSIP/agent1")
     bundle = load_bundle(config_tree.config)
     store = open_store(f"sqlite:///{tmp_path / 'store.sqlite'}")
-    server = FastAgiServer(lambda: load_bundle(config_tree.config), store=store, routes=ROUTES,
+    server = FastAgiServer(lambda: load_bundle(config_tree.config), routes=ROUTES, services=Services.offloaded(store),
                            options=ServerOptions(port=0, reload_poll=0.2)).run_in_thread()
     try:
         yield Stack(server, store, bundle, config_tree)

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-import agi_scripts.handlers  # noqa: F401  (registers the routes)
 from agi_scripts.config.bundle import load_bundle
 from agi_scripts.config.settings import SmtpSettings
-from agi_scripts.notify import MAIL_QUEUE, MailQueue
+from agi_scripts.notify import MailQueue
 from agi_scripts.server.app import FastAgiServer, RunningServer
 from agi_scripts.server.options import ServerOptions
-from agi_scripts.server.routing import ROUTES
+from agi_scripts.handlers import ROUTES
+from agi_scripts.handlers.context import Services
 from agi_scripts.storage import Store, open_store
 from tests.conftest import ConfigTree
 from tests.integration.fake_channel import FakeChannel
@@ -66,8 +66,8 @@ def running(tree: ConfigTree, tmp_path: Path, config: str = "", name: str = "sto
     tree.config.write_text(text + config)
     store = open_store(f"sqlite:///{tmp_path / name}.sqlite")
     mail = MailQueue()
-    server = FastAgiServer(lambda: load_bundle(tree.config), store=store, routes=ROUTES,
-                           options=ServerOptions(port=0, reload_poll=0.2), extra={MAIL_QUEUE: mail}).run_in_thread()
+    server = FastAgiServer(lambda: load_bundle(tree.config), routes=ROUTES, services=Services.offloaded(store, mail=mail),
+                           options=ServerOptions(port=0, reload_poll=0.2)).run_in_thread()
     try:
         yield MailStack(server, store, mail)
     finally:

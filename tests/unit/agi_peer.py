@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from agi_scripts.ground.errors import ConfigError, ValidationFailed
-from agi_scripts.server.routing import HandlerContext
+from agi_scripts.server.registry import Session
 
 MAX_ARGS = 128
 HOSTILE_CALLER_NAME = 'Bob"\nEXEC System "touch /tmp/p'
@@ -196,14 +196,14 @@ class AgiPeer:
 # ---------------------------------------------------------------- test handlers and bundle
 
 
-def _echo(ctx: HandlerContext) -> None:
+def _echo(ctx: Session[Any, Any]) -> None:
     """Reports what it was given, through AGI commands the peer can read."""
     ctx.agi.verbose(f"script={ctx.request.script} params={sorted(ctx.request.params.items())}")
     ctx.agi.verbose("args=" + "|".join(ctx.request.args))
     ctx.agi.verbose(f"bundle={getattr(ctx.bundle, 'data', None)}")
 
 
-def _six_commands(ctx: HandlerContext) -> None:
+def _six_commands(ctx: Session[Any, Any]) -> None:
     """The benchmark's session: six commands through pyst2's API."""
     agi = ctx.agi
     agi.answer()
@@ -215,27 +215,27 @@ def _six_commands(ctx: HandlerContext) -> None:
     ctx.outcome = "six"
 
 
-def _caller_name(ctx: HandlerContext) -> None:
+def _caller_name(ctx: Session[Any, Any]) -> None:
     ctx.agi.set_variable("RL_NAME", ctx.request.env["agi_calleridname"])
 
 
-def _wait_digit(ctx: HandlerContext) -> None:
+def _wait_digit(ctx: Session[Any, Any]) -> None:
     ctx.outcome = "waited digit=" + ctx.agi.wait_for_digit(1000)
 
 
-def _boom(ctx: HandlerContext) -> None:
+def _boom(ctx: Session[Any, Any]) -> None:
     ctx.agi.answer()
     raise KeyError("deliberate failure in a test handler")
 
 
-def _two_commands(ctx: HandlerContext) -> None:
+def _two_commands(ctx: Session[Any, Any]) -> None:
     ctx.agi.answer()
     ctx.outcome = "first-done"
     ctx.agi.stream_file("hold")
     ctx.outcome = "second-done"
 
 
-TEST_ROUTES: dict[str, Callable[[HandlerContext], None]] = {
+TEST_ROUTES: dict[str, Callable[[Session[Any, Any]], None]] = {
     "echo": _echo,
     "six": _six_commands,
     "caller_name": _caller_name,

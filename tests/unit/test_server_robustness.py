@@ -230,7 +230,7 @@ def test_a_server_given_no_peer_list_accepts_loopback_only_and_warns_when_listen
 
 def test_an_empty_peer_list_refuses_every_address_beyond_loopback() -> None:
     async def verdicts() -> dict[str, bool]:
-        core = ServerCore(ServerOptions(port=0, allowed_peers=()), {}, cast(Any, None), None, {})
+        core = ServerCore(ServerOptions(port=0, allowed_peers=()), {}, cast(Any, None), None)
         return {host: core._peer_allowed(host) for host in ("127.0.0.1", "::1", "10.1.2.3", "203.0.113.9")}
 
     assert asyncio.run(verdicts()) == {"127.0.0.1": True, "::1": True, "10.1.2.3": False, "203.0.113.9": False}

@@ -12,7 +12,8 @@ import pytest
 
 from agi_scripts.server.app import FastAgiServer, RunningServer
 from agi_scripts.server.options import ServerOptions
-from agi_scripts.server.routing import HandlerContext
+from agi_scripts.handlers.context import Services
+from agi_scripts.server.registry import Session
 from agi_scripts.storage.base import StoreError
 from tests.unit.agi_peer import HOSTILE_CALLER_NAME, TEST_ROUTES, AgiPeer, parse_agi_args
 
@@ -32,8 +33,8 @@ class SlowStore:
         return f"stored {call_id}"
 
 
-def _uses_store(ctx: HandlerContext) -> None:
-    store: Any = ctx.store  # a test double, not the product's Store
+def _uses_store(ctx: Session[Any, Services]) -> None:
+    store: Any = ctx.services.store  # a test double, not the product's Store
     try:
         ctx.outcome = store.record_call(ctx.request.env["agi_uniqueid"])
     except StoreError as failure:  # what every real handler catches to let the call through
@@ -49,7 +50,8 @@ def start_server() -> Iterator[StartServer]:
     running: list[RunningServer] = []
 
     def start(store: Any = None, **options: Any) -> RunningServer:
-        server = FastAgiServer(lambda: None, store=store, routes=ROUTES,
+        services = Services.offloaded(store) if store is not None else None
+        server = FastAgiServer(lambda: None, routes=ROUTES, services=services,
                                options=ServerOptions(port=0, **options))
         running.append(server.run_in_thread())
         return running[-1]
