@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from agi_scripts.ground import channel_vars
 from agi_scripts.handlers.callinfo import call_id_of, call_language, caller_number
-from agi_scripts.policy.routing import decide_route
+from agi_scripts.policy.queue_choice import decide_route
 from agi_scripts.handlers.context import HandlerContext
 from agi_scripts.storage.base import StoreError, utc_now
 
