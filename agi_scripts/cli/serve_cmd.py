@@ -52,6 +52,8 @@ def run_serve(args: argparse.Namespace) -> int:
     if bundle is None:
         return 1
     _configure_logging(bundle)
+    for warning in bundle.warnings:
+        logging.getLogger("respectline").warning("config: %s", warning)
     options = bundle.settings.server
     if args.listen:
         try:

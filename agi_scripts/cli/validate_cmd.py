@@ -30,6 +30,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"OK: {args.config}")
     for line in bundle.summary(dt.datetime.now(bundle.settings.timezone)):
         print(f"  {line}")
+    for warning in bundle.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     warn_about_missing_sounds(bundle, args.config)
     return 0
 

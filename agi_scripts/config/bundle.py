@@ -31,6 +31,11 @@ class Bundle:
     def watched_files(self) -> list[Path]:
         return [self.settings.file, *self.settings.flow_files.values(), self.settings.prompts_file]
 
+    @property
+    def warnings(self) -> tuple[ConfigError, ...]:
+        """What still works but should change in the files, as ``file:line:col`` (``validate`` shows them)."""
+        return self.abuse_policy.warnings
+
     def languages(self) -> tuple[str, ...]:
         return self.prompts.languages
 

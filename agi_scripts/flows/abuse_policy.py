@@ -21,8 +21,11 @@ QUEUE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
 PRIORITIES = ("low", "normal", "high", "urgent")
 PRIORITY_RANK = {"urgent": 1, "high": 2, "normal": 3, "low": 4}
 """Case priorities as the store sorts them: smaller is more urgent."""
-NOTIFY_TARGETS = ("supervisor", "team")
-ACTIONS = ("warn", "disconnect", "transfer", "open_case", "pause_agent", "notify")
+EVENT_AUDIENCES = ("supervisor", "team")
+"""Who an ``ami_event`` is meant for (the ``Notify`` field of ``RespectlineFlag``, for wallboards)."""
+ACTIONS = ("warn", "disconnect", "transfer", "open_case", "pause_agent", "ami_event")
+RENAMED_ACTIONS = {"notify": "ami_event"}
+"""Old action names still accepted, with a warning, so admins' files keep working."""
 _THIRTY_DAYS = 30 * 86400.0
 CALLER_OUTCOMES = ("warn", "disconnect", "transfer")
 """At most one of these per rung: each decides what the caller hears next."""
@@ -82,6 +85,8 @@ class AbusePolicy:
     record_on_first_flag: bool
     recording_notice: str | None
     repeat_caller_window: float
+    warnings: tuple[ConfigError, ...] = ()
+    """Old names still accepted (see ``RENAMED_ACTIONS``)."""
     """Seconds after a case closed during which the caller still goes to the team."""
 
     def prompt_ids(self) -> set[str]:
@@ -115,6 +120,7 @@ def load_abuse_policy(path: Path, errors: list[ConfigError]) -> AbusePolicy:
         recording_notice=recording.identifier("announce_prompt", "a prompt id") if recording else None,
         repeat_caller_window=repeat.seconds("route_to_team_for", _THIRTY_DAYS, 0.0, 3650 * 86400.0)
         if repeat else _THIRTY_DAYS,
+        warnings=tuple(source.warnings),
     )
 
 
@@ -199,7 +205,13 @@ def _action(source: YamlFile, node: Node, teams: dict[str, Team]) -> Action | No
                      f"actions: {', '.join(ACTIONS)}; for example 'warn: abuse_warning'")
         return None
     key_node, value = node.value[0]
-    kind = source.choice(key_node, ACTIONS, "action")
+    old_name = key_node.value if isinstance(key_node.value, str) else ""
+    if old_name in RENAMED_ACTIONS:
+        kind: str | None = RENAMED_ACTIONS[old_name]
+        source.warn(key_node, f"the action '{old_name}' is now called '{kind}' (it sends an AMI event, no e-mail)",
+                    f"rename it to '{kind}:'; '{old_name}:' keeps working for now")
+    else:
+        kind = source.choice(key_node, ACTIONS, "action")
     if kind in ("warn", "disconnect"):
         prompt = _id(source, value, "a prompt id")
         return Action(kind, prompt=prompt) if prompt else None
@@ -211,9 +223,9 @@ def _action(source: YamlFile, node: Node, teams: dict[str, Team]) -> Action | No
     if kind == "pause_agent":
         seconds = source.duration(value, "a pause", minimum=0, maximum=8 * 3600)
         return Action(kind, seconds=seconds) if seconds is not None else None
-    if kind == "notify":
+    if kind == "ami_event":
         items = source.sequence(value) if isinstance(value, SequenceNode) else [value]
-        targets = [source.choice(n, NOTIFY_TARGETS, "notify target") for n in items]
+        targets = [source.choice(n, EVENT_AUDIENCES, "ami_event audience") for n in items]
         return Action(kind, targets=tuple(t for t in targets if t)) if all(targets) else None
     return None
 

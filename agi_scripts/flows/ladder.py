@@ -231,7 +231,7 @@ def _announce(category: Category, escalation: Escalation, rung: tuple[Action, ..
             ("Priority", case_action.priority), ("Agent", escalation.agent), ("Queue", escalation.queue)))
         notifier.case_opened(escalation, case_id, case_action.priority)
     for action in rung:
-        if action.kind == "notify":
+        if action.kind == "ami_event":
             channel.announce("RespectlineFlag", (
                 ("Category", category.id), ("Agent", escalation.agent), ("Queue", escalation.queue),
                 ("CaseId", str(case_id or "")), ("Notify", "/".join(action.targets))))

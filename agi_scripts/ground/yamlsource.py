@@ -39,10 +39,16 @@ class YamlFile:
     def __init__(self, path: Path, errors: list[ConfigError]) -> None:
         self.path = path
         self.errors = errors
+        self.warnings: list[ConfigError] = []
+        """What still works but should change (a renamed key): shown by ``validate``, logged at start."""
 
     def error(self, node: Node | None, message: str, hint: str = "") -> None:
         line, column = (node.start_mark.line + 1, node.start_mark.column + 1) if node else (1, 1)
         self.errors.append(ConfigError(self.path, line, column, message, hint))
+
+    def warn(self, node: Node | None, message: str, hint: str = "") -> None:
+        line, column = (node.start_mark.line + 1, node.start_mark.column + 1) if node else (1, 1)
+        self.warnings.append(ConfigError(self.path, line, column, message, hint))
 
     def root(self) -> Node | None:
         """Parse the file; a syntax error is recorded at its own position and gives ``None``.

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from agi_scripts.asterisk_conf.generate import expected_sounds
+from agi_scripts.cli.main import main as respectline
 from agi_scripts.config.bundle import load_bundle
 from tests.conftest import ConfigTree
 from tests.config_errors import errors_of, only
@@ -243,3 +244,18 @@ def test_a_pair_of_ladder_actions_that_cannot_both_happen_is_refused(config_tree
                         "          - pause_agent: 15m\n          - pause_agent: 5m\n")
     error = only(errors_of(config_tree), "pause_agent more than once")
     assert error.file.name == "abuse_policy.yaml" and "longest" in error.hint
+
+
+def test_the_old_action_name_notify_still_works_and_validate_says_where_to_rename_it(
+        config_tree: ConfigTree, capsys: pytest.CaptureFixture[str]) -> None:
+    config_tree.replace("flows/abuse_policy.yaml", "          - ami_event: [supervisor, team]\n",
+                        "          - notify: [supervisor, team]\n")
+    bundle = load_bundle(config_tree.config)
+    [warning] = bundle.warnings
+    assert warning.line == config_tree.line_of("flows/abuse_policy.yaml", "- notify:")
+    assert "'ami_event'" in warning.message and "keeps working" in warning.hint
+    threat = bundle.abuse_policy.categories["verbal_abuse"].rung(2)
+    assert "ami_event" in [a.kind for a in threat]
+    assert respectline(["validate", "--config", str(config_tree.config)]) == 0
+    err = capsys.readouterr().err
+    assert f"warning: {warning}" in err
