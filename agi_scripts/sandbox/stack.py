@@ -33,8 +33,24 @@ from agi_scripts.prompts.install import install_prompts
 from agi_scripts.sandbox.asterisk import AsteriskSandbox, free_port
 from agi_scripts.sandbox.sip import default_password, pjsip_endpoints_conf
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-PROMPT_BUILD_DIR = PROJECT_ROOT / "var" / "sounds" / "respectline"
+def _shipped_files() -> Path:
+    """The folder with the shipped ``config/``, ``flows/`` and ``audio_prompts/``: the checkout this
+    module runs from, or ``<prefix>/share/respectline`` where ``pip install '.[demo]'`` puts them."""
+    checkout = Path(__file__).resolve().parents[2]
+    if (checkout / "flows" / "abuse_policy.yaml").is_file():
+        return checkout
+    return Path(sys.prefix) / "share" / "respectline"
+
+
+def _prompt_build_dir(root: Path) -> Path:
+    if os.access(root, os.W_OK):
+        return root / "var" / "sounds" / "respectline"
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return cache / "respectline" / "sounds" / "respectline"  # an installed package's folder is not ours to write
+
+
+PROJECT_ROOT = _shipped_files()
+PROMPT_BUILD_DIR = _prompt_build_dir(PROJECT_ROOT)
 """Built once and reused: the build is incremental (content hashes), so later runs cost nothing."""
 DEMO_CONTEXT = "demo-phones"
 NUMBERS = {"support": "100", "billing": "200"}
