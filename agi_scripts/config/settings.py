@@ -154,12 +154,12 @@ def load_settings(path: Path, errors: list[ConfigError]) -> Settings:
         recordings_dir=_path(source, paths, "recordings", base, defaults.recordings_dir),
         spool_dir=_path(source, paths, "spool", base, defaults.spool_dir),
         queues=_queues(source, top.get("queues")) or defaults.queues,
-        timezone=(source.timezone(top.get("timezone")) if top.get("timezone") else None) or defaults.timezone,  # type: ignore[arg-type]
+        timezone=(source.timezone(top.get("timezone")) if top.get("timezone") else None) or defaults.timezone,
         language=_language(source, top.get("language")),
         ami=_ami(source, top.get("ami")),
         retention=_retention(source, top.get("retention")),
         compliments=_compliments(source, top.get("compliments")),
-        log_level=(source.choice(logging_.get("level"), ("debug", "info", "warning", "error"), "log level")  # type: ignore[arg-type]
+        log_level=(source.choice(logging_.get("level"), ("debug", "info", "warning", "error"), "log level")
                    if logging_ and logging_.get("level") else None) or "info",
         notifications=_notifications(source, top.get("notifications")),
         agents=load_agents(source, top.get("agents")),
@@ -282,11 +282,11 @@ def _language(source: YamlFile, node: Node | None) -> LanguageSettings:
     if section is None:
         return defaults
 
-    def code(n: Node) -> str | None:
+    def code(n: Node | None) -> str | None:
         return source.string(n, "a language code", pattern=LANGUAGE_PATTERN,
                              pattern_hint="use codes such as nl, fr, en or nl-BE")
 
-    default = code(section.get("default")) if section.get("default") is not None else None  # type: ignore[arg-type]
+    default = code(section.get("default"))
     fallback = defaults.fallback
     if section.get("fallback") is not None:
         fallback = tuple(c for c in (code(n) for n in source.sequence(section.get("fallback"))) if c)

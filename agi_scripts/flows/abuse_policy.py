@@ -132,7 +132,7 @@ def _teams(source: YamlFile, node: Node | None) -> dict[str, Team]:
                               what=f"team {team_id!r}")
         if source.identifier(key_node, "a team id") is None or spec is None or spec.get("queue") is None:
             continue
-        queue = source.string(spec.get("queue"), "a queue name", pattern=QUEUE_NAME,  # type: ignore[arg-type]
+        queue = source.string(spec.get("queue"), "a queue name", pattern=QUEUE_NAME,
                               pattern_hint="letters, digits, '.', '-' and '_', as in queues.conf")
         name_node = spec.get("name")
         name = (source.string(name_node) if name_node is not None else None) or team_id
@@ -234,13 +234,13 @@ def _open_case(source: YamlFile, node: Node, teams: dict[str, Team]) -> Action |
     spec = source.mapping(node, required=("team",), optional=("priority",), what="open_case (team, priority)")
     if spec is None or spec.get("team") is None:
         return None
-    team = _team(source, spec.get("team"), teams)  # type: ignore[arg-type]
+    team = _team(source, spec.get("team"), teams)
     priority_node = spec.get("priority")
     priority = source.choice(priority_node, PRIORITIES, "priority") if priority_node is not None else "normal"
     return Action("open_case", team=team, priority=priority) if team and priority else None
 
 
-def _team(source: YamlFile, node: Node, teams: dict[str, Team]) -> str | None:
+def _team(source: YamlFile, node: Node | None, teams: dict[str, Team]) -> str | None:
     team = source.identifier(node, "a team id")
     if team is not None and team not in teams:
         source.error(node, f"unknown team {team!r}", did_you_mean(team, list(teams)) or

@@ -106,13 +106,13 @@ def _campaign(source: YamlFile, node: Node, default_timezone: ZoneInfo) -> Campa
     if spec is None:
         return None
     before = len(source.errors)
-    campaign_id = source.identifier(spec.get("id"), "a campaign id") if spec.get("id") else None  # type: ignore[arg-type]
+    campaign_id = source.identifier(spec.get("id"), "a campaign id") if spec.get("id") else None
     title_node = spec.get("title")
     title = (source.string(title_node) if title_node is not None else None) or (campaign_id or "")
     prompt = _prompt(source, spec.get("prompt"))
-    timezone = source.timezone(spec.get("timezone")) if spec.get("timezone") else default_timezone  # type: ignore[arg-type]
-    start = source.date(spec.get("from")) if spec.get("from") else None  # type: ignore[arg-type]
-    end = source.date(spec.get("until")) if spec.get("until") else None  # type: ignore[arg-type]
+    timezone = source.timezone(spec.get("timezone")) if spec.get("timezone") else default_timezone
+    start = source.date(spec.get("from")) if spec.get("from") else None
+    end = source.date(spec.get("until")) if spec.get("until") else None
     if start and end and end < start:
         source.error(spec.get("until"), f"campaign ends ({end}) before it starts ({start})")
     days = _days(source, spec.get("days"))

@@ -92,7 +92,7 @@ def load_post_call(path: Path, errors: list[ConfigError]) -> PostCallFlow:
             steps[step_id] = step
     start = next(iter(steps), END)
     if flow is not None and flow.get("start") is not None:
-        start = source.string(flow.get("start"), "a step id") or start  # type: ignore[arg-type]
+        start = source.string(flow.get("start"), "a step id") or start
         if start not in steps:
             source.error(flow.get("start"), f"start step {start!r} does not exist",
                          _known(start, steps))
@@ -106,7 +106,7 @@ def _step(source: YamlFile, step_id: str, node: Node) -> Step | None:
     spec = source.mapping(node, required=("type",), optional=_ALL_KEYS, what=f"step {step_id!r}")
     if spec is None or spec.get("type") is None:
         return None
-    kind = source.choice(spec.get("type"), STEP_TYPES, "step type")  # type: ignore[arg-type]
+    kind = source.choice(spec.get("type"), STEP_TYPES, "step type")
     if kind is None:
         return None
     allowed = _KEYS_BY_TYPE[kind]

@@ -142,13 +142,16 @@ class YamlFile:
 
     # Scalars. Each returns None after recording an error.
 
-    def scalar(self, node: Node, what: str) -> str | None:
+    def scalar(self, node: Node | None, what: str) -> str | None:
+        """The text of a scalar; None for a missing value (whoever required it has said so already)."""
+        if node is None:
+            return None
         if not isinstance(node, ScalarNode):
             self.error(node, f"expected {what}, found {_describe(node)}")
             return None
         return str(node.value)
 
-    def string(self, node: Node, what: str = "a text", *, pattern: re.Pattern[str] | None = None,
+    def string(self, node: Node | None, what: str = "a text", *, pattern: re.Pattern[str] | None = None,
                pattern_hint: str = "") -> str | None:
         value = self.scalar(node, what)
         if value is None:
@@ -161,11 +164,11 @@ class YamlFile:
             return None
         return value
 
-    def identifier(self, node: Node, what: str = "an id") -> str | None:
+    def identifier(self, node: Node | None, what: str = "an id") -> str | None:
         return self.string(node, what, pattern=ID_PATTERN,
                            pattern_hint="use lowercase letters, digits, '-' and '_', starting with a letter or digit")
 
-    def choice(self, node: Node, choices: Sequence[str], what: str) -> str | None:
+    def choice(self, node: Node | None, choices: Sequence[str], what: str) -> str | None:
         value = self.scalar(node, what)
         if value is None:
             return None
@@ -175,10 +178,10 @@ class YamlFile:
             return None
         return value
 
-    def integer(self, node: Node, what: str = "a whole number", *, minimum: int | None = None,
+    def integer(self, node: Node | None, what: str = "a whole number", *, minimum: int | None = None,
                 maximum: int | None = None) -> int | None:
         value = self.scalar(node, what)
-        if value is None:
+        if value is None or node is None:
             return None
         if node.tag != "tag:yaml.org,2002:int":
             self.error(node, f"expected {what}, found {value!r}")
@@ -189,16 +192,16 @@ class YamlFile:
             return None
         return number
 
-    def boolean(self, node: Node, what: str = "true or false") -> bool | None:
+    def boolean(self, node: Node | None, what: str = "true or false") -> bool | None:
         value = self.scalar(node, what)
-        if value is None:
+        if value is None or node is None:
             return None
         if node.tag != "tag:yaml.org,2002:bool":
             self.error(node, f"expected true or false, found {value!r}")
             return None
         return value.lower() in ("true", "yes", "on", "y")
 
-    def duration(self, node: Node, what: str = "a duration", *, minimum: float = 0.0,
+    def duration(self, node: Node | None, what: str = "a duration", *, minimum: float = 0.0,
                  maximum: float | None = None) -> float | None:
         """Seconds from ``45``, ``45s``, ``1500ms``, ``10m``, ``2h`` or ``30d``."""
         value = self.scalar(node, what)
@@ -215,7 +218,7 @@ class YamlFile:
             return None
         return seconds
 
-    def date(self, node: Node, what: str = "a date") -> dt.date | None:
+    def date(self, node: Node | None, what: str = "a date") -> dt.date | None:
         value = self.scalar(node, what)
         if value is None:
             return None
@@ -225,7 +228,7 @@ class YamlFile:
             self.error(node, f"{value!r} is not {what}", "write dates as YYYY-MM-DD, for example 2026-10-06")
             return None
 
-    def timezone(self, node: Node) -> ZoneInfo | None:
+    def timezone(self, node: Node | None) -> ZoneInfo | None:
         value = self.scalar(node, "a timezone")
         if value is None:
             return None
@@ -236,7 +239,7 @@ class YamlFile:
                        did_you_mean(value, sorted(available_timezones())) or "for example Europe/Brussels")
             return None
 
-    def time_range(self, node: Node) -> tuple[dt.time, dt.time] | None:
+    def time_range(self, node: Node | None) -> tuple[dt.time, dt.time] | None:
         """``08:00-18:00``; the end is exclusive and may be ``24:00``."""
         value = self.scalar(node, "a time range")
         if value is None:
