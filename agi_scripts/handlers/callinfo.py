@@ -45,26 +45,23 @@ def campaign_id(raw: str) -> str | None:
     return raw if ID_PATTERN.match(raw) else None
 
 
-def call_id(uniqueid: str) -> str:
-    return uniqueid if _CALL_ID.match(uniqueid) else ""
-
-
 def call_id_of(ctx: HandlerContext) -> str:
     """This session's call id (Asterisk's uniqueid), checked. With several Asterisk hosts on one store
     (``asterisk_hosts``), a uniqueid that carries none of their system names could equal another
     host's: the call is still served (the agent's protection first) and the log says what to fix."""
-    uniqueid = call_id(ctx.request.env.get("agi_uniqueid", ""))
+    raw = ctx.request.env.get("agi_uniqueid", "")
+    call_id = raw if _CALL_ID.match(raw) else ""
     hosts = ctx.bundle.settings.asterisk_hosts
-    if uniqueid and hosts and not any(_made_by(host, uniqueid) for host in hosts):
+    if call_id and hosts and not any(_made_by(host, call_id) for host in hosts):
         ctx.log.error("call id %s carries none of the system names in asterisk_hosts (%s): two hosts may give "
                       "two calls this id; set systemname in asterisk.conf [options] on every Asterisk host",
-                      uniqueid, ", ".join(hosts))
-    return uniqueid
+                      call_id, ", ".join(hosts))
+    return call_id
 
 
-def _made_by(system_name: str, uniqueid: str) -> bool:
+def _made_by(system_name: str, call_id: str) -> bool:
     prefix = f"{system_name}-"
-    return uniqueid.startswith(prefix) and bool(_ASTERISK_ID.match(uniqueid[len(prefix):]))
+    return call_id.startswith(prefix) and bool(_ASTERISK_ID.match(call_id[len(prefix):]))
 
 
 def call_language(bundle: Bundle, channel_language: str) -> str:

@@ -29,12 +29,12 @@ from agi_scripts.storage.outbox import Outbox
 def flag(ctx: HandlerContext) -> None:
     policy = ctx.bundle.abuse_policy
     category = policy.categories.get(ctx.request.params.get("category") or ctx.request.arg(1))
-    uniqueid = call_id_of(ctx)
-    if category is None or not uniqueid:
+    call_id = call_id_of(ctx)
+    if category is None or not call_id:
         ctx.log.warning("flag: unknown category or call; nothing done")
         ctx.outcome = "unknown-category"
         return
-    call = _flagged_call(ctx, uniqueid)
+    call = _flagged_call(ctx, call_id)
     memory = FlagMemory.read(ctx.agi.get_variable(FlagMemory.VARIABLE) or "")
     language = call_language(ctx.bundle, ctx.agi.get_variable(channel_vars.LANGUAGE)
                              or ctx.request.env.get("agi_language", ""))
@@ -45,16 +45,16 @@ def flag(ctx: HandlerContext) -> None:
     ctx.outcome = trace.summary(category.id)
 
 
-def _flagged_call(ctx: HandlerContext, uniqueid: str) -> FlaggedCall:
+def _flagged_call(ctx: HandlerContext, call_id: str) -> FlaggedCall:
     agi = ctx.agi
     interface = agi.get_variable("MEMBERINTERFACE") or ""
     member_interface = interface if is_interface(interface) else ""
     evidence = agi.get_variable(channel_vars.EVIDENCE) or ""
-    checked = evidence if is_evidence_of(evidence, ctx.bundle.settings.recordings_dir, uniqueid) else ""
+    checked = evidence if is_evidence_of(evidence, ctx.bundle.settings.recordings_dir, call_id) else ""
     if evidence and not checked:
         ctx.log.warning("flag: RL_EVIDENCE on the channel is not this call's evidence file; ignored")
     return FlaggedCall(
-        call_id=uniqueid, agent=agent_for(ctx.bundle, member_interface), member_interface=member_interface,
+        call_id=call_id, agent=agent_for(ctx.bundle, member_interface), member_interface=member_interface,
         caller=caller_number(ctx.request.env.get("agi_callerid", "")),
         queue=agi.get_variable(channel_vars.ROUTE) or agi.get_variable("QUEUENAME") or "",
         evidence=checked, at=utc_now())

@@ -28,8 +28,8 @@ from agi_scripts.storage.base import Store, StoreError, utc_now
 def post_call(ctx: HandlerContext) -> None:
     agi, bundle = ctx.agi, ctx.bundle
     agent = agent_for(bundle, agi.get_variable("MEMBERINTERFACE") or "")
-    uniqueid = call_id_of(ctx)
-    if not bundle.post_call.enabled or not agent or not uniqueid:
+    call_id = call_id_of(ctx)
+    if not bundle.post_call.enabled or not agent or not call_id:
         if bundle.post_call.enabled and not agent:
             ctx.log.warning("post_call: MEMBERINTERFACE is not a device (is setinterfacevar=yes on the "
                             "queue?); no compliment can be kept for this call")
@@ -40,8 +40,8 @@ def post_call(ctx: HandlerContext) -> None:
     queue = queue_name(agi.get_variable(channel_vars.ROUTE) or "")
     campaign = campaign_id(agi.get_variable(channel_vars.CAMPAIGN) or "")
     io = AgiCallerIO(agi, bundle.prompts, language,
-                     compliment_recording_base(bundle.settings.recordings_dir, uniqueid, utc_now()))
-    sink = StoreComplimentSink(ctx, uniqueid, agent, queue, campaign)
+                     compliment_recording_base(bundle.settings.recordings_dir, call_id, utc_now()))
+    sink = StoreComplimentSink(ctx, call_id, agent, queue, campaign)
     ctx.outcome = "started"
     trace = run_post_call(bundle.post_call, io, sink)
     ctx.outcome = f"{trace.outcome} steps={'>'.join(trace.steps)}"
@@ -98,10 +98,10 @@ def _keep_if_voice(file: Path, min_length: float) -> bool | None:
 class StoreComplimentSink:
     """Keeps each answer the moment it is given; a failing store never stops the caller's flow."""
 
-    def __init__(self, ctx: HandlerContext, call: str, agent: str, queue: str, campaign: str | None) -> None:
+    def __init__(self, ctx: HandlerContext, call_id: str, agent: str, queue: str, campaign: str | None) -> None:
         self.ctx = ctx
         self.store: Store = ctx.services.store
-        self.call, self.agent, self.queue, self.campaign = call, agent, queue, campaign
+        self.call_id, self.agent, self.queue, self.campaign = call_id, agent, queue, campaign
         self.compliment_id: int | None = None
         self.rating: int | None = None
         self.recording: Path | None = None
@@ -128,7 +128,7 @@ class StoreComplimentSink:
                                  self.compliment_id)
 
     def _start(self) -> None:
-        self.compliment_id = self.store.start_compliment(self.call, agent=self.agent, queue=self.queue,
+        self.compliment_id = self.store.start_compliment(self.call_id, agent=self.agent, queue=self.queue,
                                                          campaign=self.campaign)
 
     def _id(self) -> int:

@@ -51,11 +51,11 @@ def screen(ctx: HandlerContext) -> None:
 
 def _remember_call(ctx: HandlerContext, queue: str, caller: str, language: str, route_queue: str,
                    campaign: str | None) -> None:
-    uniqueid = call_id_of(ctx)
-    if not uniqueid:
+    call_id = call_id_of(ctx)
+    if not call_id:
         return
     try:
-        ctx.services.store.record_call_start(uniqueid, caller=caller, queue=queue, language=language, route=route_queue,
+        ctx.services.store.record_call_start(call_id, caller=caller, queue=queue, language=language, route=route_queue,
                                     campaign=campaign)
     except StoreError:
         ctx.log.exception("screen: could not store the call; the caller is routed all the same")
