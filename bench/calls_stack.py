@@ -24,6 +24,7 @@ hold music, and hang-up after the agent instead of ``post_call``).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -161,15 +162,27 @@ class BenchCallStack(RespectlineStack):
     """A Respectline stack with Local-channel agents and callers; ``variant`` is ``respectline`` or
     ``baseline`` (the AGI lines removed and no server)."""
 
-    def __init__(self, variant: str, work_dir: Path, *, agents: int, script: CallScript) -> None:
+    def __init__(self, variant: str, work_dir: Path, *, agents: int, script: CallScript,
+                 sip_agents: Mapping[str, Sequence[str]] | None = None, sip_callers: Sequence[str] = (),
+                 db_url: str | None = None, edit_flows: Callable[[Path], None] | None = None,
+                 edit_features: Callable[[str], str] | None = None, extra_dialplan: str = "") -> None:
+        """``sip_agents`` (username -> queues) and ``sip_callers`` are pjsua2 phones' endpoints, as in
+        the e2e tests, and ``extra_dialplan`` goes into the context their calls start in;
+        ``edit_flows`` may change the flows' copy before the stack is generated from
+        it; ``edit_features`` rewrites the sandbox's ``features.conf`` (experiments only: the
+        product's generated part is what every figure is about)."""
         if variant not in VARIANTS:
             raise ValueError(f"variant must be one of {VARIANTS}, not {variant!r}")
         self.variant = variant
         self.script = script
         self.agent_count = agents
         self.removed_agi_lines = 0
+        self._edit_features = edit_features
         flows = demo_flows(work_dir, BENCH_CAMPAIGNS)
-        options = StackOptions(agents={}, callers=(), flows_dir=flows, server=variant == "respectline")
+        if edit_flows is not None:
+            edit_flows(flows)
+        options = StackOptions(agents=dict(sip_agents or {}), callers=tuple(sip_callers), flows_dir=flows,
+                               db_url=db_url, extra_dialplan=extra_dialplan, server=variant == "respectline")
         super().__init__(options, work_dir=work_dir / "stack")
 
     @property
@@ -201,4 +214,6 @@ class BenchCallStack(RespectlineStack):
         # Asterisk's own timestamps on events, so set-up times do not include our reading delay.
         files["manager.conf"] = "[general](+)\ntimestampevents = yes\n"
         files["musiconhold.conf"] += VOICE_MOH
+        if self._edit_features is not None:
+            files["features.conf"] = self._edit_features(files["features.conf"])
         return files
