@@ -45,7 +45,7 @@ run: install asterisk
 bench: install
 	$(BIN)/python bench/fastagi.py
 
-bench-calls: install asterisk
+bench-calls: install asterisk postgresql
 	$(BIN)/python bench/calls.py
 
 clean:

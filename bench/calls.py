@@ -17,7 +17,11 @@ both alike; the overhead is the median over the pairs of each pair's ratio. Wave
 Overhead = (Asterisk CPU + server CPU with Respectline) / (Asterisk CPU in the baseline) - 1, over
 the same calls. Set-up time = Originate sent -> the caller joins the queue (Asterisk's own event
 timestamps). Prints a table, writes ``bench/results/calls-<time>.json`` and ends with the ratio line.
-``bench/README.md`` explains the method.
+
+Then the agent's protection (``bench/protection.py``): from the agent's key press to the first audio
+of the answer at the caller, with 50 and 200 calls in progress, on SQLite and on PostgreSQL; its
+table, its part of the JSON and its own last line. ``--protection-only`` and ``--no-protection``
+run one part. ``bench/README.md`` explains the method.
 """
 
 from __future__ import annotations
@@ -44,6 +48,10 @@ from bench.calls_stack import BenchCallStack, CallScript  # noqa: E402
 from bench.calls_wave import WaveResult, run_wave  # noqa: E402
 from bench.limits import raise_open_file_limit  # noqa: E402
 from bench.procstat import cpu_model  # noqa: E402
+from bench.protection import ProtectionSettings, print_report, run_protection, target_line  # noqa: E402
+from bench.protection import add_arguments as add_protection_arguments  # noqa: E402
+from bench.protection import report as protection_report  # noqa: E402
+from bench.protection import settings_from as protection_settings_from  # noqa: E402
 from bench.stats import median  # noqa: E402
 
 RESULTS = PROJECT / "bench" / "results"
@@ -73,6 +81,10 @@ class Settings:
     warmup_calls: int
     script: CallScript = field(default_factory=CallScript)
     paired: bool = True
+    overhead: bool = True
+    """Run the overhead waves (``--protection-only`` turns them off)."""
+    protection: ProtectionSettings | None = field(default_factory=ProtectionSettings)
+    """The agent's-protection timing (``bench/protection.py``); None with ``--no-protection``."""
 
 
 @dataclass
@@ -356,6 +368,12 @@ def parse_settings(argv: Sequence[str] | None) -> Settings:
     parser.add_argument("--quick", action="store_true", help="one run per point")
     parser.add_argument("--sequential", action="store_true",
                         help="waves one after another, N calls each, instead of paired waves of N/2 at once")
+    part = parser.add_mutually_exclusive_group()
+    part.add_argument("--protection-only", action="store_true",
+                      help="only the agent's protection: key press -> first audio at the caller")
+    part.add_argument("--no-protection", action="store_true", help="only the overhead waves")
+    add_protection_arguments(parser.add_argument_group("the agent's protection (bench/protection.py)"),
+                             prefix="protection-")
     args = parser.parse_args(argv)
     scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     unknown = [s for s in scenarios if s not in SCENARIOS]
@@ -369,6 +387,8 @@ def parse_settings(argv: Sequence[str] | None) -> Settings:
         warmup_calls=args.warmup_calls,
         script=CallScript(ring=args.ring, talk=args.talk, audio=not args.silent_legs),
         paired=not args.sequential,
+        overhead=not args.protection_only,
+        protection=None if args.no_protection else protection_settings_from(args, parser),
     )
 
 
@@ -383,6 +403,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     machine = machine_info()
     say(f"{machine['usable_cores']} cores ({machine['cpu']}), shared by Asterisk, respectline serve and this "
         f"load generator; open files {soft}/{hard}")
+    overhead = run_overhead(settings, say) if settings.overhead else None
+    points = run_protection(settings.protection, say) if settings.protection is not None else None
+    if points is not None:
+        print_report(points)
+    path = write_json(settings, machine, overhead, points, time.monotonic() - started)
+    print(f"results: {path.relative_to(PROJECT)}; took {time.monotonic() - started:.0f} s")
+    ok = True
+    if overhead is not None:
+        _runs, summary, found = overhead
+        print(ratio_line(found, settings.concurrencies))
+        ok = all(p["failed"] == 0 for p in summary.values())
+    if points is not None:
+        print(target_line(points))
+        ok = ok and all(not p.summary()["failed"] for p in points)
+    return 0 if ok else 1
+
+
+Overhead = tuple[list[Run], dict[str, dict[str, Any]], dict[str, dict[str, float]]]
+
+
+def run_overhead(settings: Settings, say: Callable[[str], None]) -> Overhead:
+    """The overhead waves and their tables; the runs, the summary and the overheads."""
     script = settings.script
     say(f"calls: originated at {settings.arrival_rate:g}/s; agent rings {script.ring:g} s, talks {script.talk:g} s; "
         f"callers leave {script.hangup_after:g} s after the agent, or take the survey (keys {script.keys}); "
@@ -411,10 +453,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("\n".join(overhead_lines(found)))
     for note in notes(summary, settings):
         print(note)
-    path = write_json(settings, machine, runs, summary, found, time.monotonic() - started)
-    print(f"results: {path.relative_to(PROJECT)}; took {time.monotonic() - started:.0f} s")
-    print(ratio_line(found, settings.concurrencies))
-    return 0 if all(p["failed"] == 0 for p in summary.values()) else 1
+    return runs, summary, found
 
 
 def notes(summary: dict[str, dict[str, Any]], settings: Settings) -> list[str]:
@@ -433,20 +472,23 @@ def notes(summary: dict[str, dict[str, Any]], settings: Settings) -> list[str]:
     return lines
 
 
-def write_json(settings: Settings, machine: dict[str, Any], runs: list[Run], summary: dict[str, dict[str, Any]],
-               found: dict[str, dict[str, float]], seconds: float) -> Path:
+def write_json(settings: Settings, machine: dict[str, Any], overhead: Overhead | None,
+               points: list[Any] | None, seconds: float) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"calls-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    report = {
-        "machine": machine,
-        "settings": {**asdict(settings), "script": asdict(settings.script)},
-        "runs": [{"concurrency": r.concurrency, "scenario": r.scenario, "repeat": r.repeat,
-                  "partner": r.partner, **r.result.as_json()} for r in runs],
-        "summary": summary,
-        "overheads": found,
-        "ratio_line": ratio_line(found, settings.concurrencies),
-        "seconds": seconds,
-    }
+    report: dict[str, Any] = {"machine": machine, "settings": asdict(settings)}
+    if overhead is not None:
+        runs, summary, found = overhead
+        report.update({
+            "runs": [{"concurrency": r.concurrency, "scenario": r.scenario, "repeat": r.repeat,
+                      "partner": r.partner, **r.result.as_json()} for r in runs],
+            "summary": summary,
+            "overheads": found,
+            "ratio_line": ratio_line(found, settings.concurrencies),
+        })
+    if points is not None and settings.protection is not None:
+        report["protection"] = protection_report(points, settings.protection)
+    report["seconds"] = seconds
     path.write_text(json.dumps(report, indent=2, default=float) + "\n")
     return path
 
