@@ -17,7 +17,7 @@ from agi_scripts.storage import open_store
 from bench.calls_stack import BENCH_CAMPAIGN_ID, BenchCallStack, CallScript
 from bench.calls_wave import WaveResult, run_wave
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
 CALLS = 3
 
@@ -59,3 +59,38 @@ def test_respectline_calls_go_through_screen_and_post_call_and_baseline_calls_do
     assert baseline.compliments_completed == 0
     assert base_stack.server_pid is None and baseline.server_cpu == 0
     assert not Path(base_stack.db_url.removeprefix("sqlite:///")).exists()  # no server, no store
+
+
+def test_protection_bench_times_a_first_flag_and_a_closing_through_the_real_asterisk(
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    """``make bench-calls``' protection part at its smallest: one pjsua2 caller and two background
+    calls; a long call (first flag, then the closing) and a short one. Every press is timed from the
+    digit on the wire to the prompt's first packet at the caller, and no press waits for Asterisk's
+    featuredigittimeout (1500 ms in the sandbox)."""
+    from bench.protection import ProtectionSettings, run_store
+    from bench.protection_calls import numbers
+    from bench.rtp_capture import CaptureUnavailable
+
+    settings = ProtectionSettings(concurrencies=[3], stores=["sqlite"], pairs=1, presses=3, long_every=2,
+                                  second_presses=("closing",), warm_up=False)
+    try:
+        [point] = run_store("sqlite", tmp_path_factory.mktemp("bp"), settings, None, lambda _: None, numbers())
+    except AsteriskNotFound as error:
+        pytest.fail(f"Asterisk is not installed: run `make asterisk` ({error})")
+    except CaptureUnavailable as error:
+        pytest.fail(str(error))
+    presses = point.presses
+    assert [(p.kind, p.sound.rsplit("/", 1)[-1], p.failure) for p in presses] == [
+        ("first", "recording_notice", ""), ("closing", "abuse_closing", ""), ("first", "recording_notice", "")]
+    for press in presses:
+        assert press.prompt_start is not None and press.match_score is not None and press.match_score > 0.5
+        assert press.key_up is not None and press.first_command is not None and press.stream_start is not None
+        assert press.key_up <= press.first_command <= press.stream_start
+        assert press.latency is not None and 0 < press.latency < 1.0
+    assert point.summary()["in_progress_min"] >= 2
+    store = open_store(point.store_url)
+    try:
+        [case] = store.list_cases()
+    finally:
+        store.close()
+    assert (case.category, case.caller) == ("verbal_abuse", presses[1].call)
