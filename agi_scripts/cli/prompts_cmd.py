@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from agi_scripts.cli.common import add_config_argument, load_bundle_or_report
-from agi_scripts.ground.errors import ConfigError
 from agi_scripts.config.settings import Settings, load_settings
+from agi_scripts.ground.errors import ConfigError
 from agi_scripts.prompts.build import BuildResult, build_prompts, plan_build
 from agi_scripts.prompts.catalog import PromptCatalog, load_prompt_catalog
 from agi_scripts.prompts.engines import ENGINE_CHOICES, PromptToolError, choose_engine

@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from agi_scripts.config.bundle import Bundle, load_bundle
-from agi_scripts.ground.errors import ConfigError, ValidationFailed
 from agi_scripts.config.settings import Settings, restart_required
+from agi_scripts.ground.errors import ConfigError, ValidationFailed
 from agi_scripts.notify import EmailNotifier, LadderMail, MailQueue
 from agi_scripts.policy.pauses import PauseKeeper
-from agi_scripts.server.options import parse_listen
 from agi_scripts.privacy.sweeper import RetentionSweeper
+from agi_scripts.server.options import parse_listen
 from agi_scripts.storage import Store, StoreError, open_store
 from agi_scripts.storage.outbox import Outbox
 

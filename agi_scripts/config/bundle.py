@@ -11,12 +11,12 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
-from agi_scripts.ground.errors import ConfigError, ValidationFailed
 from agi_scripts.config.settings import Settings, load_settings
-from agi_scripts.ground.yamlsource import did_you_mean
 from agi_scripts.flows.abuse_policy import AbusePolicy, load_abuse_policy
 from agi_scripts.flows.campaigns import CampaignSet, load_campaigns
 from agi_scripts.flows.post_call import PostCallFlow, load_post_call
+from agi_scripts.ground.errors import ConfigError, ValidationFailed
+from agi_scripts.ground.yamlsource import did_you_mean
 from agi_scripts.prompts.catalog import PromptCatalog, load_prompt_catalog
 
 

@@ -21,8 +21,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from agi_scripts.ground import channel_vars
 from agi_scripts.flows.abuse_policy import PRIORITY_RANK, AbusePolicy, Action, Category, length_text
+from agi_scripts.ground import channel_vars
 from agi_scripts.storage.base import CaseToOpen, Escalation, EscalationBooked, PauseToBook
 
 

@@ -8,8 +8,9 @@ else of the process.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import cast
+from typing import TypeVar, cast
 
 from agi_scripts.config.bundle import Bundle
 from agi_scripts.notify.mailer import MailQueue
@@ -35,3 +36,15 @@ class Services:
 
 
 HandlerContext = Session[Bundle, Services]
+
+T = TypeVar("T")
+
+
+def despite_the_store(ctx: HandlerContext, read_or_write: Callable[[], T], fallback: T, consequence: str) -> T:
+    """``read_or_write()``, or ``fallback`` when the store fails: the call goes on, and the log says
+    once what the failure cost it (``consequence``). The one way handlers survive the store."""
+    try:
+        return read_or_write()
+    except StoreError as exc:
+        ctx.log.error("store unavailable (%s): %s", exc, consequence)
+        return fallback

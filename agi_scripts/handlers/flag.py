@@ -12,16 +12,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from agi_scripts.ground import channel_vars
 from agi_scripts.config.agents import is_interface
 from agi_scripts.config.bundle import Bundle
 from agi_scripts.flows.ladder import CallerGone, FlaggedCall, FlagMemory, run_ladder
+from agi_scripts.ground import channel_vars
 from agi_scripts.handlers.callinfo import agent_for, call_id_of, call_language, caller_number
+from agi_scripts.handlers.context import HandlerContext
 from agi_scripts.handlers.recordings import evidence_file, is_evidence_of
 from agi_scripts.notify import EmailNotifier, LadderMail
 from agi_scripts.protocol.errors import BlockingCallTimeout, ChannelHungUp
 from agi_scripts.server.blocking import run_blocking
-from agi_scripts.handlers.context import HandlerContext
 from agi_scripts.storage.base import Escalation, EscalationBooked, Store, StoreError, utc_now
 from agi_scripts.storage.outbox import Outbox
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from agi_scripts.handlers.callinfo import agent_for, call_language
+from agi_scripts.handlers.context import HandlerContext, despite_the_store
 from agi_scripts.server.blocking import run_blocking
-from agi_scripts.handlers.context import HandlerContext
-from agi_scripts.storage.base import StoreError
+from agi_scripts.storage.base import Compliment
 
 MAX_PLAYED = 10
 
@@ -28,11 +28,10 @@ def my_compliments(ctx: HandlerContext) -> None:
     def sound(prompt_id: str) -> str:
         return bundle.prompts.sound_name(prompt_id, language)
 
-    try:
-        compliments = ctx.services.store.list_compliments(agent=agent, limit=MAX_PLAYED) if agent else []
-    except StoreError:
-        ctx.log.exception("my_compliments: store unavailable")
-        compliments = []
+    nothing: list[Compliment] = []
+    compliments = despite_the_store(
+        ctx, lambda: ctx.services.store.list_compliments(agent=agent, limit=MAX_PLAYED) if agent else nothing, nothing,
+        "the agent hears no compliments this time")
     if not compliments:
         agi.stream_file(sound("agent_compliments_none"))
         ctx.outcome = "none"
@@ -46,8 +45,6 @@ def my_compliments(ctx: HandlerContext) -> None:
         if compliment.recording and run_blocking(Path(compliment.recording).is_file):
             # Paths in the store are built by post_call from validated ids; play without extension.
             agi.stream_file(str(Path(compliment.recording).with_suffix("")))
-    try:
-        ctx.services.store.mark_compliments_delivered([c.id for c in compliments])
-    except StoreError:
-        ctx.log.exception("my_compliments: could not mark compliments as heard")
+    despite_the_store(ctx, lambda: ctx.services.store.mark_compliments_delivered([c.id for c in compliments]), None,
+                      "the compliments heard are not marked, so the agent hears them again next time")
     ctx.outcome = f"played={len(compliments)}"

@@ -10,19 +10,20 @@ FastAGI session whose channel is gone).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-from agi_scripts.ground import channel_vars
 from agi_scripts.flows.engine import CallerGone, Recording, run_post_call
 from agi_scripts.flows.post_call import Step
+from agi_scripts.ground import channel_vars
 from agi_scripts.handlers.callinfo import agent_for, call_id_of, call_language, campaign_id, queue_name
+from agi_scripts.handlers.context import HandlerContext, despite_the_store
 from agi_scripts.handlers.recordings import compliment_recording_base, holds_voice
 from agi_scripts.prompts.catalog import PromptCatalog
+from agi_scripts.protocol.channel import Channel
 from agi_scripts.protocol.errors import ChannelHungUp
 from agi_scripts.server.blocking import run_blocking
-from agi_scripts.handlers.context import HandlerContext
-from agi_scripts.storage.base import Store, StoreError, utc_now
+from agi_scripts.storage.base import Store, utc_now
 
 
 def post_call(ctx: HandlerContext) -> None:
@@ -50,7 +51,7 @@ def post_call(ctx: HandlerContext) -> None:
 class AgiCallerIO:
     """The flow engine's view of the caller, over pyst2's AGI commands."""
 
-    def __init__(self, agi: Any, prompts: PromptCatalog, language: str, recording_base: Path) -> None:
+    def __init__(self, agi: Channel, prompts: PromptCatalog, language: str, recording_base: Path) -> None:
         self.agi = agi
         self.prompts = prompts
         self.language = language
@@ -137,8 +138,5 @@ class StoreComplimentSink:
         assert self.compliment_id is not None
         return self.compliment_id
 
-    def _safely(self, write: Any) -> None:
-        try:
-            write()
-        except StoreError:
-            self.ctx.log.exception("post_call: could not store the compliment; the caller's flow goes on")
+    def _safely(self, write: Callable[[], object]) -> None:
+        despite_the_store(self.ctx, write, None, "the compliment is not stored; the caller's flow goes on")

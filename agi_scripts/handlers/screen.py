@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from agi_scripts.ground import channel_vars
 from agi_scripts.handlers.callinfo import call_id_of, call_language, caller_number
+from agi_scripts.handlers.context import HandlerContext, despite_the_store
 from agi_scripts.policy.queue_choice import decide_route
-from agi_scripts.handlers.context import HandlerContext
-from agi_scripts.storage.base import StoreError, utc_now
+from agi_scripts.storage.base import utc_now
 
 
 def screen(ctx: HandlerContext) -> None:
@@ -29,11 +29,9 @@ def screen(ctx: HandlerContext) -> None:
     case_team = None
     if caller:
         windows = {team: bundle.abuse_policy.repeat_caller_window / 86400 for team in bundle.abuse_policy.teams}
-        try:
-            case = ctx.services.store.open_case_for_caller(caller, now, windows)
-            case_team = case.team if case else None
-        except StoreError:
-            ctx.log.exception("screen: store unavailable, routing without case history")
+        case = despite_the_store(ctx, lambda: ctx.services.store.open_case_for_caller(caller, now, windows), None,
+                                 "routed without the caller's case history")
+        case_team = case.team if case else None
     decision = decide_route(bundle, queue, language, now, case_team)
     agi = ctx.agi
     agi.set_variable(channel_vars.LANGUAGE, language)
@@ -54,8 +52,6 @@ def _remember_call(ctx: HandlerContext, queue: str, caller: str, language: str, 
     call_id = call_id_of(ctx)
     if not call_id:
         return
-    try:
-        ctx.services.store.record_call_start(call_id, caller=caller, queue=queue, language=language, route=route_queue,
-                                    campaign=campaign)
-    except StoreError:
-        ctx.log.exception("screen: could not store the call; the caller is routed all the same")
+    despite_the_store(ctx, lambda: ctx.services.store.record_call_start(
+        call_id, caller=caller, queue=queue, language=language, route=route_queue, campaign=campaign), None,
+        "the call is not stored; the caller is routed all the same")

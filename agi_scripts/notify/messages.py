@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 
 from agi_scripts.config.settings import EmailSettings
 from agi_scripts.flows.abuse_policy import length_text
-from agi_scripts.notify.mailer import MailQueue
 from agi_scripts.ground.redact import mask_number
+from agi_scripts.notify.mailer import MailQueue
 from agi_scripts.storage.base import Escalation
 
 if TYPE_CHECKING:

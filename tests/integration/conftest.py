@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from agi_scripts.config.bundle import Bundle, load_bundle
-from agi_scripts.server.app import FastAgiServer, RunningServer
-from agi_scripts.server.options import ServerOptions
 from agi_scripts.handlers import ROUTES
 from agi_scripts.handlers.context import Services
+from agi_scripts.server.app import FastAgiServer, RunningServer
+from agi_scripts.server.options import ServerOptions
 from agi_scripts.storage import Store, open_store
 from tests.conftest import ConfigTree
 from tests.unit.agi_peer import AgiPeer

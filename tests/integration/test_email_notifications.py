@@ -15,11 +15,11 @@ import pytest
 
 from agi_scripts.config.bundle import load_bundle
 from agi_scripts.config.settings import SmtpSettings
+from agi_scripts.handlers import ROUTES
+from agi_scripts.handlers.context import Services
 from agi_scripts.notify import MailQueue
 from agi_scripts.server.app import FastAgiServer, RunningServer
 from agi_scripts.server.options import ServerOptions
-from agi_scripts.handlers import ROUTES
-from agi_scripts.handlers.context import Services
 from agi_scripts.storage import Store, open_store
 from tests.conftest import ConfigTree
 from tests.integration.fake_channel import FakeChannel

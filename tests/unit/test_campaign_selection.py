@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from agi_scripts.ground.errors import ConfigError
 from agi_scripts.flows.campaigns import CampaignSet, load_campaigns
+from agi_scripts.ground.errors import ConfigError
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
 UTC = dt.timezone.utc

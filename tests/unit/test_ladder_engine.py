@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from agi_scripts.ground.errors import ConfigError
 from agi_scripts.flows.abuse_policy import AbusePolicy, load_abuse_policy
 from agi_scripts.flows.ladder import CallerGone, FlaggedCall, FlagMemory, run_ladder
+from agi_scripts.ground.errors import ConfigError
 from agi_scripts.storage.base import Escalation, EscalationBooked
 
 SHIPPED = Path(__file__).resolve().parents[2] / "flows" / "abuse_policy.yaml"

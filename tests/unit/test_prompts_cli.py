@@ -15,8 +15,8 @@ import requests
 
 from agi_scripts.asterisk_conf.generate import generate
 from agi_scripts.cli.main import main as respectline
-from agi_scripts.config.bundle import load_bundle
 from agi_scripts.cli.prompts_cmd import register, run_build, run_install
+from agi_scripts.config.bundle import load_bundle
 from tests.conftest import ConfigTree
 from tests.unit.test_prompts_support import requires_tools
 

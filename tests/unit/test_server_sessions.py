@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
+from agi_scripts.handlers.context import Services
 from agi_scripts.server.app import FastAgiServer, RunningServer
 from agi_scripts.server.options import ServerOptions
-from agi_scripts.handlers.context import Services
 from agi_scripts.server.registry import Session
 from agi_scripts.storage.base import StoreError
 from tests.unit.agi_peer import HOSTILE_CALLER_NAME, TEST_ROUTES, AgiPeer, parse_agi_args
