@@ -2,7 +2,9 @@
 
 - ``purge``: delete the recordings whose retention has ended (the server also does this hourly).
 - ``export --caller NUMBER``: everything held about one caller number, as JSON (access request).
-- ``erase --caller NUMBER --yes``: erase it, keeping evidence of cases still needed (erasure request).
+- ``erase --caller NUMBER --yes``: erase it, keeping evidence of cases still needed (erasure request);
+  what was kept is queued and erased by the hourly retention sweep once its retention ends.
+- ``pending``: the erasure requests that wait for kept cases, and when each can be finished.
 """
 
 from __future__ import annotations
@@ -12,14 +14,16 @@ import os
 from pathlib import Path
 from typing import Any
 
+from agi_scripts.cli.common import (CommandError, ReportContext, add_store_arguments, emit, guarded,
+                                    load_context)
+from agi_scripts.ground.redact import mask_number
 from agi_scripts.privacy.beneath import copy_out, real_path
 from agi_scripts.privacy.requests import (access_report, erase_caller_data, erasure_json, inside_folder,
-                                          recordings_of)
+                                          queued_erasures, recordings_of, wait_json, wait_text)
 from agi_scripts.privacy.retention import RetentionDecision, apply_retention
 from agi_scripts.prompts.files import write_atomic
-from agi_scripts.cli.common import (CommandError, ReportContext, add_store_arguments, emit, guarded,
-                                         load_context)
-from agi_scripts.reports.render import Column, json_text, table
+from agi_scripts.reports.moments import iso_local, shown_local
+from agi_scripts.reports.render import Column, JsonValue, json_text, table
 from agi_scripts.storage.base import CallerRecords, utc_now
 
 
@@ -59,12 +63,24 @@ def register(commands: Any) -> None:
         description="Deletes the caller's calls and the recordings of their compliments; incidents and "
                     "cases keep their counts for the register without the number. Cases still open, or "
                     "closed less than retention.evidence_after_close ago, are kept as evidence (GDPR art. "
-                    "17(3)(e)) and listed in the answer.")
+                    "17(3)(e)) and listed in the answer; the request then waits, and the hourly retention "
+                    "sweep finishes it once their retention has ended (privacy pending lists what waits).")
     _caller_argument(erase)
     erase.add_argument("--yes", action="store_true", help="really erase (without it, nothing is changed)")
     erase.add_argument("--format", choices=("text", "json"), default="text")
     add_store_arguments(erase)
     erase.set_defaults(func=run_erase)
+
+    pending = actions.add_parser(
+        "pending", help="erasure requests waiting for kept cases, and when each will be finished",
+        description="An erasure that kept cases as evidence waits; the hourly retention sweep runs it again "
+                    "and finishes it once every kept case is closed and retention.evidence_after_close has "
+                    "passed. Caller numbers are masked unless --show-numbers is given.")
+    pending.add_argument("--show-numbers", action="store_true",
+                         help="show the caller numbers in full (default: masked, like +3247****56)")
+    pending.add_argument("--format", choices=("text", "json"), default="text")
+    add_store_arguments(pending)
+    pending.set_defaults(func=run_pending)
 
 
 def _caller_argument(parser: argparse.ArgumentParser) -> None:
@@ -78,12 +94,12 @@ def _caller(text: str) -> str:
     return text.strip()
 
 
-def _context_with_retention(args: argparse.Namespace) -> ReportContext:
+def _context_with_retention(args: argparse.Namespace, consequence: str = "nothing was deleted") -> ReportContext:
     """Deleting needs the real retention periods and recordings folder: no defaults standing in."""
     context = load_context(args.config, args.db)
     if not context.config_usable:
         raise CommandError(f"{args.config} cannot be read, so its retention periods and recordings folder are "
-                           "unknown; nothing was deleted (respectline validate shows what is wrong)")
+                           f"unknown; {consequence} (respectline validate shows what is wrong)")
     return context
 
 
@@ -100,10 +116,16 @@ def run_purge(args: argparse.Namespace) -> int:
     rows += [{"action": "FAILED", "kind": "", "recording": str(path), "why": why} for path, why in summary.failed]
     emit(table(_PURGE_COLUMNS, rows, empty="nothing is due"))
     emit(f"{len(summary.deleted)} {verb}, {len(summary.kept)} kept, {len(summary.failed)} failed\n")
+    erasures = summary.erasures
     if not args.dry_run:
         emit(f"caller numbers blanked: {summary.calls_anonymised} call(s), {summary.incidents_anonymised} "
              f"incident(s), {summary.cases_anonymised} closed case(s)\n")
-    return 1 if summary.failed else 0
+        emit(f"erasure requests: {erasures.finished} finished, {erasures.waiting} still waiting for kept cases, "
+             f"{erasures.failed} failed (respectline privacy pending lists those that wait)\n")
+    elif erasures.waiting:
+        emit(f"erasure requests waiting for kept cases: {erasures.waiting} (retried by a real purge; "
+             "respectline privacy pending lists them)\n")
+    return 1 if summary.failed or erasures.failed else 0
 
 
 _PURGE_COLUMNS = (Column("action", "action"), Column("kind", "kind"), Column("recording", "recording"),
@@ -153,11 +175,12 @@ def run_erase(args: argparse.Namespace) -> int:
     if not args.yes:
         raise CommandError("erasure deletes data for good; run again with --yes to erase "
                            f"(`respectline privacy export --caller {args.caller}` shows what is held)", 2)
+    now = utc_now()
     with context.store() as store:
         report = erase_caller_data(store, args.caller, recordings_dir=settings.recordings_dir,
-                                   retention=settings.retention, now=utc_now())
+                                   retention=settings.retention, now=now)
     if args.format == "json":
-        emit(json_text(erasure_json(report)))
+        emit(json_text(erasure_json(report, settings.timezone)))
         return 0
     erasure = report.erasure
     lines = [f"erased caller {report.caller}:",
@@ -170,5 +193,41 @@ def run_erase(args: argparse.Namespace) -> int:
                      f"{', '.join(str(i) for i in erasure.cases_kept)}")
     lines += [f"  kept: {path}: {why}" for path, why in report.evidence_kept]
     lines += [f"  NOT deleted: {path}: {why}" for path, why in report.files_not_deleted]
+    if report.wait is not None:
+        lines.append("  the rest is queued: the hourly retention sweep erases it "
+                     f"{wait_text(report.wait, settings.retention, settings.timezone, now)} "
+                     "(respectline privacy pending lists what waits)")
     emit("\n".join(lines) + "\n")
     return 0
+
+
+@guarded
+def run_pending(args: argparse.Namespace) -> int:
+    context = _context_with_retention(args, "the dates would be guesses")
+    settings, now = context.settings, utc_now()
+    with context.store() as store:
+        queued = queued_erasures(store, retention=settings.retention, now=now)
+
+    def number(caller: str) -> str:
+        return caller if args.show_numbers else mask_number(caller)
+
+    if args.format == "json":
+        rows: list[JsonValue] = [{
+            "caller": number(item.pending.caller),
+            "requested_at": iso_local(item.pending.requested_at, settings.timezone),
+            "last_tried_at": iso_local(item.pending.last_tried_at, settings.timezone),
+            "cases_kept": list(item.cases_kept), **wait_json(item.wait, settings.timezone)} for item in queued]
+        emit(json_text(rows))
+        return 0
+    emit(table(_PENDING_COLUMNS, [{
+        "caller": number(item.pending.caller),
+        "requested": shown_local(item.pending.requested_at, settings.timezone),
+        "tried": shown_local(item.pending.last_tried_at, settings.timezone),
+        "kept": ", ".join(str(case_id) for case_id in item.cases_kept) or "-",
+        "finished": wait_text(item.wait, settings.retention, settings.timezone, now)} for item in queued],
+        empty="no erasure request is waiting"))
+    return 0
+
+
+_PENDING_COLUMNS = (Column("caller", "caller"), Column("requested", "requested"), Column("tried", "last tried"),
+                    Column("kept", "cases kept"), Column("finished", "finished"))

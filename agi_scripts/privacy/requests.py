@@ -6,6 +6,12 @@ incidents keep their counts for the register without the number. Evidence of a c
 open, or closed less than ``retention.evidence_after_close`` ago, is kept: erasure does not apply
 to data needed for legal claims (GDPR art. 17(3)(e)). The answer lists what was kept and why, so
 the privacy officer can tell the caller.
+
+What was kept is not forgotten: the request is written down (``queue_erasure``) before the erasure
+runs and crossed off (``finish_erasure``) once nothing is kept any more. Until then the hourly
+retention sweep runs the same erasure again (``finish_pending_erasures``), deleting recordings as
+the first run did, and finishes it once the kept cases have closed and their retention has ended.
+``respectline privacy pending`` lists the requests that wait, and when each can be finished.
 """
 
 from __future__ import annotations
@@ -13,18 +19,37 @@ from __future__ import annotations
 import glob
 import logging
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
+from typing import Any
 
-from agi_scripts.privacy.beneath import real_path, unlink_beneath
 from agi_scripts.config.settings import RetentionSettings
-from agi_scripts.reports.moments import iso_local
+from agi_scripts.ground.redact import mask_number
+from agi_scripts.privacy.beneath import real_path, unlink_beneath
+from agi_scripts.reports.moments import iso_local, shown_local
 from agi_scripts.reports.render import JsonValue
 from agi_scripts.reports.views import case_json, compliment_json
-from agi_scripts.storage.base import Call, CallerErasure, CallerRecords, Incident, Store
+from agi_scripts.storage import rules
+from agi_scripts.storage.base import (UTC, Call, Case, CallerErasure, CallerRecords, Incident, PendingErasure, Store,
+                                      StoreError)
 
 log = logging.getLogger("respectline.privacy")
+
+
+@dataclass(frozen=True)
+class ErasureWait:
+    """What a queued erasure waits for: every kept case closed, and its retention ended."""
+
+    open_cases: tuple[int, ...]
+    """Kept cases not closed yet: the erasure can be finished only ``evidence_after_close`` after they close."""
+    earliest: datetime | None
+    """When the retention of the last-closing kept case that is closed ends; None when none is closed."""
+
+    def due(self, now: datetime) -> bool:
+        """Nothing left to wait for: the next retention sweep finishes the erasure."""
+        return not self.open_cases and (self.earliest is None or self.earliest < now)
 
 
 @dataclass(frozen=True)
@@ -36,6 +61,29 @@ class ErasureReport:
     """(path, why): outside the recordings folder, or the file system refused."""
     evidence_kept: tuple[tuple[str, str], ...] = ()
     """(path, why): recordings of the caller's flagged calls, kept as evidence."""
+    queued: PendingErasure | None = None
+    """The request, still waiting because cases were kept; None when the erasure is finished."""
+    wait: ErasureWait | None = None
+    """What the queued request waits for (None when it is finished)."""
+
+
+@dataclass(frozen=True)
+class QueuedErasure:
+    """One line of ``respectline privacy pending``."""
+
+    pending: PendingErasure
+    cases_kept: tuple[int, ...]
+    wait: ErasureWait
+
+
+@dataclass(frozen=True)
+class ErasureSweep:
+    """What the retention sweep did with the erasure requests that waited."""
+
+    finished: int = 0
+    waiting: int = 0
+    failed: int = 0
+    """Retries the store or the file system refused: still queued, tried again at the next sweep."""
 
 
 def access_report(records: CallerRecords, tz: tzinfo, recordings_dir: Path) -> dict[str, JsonValue]:
@@ -48,11 +96,92 @@ def access_report(records: CallerRecords, tz: tzinfo, recordings_dir: Path) -> d
         "incidents": [_incident_json(incident, tz) for incident in records.incidents],
         "cases": [case_json(case, tz) for case in records.cases],
         "recordings": [{"path": path, "exists": Path(path).is_file()} for path in recordings],
+        "erasure_pending": None if records.pending_erasure is None else {
+            "requested_at": iso_local(records.pending_erasure.requested_at, tz),
+            "last_tried_at": iso_local(records.pending_erasure.last_tried_at, tz)},
     }
 
 
 def erase_caller_data(store: Store, caller: str, *, recordings_dir: Path, retention: RetentionSettings,
                       now: datetime) -> ErasureReport:
+    """A caller's erasure request: written down first, so that if anything below fails the retention
+    sweep still finishes it; erased as far as the law allows; crossed off when nothing was kept."""
+    report = _erase(store, caller, recordings_dir=recordings_dir, retention=retention, now=now)
+    log.info("privacy: erased caller data: %d call(s), %d recording(s) deleted, %d case(s) and %d recording(s) "
+             "kept as evidence%s", report.erasure.calls_deleted, len(report.files_deleted),
+             len(report.erasure.cases_kept), len(report.evidence_kept),
+             "; the rest is queued for the retention sweep" if report.queued else "")
+    return report
+
+
+def finish_pending_erasures(store: Store, *, recordings_dir: Path, retention: RetentionSettings,
+                            now: datetime) -> ErasureSweep:
+    """The retention sweep's part: each waiting request runs again (the same erasure, recordings
+    deleted as the first time), and is finished once its kept cases have aged out. A failure leaves
+    its request queued for the next sweep and does not stop the others."""
+    finished = waiting = failed = 0
+    for pending in store.pending_erasures():
+        shown = mask_number(pending.caller)
+        try:
+            report = _erase(store, pending.caller, recordings_dir=recordings_dir, retention=retention, now=now)
+        except (StoreError, OSError) as error:
+            failed += 1
+            log.warning("privacy: the erasure asked for %s on %s could not be retried (%s); it stays queued",
+                        shown, f"{pending.requested_at:%Y-%m-%d}", error)
+            continue
+        if report.queued is None:
+            finished += 1
+            log.info("privacy: the erasure asked for %s on %s is finished: %d call(s) deleted, %d case(s) "
+                     "anonymised, %d recording(s) deleted", shown, f"{pending.requested_at:%Y-%m-%d}",
+                     report.erasure.calls_deleted, report.erasure.cases_anonymised, len(report.files_deleted))
+        else:
+            waiting += 1
+    return ErasureSweep(finished, waiting, failed)
+
+
+def queued_erasures(store: Store, *, retention: RetentionSettings, now: datetime) -> list[QueuedErasure]:
+    """The requests that wait, oldest first, each with the cases it waits for."""
+    cutoff = now - timedelta(seconds=retention.evidence_after_close)
+    queued = []
+    for pending in store.pending_erasures():
+        _erased, kept = rules.split_for_erasure(_case_rows(store.caller_records(pending.caller).cases), cutoff)
+        closings = [(row["id"], row["closed_at"] if row["status"] == "closed" else None) for row in kept]
+        queued.append(QueuedErasure(pending, tuple(row["id"] for row in kept), erasure_wait(closings, retention)))
+    return queued
+
+
+def erasure_wait(kept: Iterable[tuple[int, datetime | None]], retention: RetentionSettings) -> ErasureWait:
+    """What an erasure waits for, from its kept cases' (id, closed_at or None while open)."""
+    cases = list(kept)
+    ends = [closed + timedelta(seconds=retention.evidence_after_close) for _id, closed in cases if closed]
+    return ErasureWait(tuple(case_id for case_id, closed in cases if closed is None), max(ends, default=None))
+
+
+def wait_text(wait: ErasureWait, retention: RetentionSettings, tz: tzinfo, now: datetime) -> str:
+    """When the retention sweep finishes a queued erasure, at the earliest, for a person."""
+    if wait.due(now):
+        return "at the next retention sweep (within the hour)"
+    days = f"{retention.evidence_after_close / 86400:g} days"
+    if wait.open_cases:
+        cases = ", ".join(str(case_id) for case_id in wait.open_cases)
+        # A case closing from now on ends its retention after any kept case closed already.
+        when = f"when case {cases} closes" if len(wait.open_cases) == 1 else f"when cases {cases} have closed"
+        return f"{when}, plus retention.evidence_after_close ({days})"
+    return f"on {shown_local(wait.earliest, tz)} at the earliest (the kept cases' closing plus {days})"
+
+
+def wait_json(wait: ErasureWait, tz: tzinfo) -> dict[str, JsonValue]:
+    """``finish_earliest`` is null while a kept case is open (then ``waits_for_cases_to_close`` names it)
+    or when nothing is left to wait for (the next sweep finishes it)."""
+    return {"waits_for_cases_to_close": list(wait.open_cases),
+            "finish_earliest": None if wait.open_cases else iso_local(wait.earliest, tz)}
+
+
+def _erase(store: Store, caller: str, *, recordings_dir: Path, retention: RetentionSettings,
+           now: datetime) -> ErasureReport:
+    """One run of an erasure: the request is written down (or, already queued, its ``last_tried_at``
+    moved on) before anything is erased, and crossed off when nothing was kept."""
+    pending = store.queue_erasure(caller, at=now)
     flagged_calls = {incident.call_id for incident in store.caller_records(caller).incidents}
     # Which cases stay is decided inside the store's transaction: a case opened meanwhile stays too.
     erasure = store.erase_caller(
@@ -69,12 +198,18 @@ def erase_caller_data(store: Store, caller: str, *, recordings_dir: Path, retent
     kept = [(str(file), _evidence_kept_why(file, retention, now, case=call_id in erasure.kept_call_ids))
             for call_id in sorted(flagged_calls) for file in evidence_files(recordings_dir, call_id)
             if str(file) not in deleted]
-    log.info("privacy: erased caller data: %d call(s), %d recording(s) deleted, %d case(s) and %d recording(s) "
-             "kept as evidence", erasure.calls_deleted, len(deleted), len(erasure.cases_kept), len(kept))
+    if erasure.cases_kept:
+        wait = erasure_wait(zip(erasure.cases_kept, erasure.kept_closed_at), retention)
+        return ErasureReport(caller, erasure, tuple(deleted), tuple(refused), tuple(kept), pending, wait)
+    try:
+        store.finish_erasure(caller)
+    except StoreError as error:  # erased all the same: the next sweep finds nothing kept and crosses it off
+        log.warning("privacy: the erasure of %s is done but could not be crossed off (%s); the retention sweep "
+                    "will", mask_number(caller), error)
     return ErasureReport(caller, erasure, tuple(deleted), tuple(refused), tuple(kept))
 
 
-def erasure_json(report: ErasureReport) -> dict[str, JsonValue]:
+def erasure_json(report: ErasureReport, tz: tzinfo = UTC) -> dict[str, JsonValue]:
     erasure = report.erasure
     return {
         "caller": report.caller,
@@ -85,6 +220,8 @@ def erasure_json(report: ErasureReport) -> dict[str, JsonValue]:
         "recordings_deleted": list(report.files_deleted),
         "recordings_kept_as_evidence": [{"path": path, "reason": why} for path, why in report.evidence_kept],
         "recordings_not_deleted": [{"path": path, "reason": why} for path, why in report.files_not_deleted],
+        "erasure_queued": None if report.queued is None or report.wait is None else {
+            "requested_at": iso_local(report.queued.requested_at, tz), **wait_json(report.wait, tz)},
     }
 
 
@@ -127,6 +264,10 @@ def _delete_recording(path: Path, recordings_dir: Path) -> str | None:
     except OSError as error:
         return str(error)
     return None
+
+
+def _case_rows(cases: Iterable[Case]) -> list[dict[str, Any]]:
+    return [{"id": case.id, "status": case.status, "closed_at": case.closed_at} for case in cases]
 
 
 def _call_json(call: Call, tz: tzinfo) -> dict[str, JsonValue]:

@@ -17,8 +17,11 @@ still matches; and a file under ``evidence/`` named after the call of a case not
 whatever its path says.
 
 Caller numbers age the same way: a call's number is blanked ``unflagged_recordings`` after the call,
-an incident's ``evidence_after_close`` after it unless its case is still open. Cases keep theirs
-(Special Care calls back; a caller's erasure request removes it).
+an incident's ``evidence_after_close`` after it unless its case is still open, a case's
+``evidence_after_close`` after it was closed.
+
+Each sweep first runs again every erasure request still waiting for kept cases (``requests``), and
+finishes those whose cases have aged out, before deciding about the recordings.
 
 Deciding (``plan_purge``) is pure and separate from doing (``apply_retention``), so the CLI can
 show a dry run and tests can check every rule without a clock or a disk.
@@ -34,8 +37,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
-from agi_scripts.privacy.beneath import unlink_beneath
 from agi_scripts.config.settings import RetentionSettings
+from agi_scripts.privacy.beneath import unlink_beneath
+from agi_scripts.privacy.requests import ErasureSweep, finish_pending_erasures
 from agi_scripts.storage.base import UTC, Case, Compliment, Store, StoreError, as_utc
 
 log = logging.getLogger("respectline.retention")
@@ -72,6 +76,9 @@ class PurgeSummary:
     """Incidents older than ``evidence_after_close``, with no open case, whose number was blanked."""
     cases_anonymised: int = 0
     """Cases closed longer than ``evidence_after_close`` ago whose number was blanked."""
+    erasures: ErasureSweep = ErasureSweep()
+    """The erasure requests that waited for kept cases: finished, still waiting, failed (a dry run
+    only counts them as waiting)."""
 
 
 def recording_files(recordings_dir: Path) -> Iterator[RecordingFile]:
@@ -130,15 +137,20 @@ def plan_purge(files: Iterable[RecordingFile], *, cases: Sequence[Case], complim
 
 def apply_retention(store: Store, recordings_dir: Path, retention: RetentionSettings, *, now: datetime,
                      dry_run: bool = False) -> PurgeSummary:
-    """Delete the recordings retention says are due (telling the store) and blank old caller
-    numbers; one failure does not stop the rest. ``dry_run`` changes nothing."""
+    """Finish the erasure requests that can be, delete the recordings retention says are due
+    (telling the store) and blank old caller numbers; one failure does not stop the rest.
+    ``dry_run`` changes nothing."""
+    if dry_run:
+        erasures = ErasureSweep(waiting=len(store.pending_erasures()))
+    else:
+        erasures = finish_pending_erasures(store, recordings_dir=recordings_dir, retention=retention, now=now)
     decisions = plan_purge(recording_files(recordings_dir), cases=store.list_cases(),
                            compliments=store.list_compliments(), recordings_dir=recordings_dir,
                            retention=retention, now=now)
     due = [d for d in decisions if d.delete]
     kept = tuple(d for d in decisions if not d.delete)
     if dry_run:
-        return PurgeSummary(tuple(due), kept, ())
+        return PurgeSummary(tuple(due), kept, (), erasures=erasures)
     deleted, failed = [], []
     for decision in due:
         try:
@@ -155,8 +167,10 @@ def apply_retention(store: Store, recordings_dir: Path, retention: RetentionSett
         calls_before=now - timedelta(seconds=retention.unflagged_recordings),
         incidents_before=now - timedelta(seconds=retention.evidence_after_close))
     log.info("retention: %d recording(s) deleted, %d kept, %d failed; caller number blanked on %d call(s), "
-             "%d incident(s) and %d closed case(s)", len(deleted), len(kept), len(failed), calls, incidents, cases)
-    return PurgeSummary(tuple(deleted), kept, tuple(failed), calls, incidents, cases)
+             "%d incident(s) and %d closed case(s); erasure requests: %d finished, %d waiting, %d failed",
+             len(deleted), len(kept), len(failed), calls, incidents, cases, erasures.finished, erasures.waiting,
+             erasures.failed)
+    return PurgeSummary(tuple(deleted), kept, tuple(failed), calls, incidents, cases, erasures)
 
 
 def _case_evidence(path: Path, cases: Sequence[Case], retention: RetentionSettings,

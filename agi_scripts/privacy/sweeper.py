@@ -1,8 +1,10 @@
 """The server applies retention by itself: ``RetentionSweeper`` runs it every hour.
 
-``respectline privacy purge`` does the same by hand (with ``--dry-run`` to see what is due). There
-is no switch to turn the sweep off: deleting on time is a legal duty. Several servers sharing one recordings folder may each sweep; deleting a
-file twice is harmless.
+Each sweep also retries the erasure requests that wait for kept cases, and finishes those whose
+cases have aged out. ``respectline privacy purge`` does the same by hand (with ``--dry-run`` to see
+what is due). There is no switch to turn the sweep off: deleting on time is a legal duty. Several
+servers sharing one recordings folder and store may each sweep; deleting a file or erasing a number
+twice is harmless.
 """
 
 from __future__ import annotations

@@ -22,7 +22,9 @@ Conventions every backend keeps:
 
 Retention and privacy (``agi_scripts.privacy``) decide *what* to delete; the store only forgets a
 recording it was told is gone (``forget_recording``), gathers everything about one caller number
-(``caller_records``) and erases it (``erase_caller``), keeping the cases it is told to keep.
+(``caller_records``) and erases it (``erase_caller``), keeping the cases still needed as evidence.
+An erasure that kept cases waits in ``pending_erasures`` (``queue_erasure``, ``finish_erasure``)
+until the retention sweep can finish it.
 """
 
 from __future__ import annotations
@@ -258,6 +260,19 @@ class IncidentCount:
 
 
 @dataclass(frozen=True)
+class PendingErasure:
+    """A caller's erasure request not finished yet: cases of theirs were kept as evidence.
+
+    The number is kept here only as long as it takes: the row goes when the erasure is finished."""
+
+    caller: str
+    requested_at: datetime
+    """When the caller first asked; a second request while this one waits keeps this time."""
+    last_tried_at: datetime
+    """When the erasure last ran (at the request, then at each retention sweep)."""
+
+
+@dataclass(frozen=True)
 class CallerRecords:
     """Everything the store holds about one caller number (a GDPR access request)."""
 
@@ -267,6 +282,8 @@ class CallerRecords:
     """Compliments given on this caller's calls (linked by call id)."""
     incidents: tuple[Incident, ...]
     cases: tuple[Case, ...]
+    pending_erasure: PendingErasure | None = None
+    """Their erasure request waiting for kept cases, if any (it holds the number too)."""
 
 
 @dataclass(frozen=True)
@@ -283,6 +300,8 @@ class CallerErasure:
     cases_kept: tuple[int, ...]
     kept_call_ids: tuple[str, ...] = ()
     """Calls of the kept cases: their evidence and incidents stay."""
+    kept_closed_at: tuple[datetime | None, ...] = ()
+    """When each kept case (in the order of ``cases_kept``) was closed; None while it is open."""
 
 
 # ---------------------------------------------------------------- the contract
@@ -428,7 +447,22 @@ class Store(Protocol):
         case opened meanwhile is kept too) and get an ``erasure_refused`` event; incidents keep the
         number when their call has a kept case, and lose it otherwise (counts stay for the
         register). ``case_recordings`` lists only recordings no kept case points at. A blank caller
-        erases nothing."""
+        erases nothing. A kept case gets its ``erasure_refused`` event once: running the same
+        erasure again (the retention sweep retrying a pending one) does not repeat it."""
+        ...
+
+    def queue_erasure(self, caller: str, *, at: datetime | None = None) -> PendingErasure:
+        """Write an erasure request down (before it is worked on): one row per caller number. A
+        caller already queued keeps their first ``requested_at``; ``last_tried_at`` becomes ``at``.
+        ValueError for a blank number."""
+        ...
+
+    def pending_erasures(self) -> list[PendingErasure]:
+        """The erasure requests not finished yet, oldest request first."""
+        ...
+
+    def finish_erasure(self, caller: str) -> bool:
+        """Cross a request off: its row, and the number in it, go. False when none was queued."""
         ...
 
     # reports

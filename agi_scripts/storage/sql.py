@@ -44,6 +44,7 @@ from agi_scripts.storage.base import (
     IncidentCount,
     IncidentDimension,
     NotFound,
+    PendingErasure,
     StoreError,
     as_utc,
     check_incident_dimensions,
@@ -53,7 +54,8 @@ from agi_scripts.storage.base import (
 
 Row = dict[str, Any]
 TIME_COLUMNS = frozenset({"started_at", "ended_at", "created_at", "updated_at", "delivered_at", "at",
-                          "opened_at", "closed_at", "paused_at", "resume_at", "resumed_at"})
+                          "opened_at", "closed_at", "paused_at", "resume_at", "resumed_at", "requested_at",
+                          "last_tried_at"})
 """Columns read back as UTC ``datetime`` objects, whatever the dialect stores."""
 
 
@@ -455,8 +457,10 @@ class SqlStore:
                                   " (SELECT call_id FROM calls WHERE caller = ?) ORDER BY created_at, id", (caller,))
             incidents = tx.rows("SELECT * FROM incidents WHERE caller = ? ORDER BY at, id", (caller,))
             cases = _load_cases(tx, "caller = ?", (caller,), order="opened_at, id")
+            pending = tx.row("SELECT * FROM pending_erasures WHERE caller = ?", (caller,))
         return CallerRecords(caller, tuple(map(_call, calls)), tuple(map(_compliment, compliments)),
-                             tuple(map(_incident, incidents)), tuple(cases))
+                             tuple(map(_incident, incidents)), tuple(cases),
+                             _pending_erasure(pending) if pending else None)
 
     def erase_caller(self, caller: str, *, evidence_closed_before: datetime,
                      at: datetime | None = None) -> CallerErasure:
@@ -481,8 +485,13 @@ class SqlStore:
             erased_ids = [row["id"] for row in erased]
             among, ids = self.dialect.any_of(erased_ids)
             tx.run(f"UPDATE cases SET caller = '' WHERE id {among}", ids)
+            among, kept_ids = self.dialect.any_of([row["id"] for row in kept])
+            told = {row["case_id"] for row in tx.rows(
+                f"SELECT DISTINCT case_id FROM case_events WHERE case_id {among} AND action = 'erasure_refused'",
+                kept_ids)}
             for row in kept:
-                _insert_event(tx, row["id"], now, "erasure_refused", _KEPT_AS_EVIDENCE, None)
+                if row["id"] not in told:  # once per case: the sweep retrying the erasure says nothing new
+                    _insert_event(tx, row["id"], now, "erasure_refused", _KEPT_AS_EVIDENCE, None)
             calls = tx.run("DELETE FROM calls WHERE caller = ?", (caller,))
             # A recording another case still points at (another number, or withheld) is that case's evidence.
             among, recordings = self.dialect.any_of([row["recording"] for row in erased if row["recording"]])
@@ -496,7 +505,27 @@ class SqlStore:
             cases_anonymised=len(erased),
             case_recordings=rules.free_recordings(erased, shared),
             cases_kept=tuple(row["id"] for row in kept),
-            kept_call_ids=tuple(kept_calls))
+            kept_call_ids=tuple(kept_calls),
+            kept_closed_at=tuple(row["closed_at"] for row in kept))
+
+    def queue_erasure(self, caller: str, *, at: datetime | None = None) -> PendingErasure:
+        if not caller.strip():
+            raise ValueError("a blank (withheld) caller number cannot be erased: it is nobody in particular")
+        now = as_utc(at or utc_now())
+        with self.dialect.write() as tx:
+            tx.run("INSERT INTO pending_erasures (caller, requested_at, last_tried_at) VALUES (?, ?, ?)"
+                   " ON CONFLICT (caller) DO UPDATE SET last_tried_at = excluded.last_tried_at", (caller, now, now))
+            return _pending_erasure(tx.one("SELECT * FROM pending_erasures WHERE caller = ?", (caller,)))
+
+    def pending_erasures(self) -> list[PendingErasure]:
+        with self.dialect.read() as tx:
+            rows = tx.rows("SELECT * FROM pending_erasures"
+                           f" ORDER BY requested_at, caller{self.dialect.by_code_point}")
+        return [_pending_erasure(row) for row in rows]
+
+    def finish_erasure(self, caller: str) -> bool:
+        with self.dialect.write() as tx:
+            return tx.run("DELETE FROM pending_erasures WHERE caller = ?", (caller,)) > 0
 
     # ------------------------------------------------------------ reports
 
@@ -642,6 +671,10 @@ def _case(row: Row, events: tuple[CaseEvent, ...]) -> Case:
                 status=row["status"], caller=row["caller"], agent=row["agent"], queue=row["queue"],
                 call_id=row["call_id"], recording=row["recording"], opened_at=row["opened_at"],
                 closed_at=row["closed_at"], assignee=row["assignee"], resolution=row["resolution"], events=events)
+
+
+def _pending_erasure(row: Row) -> PendingErasure:
+    return PendingErasure(caller=row["caller"], requested_at=row["requested_at"], last_tried_at=row["last_tried_at"])
 
 
 def _pause(row: Row) -> AgentPause:

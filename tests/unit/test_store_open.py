@@ -8,6 +8,7 @@ import sqlite3
 import stat
 import threading
 import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import psycopg
@@ -19,7 +20,7 @@ from agi_scripts.storage.postgres import VERSION_TABLE, PostgresStore
 from agi_scripts.storage.sqlite import SqliteStore
 from tests.postgres_server import PostgresServer
 
-TABLES = {"calls", "compliments", "cases", "case_events", "incidents", "agent_pauses"}
+TABLES = {"calls", "compliments", "cases", "case_events", "incidents", "agent_pauses", "pending_erasures"}
 
 
 def tables_of(path: Path) -> set[str]:
@@ -161,6 +162,40 @@ def test_both_dialects_make_the_same_tables_columns_and_indexes(tmp_path: Path, 
             " AND indexname NOT LIKE '%%_pkey' AND indexname NOT LIKE '%%_key'")}
     assert postgres_columns == sqlite_columns
     assert postgres_indexes == sqlite_indexes
+
+
+# ------------------------------------------------------------------ version 2: pending erasures
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_an_erasure_refused_before_version_2_is_queued_by_the_upgrade(
+        backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    """Version 1 kept a refused erasure only as ``erasure_refused`` events: the upgrade queues the caller
+    of each such case (asked at the first refusal), so the sweep finishes what was left."""
+    url = f"sqlite:///{tmp_path / 's.sqlite'}" if backend == "sqlite" else request.getfixturevalue("postgres_url")
+
+    def at_version(migrations: tuple[Migration, ...]) -> SqliteStore | PostgresStore:
+        if backend == "sqlite":
+            return SqliteStore(str(tmp_path / "s.sqlite"), migrations=migrations)
+        return PostgresStore(url, migrations=migrations)
+
+    asked = datetime(2025, 3, 14, 9, 0, tzinfo=timezone.utc)
+    old = at_version(MIGRATIONS[:1])
+    assert old.schema_version == 1
+    for number, caller in enumerate(("+32470123456", "+32470123456", "+32470999999")):
+        old.open_case(category="verbal", team="care", priority=2, caller=caller, agent="a", queue="q",
+                      call_id=f"c{number}", at=asked - timedelta(days=10))
+    old.erase_caller("+32470123456", evidence_closed_before=asked - timedelta(days=365), at=asked)
+    old.erase_caller("+32470123456", evidence_closed_before=asked, at=asked + timedelta(days=1))  # asked again
+    old.close()
+
+    upgraded = at_version(MIGRATIONS)
+    try:
+        assert upgraded.schema_version == LATEST_VERSION
+        [pending] = upgraded.pending_erasures()
+        assert (pending.caller, pending.requested_at) == ("+32470123456", asked)
+    finally:
+        upgraded.close()
 
 
 # ------------------------------------------------------------------ PostgreSQL
