@@ -365,8 +365,10 @@ class Store(Protocol):
         """Book one flag in one transaction: the incident (with its action), the case it opens with
         ``case_opened``, the earlier flags of the call carried into that case's timeline, the given
         events, and the pause (linked to the case). When a case of this call was opened after
-        ``at`` (this flag waited in the outbox), the flag's action joins that case's timeline.
-        Idempotent on ``escalation.key``: a second booking writes nothing and says ``already``."""
+        ``at`` (this flag waited in the outbox), the flag's action joins that case's timeline and
+        its incident is linked to that case.
+        Idempotent on ``escalation.key``: a second booking writes nothing and says ``already``.
+        ValueError, before anything is written, for a naive ``at`` or an event without an action."""
         ...
 
     def list_incidents(self, *, call_id: str | None = None, since: datetime | None = None) -> list[Incident]:

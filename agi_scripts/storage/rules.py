@@ -39,6 +39,15 @@ def is_repeat_press(last_at: datetime, at: datetime, dedupe_seconds: float) -> b
     return abs((at - last_at).total_seconds()) < dedupe_seconds
 
 
+def check_escalation_events(events: Iterable[tuple[str, str]]) -> None:
+    """An escalation's case events each name what happened: one without an action is refused
+    (ValueError) before anything is written, so a damaged outbox file cannot put a nameless event in
+    a case."""
+    for number, (action, _detail) in enumerate(events, start=1):
+        if not action.strip():
+            raise ValueError(f"event {number} of the escalation has no action")
+
+
 def case_opened_detail(category: str, team: str) -> str:
     """The detail of a case's first event, ``case_opened``."""
     return f"category {category}, team {team}"

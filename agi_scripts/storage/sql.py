@@ -288,6 +288,7 @@ class SqlStore:
     def book_escalation(self, escalation: Escalation) -> EscalationBooked:
         e = escalation
         at = as_utc(e.at)
+        rules.check_escalation_events(e.events)
         with self.dialect.write() as tx:
             # The flag lock: two servers booking one call's flags take turns, so a retry from the outbox
             # finds the first booking (the UNIQUE key would refuse a second one anyway).
@@ -316,6 +317,7 @@ class SqlStore:
                 if later is not None:
                     _insert_event(tx, later["id"], at, e.outcome, rules.flag_detail(e.number_in_call, e.category),
                                   None)
+                    tx.run("UPDATE incidents SET case_id = ? WHERE id = ?", (later["id"], incident_id))
             pause_id = None
             if e.pause is not None:
                 pause_id = _insert_pause(tx, e.pause.agent, (), e.pause.reason, at, e.pause.resume_at, case_id,

@@ -25,7 +25,8 @@ def escalation(number: int, *, seconds: float = 0.0, outcome: str | None = "warn
         case=CaseToOpen(team="special_care", priority=2, recording="evidence/c1.wav") if case else None,
         pause=PauseToBook(agent="PJSIP/anna", reason="recovery", resume_at=at + timedelta(minutes=15))
         if pause else None,
-        events=(("agent_paused", "anna for 15 min"), (outcome or "", "abuse_closing")) if case else ())
+        events=(("agent_paused", "anna for 15 min"), *([(outcome, "abuse_closing")] if outcome else []))
+        if case else ())
 
 
 def test_a_warning_books_one_incident_with_its_action_and_nothing_else(store: Store) -> None:
@@ -85,7 +86,8 @@ def test_a_flag_booked_late_joins_the_case_opened_after_it(store: Store) -> None
     case = store.get_case(booked.case_id or 0)
     assert case is not None
     assert [(e.action, e.detail) for e in case.events][0] == ("warn", "flag 1: verbal")
-    assert [i.number_in_call for i in store.list_incidents(call_id="c1")] == [1, 2]
+    assert [(i.number_in_call, i.case_id) for i in store.list_incidents(call_id="c1")] == [
+        (1, booked.case_id), (2, booked.case_id)], "the late flag's incident is linked to the case it joined"
 
 
 def test_flags_of_another_call_are_not_carried(store: Store) -> None:
@@ -151,6 +153,15 @@ def test_the_database_itself_refuses_a_second_incident_with_one_key(store: Store
     else:
         with pytest.raises(psycopg.errors.UniqueViolation), psycopg.connect(store_url) as db:
             db.execute(insert)
+
+
+@pytest.mark.parametrize("action", ["", "  "])
+def test_an_event_without_an_action_is_refused_before_anything_is_written(store: Store, action: str) -> None:
+    item = escalation(1, case=True, pause=True, outcome="disconnect")
+    with pytest.raises(ValueError, match="event 2 of the escalation has no action"):
+        store.book_escalation(replace(item, events=(("agent_paused", "anna"), (action, "abuse_closing"))))
+    assert store.list_incidents() == [] and store.list_cases() == [] and store.active_pauses() == []
+    assert not store.book_escalation(item).already, "the key was not taken by the refused booking"
 
 
 def test_a_naive_time_is_refused(store: Store) -> None:
