@@ -296,7 +296,9 @@ class SqlStore:
             booked = tx.row("SELECT id, case_id FROM incidents WHERE call_id = ? AND category = ?"
                             " AND number_in_category = ?", (e.call_id, e.category, e.number_in_category))
             if booked is not None:
-                return EscalationBooked(booked["id"], booked["case_id"], None, already=True)
+                # The case it opened, as the first booking said; not one of its call it joined later.
+                return EscalationBooked(booked["id"], booked["case_id"] if e.case is not None else None, None,
+                                        already=True)
             incident_id = tx.insert(_INSERT_INCIDENT, (e.call_id, e.category, e.number_in_call, e.number_in_category,
                                                        e.team, e.outcome, e.agent, e.caller, e.queue, at))
             case_id = None

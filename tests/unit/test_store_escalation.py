@@ -90,6 +90,15 @@ def test_a_flag_booked_late_joins_the_case_opened_after_it(store: Store) -> None
         (1, booked.case_id), (2, booked.case_id)], "the late flag's incident is linked to the case it joined"
 
 
+def test_a_retry_of_a_flag_that_joined_a_later_case_answers_as_its_first_booking_did(store: Store) -> None:
+    """The answer names the case the escalation opened: none here, however often it is booked."""
+    store.book_escalation(escalation(2, seconds=30, outcome="disconnect", case=True))
+    first = store.book_escalation(escalation(1))
+    again = store.book_escalation(escalation(1))
+    assert (first.case_id, first.already) == (None, False)
+    assert (again.incident_id, again.case_id, again.already) == (first.incident_id, None, True)
+
+
 def test_flags_of_another_call_are_not_carried(store: Store) -> None:
     store.book_escalation(escalation(1, call_id="other"))
     booked = store.book_escalation(escalation(1, seconds=5, outcome="disconnect", case=True, call_id="c1"))
