@@ -11,7 +11,7 @@ import pytest
 
 from agi_scripts.sandbox.audio import contains_prompt
 from agi_scripts.sandbox.demo import ALICE_SAYS, speak
-from tests.conftest import PROJECT
+from tests.support.config_tree import PROJECT
 
 pytestmark = pytest.mark.e2e
 

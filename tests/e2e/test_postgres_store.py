@@ -16,7 +16,7 @@ from agi_scripts.sandbox.stack import RespectlineStack, StackOptions
 from agi_scripts.storage import open_store
 from tests.e2e.calls import agent_paused, connect, shorten_pauses
 from tests.e2e.conftest import ALWAYS_ON_CAMPAIGNS, started
-from tests.postgres_server import PostgresServer
+from tests.support.postgres_server import PostgresServer
 
 pytestmark = pytest.mark.e2e
 RECOVERY_SECONDS = 8

@@ -14,19 +14,8 @@ from agi_scripts.handlers.context import Services
 from agi_scripts.server.app import FastAgiServer, RunningServer
 from agi_scripts.server.options import ServerOptions
 from agi_scripts.storage import Store, open_store
-from tests.conftest import ConfigTree
-from tests.unit.agi_peer import AgiPeer
-
-
-@dataclass
-class Stack:
-    server: RunningServer
-    store: Store
-    bundle: Bundle
-    tree: ConfigTree
-
-    def call(self, script: str, **environment: object) -> AgiPeer:
-        return AgiPeer(self.server.port, timeout=10).start(script, **environment)
+from tests.support.config_tree import ConfigTree
+from tests.support.integration import Stack
 
 
 @pytest.fixture

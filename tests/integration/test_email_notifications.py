@@ -21,10 +21,10 @@ from agi_scripts.notify import MailQueue
 from agi_scripts.server.app import FastAgiServer, RunningServer
 from agi_scripts.server.options import ServerOptions
 from agi_scripts.storage import Store, open_store
-from tests.conftest import ConfigTree
-from tests.integration.fake_channel import FakeChannel
-from tests.integration.smtp_servers import Login, free_port, silent_server, smtp_server
-from tests.unit.agi_peer import AgiPeer
+from tests.support.config_tree import ConfigTree
+from tests.support.fake_channel import FakeChannel
+from tests.support.smtp_servers import Login, free_port, silent_server, smtp_server
+from tests.support.agi_peer import AgiPeer
 
 AGENT = {"MEMBERNAME": "Member agent1", "MEMBERINTERFACE": "PJSIP/agent1", "BRIDGEPEER": "PJSIP/agent1-00000002",
          "RL_ROUTE": "support", "RL_LANGUAGE": "nl"}

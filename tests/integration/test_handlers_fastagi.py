@@ -12,9 +12,9 @@ from agi_scripts.config.settings import AmiSettings
 from agi_scripts.policy.pauses import PauseKeeper
 from agi_scripts.storage.base import StoreError
 from agi_scripts.storage.outbox import Outbox
-from tests.integration.conftest import Stack
-from tests.integration.fake_channel import FakeChannel
-from tests.unit.agi_peer import HOSTILE_CALLER_NAME
+from tests.support.integration import Stack
+from tests.support.fake_channel import FakeChannel
+from tests.support.agi_peer import HOSTILE_CALLER_NAME
 
 AGENT = {"MEMBERNAME": "Member agent1", "MEMBERINTERFACE": "PJSIP/agent1", "BRIDGEPEER": "PJSIP/agent1-00000002",
          "RL_ROUTE": "support", "RL_LANGUAGE": "nl", "RL_CAMPAIGN": "thank-you-week-a"}

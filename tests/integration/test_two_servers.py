@@ -21,10 +21,10 @@ from typing import TypeVar
 import pytest
 
 from agi_scripts.storage import Store, open_store
-from tests.conftest import PROJECT, ConfigTree
-from tests.integration.fake_channel import FakeChannel
-from tests.postgres_server import PostgresServer
-from tests.unit.agi_peer import AgiPeer
+from tests.support.config_tree import PROJECT, ConfigTree
+from tests.support.fake_channel import FakeChannel
+from tests.support.postgres_server import PostgresServer
+from tests.support.agi_peer import AgiPeer
 
 DEDUPE_SECONDS = 2.0
 """Short, so a test can wait it out between a call's first and second flag."""

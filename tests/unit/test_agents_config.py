@@ -6,8 +6,8 @@ import pytest
 
 from agi_scripts.config.agents import AgentDirectory, device_of
 from agi_scripts.config.bundle import load_bundle
-from tests.conftest import ConfigTree
-from tests.config_errors import errors_of, only
+from tests.support.config_tree import ConfigTree
+from tests.support.config_errors import errors_of, only
 
 
 @pytest.mark.parametrize(("seen", "device"), [

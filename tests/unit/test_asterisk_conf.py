@@ -12,7 +12,7 @@ import pytest
 from agi_scripts.asterisk_conf.generate import generate
 from agi_scripts.config.bundle import load_bundle
 from agi_scripts.ground import channel_vars
-from tests.conftest import PROJECT, ConfigTree
+from tests.support.config_tree import PROJECT, ConfigTree
 
 
 def test_shipped_asterisk_conf_matches_the_shipped_flows() -> None:

@@ -18,7 +18,7 @@ from agi_scripts.doctor import checks, parse, probes
 from agi_scripts.doctor.findings import Finding, Status, failed, render, summary
 from agi_scripts.doctor.run import EXIT_CANNOT_CHECK, DoctorOptions, run_doctor
 from agi_scripts.sandbox.asterisk import free_port
-from tests.conftest import PROJECT, ConfigTree
+from tests.support.config_tree import PROJECT, ConfigTree
 
 MODULE_SHOW = """\
 Module                         Description                              Use Count  Status      Support Level

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from agi_scripts.config.bundle import load_bundle
-from tests.conftest import ConfigTree
-from tests.config_errors import errors_of, only
+from tests.support.config_tree import ConfigTree
+from tests.support.config_errors import errors_of, only
 
 SHIPPED_EXAMPLE_START = "# notifications:"
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PROJECT
-from tests.unit.agi_peer import AgiPeer, asterisk_environment, encode_environment
+from tests.support.config_tree import PROJECT
+from tests.support.agi_peer import AgiPeer, asterisk_environment, encode_environment
 
 MAX_COMMAND_LATENCY = 0.050
 MAX_RSS_MB = 200
@@ -31,7 +31,7 @@ def server(tmp_path: Path) -> Iterator[tuple[int, int]]:
     log = (tmp_path / "server.log").open("w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "agi_scripts.server.app", "--listen", "127.0.0.1:0", "--environment-timeout", "30",
-         "--command-timeout", "5", "--routes", "tests.unit.agi_peer:TEST_ROUTES"],
+         "--command-timeout", "5", "--routes", "tests.support.agi_peer:TEST_ROUTES"],
         cwd=PROJECT, env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=subprocess.PIPE, stderr=log, text=True)
     try:
         assert proc.stdout is not None

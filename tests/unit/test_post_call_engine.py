@@ -10,7 +10,7 @@ import pytest
 from agi_scripts.config.bundle import load_bundle
 from agi_scripts.flows.engine import CallerGone, Recording, run_post_call
 from agi_scripts.flows.post_call import PostCallFlow, Step
-from tests.conftest import ConfigTree
+from tests.support.config_tree import ConfigTree
 
 
 class ScriptedCaller:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from agi_scripts.prompts.audio import AudioSettings, NotAudio, convert
-from tests.unit.test_prompts_support import (
+from tests.support.audio_files import (
     WavInfo,
     read_wav,
     requires_tools,

@@ -13,7 +13,7 @@ from agi_scripts.ground.errors import ConfigError
 from agi_scripts.prompts.build import BuildReport, PromptBuildError, build_prompts
 from agi_scripts.prompts.catalog import PromptCatalog, load_prompt_catalog
 from agi_scripts.prompts.engines import EspeakEngine, ToolMissing
-from tests.unit.test_prompts_support import read_sln16, read_wav, requires_tools, studio_recording, to_mp3
+from tests.support.audio_files import read_sln16, read_wav, requires_tools, studio_recording, to_mp3
 
 pytestmark = requires_tools
 

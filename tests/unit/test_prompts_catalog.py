@@ -11,7 +11,7 @@ from agi_scripts.ground.errors import ConfigError
 from agi_scripts.prompts.build import build_prompts
 from agi_scripts.prompts.catalog import PromptCatalog, load_prompt_catalog
 from agi_scripts.prompts.engines import EspeakEngine
-from tests.unit.test_prompts_support import read_wav, requires_tools
+from tests.support.audio_files import read_wav, requires_tools
 
 SHIPPED = Path(__file__).resolve().parents[2] / "audio_prompts" / "prompts.yaml"
 REQUIRED_IDS = {

@@ -17,8 +17,8 @@ from agi_scripts.asterisk_conf.generate import generate
 from agi_scripts.cli.main import main as respectline
 from agi_scripts.cli.prompts_cmd import register, run_build, run_install
 from agi_scripts.config.bundle import load_bundle
-from tests.conftest import ConfigTree
-from tests.unit.test_prompts_support import requires_tools
+from tests.support.config_tree import ConfigTree
+from tests.support.audio_files import requires_tools
 
 pytestmark = requires_tools
 

@@ -26,7 +26,7 @@ from agi_scripts.prompts.engines import (
     choose_engine,
     gtts_reachable,
 )
-from tests.unit.test_prompts_support import read_wav, requires_tools, speech_wav, to_mp3
+from tests.support.audio_files import read_wav, requires_tools, speech_wav, to_mp3
 
 pytestmark = requires_tools
 

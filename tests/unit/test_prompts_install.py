@@ -13,7 +13,7 @@ from agi_scripts.prompts.build import build_prompts
 from agi_scripts.prompts.catalog import PromptCatalog, load_prompt_catalog
 from agi_scripts.prompts.engines import EspeakEngine
 from agi_scripts.prompts.install import PromptInstallError, install_prompts
-from tests.unit.test_prompts_support import read_wav, requires_tools
+from tests.support.audio_files import read_wav, requires_tools
 
 pytestmark = requires_tools
 

@@ -14,7 +14,7 @@ import pytest
 from asterisk.agi import AGI, AGIAppError, AGIHangup, AGIInvalidCommand, AGIUsageError
 
 from agi_scripts.protocol import ChannelHungUp, CommandTimeout, CommandTimeouts, FileLineTransport, SafeAGI, UsageError
-from tests.unit.agi_peer import HOSTILE_CALLER_NAME, asterisk_environment, parse_agi_args
+from tests.support.agi_peer import HOSTILE_CALLER_NAME, asterisk_environment, parse_agi_args
 
 USAGE_REPLY = [
     "520-Invalid command syntax.  Proper usage follows:",

@@ -8,7 +8,7 @@ import time
 import pytest
 from asterisk.agi import re_kv
 
-from tests.unit.agi_peer import HOSTILE_CALLER_NAME, parse_agi_args
+from tests.support.agi_peer import HOSTILE_CALLER_NAME, parse_agi_args
 
 from agi_scripts.protocol.errors import UnsafeCommand
 from agi_scripts.protocol.timeouts import CommandTimeouts

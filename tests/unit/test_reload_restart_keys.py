@@ -7,7 +7,7 @@ import pytest
 from agi_scripts.cli.serve_cmd import reload_bundle
 from agi_scripts.config.bundle import load_bundle
 from agi_scripts.ground.errors import ValidationFailed
-from tests.conftest import ConfigTree
+from tests.support.config_tree import ConfigTree
 
 CONFIG = "config/respectline.yaml"
 

@@ -19,7 +19,7 @@ import pytest
 from agi_scripts.server.app import FastAgiServer
 from agi_scripts.server.classic import run_classic_agi
 from agi_scripts.server.options import ServerOptions
-from tests.unit.agi_peer import TEST_ROUTES, AgiPeer, asterisk_environment, encode_environment, load_json_bundle
+from tests.support.agi_peer import TEST_ROUTES, AgiPeer, asterisk_environment, encode_environment, load_json_bundle
 
 PROJECT = Path(__file__).resolve().parents[2]
 
@@ -107,8 +107,8 @@ class ServerProcess:
         env = {**os.environ, "RESPECTLINE_TEST_BUNDLE": str(bundle), "PYTHONUNBUFFERED": "1"}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "agi_scripts.server.app", "--listen", "127.0.0.1:0",
-             "--routes", "tests.unit.agi_peer:TEST_ROUTES",
-             "--bundle-loader", "tests.unit.agi_peer:load_bundle_from_environment", *extra],
+             "--routes", "tests.support.agi_peer:TEST_ROUTES",
+             "--bundle-loader", "tests.support.agi_peer:load_bundle_from_environment", *extra],
             cwd=PROJECT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         assert self.proc.stdout is not None
         first = self.proc.stdout.readline()

@@ -15,7 +15,7 @@ import pytest
 from agi_scripts.server.app import FastAgiServer, RunningServer
 from agi_scripts.server.core import MAX_WAITING_PER_PEER, ServerCore
 from agi_scripts.server.options import ServerOptions
-from tests.unit.agi_peer import TEST_ROUTES, AgiPeer, asterisk_environment, encode_environment
+from tests.support.agi_peer import TEST_ROUTES, AgiPeer, asterisk_environment, encode_environment
 
 StartServer = Callable[..., RunningServer]
 

@@ -15,7 +15,7 @@ from agi_scripts.server.app import FastAgiServer, RunningServer
 from agi_scripts.server.options import ServerOptions
 from agi_scripts.server.registry import Session
 from agi_scripts.storage.base import StoreError
-from tests.unit.agi_peer import HOSTILE_CALLER_NAME, TEST_ROUTES, AgiPeer, parse_agi_args
+from tests.support.agi_peer import HOSTILE_CALLER_NAME, TEST_ROUTES, AgiPeer, parse_agi_args
 
 DEAD_CHANNEL = "511 Command Not Permitted on a dead channel or intercept routine"
 StartServer = Callable[..., RunningServer]

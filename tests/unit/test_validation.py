@@ -12,8 +12,8 @@ import pytest
 from agi_scripts.asterisk_conf.generate import expected_sounds
 from agi_scripts.cli.main import main as respectline
 from agi_scripts.config.bundle import load_bundle
-from tests.conftest import ConfigTree
-from tests.config_errors import errors_of, only
+from tests.support.config_tree import ConfigTree
+from tests.support.config_errors import errors_of, only
 
 
 def test_shipped_files_are_valid(config_tree: ConfigTree) -> None:

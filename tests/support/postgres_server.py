@@ -27,7 +27,7 @@ from psycopg import sql
 
 from agi_scripts.storage.postgres import VERSION_TABLE
 
-PROJECT = Path(__file__).resolve().parent.parent
+PROJECT = Path(__file__).resolve().parents[2]
 INSTALL_SCRIPT = PROJECT / "scripts" / "install-postgresql"
 SUPERUSER = "respectline_test"
 SYSTEM_USER = "postgres"

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.unit.agi_peer import AgiPeer, parse_agi_args
+from tests.support.agi_peer import AgiPeer, parse_agi_args
 
 
 DEAD_CHANNEL_COMMANDS = frozenset({"EXEC", "GET VARIABLE", "SET VARIABLE", "VERBOSE"})

@@ -6,7 +6,7 @@ import pytest
 
 from agi_scripts.config.bundle import load_bundle
 from agi_scripts.ground.errors import ConfigError, ValidationFailed
-from tests.conftest import ConfigTree
+from tests.support.config_tree import ConfigTree
 
 
 def errors_of(tree: ConfigTree) -> list[ConfigError]:
