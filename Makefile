@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install asterisk postgresql test unit e2e demo run bench lint typecheck clean
+.PHONY: install asterisk postgresql chromium test unit e2e browser demo desk run bench lint typecheck clean
 
 install: $(STAMP)
 
@@ -24,20 +24,35 @@ asterisk:
 postgresql:
 	scripts/install-postgresql
 
-test: install asterisk postgresql
+# Debian's Chromium for the desk's browser tests (tests/browser/); Playwright never downloads one.
+chromium:
+	scripts/install-chromium
+
+test: install asterisk postgresql chromium
 	scripts/run-pytest
 
 unit: install postgresql
-	scripts/run-pytest -m "not e2e"
+	scripts/run-pytest -m "not e2e and not browser"
 
 e2e: install asterisk postgresql
 	scripts/run-pytest tests/e2e
+
+browser: install asterisk postgresql chromium
+	scripts/run-pytest tests/browser
 
 typecheck: install
 	$(BIN)/mypy
 
 demo: install asterisk
 	$(BIN)/respectline demo --db sqlite:///var/demo.sqlite
+
+# The desk on the demo's store (run `make demo` first): http://127.0.0.1:8080, accounts in var/demo-desk-accounts.txt.
+DESK_LISTEN ?= 127.0.0.1:8080
+desk: install
+	@test -f var/demo.sqlite || { echo "make desk: var/demo.sqlite is missing; run make demo first" >&2; exit 1; }
+	@cat var/demo-desk-accounts.txt 2>/dev/null || true
+	$(BIN)/respectline desk --listen $(DESK_LISTEN) --db sqlite:///var/demo.sqlite --config config/respectline.yaml \
+		--recordings var/demo-recordings
 
 run: install asterisk
 	$(BIN)/respectline sandbox-run

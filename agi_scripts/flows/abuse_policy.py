@@ -8,7 +8,7 @@ applies to every later flag. Each rung is a list of actions, for example
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from yaml.nodes import MappingNode, Node, SequenceNode
@@ -29,6 +29,13 @@ RENAMED_ACTIONS = {"notify": "ami_event"}
 _THIRTY_DAYS = 30 * 86400.0
 CALLER_OUTCOMES = ("warn", "disconnect", "transfer")
 """At most one of these per rung: each decides what the caller hears next."""
+DEFAULT_CASE_OUTCOMES: dict[str, str] = {
+    "spoke_with_caller": "Spoke with the caller",
+    "no_contact": "Could not reach the caller",
+    "police_report_filed": "Police report filed",
+    "access_restricted": "Caller's access restricted",
+}
+"""How a case may be closed when the file names no ``outcomes`` (id: label)."""
 
 
 @dataclass(frozen=True)
@@ -87,6 +94,8 @@ class AbusePolicy:
     repeat_caller_window: float
     warnings: tuple[ConfigError, ...] = ()
     """Old names still accepted (see ``RENAMED_ACTIONS``)."""
+    case_outcomes: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_CASE_OUTCOMES))
+    """The outcomes a case is closed with on the desk, id: label, in the file's order (``outcomes:``)."""
     """Seconds after a case closed during which the caller still goes to the team."""
 
     def prompt_ids(self) -> set[str]:
@@ -102,7 +111,7 @@ def load_abuse_policy(path: Path, errors: list[ConfigError]) -> AbusePolicy:
     source = YamlFile(path, errors)
     top = source.mapping(source.root(), required=("abuse_policy",), what="abuse policy file")
     spec = source.mapping(top.get("abuse_policy") if top else None, required=("categories", "teams"),
-                          optional=("dedupe_window", "agent_hears", "recording", "repeat_callers"),
+                          optional=("dedupe_window", "agent_hears", "recording", "repeat_callers", "outcomes"),
                           what="'abuse_policy' section")
     teams = _teams(source, spec.get("teams") if spec else None)
     categories = _categories(source, spec.get("categories") if spec else None, teams)
@@ -121,7 +130,26 @@ def load_abuse_policy(path: Path, errors: list[ConfigError]) -> AbusePolicy:
         repeat_caller_window=repeat.seconds("route_to_team_for", _THIRTY_DAYS, 0.0, 3650 * 86400.0)
         if repeat else _THIRTY_DAYS,
         warnings=tuple(source.warnings),
+        case_outcomes=_case_outcomes(source, spec.get("outcomes") if spec else None),
     )
+
+
+def _case_outcomes(source: YamlFile, node: Node | None) -> dict[str, str]:
+    """``outcomes: {id: label, ...}``: how Special Care and Security may close a case."""
+    if node is None:
+        return dict(DEFAULT_CASE_OUTCOMES)
+    table = source.mapping(node, what="'outcomes' mapping (outcome id: its label)")
+    outcomes: dict[str, str] = {}
+    for outcome_id, key_node, value_node in table.items() if table else ():
+        if source.identifier(key_node, "an outcome id") is None:
+            continue
+        label = source.string(value_node, "a label for the outcome")
+        if label is not None:
+            outcomes[outcome_id] = " ".join(label.split())
+    if table is not None and not table.entries:
+        source.error(node, "the 'outcomes' list is empty", "name at least one, such as 'spoke_with_caller: Spoke with"
+                     " the caller'")
+    return outcomes or dict(DEFAULT_CASE_OUTCOMES)
 
 
 def _teams(source: YamlFile, node: Node | None) -> dict[str, Team]:

@@ -134,10 +134,59 @@ _V2 = (
         GROUP BY cases.caller""",
 )
 
+# Version 3: the desk (``respectline desk``): its users, their sessions, failed logins for throttling,
+# the key that signs its cookies, and the audit log (who viewed, played, exported or changed what, when).
+# No caller number is written to any of them.
+_V3 = (
+    """CREATE TABLE desk_users (
+        id             {id},
+        name           TEXT NOT NULL UNIQUE CHECK (name <> ''),
+        role           TEXT NOT NULL CHECK (role IN ('special_care', 'security', 'supervisor', 'admin', 'agent')),
+        password_hash  TEXT NOT NULL,
+        team           TEXT,
+        agent          TEXT,
+        language       TEXT NOT NULL DEFAULT 'en',
+        phone          TEXT,
+        created_at     {time} NOT NULL,
+        disabled_at    {time}
+    )""",
+    """CREATE TABLE desk_sessions (
+        token_hash  TEXT NOT NULL PRIMARY KEY,
+        user_id     {ref} NOT NULL REFERENCES desk_users (id),
+        csrf_token  TEXT NOT NULL,
+        created_at  {time} NOT NULL,
+        seen_at     {time} NOT NULL
+    )""",
+    "CREATE INDEX desk_sessions_user_id ON desk_sessions (user_id)",
+    """CREATE TABLE desk_login_failures (
+        login_key TEXT NOT NULL PRIMARY KEY,
+        failures  INTEGER NOT NULL,
+        last_at   {time} NOT NULL
+    )""",
+    """CREATE TABLE desk_secrets (
+        name   TEXT NOT NULL PRIMARY KEY,
+        value  TEXT NOT NULL
+    )""",
+    """CREATE TABLE audit_log (
+        id       {id},
+        at       {time} NOT NULL,
+        actor    TEXT NOT NULL,
+        role     TEXT NOT NULL,
+        action   TEXT NOT NULL,
+        case_id  {ref},
+        detail   TEXT NOT NULL DEFAULT ''
+    )""",
+    "CREATE INDEX audit_log_case_id ON audit_log (case_id, id)",
+    "CREATE INDEX audit_log_at ON audit_log (at)",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "calls, compliments, cases, case events, incidents, agent pauses", _V1_SQLITE, _V1_POSTGRESQL),
     Migration(2, "pending erasure requests", tuple(statement.format_map(_SQLITE_TYPES) for statement in _V2),
               tuple(statement.format_map(_POSTGRESQL_TYPES) for statement in _V2)),
+    Migration(3, "the desk: users, sessions, login failures, its signing key, the audit log",
+              tuple(statement.format_map(_SQLITE_TYPES) for statement in _V3),
+              tuple(statement.format_map(_POSTGRESQL_TYPES) for statement in _V3)),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -18,9 +18,10 @@ from agi_scripts.storage import SchemaTooNew, StoreError, UnsupportedStoreUrl, o
 from agi_scripts.storage.migrations import LATEST_VERSION, MIGRATIONS, Migration
 from agi_scripts.storage.postgres import VERSION_TABLE, PostgresStore
 from agi_scripts.storage.sqlite import SqliteStore
-from tests.postgres_server import PostgresServer
+from tests.support.postgres_server import PostgresServer
 
-TABLES = {"calls", "compliments", "cases", "case_events", "incidents", "agent_pauses", "pending_erasures"}
+TABLES = {"calls", "compliments", "cases", "case_events", "incidents", "agent_pauses", "pending_erasures",
+          "desk_users", "desk_sessions", "desk_login_failures", "desk_secrets", "audit_log"}
 
 
 def tables_of(path: Path) -> set[str]:
@@ -306,7 +307,7 @@ def test_wrong_password_is_a_store_error_that_does_not_echo_it(postgres_server: 
 
 
 def test_unreachable_server_is_a_prompt_store_error_that_does_not_echo_the_password() -> None:
-    from tests.postgres_server import free_port
+    from tests.support.postgres_server import free_port
 
     began = time.monotonic()
     with pytest.raises(StoreError, match="connection") as raised:

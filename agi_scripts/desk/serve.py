@@ -1,0 +1,52 @@
+"""``respectline desk``: the desk under uvicorn, on a socket bound before it starts.
+
+uvicorn trusts ``X-Forwarded-For`` and ``X-Forwarded-Proto`` from the loopback only (a reverse proxy
+on the same host terminating HTTPS); the desk then sets its cookies ``Secure``. Ctrl-C or SIGTERM
+stops it; open live inboxes get ``SHUTDOWN_GRACE`` seconds to end.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+
+import uvicorn
+
+from agi_scripts.desk.app import DeskOptions, create_app
+from agi_scripts.storage import Store
+
+SHUTDOWN_GRACE = 2
+
+
+class _Server(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config, ready: Callable[[], None]) -> None:
+        super().__init__(config)
+        self._ready = ready
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            self._ready()
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def serve_desk(options: DeskOptions, store: Store, sock: socket.socket, announce: Callable[[str], None]) -> None:
+    """Serve until stopped; ``announce`` is told the address once the desk answers."""
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    config = uvicorn.Config(create_app(options, store), log_level="warning", access_log=False, proxy_headers=True,
+                            forwarded_allow_ips="127.0.0.1", server_header=False,
+                            timeout_graceful_shutdown=SHUTDOWN_GRACE, lifespan="on")
+    _Server(config, lambda: announce(f"listening on http://{shown}:{port}")).run(sockets=[sock])
