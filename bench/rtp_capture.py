@@ -1,13 +1,14 @@
-"""RTP packets on the loopback interface, stamped by the kernel as they arrive: where
-``bench/protection.py`` sees when an agent's key was sent and when a caller got the first audio of
-a prompt.
+"""RTP and FastAGI on the loopback interface, stamped by the kernel as they pass: where
+``bench/protection.py`` sees when an agent's key was sent, when Asterisk connected to the server and
+when each AGI command and reply crossed, and when a caller got the first audio of a prompt.
 
 One ``AF_PACKET`` socket on ``lo`` (needs root or ``CAP_NET_RAW``) with a small BPF filter: UDP
-packets from or to a port in the pjsua2 peers' media range, as received (loopback shows every packet
-twice, once going out and once coming in; the filter keeps the second). ``SO_TIMESTAMPNS`` gives
-each packet the kernel's receive time on the wall clock, the clock Asterisk stamps its AMI events
-with, so the reader thread may be late (Python's GIL, a busy machine) without changing any time.
-Packets are kept only for the ports the bench asks for (:meth:`RtpCapture.watch`).
+packets from or to a port in the pjsua2 peers' media range, and TCP segments from or to the FastAGI
+server's port, as received (loopback shows every packet twice, once going out and once coming in;
+the filter keeps the second, which the kernel stamps in the same instant). ``SO_TIMESTAMPNS`` gives
+each packet the kernel's time on the wall clock, so the reader thread may be late (Python's GIL, a
+busy machine) without changing any time. RTP packets are kept only for the ports the bench asks for
+(:meth:`RtpCapture.watch`); FastAGI connections only when they run the ``flag`` script.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import struct
 import threading
 import time
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 
 ETH_P_IP = 0x0800
@@ -45,25 +46,31 @@ class _SockFprog(ctypes.Structure):
     _fields_ = [("len", ctypes.c_uint16), ("filter", ctypes.POINTER(_SockFilter))]
 
 
-def _filter_program(low: int, high: int) -> list[tuple[int, int, int, int]]:
-    """Accept incoming UDP whose source or destination port is in ``[low, high)``; drop the rest.
-    Offsets are from the IP header (a cooked ``SOCK_DGRAM`` packet socket has no link header)."""
-    accept, drop = 11, 12
+def _filter_program(low: int, high: int, tcp_port: int) -> list[tuple[int, int, int, int]]:
+    """Accept incoming UDP whose source or destination port is in ``[low, high)`` and TCP from or to
+    ``tcp_port``; drop the rest. Offsets are from the IP header (a cooked ``SOCK_DGRAM`` packet
+    socket has no link header); classic BPF jumps forward only."""
+    accept, drop = 16, 17
     # (opcode, k, index to go to if true, index if false); None = the next instruction.
     table: list[tuple[int, int, int | None, int | None]] = [
         (_LD_W_ABS, SKF_AD_PKTTYPE & 0xFFFFFFFF, None, None),  # 0: the packet's type
         (_JEQ, PACKET_OUTGOING, drop, None),                   # 1: the outgoing copy
         (_LD_B_ABS, 9, None, None),                            # 2: IP protocol
-        (_JEQ, socket.IPPROTO_UDP, None, drop),                # 3: UDP only
-        (_LDX_MSH, 0, None, None),                             # 4: X = IP header length
+        (_LDX_MSH, 0, None, None),                             # 3: X = IP header length
+        (_JEQ, socket.IPPROTO_UDP, None, 11),                  # 4: UDP here, else TCP at 11
         (_LD_H_IND, 0, None, None),                            # 5: source port
         (_JGE, low, None, 8),                                  # 6
         (_JGT, high - 1, 8, accept),                           # 7: source port in range
         (_LD_H_IND, 2, None, None),                            # 8: destination port
         (_JGE, low, None, drop),                               # 9
         (_JGT, high - 1, drop, accept),                        # 10: destination port in range
-        (_RET, 0xFFFF, None, None),                            # 11: accept
-        (_RET, 0, None, None),                                 # 12: drop
+        (_JEQ, socket.IPPROTO_TCP, None, drop),                # 11: TCP
+        (_LD_H_IND, 0, None, None),                            # 12: source port
+        (_JEQ, tcp_port, accept, None),                        # 13
+        (_LD_H_IND, 2, None, None),                            # 14: destination port
+        (_JEQ, tcp_port, accept, drop),                        # 15
+        (_RET, 0xFFFF, None, None),                            # 16: accept
+        (_RET, 0, None, None),                                 # 17: drop
     ]
     program = []
     for index, (code, k, if_true, if_false) in enumerate(table):
@@ -71,6 +78,56 @@ def _filter_program(low: int, high: int) -> list[tuple[int, int, int, int]]:
         jf = 0 if if_false is None else if_false - index - 1
         program.append((code, jt, jf, k))
     return program
+
+
+@dataclass(frozen=True)
+class TcpSegment:
+    at: float
+    from_asterisk: bool
+    """Sent by Asterisk (the client) to the server; else the server's."""
+    payload: bytes
+
+
+@dataclass
+class AgiConnection:
+    """One FastAGI session on the wire, as Asterisk and the server exchanged it."""
+
+    client_port: int
+    connect: float
+    """Asterisk's SYN: it has started the AGI and connects to the server."""
+    segments: list[TcpSegment] = field(default_factory=list)
+    script: str = ""
+    uniqueid: str = ""
+    closed: bool = False
+
+    def environment_end(self) -> float | None:
+        """When the blank line that ends Asterisk's environment went out."""
+        text = b""
+        for segment in self.segments:
+            if segment.from_asterisk:
+                text += segment.payload
+                if b"\n\n" in text:
+                    return segment.at
+        return None
+
+    def exchanges(self) -> list[tuple[float, str, float | None]]:
+        """(the server sent a command, its first line, Asterisk's reply was complete) per command,
+        after the environment. A reply is complete at the last segment Asterisk sent before the next
+        command (``100 Trying`` comes before some results)."""
+        result: list[tuple[float, str, float | None]] = []
+        env_end = self.environment_end()
+        if env_end is None:
+            return result
+        for segment in self.segments:
+            if segment.at < env_end:
+                continue
+            if segment.from_asterisk:
+                if result:
+                    sent, line, _ = result[-1]
+                    result[-1] = (sent, line, segment.at)
+            elif segment.payload:
+                result.append((segment.at, segment.payload.split(b"\n", 1)[0].decode(errors="replace"), None))
+        return result
 
 
 @dataclass(frozen=True)
@@ -95,7 +152,8 @@ class RtpCapture:
     """Context manager: captures from start to stop; ``packets_to``/``packets_from`` read what a
     watched port received or sent."""
 
-    def __init__(self, ports: tuple[int, int] = PEER_MEDIA_PORTS, interface: str = "lo") -> None:
+    def __init__(self, ports: tuple[int, int] = PEER_MEDIA_PORTS, interface: str = "lo", *, agi_port: int = 0,
+                 agi_script: str = "flag") -> None:
         try:
             self._sock = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_IP))
         except (PermissionError, OSError) as error:
@@ -104,7 +162,7 @@ class RtpCapture:
         try:
             self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
             self._sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
-            self._attach_filter(*ports)
+            self._attach_filter(ports[0], ports[1], agi_port)
             self._sock.bind((interface, ETH_P_IP))
         except OSError as error:
             self._sock.close()
@@ -113,14 +171,19 @@ class RtpCapture:
         self._watched: set[int] = set()
         self._to: dict[int, list[RtpPacket]] = defaultdict(list)
         self._from: dict[int, list[RtpPacket]] = defaultdict(list)
+        self._agi_port = agi_port
+        self._agi_script = agi_script.encode()
+        self._connections: dict[int, AgiConnection] = {}
+        self._sessions: list[AgiConnection] = []
+        self._buffer = bytearray(65536)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._read_forever, name="rtp-capture", daemon=True)
         self.packets_seen = 0
         self.error = ""
 
-    def _attach_filter(self, low: int, high: int) -> None:
-        program = _filter_program(low, high)
+    def _attach_filter(self, low: int, high: int, agi_port: int) -> None:
+        program = _filter_program(low, high, agi_port)
         array = (_SockFilter * len(program))(*[_SockFilter(*ins) for ins in program])
         fprog = _SockFprog(len(program), ctypes.cast(array, ctypes.POINTER(_SockFilter)))
         self._sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, bytes(memoryview(fprog)))
@@ -160,11 +223,21 @@ class RtpCapture:
         with self._lock:
             return [p for p in self._from.get(port, ()) if since <= p.at < until]
 
+    def agi_session(self, uniqueid: str, since: float) -> AgiConnection | None:
+        """The first ``flag`` session of this channel that connected after ``since``."""
+        with self._lock:
+            return next((c for c in self._sessions if c.uniqueid == uniqueid and c.connect >= since), None)
+
+    def forget_sessions_before(self, moment: float) -> None:
+        with self._lock:
+            self._sessions = [c for c in self._sessions if c.connect >= moment]
+
     def _read_forever(self) -> None:
         ancillary = socket.CMSG_SPACE(16)
+        view = memoryview(self._buffer)
         while not self._stop.is_set():
             try:
-                data, ancdata, _flags, _address = self._sock.recvmsg(2048, ancillary)
+                size, ancdata, _flags, _address = self._sock.recvmsg_into([view], ancillary)
             except TimeoutError:
                 continue
             except OSError as error:
@@ -172,7 +245,10 @@ class RtpCapture:
                     self.error = str(error)
                 return
             at = _kernel_time(ancdata)
-            packet = _parse(data, at)
+            if size >= 20 and self._buffer[9] == socket.IPPROTO_TCP:
+                self._tcp(bytes(view[:size]), at)
+                continue
+            packet = _parse(bytes(view[:min(size, 2048)]), at)
             if packet is None:
                 continue
             self.packets_seen += 1
@@ -181,6 +257,47 @@ class RtpCapture:
                     self._to[packet.dst_port].append(packet)
                 if packet.src_port in self._watched:
                     self._from[packet.src_port].append(packet)
+
+
+    def _tcp(self, data: bytes, at: float) -> None:
+        header = (data[0] & 0x0F) * 4
+        total = min(len(data), struct.unpack("!H", data[2:4])[0])
+        if total < header + 20:
+            return
+        src_port, dst_port = struct.unpack("!HH", data[header:header + 4])
+        offset = (data[header + 12] >> 4) * 4
+        flags = data[header + 13]
+        payload = data[header + offset:total]
+        from_asterisk = dst_port == self._agi_port
+        client = src_port if from_asterisk else dst_port
+        with self._lock:
+            if from_asterisk and flags & 0x02 and not flags & 0x10:  # SYN: a new session
+                self._connections[client] = AgiConnection(client, at)
+                return
+            connection = self._connections.get(client)
+            if connection is None:
+                return
+            if payload:
+                connection.segments.append(TcpSegment(at, from_asterisk, payload))
+                if from_asterisk and not connection.script:
+                    self._identify(connection)
+            if flags & 0x05:  # FIN or RST
+                connection.closed = True
+                self._connections.pop(client, None)
+
+    def _identify(self, connection: AgiConnection) -> None:
+        """Reads the environment: a session of another script is dropped at once."""
+        text = b"".join(s.payload for s in connection.segments if s.from_asterisk)
+        if b"\n\n" not in text and len(text) < 8192:
+            return
+        fields = dict(line.split(b": ", 1) for line in text.split(b"\n") if b": " in line)
+        script = fields.get(b"agi_network_script", b"").split(b"?", 1)[0]
+        connection.script = script.decode(errors="replace") or "?"
+        connection.uniqueid = fields.get(b"agi_uniqueid", b"").decode(errors="replace")
+        if script == self._agi_script:
+            self._sessions.append(connection)
+        else:
+            self._connections.pop(connection.client_port, None)
 
 
 def _kernel_time(ancdata: list[tuple[int, int, bytes]]) -> float:
