@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import resource
 import sys
 import tempfile
 import time
@@ -49,16 +50,20 @@ RECOVERY_PAUSE = "1s"
 """The ladder's agent pauses in the bench's copy of the flows: a paused pjsua2 agent takes no
 measured call, and there are only four."""
 SPLITS = {
-    "key_to_connect": ("key_up", "session_start"),
-    "connect_to_first_command": ("session_start", "first_command"),
-    "key_to_first_command": ("key_up", "first_command"),
-    "first_command_to_stream": ("first_command", "stream_start"),
-    "stream_to_audio": ("stream_start", "heard"),
-    "asterisk_dtmf_lag": ("key_up", "asterisk_dtmf_end"),
+    "key_to_connect": ("key_up", "wire_connect"),
+    "environment": ("wire_connect", "wire_env_end"),
+    "server_first_command": ("wire_env_end", "wire_first_command"),
+    "commands_to_stream": ("wire_first_command", "wire_stream"),
+    "stream_to_audio": ("wire_stream", "heard"),
     "key_down_to_audio": ("key_down", "heard"),
     "first_key_down_to_audio": ("first_digit_down", "heard"),
+    "server_accept_lag": ("wire_connect", "session_start"),
+    "ami_dtmf_lag": ("key_up", "asterisk_dtmf_end"),
+    "ami_stream_lag": ("wire_stream", "stream_start"),
 }
-"""Name -> (from, to) attributes of a press; what each part of the latency is."""
+"""Name -> (from, to) attributes of a press; what each part of the latency is. The first five add
+up to the latency, all on the wire (kernel times); the ``ami_`` ones show how late Asterisk's own
+event stamps can be on a busy machine, which is why the split does not use them."""
 
 
 @dataclass
@@ -139,6 +144,7 @@ class Point:
     seconds: float
     asterisk_cpu: float
     server_cpu: float
+    bench_cpu: float
     other_cores: float
 
     def summary(self) -> dict[str, Any]:
@@ -151,9 +157,11 @@ class Point:
             "by_kind": {kind: summarize([p.latency for p in ok if p.kind == kind and p.latency is not None])
                         for kind in KINDS},
             "splits_ms": {name: summarize(_span(ok, a, b)) for name, (a, b) in SPLITS.items()},
+            "server_part_ms": summarize([p.server_part for p in ok if p.server_part is not None]),
+            "asterisk_part_ms": summarize([p.asterisk_part for p in ok if p.asterisk_part is not None]),
             "prompt_confirmed": sum(p.prompt_start is not None for p in ok),
             "seconds": self.seconds, "asterisk_cpu_s": self.asterisk_cpu, "server_cpu_s": self.server_cpu,
-            "other_cores": self.other_cores,
+            "bench_cpu_s": self.bench_cpu, "other_cores": self.other_cores,
         }
 
 
@@ -178,7 +186,7 @@ def run_store(store: str, folder: Path, settings: ProtectionSettings, db_url: st
         with ExitStack() as context:
             phones = BenchPhones("127.0.0.1", stack.sip_port, log_path=folder / "pjsua.log", log_level=3)
             context.enter_context(phones)
-            capture = context.enter_context(RtpCapture())
+            capture = context.enter_context(RtpCapture(agi_port=stack.agi_port))
             ami = context.enter_context(AmiEventLog(asterisk.ami_port, asterisk.ami_username, asterisk.ami_secret))
             agents = [phones.agent(f"agent{i + 1}", ring_delay=0.2) for i in range(settings.agents)]
             callers = context.enter_context(CallerProcess(stack.sip_port, [f"caller{i + 1}" for i in range(settings.pairs)]))
@@ -202,19 +210,20 @@ def run_store(store: str, folder: Path, settings: ProtectionSettings, db_url: st
                 phones.pump(2.0)
                 if not reached:
                     say(f"  c={concurrency}: only {background.in_progress()} of {target} background calls came up")
-                before = _cpu(stack)
+                before = _cpu(stack, callers)
                 in_progress = [background.in_progress()]
                 run = measure(settings.presses, Plan(long_every=settings.long_every, seconds=settings.second_presses,
                                                      codes=settings.codes()))
                 in_progress.append(background.in_progress())
-                after = _cpu(stack)
+                after = _cpu(stack, callers)
                 ami.forget_before(time.time() - 60)
+                capture.forget_sessions_before(time.time() - 60)
                 wall = after[3] - before[3]
-                asterisk_cpu, server_cpu = after[0] - before[0], after[1] - before[1]
+                asterisk_cpu, server_cpu, bench_cpu = after[0] - before[0], after[1] - before[1], after[4] - before[4]
                 busy = after[2] - before[2]
                 point = Point(store, stack.db_url, concurrency, target, in_progress, [p for pair in run.pairs for p in pair.presses],
-                              run.failures + background.failed()[:10], wall, asterisk_cpu, server_cpu,
-                              max(0.0, busy - asterisk_cpu - server_cpu) / wall if wall > 0 else 0.0)
+                              run.failures + background.failed()[:10], wall, asterisk_cpu, server_cpu, bench_cpu,
+                              max(0.0, busy - asterisk_cpu - server_cpu - bench_cpu) / wall if wall > 0 else 0.0)
                 points.append(point)
                 say(progress_line(point))
     finally:
@@ -231,10 +240,13 @@ def _pump_until(phones: BenchPhones, done: Callable[[], bool], timeout: float) -
     return False
 
 
-def _cpu(stack: BenchCallStack) -> tuple[float, float, float, float]:
+def _cpu(stack: BenchCallStack, callers: CallerProcess) -> tuple[float, float, float, float, float]:
+    """Asterisk, the server, the machine, the clock, and this bench (its process and the callers')."""
     server = stack.server_pid
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    bench = own.ru_utime + own.ru_stime + (cpu_seconds(callers.pid) if callers.pid else 0.0)
     return (cpu_seconds(stack.asterisk_pid), cpu_seconds(server) if server else 0.0, machine_busy_seconds(),
-            time.monotonic())
+            time.monotonic(), bench)
 
 
 def _end_calls(stack: BenchCallStack, phones: BenchPhones, callers: CallerProcess,
@@ -263,7 +275,7 @@ def run_protection(settings: ProtectionSettings, say: Callable[[str], None]) -> 
         for store in settings.stores:
             db_url = None
             if store == "postgresql":
-                from tests.postgres_server import PostgresServer  # the tests' throw-away cluster
+                from tests.support.postgres_server import PostgresServer  # the tests' throw-away cluster
                 server = context.enter_context(PostgresServer())
                 db_url = server.create_database("rl_bench")
             say(f"protection, store {store}: starting the sandboxed Asterisk and respectline serve ...")
@@ -299,14 +311,20 @@ def table(points: Sequence[Point]) -> list[str]:
 
 
 def split_table(points: Sequence[Point]) -> list[str]:
-    names = ["key_to_connect", "connect_to_first_command", "first_command_to_stream", "stream_to_audio",
-             "asterisk_dtmf_lag", "key_down_to_audio"]
-    header = f"{'store':<10} {'c':>4} | " + " ".join(f"{n:>24}" for n in names)
+    names = ["key_to_connect", "environment", "server_first_command", "commands_to_stream", "stream_to_audio"]
+    header = (f"{'store':<10} {'c':>4} | " + " ".join(f"{n:>20}" for n in names)
+              + f" | {'server part':>13} {'asterisk part':>14} | {'cores: ast srv bench other':>26}")
     lines = [header, "-" * len(header)]
     for point in points:
-        splits = point.summary()["splits_ms"]
+        summary = point.summary()
+        splits = summary["splits_ms"]
         cells = [f"{_ms(splits[n].get('p50'))} / {_ms(splits[n].get('p99'))}" for n in names]
-        lines.append(f"{point.store:<10} {point.concurrency:>4} | " + " ".join(f"{c:>24}" for c in cells))
+        parts = [f"{_ms(summary[k].get('p50'))} / {_ms(summary[k].get('p99'))}"
+                 for k in ("server_part_ms", "asterisk_part_ms")]
+        cores = (f"{point.asterisk_cpu / point.seconds:.2f} {point.server_cpu / point.seconds:.2f} "
+                 f"{point.bench_cpu / point.seconds:.2f} {point.other_cores:.2f}") if point.seconds else "-"
+        lines.append(f"{point.store:<10} {point.concurrency:>4} | " + " ".join(f"{c:>20}" for c in cells)
+                     + f" | {parts[0]:>13} {parts[1]:>14} | {cores:>26}")
     return lines
 
 
@@ -336,10 +354,11 @@ def print_report(points: Sequence[Point]) -> None:
           "as Asterisk received it; t1: the packet with the prompt's first sample):")
     print("\n".join(table(points)))
     print()
-    print("Where the time goes, ms (p50 / p99): key_to_connect = Asterisk runs the feature and connects to the "
-          "server; then the server's first AGI command; its STREAM FILE; the first audio packet. "
-          "asterisk_dtmf_lag = RTP end packet -> Asterisk's DTMFEnd; key_down_to_audio includes the digit's "
-          "own duration:")
+    print("Where the time goes, ms (p50 / p99 of each part, on the wire): Asterisk runs the feature and connects "
+          "to the server; writes the environment; the server's first AGI command; the commands up to its STREAM "
+          "FILE; the first audio packet at the caller. Server part = the server's own time between Asterisk's "
+          "messages and its next command, up to the STREAM FILE; Asterisk part = the rest. Cores used during the "
+          "presses by Asterisk, the server, this bench (its phones, capture and load) and everything else:")
     print("\n".join(split_table(points)))
     failures = [f"{p.store} c={p.concurrency}: {press.kind} {press.failure}" for p in points for press in p.presses
                 if press.failure] + [f"{p.store} c={p.concurrency}: {f}" for p in points for f in p.failures]

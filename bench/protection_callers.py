@@ -110,6 +110,10 @@ class CallerProcess:
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid
+
     def send(self, message: tuple[Any, ...]) -> None:
         self._conn.send(message)
 

@@ -252,7 +252,23 @@ class Press:
     first_command: float | None = None
     """Asterisk received the server's first AGI command (AGIExecStart)."""
     stream_start: float | None = None
-    """Asterisk started the first STREAM FILE."""
+    """Asterisk started the first STREAM FILE (AGIExecStart; its stamp can lag on a busy Asterisk)."""
+    wire_connect: float | None = None
+    """Asterisk's SYN to the FastAGI server (on the wire, like every ``wire_`` time)."""
+    wire_env_end: float | None = None
+    """The end of the environment Asterisk sends."""
+    wire_first_command: float | None = None
+    """The server's first AGI command."""
+    wire_stream: float | None = None
+    """The server's first STREAM FILE."""
+    commands: int = 0
+    """AGI commands the server sent before that STREAM FILE."""
+    server_think: float | None = None
+    """Seconds the server took between Asterisk's replies and its next commands, up to the STREAM FILE
+    (from the end of the environment to the first command included)."""
+    exchanges: list[tuple[str, float, float | None]] = field(default_factory=list)
+    """Per command up to the STREAM FILE: its first 40 characters, the server's time before it and
+    Asterisk's time to reply to it (milliseconds)."""
     sound: str = ""
     audio_onset: float | None = None
     """First packet to the caller louder than -40 dBFS after the STREAM FILE."""
@@ -268,6 +284,20 @@ class Press:
         return self.prompt_start if self.prompt_start is not None else self.audio_onset
 
     @property
+    def server_part(self) -> float | None:
+        """Of the latency, the time the FastAGI server held the call: from the environment to its
+        first command, and between each reply and its next command, up to the STREAM FILE."""
+        return self.server_think if self.latency is not None else None
+
+    @property
+    def asterisk_part(self) -> float | None:
+        """Everything else: Asterisk (the digit, the feature, the connection, each command, the file
+        and the first frame), and whatever else the machine made it wait for."""
+        if self.latency is None or self.server_think is None:
+            return None
+        return self.latency - self.server_think
+
+    @property
     def latency(self) -> float | None:
         """Key released (t0) -> first audio at the caller (t1), seconds."""
         if self.key_up is None or self.heard is None or self.failure:
@@ -277,6 +307,7 @@ class Press:
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["latency_ms"] = None if self.latency is None else self.latency * 1000
+        data["server_part_ms"] = None if self.server_part is None else self.server_part * 1000
         return data
 
 
@@ -552,6 +583,8 @@ class PressRun:
         if stream is not None:
             press.stream_start = stream.at
             press.sound = _first_argument(stream.fields.get("Command", ""))
+        if press.uniqueid:
+            self._wire_split(press)
         self.server_log.poll()
         session = self.server_log.flag_session(press.uniqueid, press.sent) if press.uniqueid else None
         if session is not None:
@@ -567,6 +600,32 @@ class PressRun:
                 press.failure = "no STREAM FILE followed the code"
             elif press.heard is None:
                 press.failure = "no audio reached the caller"
+
+    def _wire_split(self, press: Press) -> None:
+        """The FastAGI session on the wire: connect, environment, each command and reply."""
+        session = self.capture.agi_session(press.uniqueid, press.sent - 0.05)
+        if session is None:
+            return
+        press.wire_connect = session.connect
+        press.wire_env_end = env_end = session.environment_end()
+        exchanges = session.exchanges()
+        if env_end is None or not exchanges:
+            return
+        press.wire_first_command = exchanges[0][0]
+        think, last_reply = 0.0, env_end
+        for sent, line, replied in exchanges:
+            think += sent - last_reply
+            press.exchanges.append((line[:40], (sent - last_reply) * 1000,
+                                    None if replied is None else (replied - sent) * 1000))
+            if line.startswith("STREAM FILE"):
+                press.wire_stream = sent
+                break
+            press.commands += 1
+            if replied is None:
+                return
+            last_reply = replied
+        if press.wire_stream is not None:
+            press.server_think = think
 
     def _find_audio(self, press: Press) -> None:
         assert press.stream_start is not None

@@ -84,8 +84,10 @@ def test_protection_bench_times_a_first_flag_and_a_closing_through_the_real_aste
         ("first", "recording_notice", ""), ("closing", "abuse_closing", ""), ("first", "recording_notice", "")]
     for press in presses:
         assert press.prompt_start is not None and press.match_score is not None and press.match_score > 0.5
-        assert press.key_up is not None and press.first_command is not None and press.stream_start is not None
-        assert press.key_up <= press.first_command <= press.stream_start
+        wire = (press.key_up, press.wire_connect, press.wire_env_end, press.wire_first_command, press.wire_stream,
+                press.heard)
+        assert None not in wire and list(wire) == sorted(wire)  # type: ignore[type-var]
+        assert press.server_part is not None and 0 < press.server_part < press.latency  # type: ignore[operator]
         assert press.latency is not None and 0 < press.latency < 1.0
     assert point.summary()["in_progress_min"] >= 2
     store = open_store(point.store_url)
