@@ -15,8 +15,8 @@ from agi_scripts.privacy.requests import ErasureReport, ErasureSweep, erase_call
 from agi_scripts.privacy.retention import PurgeSummary, apply_retention
 from agi_scripts.privacy.sweeper import RetentionSweeper
 from agi_scripts.storage import CaseToOpen, Escalation, PendingErasure, Store, StoreError
-from tests.cli_runner import Cli
-from tests.conftest import ConfigTree
+from tests.support.cli_runner import Cli
+from tests.support.config_tree import ConfigTree
 
 UTC = timezone.utc
 DAY = 86400.0
