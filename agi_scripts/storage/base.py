@@ -97,20 +97,6 @@ class Compliment:
 
 
 @dataclass(frozen=True)
-class FlagResult:
-    """What ``record_flag`` did with one press of an abuse code."""
-
-    duplicate: bool
-    """True when the same category was pressed within ``dedupe_seconds``: nothing was recorded."""
-    incident_id: int
-    """The new incident, or for a duplicate the earlier one it repeats."""
-    count_in_category: int
-    """1-based number of this call's accepted flags of this category (unchanged by a duplicate)."""
-    count_total: int
-    """1-based number of this call's accepted flags of any category (unchanged by a duplicate)."""
-
-
-@dataclass(frozen=True)
 class CaseToOpen:
     """The case an escalation opens (its team, how urgent, the evidence recording if any)."""
 
@@ -180,7 +166,7 @@ class Incident:
     number_in_category: int
     team: str | None
     action: str | None
-    """What the policy did (warn, disconnect, ...); None until ``set_incident_action``."""
+    """What the caller got (warn, disconnect, transfer); None when the flag's rung did none of these."""
     case_id: int | None
     agent: str
     caller: str
@@ -354,11 +340,6 @@ class Store(Protocol):
         ...
 
     # incidents
-    def record_flag(self, call_id: str, category: str, *, agent: str, caller: str, queue: str,
-                    at: datetime, dedupe_seconds: float, team: str | None = None) -> FlagResult:
-        """Count one press of an abuse code, atomically across threads and processes."""
-        ...
-
     def set_incident_action(self, incident_id: int, action: str, *, case_id: int | None = None) -> None: ...
 
     def book_escalation(self, escalation: Escalation) -> EscalationBooked:

@@ -6,10 +6,10 @@ Concurrency and durability choices:
   and the retention sweeper: each store call borrows one connection for one transaction. A
   connection is checked before it is lent, so a database restart costs no failed call.
 - Writes run in READ COMMITTED transactions that lock what they read before writing it:
-  ``record_flag`` and ``book_escalation`` take a transaction-level advisory lock on the call's id,
-  so two servers counting or booking flags of the same call take turns, exactly as SQLite's
-  ``BEGIN IMMEDIATE`` makes them; flags of other calls do not wait. Case changes lock the case's row (``FOR UPDATE``). The UNIQUE constraints
-  on the flag numbers are a second guard: a lost race could never be stored.
+  ``book_escalation`` takes a transaction-level advisory lock on the call's id, so two servers
+  booking flags of the same call take turns, exactly as SQLite's ``BEGIN IMMEDIATE`` makes them;
+  flags of other calls do not wait. Case changes lock the case's row (``FOR UPDATE``). The UNIQUE
+  constraints on the flag numbers are a second guard: a lost race could never be stored.
 - Multi-statement reads (a case and its events) run in a REPEATABLE READ, READ ONLY transaction: one
   snapshot, as SQLite's read transaction gives.
 - ``busy_timeout`` bounds how long a call waits for a lock another server holds (``lock_timeout``);

@@ -34,11 +34,6 @@ def check_case_status(status: str | None) -> None:
         raise ValueError(f"case status is one of {', '.join(CASE_STATUSES)}, got {status!r}")
 
 
-def is_repeat_press(last_at: datetime, at: datetime, dedupe_seconds: float) -> bool:
-    """A flag of the same category within ``dedupe_seconds`` of the call's last one is that one again."""
-    return abs((at - last_at).total_seconds()) < dedupe_seconds
-
-
 def check_escalation_events(events: Iterable[tuple[str, str]]) -> None:
     """An escalation's case events each name what happened: one without an action is refused
     (ValueError) before anything is written, so a damaged outbox file cannot put a nameless event in

@@ -6,11 +6,11 @@ what truly differs between the databases:
   of one statement, and reads of several statements that see one snapshot; and how the database's
   errors become ``StoreError``;
 - its placeholder, how a time is stored and read back, how a new row's id comes back;
-- the flag lock, by which the flags of one call take turns across threads and processes;
+- the flag lock, by which the bookings of one call's flags take turns across threads and processes;
 - row locks (``FOR UPDATE``), text ordered by code point whatever the collation, a list bound as
   values (``IN (?, ?)`` or ``= ANY(?)``) and the LIMIT that means none.
-The rules that do not depend on the database (flag dedupe, the repeat-caller window, the erasure
-keep-rule, ...) are pure functions in ``rules``.
+The rules that do not depend on the database (the repeat-caller window, the erasure keep-rule, ...)
+are pure functions in ``rules``.
 
 SQL text is made only of this package's constants (column names and conditions chosen from fixed
 sets included); every value is a bound parameter.
@@ -39,7 +39,6 @@ from agi_scripts.storage.base import (
     Compliment,
     Escalation,
     EscalationBooked,
-    FlagResult,
     Incident,
     IncidentCount,
     IncidentDimension,
@@ -258,24 +257,6 @@ class SqlStore:
         return [_compliment(row) for row in rows]
 
     # ------------------------------------------------------------ incidents
-
-    def record_flag(self, call_id: str, category: str, *, agent: str, caller: str, queue: str,
-                    at: datetime, dedupe_seconds: float, team: str | None = None) -> FlagResult:
-        at = as_utc(at)
-        with self.dialect.write() as tx:
-            self.dialect.lock_call(tx, call_id)
-            last = tx.row("SELECT id, at, number_in_category FROM incidents WHERE call_id = ? AND category = ?"
-                          " ORDER BY number_in_category DESC LIMIT 1", (call_id, category))
-            total = int(tx.one("SELECT COALESCE(MAX(number_in_call), 0) AS total FROM incidents WHERE call_id = ?",
-                               (call_id,))["total"])
-            if last is not None and rules.is_repeat_press(last["at"], at, dedupe_seconds):
-                return FlagResult(duplicate=True, incident_id=last["id"],
-                                  count_in_category=last["number_in_category"], count_total=total)
-            in_category = last["number_in_category"] + 1 if last is not None else 1
-            incident_id = tx.insert(_INSERT_INCIDENT, (call_id, category, total + 1, in_category, team, None, agent,
-                                                       caller, queue, at))
-            return FlagResult(duplicate=False, incident_id=incident_id,
-                              count_in_category=in_category, count_total=total + 1)
 
     def set_incident_action(self, incident_id: int, action: str, *, case_id: int | None = None) -> None:
         with self.dialect.write() as tx:

@@ -10,8 +10,8 @@ Durability and concurrency choices:
   write tail (p99 54-79 ms, SQLite's busy-wait sleeps); the lock is simpler, has no per-thread
   connections to clean up, and also serves ``:memory:`` correctly.
 - Every write runs in ``BEGIN IMMEDIATE``: the write lock is taken before anything is read, so a
-  read-then-write (flag counting) is atomic even against another server process on the same file;
-  ``busy_timeout`` bounds the wait for that process.
+  read-then-write (booking a flag exactly once) is atomic even against another server process on
+  the same file; ``busy_timeout`` bounds the wait for that process.
 - Times are ISO-8601 UTC text of one fixed width, so text order is time order. Text sorts by code
   point (SQLite's BINARY collation).
 """

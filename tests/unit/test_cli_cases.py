@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from agi_scripts.storage import Case, Store
-from tests.cli_runner import Cli
+from agi_scripts.storage import Case, CaseToOpen, Escalation, Store
+from tests.support.cli_runner import Cli
 
 UTC = timezone.utc
 T0 = datetime(2025, 3, 14, 9, 0, tzinfo=UTC)  # 10:00 in Brussels (CET)
@@ -25,11 +25,12 @@ def flagged_call(store: Store, call_id: str = "1700000000.7", *, caller: str = C
     """What the flag handler leaves behind: a call, the agent's flag, a case and its warn event."""
     store.record_call_start(call_id, caller=caller, queue="support", language="nl", route="support",
                             agent="PJSIP/anna", started_at=at)
-    result = store.record_flag(call_id, category, agent="PJSIP/anna", caller=caller, queue="support",
-                               at=at + timedelta(seconds=40), dedupe_seconds=3, team=team)
-    case = store.open_case(category=category, team=team, priority=priority, caller=caller, agent="PJSIP/anna",
-                           queue="support", call_id=call_id, recording=recording, at=at + timedelta(seconds=41))
-    store.set_incident_action(result.incident_id, "warn", case_id=case.id)
+    booked = store.book_escalation(Escalation(
+        call_id=call_id, category=category, number_in_call=1, number_in_category=1, agent="PJSIP/anna",
+        caller=caller, queue="support", at=at + timedelta(seconds=41), outcome="warn", team=team,
+        case=CaseToOpen(team=team, priority=priority, recording=recording)))
+    case = store.get_case(booked.case_id or 0)
+    assert case is not None
     store.add_case_event(case.id, "warn", "abuse_warning", at=at + timedelta(seconds=41))
     store.update_call(call_id, ended_at=at + timedelta(minutes=3), outcome="disconnected")
     return case

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from agi_scripts.cli.main import main
-from agi_scripts.storage import Store, open_store
-from tests.cli_runner import Cli
-from tests.conftest import ConfigTree
+from agi_scripts.storage import Escalation, Store, open_store
+from tests.support.cli_runner import Cli
+from tests.support.config_tree import ConfigTree
 
 UTC = timezone.utc
 T0 = datetime(2025, 3, 14, 9, 0, tzinfo=UTC)  # 10:00 in Brussels (CET)
@@ -40,10 +40,12 @@ def three_compliments(store: Store) -> list[int]:
 
 def flag(store: Store, call_id: str, category: str, at: datetime, *, team: str | None = "special_care",
          queue: str = "support", outcome: str | None = "warn") -> None:
-    result = store.record_flag(call_id, category, agent="PJSIP/anna", caller=CALLER, queue=queue, at=at,
-                               dedupe_seconds=0, team=team)
-    if outcome is not None:
-        store.set_incident_action(result.incident_id, outcome)
+    """The call's next flag, booked as the ladder books it."""
+    earlier = store.list_incidents(call_id=call_id)
+    store.book_escalation(Escalation(
+        call_id=call_id, category=category, number_in_call=len(earlier) + 1,
+        number_in_category=sum(1 for incident in earlier if incident.category == category) + 1,
+        agent="PJSIP/anna", caller=CALLER, queue=queue, at=at, outcome=outcome, team=team))
 
 
 # ------------------------------------------------------------------ compliments

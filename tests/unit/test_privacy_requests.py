@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from agi_scripts.cli.main import main
-from agi_scripts.storage import Store
-from tests.conftest import ConfigTree
+from agi_scripts.storage import CaseToOpen, Escalation, Store
+from tests.support.config_tree import ConfigTree
 
 UTC = timezone.utc
 CALLER = "+32470123456"
@@ -44,15 +44,21 @@ def a_compliment(store: Store, call_id: str, path: Path, at: datetime) -> int:
     return compliment_id
 
 
+def a_flag(call_id: str, caller: str, at: datetime, *, number: int = 1, case: CaseToOpen | None = None) -> Escalation:
+    return Escalation(call_id=call_id, category="verbal_abuse", number_in_call=number, number_in_category=number,
+                      agent="anna", caller=caller, queue="support", at=at,
+                      outcome="disconnect" if case else "warn", team="special_care", case=case)
+
+
 def a_case(store: Store, call_id: str, caller: str, path: Path | None, at: datetime, *, closed: bool) -> int:
-    flag = store.record_flag(call_id, "verbal_abuse", agent="anna", caller=caller, queue="support", at=at,
-                             dedupe_seconds=3, team="special_care")
-    case = store.open_case(category="verbal_abuse", team="special_care", priority=2, caller=caller, agent="anna",
-                           queue="support", call_id=call_id, recording=str(path) if path else None, at=at)
-    store.set_incident_action(flag.incident_id, "disconnect", case_id=case.id)
+    """The call's next flag, opening a case, as the ladder books it."""
+    number = len(store.list_incidents(call_id=call_id)) + 1
+    booked = store.book_escalation(a_flag(call_id, caller, at, number=number, case=CaseToOpen(
+        team="special_care", priority=2, recording=str(path) if path else None)))
+    assert booked.case_id is not None
     if closed:
-        store.close_case(case.id, "called back", at=at + timedelta(days=1))
-    return case.id
+        store.close_case(booked.case_id, "called back", at=at + timedelta(days=1))
+    return booked.case_id
 
 
 @pytest.fixture
@@ -219,8 +225,7 @@ def test_a_warned_call_without_a_case_has_its_evidence_exported_and_kept_on_eras
         capsys: pytest.CaptureFixture[str]) -> None:
     evidence = recording(recordings / "evidence" / f"{RECENT:%Y}" / f"{RECENT:%m}", "9.1.wav")
     a_call(store, "9.1", CALLER, RECENT)
-    store.record_flag("9.1", "verbal_abuse", agent="anna", caller=CALLER, queue="support", at=RECENT,
-                      dedupe_seconds=3, team="special_care")
+    store.book_escalation(a_flag("9.1", CALLER, RECENT))
 
     assert run(config_tree, db, "privacy", "export", "--caller", CALLER) == 0
     assert {"path": str(evidence), "exists": True} in json.loads(capsys.readouterr().out)["recordings"]

@@ -12,7 +12,7 @@ import pytest
 from agi_scripts.config.settings import RetentionSettings
 from agi_scripts.privacy.retention import apply_retention
 from agi_scripts.privacy.sweeper import RetentionSweeper
-from agi_scripts.storage import Store
+from agi_scripts.storage import CaseToOpen, Escalation, EscalationBooked, Store
 
 UTC = timezone.utc
 DAY = 86400.0
@@ -44,6 +44,16 @@ def case_with_evidence(store: Store, root: Path, call_id: str, *, made: datetime
     if closed is not None:
         store.close_case(case.id, "called back", at=closed)
     return case.id, path
+
+
+def flag(store: Store, call_id: str, caller: str, at: datetime, *, recording: Path | None = None,
+         opens_case: bool = False) -> EscalationBooked:
+    """A call's first flag as the ladder books it: a warning, or a disconnect that opens a case."""
+    return store.book_escalation(Escalation(
+        call_id=call_id, category="verbal_abuse", number_in_call=1, number_in_category=1, agent="anna",
+        caller=caller, queue="support", at=at, outcome="disconnect" if opens_case else "warn",
+        case=CaseToOpen(team="special_care", priority=2, recording=str(recording) if recording else None)
+        if opens_case else None))
 
 
 @pytest.fixture
@@ -193,12 +203,9 @@ def test_caller_numbers_age_out_of_calls_and_closed_incidents_but_not_out_of_ope
     call("8.1", NOW - timedelta(days=31))
     call("8.2", NOW - timedelta(days=29))
     old = NOW - timedelta(days=400)
-    warned = store.record_flag("8.3", "verbal_abuse", agent="anna", caller="+32470123456", queue="support",
-                               at=old, dedupe_seconds=3)
-    open_flag = store.record_flag("8.4", "threat", agent="anna", caller="+32470777777", queue="support",
-                                  at=old, dedupe_seconds=3)
-    case_id, _path = case_with_evidence(store, root, "8.4", made=old, closed=None)
-    store.set_incident_action(open_flag.incident_id, "disconnect", case_id=case_id)
+    flag(store, "8.3", "+32470123456", old)
+    evidence = recording(root, f"evidence/{old:%Y/%m}/8.4.wav", made=old)
+    case_id = flag(store, "8.4", "+32470777777", old, recording=evidence, opens_case=True).case_id
 
     summary = apply_retention(store, root, RETENTION, now=NOW)
 
@@ -206,15 +213,13 @@ def test_caller_numbers_age_out_of_calls_and_closed_incidents_but_not_out_of_ope
     assert [store.get_call(c).caller for c in ("8.1", "8.2")] == ["", "+32470123456"]  # type: ignore[union-attr]
     assert [i.caller for i in store.list_incidents(call_id="8.3")] == [""]
     assert [i.caller for i in store.list_incidents(call_id="8.4")] == ["+32470777777"]
-    case = store.get_case(case_id)
-    assert case is not None and case.caller == "+32470123456"
-    assert warned.incident_id != open_flag.incident_id
+    case = store.get_case(case_id or 0)
+    assert case is not None and case.caller == "+32470777777" and evidence.exists()
 
 
 def test_the_warning_before_an_open_case_keeps_its_number_like_the_case(store: Store, root: Path) -> None:
     old = NOW - timedelta(days=400)
-    store.record_flag("12.1", "verbal_abuse", agent="anna", caller="+32470123456", queue="support",
-                      at=old, dedupe_seconds=3)  # the warning: no case yet, so no case id
+    flag(store, "12.1", "+32470123456", old)  # the warning: no case yet, so no case id
     case_with_evidence(store, root, "12.1", made=old + timedelta(minutes=1), closed=None)
 
     apply_retention(store, root, RETENTION, now=NOW)

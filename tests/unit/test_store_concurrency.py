@@ -1,16 +1,16 @@
-"""Several threads and several processes on one store, SQLite file or PostgreSQL database: no lost or
-doubled count, writes that returned are durable for everyone, and a lock held by another process is
-waited for only as long as allowed."""
+"""Several threads and several processes on one store, SQLite file or PostgreSQL database: every flag
+booked exactly once (none lost, none doubled), writes that returned are durable for everyone, and a
+lock held by another process is waited for only as long as allowed."""
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import random
 import signal
 import sqlite3
 import threading
 import time
-from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
@@ -22,12 +22,11 @@ from typing import Any
 import psycopg
 import pytest
 
-from agi_scripts.storage import StoreError, open_store
+from agi_scripts.storage import CaseToOpen, Escalation, PauseToBook, StoreError, open_store
 from agi_scripts.storage.postgres import _FLAG_LOCK_NAMESPACE, CONNECTION_WAIT, OUTAGE_RETRY, _lock_key
-from tests.postgres_server import PostgresServer
+from tests.support.postgres_server import PostgresServer
 
 T0 = datetime(2025, 3, 14, 9, 0, tzinfo=timezone.utc)
-CATEGORIES = ("verbal", "threat", "discrimination")
 SPAWN = multiprocessing.get_context("spawn")  # no fork of a process that has threads and open files
 WAIT = 30.0  # seconds any step may take before the test gives up instead of hanging
 
@@ -53,34 +52,44 @@ def join_all(processes: Sequence[BaseProcess]) -> None:
         assert process.exitcode == 0, f"child exited with {process.exitcode}"
 
 
+def a_flag(call_id: str, number: int, *, category: str = "verbal", closing: bool = False) -> Escalation:
+    """The call's flag ``number`` as the ladder builds it (the closing one opens a case and pauses the agent)."""
+    at = T0 + timedelta(milliseconds=number)
+    return Escalation(
+        call_id=call_id, category=category, number_in_call=number, number_in_category=number, agent="anna",
+        caller="+32", queue="q", at=at, outcome="disconnect" if closing else "warn", team="care",
+        case=CaseToOpen(team="care", priority=2) if closing else None,
+        pause=PauseToBook(agent="PJSIP/anna", reason="recovery", resume_at=at + timedelta(minutes=5))
+        if closing else None,
+        events=(("agent_paused", "anna for 5 min"), ("disconnect", "abuse_closing")) if closing else ())
+
+
 # ------------------------------------------------------------------ workers run in child processes
 
 
-def flag_many(url: str, worker: int, presses: int, start: Barrier, results: Any) -> None:
-    """Record ``presses`` flags on call "shared", cycling through the categories."""
+def book_many(url: str, worker: int, flags: int, start: Barrier, results: Any) -> None:
+    """Book flags 1..``flags`` of call "shared" (every third a closing) in an order of its own: the other
+    process books the same ones at the same time, as two servers would (one from its outbox)."""
     store = open_store(url, busy_timeout=30)
+    numbers = list(range(1, flags + 1))
+    random.Random(worker).shuffle(numbers)
     start.wait(timeout=WAIT)
     seen = []
-    for n in range(presses):
-        category = CATEGORIES[(n + worker) % len(CATEGORIES)]
-        at = T0 + timedelta(milliseconds=n)
-        result = store.record_flag("shared", category, agent=f"agent{worker}", caller="+32", queue="q", at=at,
-                                   dedupe_seconds=0)
-        seen.append((category, result.count_in_category, result.count_total, result.duplicate))
+    for number in numbers:
+        booked = store.book_escalation(a_flag("shared", number, closing=number % 3 == 0))
+        seen.append((number, booked.incident_id, booked.case_id, booked.already))
         time.sleep(0.002)  # let the other process in: back-to-back writes would simply take turns in blocks
     store.close()
     results.put((worker, seen))
 
 
-def press_same_code(url: str, rounds: int, barrier: Barrier, results: Any) -> None:
-    """Each round, press the same category on a fresh call at the same moment as the other process."""
+def book_same_closing(url: str, rounds: int, barrier: Barrier, results: Any) -> None:
+    """Each round, book the same closing flag of a fresh call at the same moment as the other process."""
     store = open_store(url, busy_timeout=30)
     outcomes = []
     for round_ in range(rounds):
         barrier.wait(timeout=WAIT)
-        result = store.record_flag(f"call{round_}", "verbal", agent="a", caller="+32", queue="q", at=T0,
-                                   dedupe_seconds=5)
-        outcomes.append(result.duplicate)
+        outcomes.append(store.book_escalation(a_flag(f"call{round_}", 1, closing=True)).already)
     store.close()
     results.put(outcomes)
 
@@ -104,66 +113,66 @@ def write_then_wait_to_be_killed(url: str, written: Event) -> None:
 # ------------------------------------------------------------------ tests
 
 
-def assert_counts_complete(presses: list[tuple[str, int, int, bool]]) -> None:
-    """Every 1-based count handed out exactly once: nothing lost, nothing given twice."""
-    assert not any(duplicate for *_, duplicate in presses)
-    assert sorted(total for _, _, total, _ in presses) == list(range(1, len(presses) + 1))
-    per_category = Counter(category for category, *_ in presses)
-    for category, count in per_category.items():
-        numbers = sorted(n for c, n, _, _ in presses if c == category)
-        assert numbers == list(range(1, count + 1)), category
+def assert_booked_once_each(bookings: list[tuple[int, int, int | None, bool]], flags: int, writers: int) -> None:
+    """Each flag booked by exactly one writer; the others were told it was booked, with the same ids."""
+    assert len(bookings) == flags * writers
+    for number in range(1, flags + 1):
+        mine = [(incident, case, already) for n, incident, case, already in bookings if n == number]
+        assert sorted(already for *_, already in mine) == [False] + [True] * (writers - 1), number
+        assert len({(incident, case) for incident, case, _ in mine}) == 1, number
 
 
-def test_two_processes_flagging_one_call_at_once_get_every_count_exactly_once(store_url: str) -> None:
+def test_two_processes_booking_one_calls_flags_at_once_book_each_exactly_once(store_url: str) -> None:
     url = store_url
     open_store(url).close()  # schema in place before the race starts
-    presses, workers = 60, 2
+    flags, workers = 60, 2
     start, results = SPAWN.Barrier(workers), SPAWN.Queue()
-    with running(flag_many, *[(url, w, presses, start, results) for w in range(workers)]) as processes:
+    with running(book_many, *[(url, w, flags, start, results) for w in range(workers)]) as processes:
         seen = dict(results.get(timeout=WAIT) for _ in processes)
         join_all(processes)
 
-    everything = [press for worker in seen for press in seen[worker]]
-    assert len(everything) == presses * workers
-    assert_counts_complete(everything)
-    writer_by_count = [w for _, w in sorted((total, w) for w in seen for _, _, total, _ in seen[w])]
-    turns = sum(1 for a, b in zip(writer_by_count, writer_by_count[1:]) if a != b)
+    assert_booked_once_each([booking for worker in seen for booking in seen[worker]], flags, workers)
+    booker_by_flag = [w for _, w in sorted((n, w) for w in seen for n, *_, already in seen[w] if not already)]
+    turns = sum(1 for a, b in zip(booker_by_flag, booker_by_flag[1:]) if a != b)
     assert turns >= 3, "the two processes did not write at the same time: the test proved nothing"
     store = open_store(url)
     stored = store.list_incidents(call_id="shared")
-    assert len(stored) == presses * workers
-    assert sorted(i.number_in_call for i in stored) == list(range(1, presses * workers + 1))
+    assert sorted(i.number_in_call for i in stored) == list(range(1, flags + 1))
+    assert len(store.list_cases()) == flags // 3 and len(store.active_pauses()) == flags // 3
     store.close()
 
 
-def test_same_code_pressed_by_two_processes_at_once_is_counted_once(store_url: str) -> None:
+def test_one_closing_booked_by_two_processes_at_once_is_booked_once(store_url: str) -> None:
     url = store_url
     open_store(url).close()
     rounds = 25
     barrier, results = SPAWN.Barrier(2), SPAWN.Queue()
-    with running(press_same_code, *[(url, rounds, barrier, results)] * 2) as processes:
+    with running(book_same_closing, *[(url, rounds, barrier, results)] * 2) as processes:
         first, second = results.get(timeout=WAIT), results.get(timeout=WAIT)
         join_all(processes)
-    # In every round exactly one of the two presses was recorded and the other was its duplicate.
+    # In every round exactly one of the two bookings wrote, and the other found it booked.
     assert [a != b for a, b in zip(first, second)] == [True] * rounds
     store = open_store(url)
-    assert len(store.list_incidents()) == rounds
+    assert len(store.list_incidents()) == rounds and len(store.list_cases()) == rounds
+    assert len(store.active_pauses()) == rounds
+    for case in store.list_cases():
+        assert [e.action for e in case.events] == ["case_opened", "agent_paused", "disconnect"]
     store.close()
 
 
-def test_threads_sharing_one_store_get_every_count_exactly_once(store_url: str) -> None:
+def test_threads_sharing_one_store_book_every_flag_exactly_once(store_url: str) -> None:
     store = open_store(store_url)
-    presses: list[tuple[str, int, int, bool]] = []
+    bookings: list[tuple[int, int, int | None, bool]] = []
     lock, start = threading.Lock(), threading.Barrier(8)
+    flags = 25
 
     def work(worker: int) -> None:
         start.wait(timeout=WAIT)
-        for n in range(25):
-            category = CATEGORIES[(n + worker) % len(CATEGORIES)]
-            result = store.record_flag("shared", category, agent="a", caller="+32", queue="q",
-                                       at=T0 + timedelta(milliseconds=n), dedupe_seconds=0)
+        for n in range(flags):
+            number = (n + worker * 3) % flags + 1  # each thread starts elsewhere in the list
+            booked = store.book_escalation(a_flag("shared", number, closing=number % 5 == 0))
             with lock:
-                presses.append((category, result.count_in_category, result.count_total, result.duplicate))
+                bookings.append((number, booked.incident_id, booked.case_id, booked.already))
             store.get_call("shared")  # reads interleaved with writes on the same store
 
     threads = [threading.Thread(target=work, args=(w,), daemon=True) for w in range(8)]
@@ -171,8 +180,8 @@ def test_threads_sharing_one_store_get_every_count_exactly_once(store_url: str) 
         thread.start()
     for thread in threads:
         thread.join(timeout=WAIT)
-    assert len(presses) == 200
-    assert_counts_complete(presses)
+    assert_booked_once_each(bookings, flags, 8)
+    assert len(store.list_incidents(call_id="shared")) == flags and len(store.list_cases()) == flags // 5
     store.close()
 
 
@@ -214,15 +223,15 @@ def test_write_waits_no_longer_than_busy_timeout_for_another_writer(tmp_path: Pa
     try:
         began = time.monotonic()
         with pytest.raises(StoreError, match="locked"):
-            store.record_flag("c1", "verbal", agent="a", caller="1", queue="q", at=T0, dedupe_seconds=0)
+            store.book_escalation(a_flag("c1", 1))
         waited = time.monotonic() - began
         assert 0.25 <= waited < 2.0
         assert store.get_call("c1") is None  # reads still work while another process writes (WAL)
     finally:
         other.execute("ROLLBACK")
         other.close()
-    result = store.record_flag("c1", "verbal", agent="a", caller="1", queue="q", at=T0, dedupe_seconds=0)
-    assert result.count_total == 1  # the failed attempt left nothing behind, and the store still works
+    assert not store.book_escalation(a_flag("c1", 1)).already  # the failed attempt left nothing behind
+    assert len(store.list_incidents(call_id="c1")) == 1  # and the store still works
     store.close()
 
 
@@ -234,16 +243,15 @@ def test_postgresql_flag_waits_no_longer_than_busy_timeout_for_another_server(po
     try:
         began = time.monotonic()
         with pytest.raises(StoreError, match="lock timeout"):
-            store.record_flag("c1", "verbal", agent="a", caller="1", queue="q", at=T0, dedupe_seconds=0)
+            store.book_escalation(a_flag("c1", 1))
         waited = time.monotonic() - began
         assert 0.25 <= waited < 2.0
-        other_call = store.record_flag("c2", "verbal", agent="a", caller="1", queue="q", at=T0, dedupe_seconds=0)
-        assert other_call.count_total == 1  # flags of other calls do not wait
+        assert not store.book_escalation(a_flag("c2", 1)).already  # flags of other calls do not wait
         assert store.get_call("c1") is None  # and reads go on
     finally:
         other.close()  # the lock goes with its session
-    result = store.record_flag("c1", "verbal", agent="a", caller="1", queue="q", at=T0, dedupe_seconds=0)
-    assert result.count_total == 1  # the failed attempt left nothing behind, and the store still works
+    assert not store.book_escalation(a_flag("c1", 1)).already  # the failed attempt left nothing behind
+    assert len(store.list_incidents(call_id="c1")) == 1  # and the store still works
     store.close()
 
 

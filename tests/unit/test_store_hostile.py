@@ -11,10 +11,17 @@ from datetime import datetime, timedelta, timezone
 import psycopg
 import pytest
 
-from agi_scripts.storage import Store, StoreError
+from agi_scripts.storage import Escalation, Store, StoreError
 from agi_scripts.storage.base import is_postgresql_url, sqlite_path
 
 T0 = datetime(2025, 3, 14, 9, 0, tzinfo=timezone.utc)
+
+
+def flag_of(text: str, *, call_id: str | None = None, number: int = 1) -> Escalation:
+    """A flag with the hostile text in every field the caller or the config can reach."""
+    return Escalation(call_id=text if call_id is None else call_id, category=text, number_in_call=number,
+                      number_in_category=number, agent=text, caller=text, queue=text, at=T0, outcome=text,
+                      team=text)
 
 HOSTILE = [
     "O'Brien",
@@ -42,7 +49,7 @@ def assert_refused_and_nothing_stored(store: Store, text: str) -> None:
     with pytest.raises(StoreError, match="NUL"):
         store.start_compliment("c", agent=text, queue="q", campaign=None)
     with pytest.raises(StoreError, match="NUL"):
-        store.record_flag("c", text, agent="a", caller=text, queue="q", at=T0, dedupe_seconds=3)
+        store.book_escalation(flag_of(text, call_id="c"))
     with pytest.raises(StoreError, match="NUL"):
         store.open_case(category=text, team="t", priority=1, caller=text, agent="a", queue="q", call_id="c")
     assert (store.list_compliments(), store.list_incidents(), store.list_cases()) == ([], [], [])
@@ -75,10 +82,9 @@ def test_hostile_text_round_trips_through_flags_cases_and_pauses(store: Store, s
     if refused_here(store_url, text):
         assert_refused_and_nothing_stored(store, text)
         return
-    result = store.record_flag(text, text, agent=text, caller=text, queue=text, at=T0, dedupe_seconds=3,
-                               team=text)
-    assert store.record_flag(text, text, agent=text, caller=text, queue=text, at=T0, dedupe_seconds=3).duplicate
-    store.set_incident_action(result.incident_id, text)
+    booked = store.book_escalation(flag_of(text))
+    again = store.book_escalation(flag_of(text))
+    assert again.already and again.incident_id == booked.incident_id
     [incident] = store.list_incidents(call_id=text)
     assert {incident.call_id, incident.category, incident.agent, incident.caller, incident.queue,
             incident.team, incident.action} == {text}
@@ -121,9 +127,9 @@ def tables_and_calls(store_url: str) -> tuple[set[str], int]:
 
 def test_injection_attempts_leave_every_table_in_place(store: Store, store_url: str) -> None:
     stored = [text for text in HOSTILE if not refused_here(store_url, text)]
-    for text in stored:
+    for number, text in enumerate(stored, start=1):
         store.record_call_start(text, caller=text, queue="q", language="nl", route="q")
-        store.record_flag("c", text, agent=text, caller=text, queue="q", at=T0, dedupe_seconds=0)
+        store.book_escalation(flag_of(text, call_id="c", number=number))
     tables, calls = tables_and_calls(store_url)
     assert {"calls", "cases", "incidents", "compliments", "case_events", "agent_pauses"} <= tables
     assert calls == len(stored) >= len(HOSTILE) - 2

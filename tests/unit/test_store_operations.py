@@ -8,15 +8,22 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from agi_scripts.storage import Case, FlagResult, NotFound, Store, StoreError, open_store
+from agi_scripts.storage import (Case, CaseToOpen, Escalation, EscalationBooked, NotFound, Store, StoreError,
+                                 open_store)
 
 T0 = datetime(2025, 3, 14, 9, 0, 0, tzinfo=timezone.utc)
 
 
-def flag(store: Store, call_id: str, category: str, seconds: float, dedupe: float = 3.0,
-         team: str | None = None) -> FlagResult:
-    return store.record_flag(call_id, category, agent="PJSIP/anna", caller="+3225551234", queue="support",
-                             at=T0 + timedelta(seconds=seconds), dedupe_seconds=dedupe, team=team)
+def flag(store: Store, call_id: str, category: str, seconds: float, *, team: str | None = None,
+         outcome: str | None = "warn", queue: str = "support", caller: str = "+3225551234",
+         case: CaseToOpen | None = None, at: datetime | None = None) -> EscalationBooked:
+    """Book the call's next flag as the ladder does (it numbers the flags; the store keeps the numbers)."""
+    earlier = store.list_incidents(call_id=call_id)
+    return store.book_escalation(Escalation(
+        call_id=call_id, category=category, number_in_call=len(earlier) + 1,
+        number_in_category=sum(1 for incident in earlier if incident.category == category) + 1,
+        agent="PJSIP/anna", caller=caller, queue=queue, at=at or T0 + timedelta(seconds=seconds), outcome=outcome,
+        team=team, case=case))
 
 
 def open_test_case(store: Store, *, caller: str = "+3225551234", team: str = "special_care",
@@ -134,53 +141,34 @@ def test_delivered_compliments_leave_the_agents_new_list_and_keep_their_first_ti
 # ------------------------------------------------------------------ flags and incidents
 
 
-def test_flags_are_counted_per_category_and_in_total(store: Store) -> None:
-    results = [flag(store, "c1", "verbal", 0), flag(store, "c1", "threat", 1), flag(store, "c1", "verbal", 10)]
-    assert [(r.duplicate, r.count_in_category, r.count_total) for r in results] == [
-        (False, 1, 1), (False, 1, 2), (False, 2, 3)]
-    other_call = flag(store, "c2", "verbal", 0)
-    assert (other_call.count_in_category, other_call.count_total) == (1, 1)
-
-
-def test_same_category_within_dedupe_seconds_is_a_duplicate_and_not_recorded(store: Store) -> None:
-    first = flag(store, "c1", "verbal", 0, dedupe=3)
-    repeat = flag(store, "c1", "verbal", 2.9, dedupe=3)
-    assert repeat.duplicate and repeat.incident_id == first.incident_id
-    assert (repeat.count_in_category, repeat.count_total) == (1, 1)
-    assert len(store.list_incidents(call_id="c1")) == 1
-
-
-def test_dedupe_window_counts_from_the_last_accepted_press(store: Store) -> None:
-    assert not flag(store, "c1", "verbal", 0, dedupe=3).duplicate
-    assert flag(store, "c1", "verbal", 2, dedupe=3).duplicate
-    later = flag(store, "c1", "verbal", 3, dedupe=3)  # 3 s after the accepted one: a new press
-    assert not later.duplicate and later.count_in_category == 2
-
-
-def test_another_category_within_the_window_is_not_a_duplicate(store: Store) -> None:
-    flag(store, "c1", "verbal", 0)
-    threat = flag(store, "c1", "threat", 0.5)
-    assert not threat.duplicate and threat.count_total == 2
-
-
-def test_zero_dedupe_counts_every_press(store: Store) -> None:
-    results = [flag(store, "c1", "verbal", 0, dedupe=0) for _ in range(3)]
-    assert [r.count_in_category for r in results] == [1, 2, 3]
+def test_flags_keep_their_numbers_in_the_call_and_in_their_category(store: Store) -> None:
+    for category, seconds in (("verbal", 0), ("threat", 1), ("verbal", 10)):
+        flag(store, "c1", category, seconds)
+    flag(store, "c2", "verbal", 0)
+    assert [(i.category, i.number_in_call, i.number_in_category) for i in store.list_incidents(call_id="c1")] == [
+        ("verbal", 1, 1), ("threat", 2, 1), ("verbal", 3, 2)]
+    assert [(i.number_in_call, i.number_in_category) for i in store.list_incidents(call_id="c2")] == [(1, 1)]
 
 
 def test_incidents_keep_their_numbers_action_team_and_case(store: Store) -> None:
-    warn = flag(store, "c1", "verbal", 0, team="special_care")
-    disconnect = flag(store, "c1", "verbal", 20, team="special_care")
-    case = open_test_case(store)
-    store.set_incident_action(warn.incident_id, "warn")
-    store.set_incident_action(disconnect.incident_id, "disconnect", case_id=case.id)
+    flag(store, "c1", "verbal", 0, team="special_care")
+    booked = flag(store, "c1", "verbal", 20, team="special_care", outcome="disconnect",
+                  case=CaseToOpen(team="special_care", priority=2))
     first, second = store.list_incidents(call_id="c1")
     assert (first.number_in_call, first.number_in_category, first.action, first.case_id) == (1, 1, "warn", None)
     assert (second.number_in_call, second.action, second.case_id, second.team) == (
-        2, "disconnect", case.id, "special_care")
+        2, "disconnect", booked.case_id, "special_care")
     assert (second.agent, second.caller, second.queue, second.at) == (
         "PJSIP/anna", "+3225551234", "support", T0 + timedelta(seconds=20))
     assert store.list_incidents(since=T0 + timedelta(seconds=10)) == [second]
+
+
+def test_an_incidents_action_and_case_can_be_set_afterwards(store: Store) -> None:
+    booked = flag(store, "c1", "verbal", 0, outcome=None)
+    case = open_test_case(store)
+    store.set_incident_action(booked.incident_id, "disconnect", case_id=case.id)
+    [incident] = store.list_incidents(call_id="c1")
+    assert (incident.action, incident.case_id) == ("disconnect", case.id)
 
 
 def test_incident_action_for_unknown_incident_or_case_is_not_found(store: Store) -> None:
@@ -346,13 +334,10 @@ def test_compliments_per_agent_counts_partial_ones_and_averages_the_rated(store:
 
 def test_incident_counts_group_by_any_dimensions(store: Store) -> None:
     flag(store, "c1", "verbal", 0, team="special_care")
-    flag(store, "c1", "verbal", 60, team="special_care")
+    flag(store, "c1", "verbal", 60, team="special_care", outcome="disconnect")
     flag(store, "c2", "threat", 0, team="security")
     late = datetime(2025, 3, 31, 22, 30, tzinfo=timezone.utc)  # 1 April 00:30 in Brussels
-    store.record_flag("c3", "verbal", agent="a", caller="1", queue="billing", at=late, dedupe_seconds=3,
-                      team="special_care")
-    for incident in store.list_incidents():
-        store.set_incident_action(incident.id, "warn" if incident.number_in_call == 1 else "disconnect")
+    flag(store, "c3", "verbal", 0, team="special_care", queue="billing", caller="1", at=late)
 
     by_category = {(r.category, r.count) for r in store.incident_counts(["category"])}
     assert by_category == {("verbal", 3), ("threat", 1)}
