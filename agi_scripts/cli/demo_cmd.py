@@ -33,7 +33,32 @@ def run_demo_command(args: argparse.Namespace) -> int:
     path = _sqlite_file(args.db)
     if path is None:
         return 2
-    return run_demo(path)
+    code = run_demo(path)
+    if code == 0:
+        _desk_accounts(path)
+    return code
+
+
+def _desk_accounts(db_file: Path) -> None:
+    """One desk account per role in the demo's store, with new random passwords, printed and kept
+    (readable by the owner only) beside the store for ``make desk``."""
+    from agi_scripts.desk.accounts import demo_accounts
+    from agi_scripts.prompts.files import write_atomic
+    from agi_scripts.storage import open_store
+
+    store = open_store(f"sqlite:///{db_file.resolve()}")
+    try:
+        made = demo_accounts(store)
+    finally:
+        store.close()
+    lines = [f"Desk accounts in {db_file} (make desk, then http://127.0.0.1:8080):"]
+    for account, password in made:
+        what = account.role + (f", team {account.team}" if account.team else "") + \
+            (f", agent {account.agent}" if account.agent else "")
+        lines.append(f"  {account.name:<11} password {password}   ({what})")
+    text = "\n".join(lines) + "\n"
+    write_atomic(db_file.resolve().with_name("demo-desk-accounts.txt"), text.encode("utf-8"), mode=0o600)
+    print(text, end="", flush=True)
 
 
 def run_sandbox_command(args: argparse.Namespace) -> int:

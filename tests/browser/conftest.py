@@ -13,8 +13,9 @@ from playwright.sync_api import Browser, Page, sync_playwright
 from tests.support.desk_process import CHROMIUM, CHROMIUM_ARGS
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    """One Chromium per module: Playwright's own event loop is gone before any other module runs."""
     if not Path(CHROMIUM).is_file():
         pytest.fail(f"{CHROMIUM} is missing: run `make chromium` (scripts/install-chromium)")
     with sync_playwright() as playwright:

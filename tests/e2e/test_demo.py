@@ -27,6 +27,11 @@ def test_demo_leaves_a_spoken_five_star_compliment_and_a_case(tmp_path: Path) ->
     demo = respectline("demo", "--db", db, timeout=400)
     assert demo.returncode == 0, demo.stdout[-3000:] + demo.stderr[-3000:]
     assert "no channel left in Asterisk" in demo.stdout
+    # One desk account per role, printed with its password and kept beside the store for `make desk`.
+    accounts = demo.stdout[demo.stdout.index("Desk accounts in"):]
+    for role in ("special_care", "security", "supervisor", "admin", "agent"):
+        assert f"({role}" in accounts, accounts
+    assert (tmp_path / "demo-desk-accounts.txt").read_text() == accounts
 
     report = respectline("report", "compliments", "--db", db, "--format", "json")
     assert report.returncode == 0, report.stderr

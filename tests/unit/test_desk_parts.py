@@ -136,3 +136,21 @@ def test_add_user_reads_the_password_from_standard_input_and_checks_role_and_tea
     monkeypatch.setattr("sys.stdin", io.StringIO("another long password\n"))
     code, _out, err = cli.run("desk", "set-password", "Nobody")
     assert code == 1 and "no desk user named 'Nobody'" in err
+
+
+def test_the_demo_gets_one_account_per_role_with_a_new_password_each_run(
+        store: Store, cheap_hashes: None) -> None:
+    from agi_scripts.desk.accounts import demo_accounts
+    from agi_scripts.storage.desk import ROLES
+
+    first = demo_accounts(store)
+    assert sorted(account.role for account, _ in first) == sorted(ROLES)
+    desk = DeskStore(store)
+    for account, password in first:
+        user = desk.user_named(account.name)
+        assert user is not None and passwords.verify_password(user.password_hash, password)
+    assert desk.user_named("agent1").agent == "Agent One"  # type: ignore[union-attr]
+    again = demo_accounts(store)
+    assert len(desk.users()) == len(ROLES)
+    assert all(old != new for (_, old), (_, new) in zip(first, again))
+    assert passwords.verify_password(desk.user_named("care").password_hash, again[0][1])  # type: ignore[union-attr]
