@@ -144,6 +144,10 @@ class StoreCaseBook:
     def book(self, escalation: Escalation) -> EscalationBooked | None:
         try:
             booked = self.store.book_escalation(escalation)
+        except ValueError as exc:  # never built by the ladder; a bug must not cost the call its announcements
+            self.log.error("flag: the store refused flag %s as malformed (%s); not booked", escalation.key, exc)
+            run_blocking(self.outbox.booked, escalation)
+            return None
         except StoreError as exc:
             self.outbox.unbooked(escalation)
             self.log.error("flag: store unavailable (%s); flag %s kept in the outbox, booked when the store "
