@@ -7,10 +7,12 @@ and tells people through ``Notifier`` (e-mail). The order is the agent's protect
 1. the flag is counted from the call's own memory (``FlagMemory``, kept on the caller's channel),
    so the ladder climbs whether or not the store answers;
 2. the whole booking (:class:`Escalation`) is written to the outbox before anything happens;
-3. the agent is paused and the caller warned, disconnected or transferred, as the rung says;
-4. the store books the escalation in one transaction; when it cannot, the outbox keeps it and the
-   server's keeper books it later, exactly once (and lifts the pause on time meanwhile);
-5. only what was really booked is announced (``RespectlineCase``, the case mail).
+3. the store starts booking it in one transaction, on a worker thread, while
+4. the agent is paused and the caller warned, disconnected or transferred, as the rung says: the
+   caller never waits for the store, and a case is on the desk's inbox while the prompt still plays;
+5. the ladder then waits for the booking; when the store could not take it, the outbox keeps it and
+   the server's keeper books it later, exactly once (and lifts the pause on time meanwhile);
+6. only what was really booked is announced (``RespectlineCase``, the case mail).
 """
 
 from __future__ import annotations
@@ -54,12 +56,17 @@ class CallerChannel(Protocol):
         """An AMI ``UserEvent``; still sent after the caller hung up."""
 
 
+class Booking(Protocol):
+    def outcome(self) -> EscalationBooked | None:
+        """Wait for the booking; None when the store failed (the outbox keeps it)."""
+
+
 class CaseBook(Protocol):
     def hold(self, escalation: Escalation) -> None:
         """Write the escalation ahead (outbox); never raises."""
 
-    def book(self, escalation: Escalation) -> EscalationBooked | None:
-        """Book it in the store; None when the store failed (the outbox keeps it)."""
+    def book(self, escalation: Escalation) -> Booking:
+        """Start booking it in the store and return at once; never raises."""
 
 
 class Notifier(Protocol):
@@ -161,8 +168,9 @@ def run_ladder(policy: AbusePolicy, category: Category, call: FlaggedCall, memor
     escalation = _escalation(policy, category, call, rung, number, number_in_call, evidence)
     trace.escalation = escalation
     book.hold(escalation)
+    booking = book.book(escalation)
     _protect(policy, escalation, rung, channel, trace)
-    trace.booked = booked = book.book(escalation)
+    trace.booked = booked = booking.outcome()
     _announce(category, escalation, rung, booked, channel, notifier, trace)
     return trace
 

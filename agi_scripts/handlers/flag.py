@@ -21,7 +21,7 @@ from agi_scripts.handlers.context import HandlerContext
 from agi_scripts.handlers.recordings import evidence_file, is_evidence_of
 from agi_scripts.notify import EmailNotifier, LadderMail
 from agi_scripts.protocol.errors import BlockingCallTimeout, ChannelHungUp
-from agi_scripts.server.blocking import run_blocking
+from agi_scripts.server.blocking import Pending, run_blocking, start_blocking
 from agi_scripts.storage.base import Escalation, EscalationBooked, Store, StoreError, utc_now
 from agi_scripts.storage.outbox import Outbox
 
@@ -141,24 +141,40 @@ class StoreCaseBook:
             self.log.error("flag: the outbox (paths.spool) did not answer in time; flag %s held in memory",
                            escalation.key)
 
-    def book(self, escalation: Escalation) -> EscalationBooked | None:
+    def book(self, escalation: Escalation) -> StoreBooking:
+        # On a worker thread while the caller hears the prompt: the caller never waits for the store.
+        return StoreBooking(self, escalation, start_blocking(self.book_now, escalation))
+
+    def book_now(self, escalation: Escalation) -> EscalationBooked | None:
+        """The booking itself, on a worker thread (or here, outside a FastAGI session)."""
         try:
             booked = self.store.book_escalation(escalation)
         except ValueError as exc:  # never built by the ladder; a bug must not cost the call its announcements
             self.log.error("flag: the store refused flag %s as malformed (%s); not booked", escalation.key, exc)
-            run_blocking(self.outbox.booked, escalation)
+            self.outbox.booked(escalation)
             return None
         except StoreError as exc:
             self.outbox.unbooked(escalation)
             self.log.error("flag: store unavailable (%s); flag %s kept in the outbox, booked when the store "
                            "answers", exc, escalation.key)
             return None
-        try:
-            run_blocking(self.outbox.booked, escalation)
-        except BlockingCallTimeout:
-            self.log.error("flag: the outbox (paths.spool) did not answer in time; flag %s is booked and its "
-                           "file will be booked again, harmlessly", escalation.key)
+        self.outbox.booked(escalation)
         return booked
+
+
+class StoreBooking:
+    def __init__(self, book: StoreCaseBook, escalation: Escalation, pending: Pending[EscalationBooked | None]) -> None:
+        self.book, self.escalation, self.pending = book, escalation, pending
+
+    def outcome(self) -> EscalationBooked | None:
+        try:
+            return self.pending.result()
+        except BlockingCallTimeout:
+            # Still running: if it books after all, it crosses its file off; if not, the keeper books it.
+            self.book.outbox.unbooked(self.escalation)
+            self.book.log.error("flag: the store did not answer in time; flag %s kept in the outbox",
+                                self.escalation.key)
+            return None
 
 
 def _sound(bundle: Bundle, prompt_id: str, language: str) -> str:

@@ -12,7 +12,8 @@ method call is offloaded already.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from concurrent.futures import Future
+from typing import Any, Generic, TypeVar
 
 from greenlet import greenlet
 
@@ -26,6 +27,8 @@ class SessionGreenlet(greenlet):  # type: ignore[misc]  # greenlet's stubs make 
     session until it returns (raising ``BlockingCallTimeout`` past the server's limit)."""
 
     offload: Callable[[Callable[..., Any], tuple[Any, ...], Mapping[str, Any]], Any]
+    submit: Callable[[Callable[..., Any], tuple[Any, ...], Mapping[str, Any]], Future[Any]]
+    wait_for: Callable[[Future[Any], str], Any]
 
 
 def run_blocking(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
@@ -35,6 +38,36 @@ def run_blocking(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         result: T = current.offload(fn, args, kwargs)
         return result
     return fn(*args, **kwargs)
+
+
+class Pending(Generic[T]):
+    """Work started on a worker thread by :func:`start_blocking`; :meth:`result` waits for it."""
+
+    def __init__(self, future: Future[T], session: SessionGreenlet | None, what: str) -> None:
+        self._future, self._session, self._what = future, session, what
+
+    def result(self) -> T:
+        """The work's result or its exception; from a session, parks it (``BlockingCallTimeout`` past
+        the server's limit) and lets the other calls run meanwhile."""
+        if self._session is not None:
+            value: T = self._session.wait_for(self._future, self._what)
+            return value
+        return self._future.result()
+
+
+def start_blocking(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Pending[T]:
+    """Start ``fn(*args, **kwargs)`` on a worker thread and go on; outside a FastAGI session (classic
+    AGI, a CLI, a test) it runs at once, here."""
+    current = greenlet.getcurrent()
+    what = getattr(fn, "__name__", "call")
+    if isinstance(current, SessionGreenlet):
+        return Pending(current.submit(fn, args, kwargs), current, what)
+    done: Future[T] = Future()
+    try:
+        done.set_result(fn(*args, **kwargs))
+    except Exception as exc:  # handed to whoever asks for the result, as a worker thread would
+        done.set_exception(exc)
+    return Pending(done, None, what)
 
 
 class Offloaded:

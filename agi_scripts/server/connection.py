@@ -185,6 +185,8 @@ class AgiConnection:
     def _start_session(self, env: dict[str, str]) -> None:
         session = SessionGreenlet(self._run_session, parent=self.core.hub)
         session.offload = self._offload
+        session.submit = self._submit
+        session.wait_for = self._wait_for
         self._greenlet = session
         session.switch(env)
 
@@ -223,15 +225,22 @@ class AgiConnection:
                 pass
 
     def _offload(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
-        future = self.core.executor.submit(fn, *args, **kwargs)
-        self._future = future
-        future.add_done_callback(self._offload_done_in_worker)
-        wake = self._park(Wake.DONE, self.core.options.blocking_timeout)
-        self._future = None
-        if wake is Wake.TIMEOUT:
-            future.cancel()
-            raise BlockingCallTimeout(
-                f"{getattr(fn, '__name__', 'call')} took more than {self.core.options.blocking_timeout:.1f} s")
+        return self._wait_for(self._submit(fn, args, kwargs), getattr(fn, "__name__", "call"))
+
+    def _submit(self, fn: Callable[..., Any], args: tuple[Any, ...],
+                kwargs: Mapping[str, Any]) -> concurrent.futures.Future[Any]:
+        return self.core.executor.submit(fn, *args, **kwargs)
+
+    def _wait_for(self, future: concurrent.futures.Future[Any], what: str = "call") -> Any:
+        """Park this session until ``future`` is done (at most the server's blocking timeout)."""
+        if not future.done():
+            self._future = future
+            future.add_done_callback(self._offload_done_in_worker)
+            wake = self._park(Wake.DONE, self.core.options.blocking_timeout)
+            self._future = None
+            if wake is Wake.TIMEOUT:
+                future.cancel()
+                raise BlockingCallTimeout(f"{what} took more than {self.core.options.blocking_timeout:.1f} s")
         return future.result()
 
     def _offload_done_in_worker(self, future: concurrent.futures.Future[Any]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from pathlib import Path
 
 import pytest
@@ -358,3 +359,23 @@ def test_with_several_asterisk_hosts_a_call_id_without_a_system_name_is_logged_a
     assert "call id 1700000000.72 carries none of the system names in asterisk_hosts" in caplog.text
     assert unnamed.sent("HANGUP") == [["HANGUP"]]  # the agent's protection comes first
     assert {c.call_id for c in stack.store.list_cases()} == {"pbx-gent-2-1700000000.71", "1700000000.72"}
+
+
+def test_the_case_is_in_the_store_while_the_caller_still_hears_the_closing(stack: Stack) -> None:
+    """The booking runs beside the prompt, so Special Care's inbox has the case before the call ends."""
+    seen_during_prompt: list[int] = []
+
+    class SlowPrompt(FakeChannel):
+        def answer(self, argv: list[str]) -> str:
+            if argv[:3] == ["STREAM", "FILE", "respectline/nl/abuse_closing_threat"]:
+                deadline = time.monotonic() + 3.0
+                while time.monotonic() < deadline and not stack.store.list_cases():
+                    time.sleep(0.02)  # the prompt "plays": Asterisk has not answered yet
+                seen_during_prompt.append(len(stack.store.list_cases()))
+            return super().answer(argv)
+
+    channel = SlowPrompt(dict(AGENT))
+    with stack.call("flag", args=["threat"], uniqueid="1700000000.81") as peer:
+        channel.serve(peer)
+    assert seen_during_prompt == [1]
+    assert channel.sent("HANGUP") == [["HANGUP"]]

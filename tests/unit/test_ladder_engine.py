@@ -78,13 +78,22 @@ class ScriptedBook:
         self.journal.steps.append("hold")
         self.held.append(escalation)
 
-    def book(self, escalation: Escalation) -> EscalationBooked | None:
+    def book(self, escalation: Escalation) -> ScriptedBooking:
         self.journal.steps.append("book")
         if self.store_down:
-            return None
+            return ScriptedBooking(self.journal, None)
         self.booked.append(escalation)
-        return EscalationBooked(incident_id=7, case_id=42 if escalation.case else None, pause_id=None,
-                                already=self.already)
+        return ScriptedBooking(self.journal, EscalationBooked(
+            incident_id=7, case_id=42 if escalation.case else None, pause_id=None, already=self.already))
+
+
+class ScriptedBooking:
+    def __init__(self, journal: Journal, booked: EscalationBooked | None) -> None:
+        self.journal, self.booked = journal, booked
+
+    def outcome(self) -> EscalationBooked | None:
+        self.journal.steps.append("booked" if self.booked else "not booked")
+        return self.booked
 
 
 class ScriptedMail:
@@ -116,8 +125,8 @@ def flag(policy: AbusePolicy, category: str, memory: FlagMemory, *, seconds: flo
 
 def test_a_first_verbal_flag_records_evidence_warns_and_books_a_warning(policy: AbusePolicy) -> None:
     trace, journal, channel, book = flag(policy, "verbal_abuse", FlagMemory())
-    assert journal.steps == ["remember", "no_compliment_offer", "start_evidence", "hold",
-                             "play abuse_warning", "book"]
+    assert journal.steps == ["remember", "no_compliment_offer", "start_evidence", "hold", "book",
+                             "play abuse_warning", "booked"]
     [booked] = book.booked
     assert (booked.number_in_call, booked.number_in_category, booked.outcome, booked.case, booked.pause) == (
         1, 1, "warn", None, None)
@@ -125,13 +134,13 @@ def test_a_first_verbal_flag_records_evidence_warns_and_books_a_warning(policy: 
     assert trace.summary("verbal_abuse") == "category=verbal_abuse flag=1 actions=recording,warn"
 
 
-def test_the_second_flag_protects_before_it_books_and_announces_only_after(policy: AbusePolicy) -> None:
+def test_the_second_flag_books_while_it_protects_and_announces_only_after(policy: AbusePolicy) -> None:
     memory = FlagMemory()
     flag(policy, "verbal_abuse", memory)
     trace, journal, channel, book = flag(policy, "verbal_abuse", memory, seconds=30)
     assert journal.steps == [
-        "remember", "no_compliment_offer", "hold", "pause PJSIP/agent1", "play abuse_closing", "hang_up", "book",
-        "announce RespectlineCase", "mail case 42 normal", "announce RespectlineFlag", "mail pause case=42"]
+        "remember", "no_compliment_offer", "hold", "book", "pause PJSIP/agent1", "play abuse_closing", "hang_up",
+        "booked", "announce RespectlineCase", "mail case 42 normal", "announce RespectlineFlag", "mail pause case=42"]
     [escalation] = book.booked
     assert escalation.case is not None and escalation.case.recording is None  # the channel had no RL_EVIDENCE
     assert escalation.case.team == "special_care" and escalation.pause is not None
