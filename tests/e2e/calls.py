@@ -42,8 +42,8 @@ def shorten_pauses(flows: Path, seconds: int) -> None:
     policy.write_text(text)
 
 
-def agent_paused(asterisk: AsteriskSandbox, queue: str = "support") -> bool:
-    """Whether agent1 is paused in ``queue``, as ``queue show`` says."""
-    lines = [line for line in asterisk.rx(f"queue show {queue}").splitlines() if "agent1" in line]
-    assert lines, f"agent1 is not a member of {queue}"
+def agent_paused(asterisk: AsteriskSandbox, queue: str = "support", agent: str = "agent1") -> bool:
+    """Whether ``agent`` is paused in ``queue``, as ``queue show`` says."""
+    lines = [line for line in asterisk.rx(f"queue show {queue}").splitlines() if f"PJSIP/{agent})" in line]
+    assert lines, f"{agent} is not a member of {queue}"
     return "paused" in lines[0].lower()
