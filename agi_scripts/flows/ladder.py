@@ -39,8 +39,11 @@ class CallerChannel(Protocol):
     def no_compliment_offer(self) -> None:
         """A caller flagged for abuse is not asked to compliment the agent afterwards."""
 
-    def start_evidence(self) -> str | None:
-        """Start recording the call as evidence; the file's path, or None when it cannot be made."""
+    def prepare_evidence(self) -> str | None:
+        """Where this call's evidence recording will go, or None when the share cannot take it."""
+
+    def start_recording(self, evidence: str) -> None:
+        """Tell the caller the call is recorded, and start recording it to ``evidence``."""
 
     def pause_agent(self, interface: str, reason: str) -> None: ...
 
@@ -160,16 +163,14 @@ def run_ladder(policy: AbusePolicy, category: Category, call: FlaggedCall, memor
     channel.remember(memory.text())
     channel.no_compliment_offer()
     rung = category.rung(number)
-    evidence = call.evidence
+    evidence, new_recording = call.evidence, ""
     if number_in_call == 1 and policy.record_on_first_flag and not evidence:
-        evidence = channel.start_evidence() or ""
-        if evidence:
-            trace.done.append("recording")
+        evidence = new_recording = channel.prepare_evidence() or ""
     escalation = _escalation(policy, category, call, rung, number, number_in_call, evidence)
     trace.escalation = escalation
     book.hold(escalation)
     booking = book.book(escalation)
-    _protect(policy, escalation, rung, channel, trace)
+    _protect(policy, escalation, rung, channel, trace, new_recording)
     trace.booked = booked = booking.outcome()
     _announce(category, escalation, rung, booked, channel, notifier, trace)
     return trace
@@ -202,11 +203,18 @@ def _outcome(rung: tuple[Action, ...]) -> Action | None:
 
 
 def _protect(policy: AbusePolicy, escalation: Escalation, rung: tuple[Action, ...], channel: CallerChannel,
-             trace: LadderTrace) -> None:
+             trace: LadderTrace, new_recording: str) -> None:
+    """The agent first (the pause is silent and instant), then the recording notice, then the caller."""
     if escalation.pause is not None:
         channel.pause_agent(escalation.pause.agent, escalation.pause.reason)
         trace.done.append("agent_paused")
     outcome = _outcome(rung)
+    try:
+        if new_recording:
+            channel.start_recording(new_recording)
+            trace.done.append("recording")
+    except CallerGone:
+        trace.caller_gone = True
     if outcome is None:
         return
     trace.done.append(outcome.kind)

@@ -18,7 +18,7 @@ from agi_scripts.flows.ladder import CallerGone, FlaggedCall, FlagMemory, run_la
 from agi_scripts.ground import channel_vars
 from agi_scripts.handlers.callinfo import agent_for, call_id_of, call_language, caller_number
 from agi_scripts.handlers.context import HandlerContext
-from agi_scripts.handlers.recordings import evidence_file, is_evidence_of
+from agi_scripts.handlers.recordings import evidence_file, evidence_room_problem, is_evidence_of
 from agi_scripts.notify import EmailNotifier, LadderMail
 from agi_scripts.protocol.errors import BlockingCallTimeout, ChannelHungUp
 from agi_scripts.server.blocking import Pending, run_blocking, start_blocking
@@ -78,21 +78,24 @@ class AgiCallerChannel:
     def no_compliment_offer(self) -> None:
         self.agi.set_variable(channel_vars.OFFER_COMPLIMENT, "0")
 
-    def start_evidence(self) -> str | None:
-        policy = self.bundle.abuse_policy
+    def prepare_evidence(self) -> str | None:
         file = evidence_file(self.bundle.settings.recordings_dir, self.call.call_id, self.call.at)
         try:
-            run_blocking(file.parent.mkdir, parents=True, exist_ok=True)
-        except OSError as exc:
+            problem = run_blocking(evidence_room_problem, file)
+        except BlockingCallTimeout:
+            problem = f"evidence folder {file.parent} did not answer in time (a hung share?)"
+        if problem:
             # A read-only, full or missing share must not cost the agent their protection.
-            self.ctx.log.error("flag: evidence folder %s cannot be created (%s); the ladder goes on "
-                               "without a recording", file.parent, exc.strerror or exc)
+            self.ctx.log.error("flag: %s; the ladder goes on without a recording", problem)
             return None
-        if policy.recording_notice:
-            self.agi.stream_file(_sound(self.bundle, policy.recording_notice, self.language))
-        self.agi.exec_command("MixMonitor", str(file))
-        self.agi.set_variable(channel_vars.EVIDENCE, str(file))
         return str(file)
+
+    def start_recording(self, evidence: str) -> None:
+        policy = self.bundle.abuse_policy
+        if policy.recording_notice:
+            self.play(policy.recording_notice)
+        self.agi.exec_command("MixMonitor", evidence)
+        self.agi.set_variable(channel_vars.EVIDENCE, evidence)
 
     def pause_agent(self, interface: str, reason: str) -> None:
         self.agi.exec_command("PauseQueueMember", f",{interface},,{reason}")

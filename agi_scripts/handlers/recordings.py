@@ -5,7 +5,9 @@ from __future__ import annotations
 import array
 import datetime as dt
 import math
+import os
 import re
+import stat
 import wave
 from pathlib import Path
 
@@ -27,6 +29,38 @@ def compliment_recording_base(recordings_dir: Path, call_id: str, now: dt.dateti
 def evidence_file(recordings_dir: Path, call_id: str, now: dt.datetime) -> Path:
     """``<dir>/evidence/YYYY/MM/<call id>.wav``: where a flagged call's MixMonitor writes."""
     return recordings_dir / "evidence" / f"{now:%Y}" / f"{now:%m}" / f"{call_id}.wav"
+
+
+MIN_FREE_BYTES = 1024 * 1024
+"""Room an evidence recording needs at the least: about a minute of the call (8 kHz, 16-bit)."""
+
+
+def evidence_room_problem(file: Path) -> str | None:
+    """Why ``file`` cannot take an evidence recording, or None. Asterisk's MixMonitor reports its own
+    failures only in Asterisk's log, so what can be known before is checked here: the folder made, the
+    path free of anything but a regular file (a FIFO there would hold MixMonitor, and the call, for
+    ever), room on the share. Runs on a worker thread (a share can hang)."""
+    try:
+        file.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return f"evidence folder {file.parent} cannot be created ({exc.strerror or exc})"
+    try:
+        mode = file.lstat().st_mode
+    except FileNotFoundError:
+        mode = None
+    except OSError as exc:
+        return f"evidence file {file} cannot be checked ({exc.strerror or exc})"
+    if mode is not None and not stat.S_ISREG(mode):
+        return f"evidence path {file} is taken by something that is not a regular file (a FIFO, a link, a folder)"
+    try:
+        room = os.statvfs(file.parent)
+    except OSError as exc:
+        return f"evidence folder {file.parent} cannot be checked ({exc.strerror or exc})"
+    free = room.f_bavail * room.f_frsize
+    if free < MIN_FREE_BYTES or (room.f_files and room.f_favail == 0):
+        return (f"evidence folder {file.parent} has no room (No space left on device: {free // 1024} KB free, "
+                f"{MIN_FREE_BYTES // 1024} KB needed)")
+    return None
 
 
 _EVIDENCE_TAIL = re.compile(r"^evidence/[0-9]{4}/[0-9]{2}/(?P<call>[0-9A-Za-z_.-]{1,64})\.wav$")

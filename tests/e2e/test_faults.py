@@ -377,11 +377,6 @@ def test_with_the_recordings_share_full_a_threat_still_disconnects_and_pauses_an
 
 
 @on_sqlite
-@pytest.mark.xfail(strict=True, reason=(
-    "product bug: handlers/flag.py AgiCallerChannel.start_evidence checks only that the folder can be "
-    "made; on a full share MixMonitor writes 0 bytes, yet the caller hears the recording notice, the "
-    "call's line says actions=recording and the case's recording names the empty file; the server log "
-    "says nothing (only Asterisk's: 'Bad write ... No space left on device')"))
 def test_with_the_recordings_share_full_after_this_month_began_no_empty_recording_is_claimed(
         stack: RespectlineStack, phones: SipPhoneSystem, agent: SipAgent) -> None:
     """The rude twin: the month's folder exists, so mkdir succeeds and Asterisk's MixMonitor opens
@@ -400,11 +395,6 @@ def test_with_the_recordings_share_full_after_this_month_began_no_empty_recordin
 
 
 @on_sqlite
-@pytest.mark.xfail(strict=True, reason=(
-    "product bug: handlers/flag.py AgiCallerChannel.start_evidence hands MixMonitor a path where a FIFO "
-    "already is: Asterisk's MixMonitor thread blocks in open() until a reader comes, and keeps the "
-    "caller's channel up after the call ended; the caller hears the recording notice, the line says "
-    "actions=recording and the case's recording names the FIFO; the server log says nothing"))
 def test_with_a_fifo_where_the_evidence_file_goes_a_threat_still_disconnects_and_no_recording_is_claimed(
         stack: RespectlineStack, phones: SipPhoneSystem, agent: SipAgent) -> None:
     caller = a_caller(phones, 6)
@@ -537,7 +527,7 @@ def test_with_ami_down_or_hung_the_agent_is_still_paused_and_the_pause_is_lifted
     with server_ami_at(stack, port):
         # PauseQueueMember runs in the call (AGI): no AMI needed to protect the agent.
         uniqueid, line = flag_and_disconnect(phones, stack, agent, caller)
-        assert "actions=recording,agent_paused,disconnect,case_opened,notified" in line, line
+        assert "actions=agent_paused,recording,disconnect,case_opened,notified" in line, line
         assert heard(stack, caller, "abuse_closing_threat")
         [case] = cases_of(stack.db_url, phone_number(caller.username))
         assert case.call_id == uniqueid and [e.action for e in case.events] == THREAT_EVENTS

@@ -45,9 +45,12 @@ class ScriptedChannel:
     def no_compliment_offer(self) -> None:
         self.journal.steps.append("no_compliment_offer")
 
-    def start_evidence(self) -> str | None:
-        self.journal.steps.append("start_evidence")
+    def prepare_evidence(self) -> str | None:
+        self.journal.steps.append("prepare_evidence")
         return self.evidence
+
+    def start_recording(self, evidence: str) -> None:
+        self.journal.steps.append(f"record {evidence}")
 
     def pause_agent(self, interface: str, reason: str) -> None:
         self.journal.steps.append(f"pause {interface}")
@@ -125,8 +128,8 @@ def flag(policy: AbusePolicy, category: str, memory: FlagMemory, *, seconds: flo
 
 def test_a_first_verbal_flag_records_evidence_warns_and_books_a_warning(policy: AbusePolicy) -> None:
     trace, journal, channel, book = flag(policy, "verbal_abuse", FlagMemory())
-    assert journal.steps == ["remember", "no_compliment_offer", "start_evidence", "hold", "book",
-                             "play abuse_warning", "booked"]
+    assert journal.steps == ["remember", "no_compliment_offer", "prepare_evidence", "hold", "book",
+                             "record /rec/evidence/c1.wav", "play abuse_warning", "booked"]
     [booked] = book.booked
     assert (booked.number_in_call, booked.number_in_category, booked.outcome, booked.case, booked.pause) == (
         1, 1, "warn", None, None)
@@ -179,6 +182,24 @@ def test_a_caller_who_hangs_up_during_the_warning_is_still_booked(policy: AbuseP
     assert trace.caller_gone and len(book.booked) == 1
 
 
+def test_a_first_threat_pauses_the_agent_before_the_recording_notice_and_books_the_recording(
+        policy: AbusePolicy) -> None:
+    _trace, journal, _channel, book = flag(policy, "threat", FlagMemory())
+    assert journal.steps[:7] == ["remember", "no_compliment_offer", "prepare_evidence", "hold", "book",
+                                 "pause PJSIP/agent1", "record /rec/evidence/c1.wav"]
+    [escalation] = book.booked
+    assert escalation.case is not None and escalation.case.recording == "/rec/evidence/c1.wav"
+
+
+def test_a_share_that_cannot_take_the_recording_leaves_the_case_without_one_and_the_caller_unwarned_of_it(
+        policy: AbusePolicy) -> None:
+    journal = Journal()
+    trace, journal, _channel, book = flag(policy, "threat", FlagMemory(),
+                                          channel=ScriptedChannel(journal, evidence=None), journal=journal)
+    assert not [s for s in journal.steps if s.startswith("record")] and "recording" not in trace.done
+    assert book.booked[0].case is not None and book.booked[0].case.recording is None
+
+
 def test_a_disconnect_whose_prompt_fails_still_hangs_up(policy: AbusePolicy) -> None:
     journal = Journal()
     flag(policy, "threat", FlagMemory(), channel=ScriptedChannel(journal, gone_at="play"), journal=journal)
@@ -206,7 +227,7 @@ def test_flags_of_two_categories_climb_their_own_ladders_and_number_the_call_tog
     _trace, journal, _channel, book = flag(policy, "discrimination", memory, seconds=10)
     [escalation] = book.booked
     assert (escalation.number_in_call, escalation.number_in_category, escalation.outcome) == (2, 1, "warn")
-    assert "start_evidence" not in journal.steps  # the call is recorded from its first flag on
+    assert "prepare_evidence" not in journal.steps  # the call is recorded from its first flag on
 
 
 def test_the_flag_memory_read_back_from_the_channel_ignores_what_it_did_not_write() -> None:
