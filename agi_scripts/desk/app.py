@@ -44,7 +44,7 @@ from agi_scripts.reports.incident_report import Labels, build_incident_report, t
 from agi_scripts.reports.views import caller_shown, priority_name
 from agi_scripts.storage import Case, Store, StoreError, open_store
 from agi_scripts.storage.base import utc_now
-from agi_scripts.storage.desk import DeskSession, DeskStore, DeskUser, InboxCase, InboxState, Role
+from agi_scripts.storage.desk import DeskSession, DeskStore, DeskUser, InboxCase, Role
 
 HERE = Path(__file__).resolve().parent
 MAX_NOTE = 4000
@@ -130,6 +130,8 @@ def _nav(user: DeskUser | None, path: str) -> list[dict[str, Any]]:
     links: list[tuple[str, str]] = []
     if user.role in access.CASE_ROLES:
         links.append(("/inbox", "Inbox"))
+    if user.role == "supervisor":
+        links.append(("/live", "Live"))
     if user.role == "agent":
         links += [("/my/compliments", "My compliments"), ("/my/incidents", "My incidents")]
     if user.role == "admin":
@@ -168,7 +170,7 @@ def _now() -> dt.datetime:
 
 def _wants_page(request: Request) -> bool:
     return request.method == "GET" and "text/event-stream" not in request.headers.get("accept", "") \
-        and not request.url.path.endswith(("/rows", "/events", "/recording", "/evidence"))
+        and not request.url.path.endswith(("/rows", "/body", "/events", "/recording", "/evidence"))
 
 
 def _login_redirect(request: Request) -> Response:
@@ -360,24 +362,30 @@ async def inbox_rows(request: Request, desk: Desk, session: DeskSession) -> Resp
 
 @page("special_care", "security", "supervisor")
 async def inbox_events(request: Request, desk: Desk, session: DeskSession) -> Response:
+    return _live_stream(request, desk, desk.desk.inbox_state)
+
+
+def _live_stream(request: Request, desk: Desk, state_of: Callable[[], object]) -> Response:
+    """Server-sent events: ``changed`` at once and whenever ``state_of()`` (read every ``poll_interval``)
+    changes; ``signed-out`` when the session has ended (checked every 15 s), then the stream ends."""
     cookie = request.cookies.get(SESSION_COOKIE)
     interval = desk.options.poll_interval
 
     async def events() -> AsyncIterator[str]:
         yield "retry: 2000\n\n"
-        last: InboxState | None = None
+        last: object = None
         quiet = 0.0
         checked = 0.0
         while True:
-            state: InboxState | None
+            state: object
             try:
-                state = await run_in_threadpool(desk.desk.inbox_state)
+                state = await run_in_threadpool(state_of)
             except StoreError:
                 state = last  # the store is down: say nothing new, try again
             if state != last:
-                # The first one too: the browser fetches its rows at once, so nothing between the page
+                # The first one too: the browser fetches its part at once, so nothing between the page
                 # and this stream is missed.
-                yield f"event: inbox\ndata: {state.last_case if state else 0}\n\n"
+                yield "event: changed\ndata: 1\n\n"
                 last, quiet = state, 0.0
             elif quiet >= 15.0:
                 yield ": still here\n\n"
@@ -394,6 +402,34 @@ async def inbox_events(request: Request, desk: Desk, session: DeskSession) -> Re
 
     return StreamingResponse(events(), media_type="text/event-stream",
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
+# ---------------------------------------------------------------- the supervisors' live view
+
+
+def _live_context(desk: Desk) -> dict[str, Any]:
+    now = _now()
+    local = now.astimezone(desk.tz)
+    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    return {"live": desk.desk.live_view(midnight), "compliments": desk.store.list_compliments(limit=10),
+            "now": now, "teams": desk.options.policy.teams}
+
+
+@page("supervisor")
+async def live(request: Request, desk: Desk, session: DeskSession) -> Response:
+    context = await run_in_threadpool(_live_context, desk)
+    return desk.render(request, "live.html", {"title": "Live", **context}, session=session)
+
+
+@page("supervisor")
+async def live_body(request: Request, desk: Desk, session: DeskSession) -> Response:
+    context = await run_in_threadpool(_live_context, desk)
+    return desk.render(request, "_live_body.html", context, session=session)
+
+
+@page("supervisor")
+async def live_events(request: Request, desk: Desk, session: DeskSession) -> Response:
+    return _live_stream(request, desk, desk.desk.live_state)
 
 
 # ---------------------------------------------------------------- a case
@@ -713,6 +749,9 @@ def create_app(options: DeskOptions, store: Store | None = None) -> Starlette:
         Route("/inbox", inbox),
         Route("/inbox/rows", inbox_rows),
         Route("/inbox/events", inbox_events),
+        Route("/live", live),
+        Route("/live/body", live_body),
+        Route("/live/events", live_events),
         Route("/cases/{case_id}", case_page),
         Route("/cases/{case_id}/evidence", case_evidence),
         Route("/cases/{case_id}/report.pdf", case_report),

@@ -96,6 +96,42 @@ class AgentIncident:
     queue: str
 
 
+@dataclass(frozen=True)
+class LiveFlag:
+    """A flag on the supervisors' live view: no caller number."""
+
+    id: int
+    at: datetime
+    category: str
+    agent: str
+    queue: str
+    action: str | None
+    case_id: int | None
+
+
+@dataclass(frozen=True)
+class LivePause:
+    """An agent's recovery pause not lifted yet, with the agent's name when its case knows it."""
+
+    id: int
+    interface: str
+    agent: str | None
+    reason: str
+    paused_at: datetime
+    resume_at: datetime | None
+    case_id: int | None
+
+
+@dataclass(frozen=True)
+class LiveView:
+    open_cases: dict[str, int]
+    """Open or assigned cases per team."""
+    flags: list[LiveFlag]
+    pauses: list[LivePause]
+    flags_since: int
+    """Flags since ``since`` (the start of the local day)."""
+
+
 class DeskStore:
     """The desk's queries, on an opened store's dialect. All methods are safe from several threads."""
 
@@ -263,6 +299,39 @@ class DeskStore:
             cases = tx.one("SELECT COALESCE(MAX(id), 0) AS last FROM cases")["last"]
             events = tx.one("SELECT COALESCE(MAX(id), 0) AS last FROM case_events")["last"]
         return InboxState(int(cases), int(events))
+
+    def live_state(self) -> tuple[int, ...]:
+        """Changes whenever a case, case event, flag, compliment or pause is written or a pause is lifted."""
+        with self.dialect.snapshot() as tx:
+            row = tx.one("SELECT (SELECT COALESCE(MAX(id), 0) FROM cases) AS cases,"
+                         " (SELECT COALESCE(MAX(id), 0) FROM case_events) AS events,"
+                         " (SELECT COALESCE(MAX(id), 0) FROM incidents) AS incidents,"
+                         " (SELECT COALESCE(MAX(id), 0) FROM compliments) AS compliments,"
+                         " (SELECT COALESCE(MAX(id), 0) FROM agent_pauses) AS pauses,"
+                         " (SELECT COUNT(*) FROM agent_pauses WHERE resumed_at IS NULL) AS paused")
+        return tuple(int(row[key]) for key in ("cases", "events", "incidents", "compliments", "pauses", "paused"))
+
+    def live_view(self, since: datetime, *, flags: int = 20) -> LiveView:
+        """What the supervisors' live view shows: open cases per team, the latest flags, pauses in force."""
+        with self.dialect.snapshot() as tx:
+            teams = {str(r["team"]): int(r["open"]) for r in tx.rows(
+                "SELECT team, COUNT(*) AS open FROM cases WHERE status IN ('open', 'assigned') GROUP BY team"
+                f" ORDER BY team{self.dialect.by_code_point}")}
+            latest = tx.rows("SELECT id, at, category, agent, queue, action, case_id FROM incidents"
+                             " ORDER BY id DESC LIMIT ?", (flags,))
+            counted = int(tx.one("SELECT COUNT(*) AS n FROM incidents WHERE at >= ?", (since,))["n"])
+            paused = tx.rows("SELECT agent_pauses.id, agent_pauses.agent AS interface, cases.agent AS agent,"
+                             " agent_pauses.reason, agent_pauses.paused_at, agent_pauses.resume_at,"
+                             " agent_pauses.case_id FROM agent_pauses LEFT JOIN cases ON cases.id = agent_pauses.case_id"
+                             " WHERE agent_pauses.resumed_at IS NULL ORDER BY agent_pauses.resume_at, agent_pauses.id")
+        return LiveView(
+            open_cases=teams,
+            flags=[LiveFlag(id=r["id"], at=r["at"], category=r["category"], agent=r["agent"], queue=r["queue"],
+                            action=r["action"], case_id=r["case_id"]) for r in latest],
+            pauses=[LivePause(id=r["id"], interface=r["interface"], agent=r["agent"], reason=r["reason"],
+                              paused_at=r["paused_at"], resume_at=r["resume_at"], case_id=r["case_id"])
+                    for r in paused],
+            flags_since=counted)
 
     def case_team(self, case_id: int) -> str | None:
         """The team of a case, None when there is no such case (one small read before any access check)."""

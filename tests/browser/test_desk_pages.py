@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page
 
-from agi_scripts.storage import Store
+from agi_scripts.storage import Escalation, Store
+from agi_scripts.storage.base import CaseToOpen, PauseToBook, utc_now
 from tests.support.config_tree import PROJECT
 from tests.support.desk import CARE_CALLER, PASSWORD, SECURITY_CALLER, World, fill, tone
 from tests.support.desk_process import DeskProcess
@@ -127,3 +129,27 @@ def test_an_agent_hears_their_compliment_and_it_is_no_longer_new(
     assert SECURITY_CALLER not in body and CARE_CALLER not in body
     page.goto(desk.url + f"/cases/{world.security_case.id}")
     assert SECURITY_CALLER not in page.content() and "Not allowed" in page.content()
+
+
+def test_a_supervisors_live_view_shows_a_flag_its_case_and_the_agents_pause_without_a_reload(
+        page: Page, desk: DeskProcess, store: Store, world: World) -> None:
+    log_in(page, desk, "boss", "/live")
+    assert page.locator("[data-pause-id]").count() == 0
+    page.evaluate("window.stillTheSamePage = true")
+    page.wait_for_timeout(300)
+    now = utc_now()
+    booked_at = time.monotonic()
+    booked = store.book_escalation(Escalation(
+        call_id="c6", category="threat", number_in_call=1, number_in_category=1, agent="Agent One",
+        caller="+32475550006", queue="support", at=now, outcome="disconnect", team="security",
+        case=CaseToOpen(team="security", priority=1),
+        pause=PauseToBook(agent="PJSIP/agent1", reason="recovery", resume_at=now + timedelta(minutes=15))))
+    pause = page.locator(f'tr[data-pause-id="{booked.pause_id}"]')
+    pause.wait_for(timeout=3000)
+    assert time.monotonic() - booked_at < 3.0
+    assert page.evaluate("window.stillTheSamePage") is True
+    assert "Agent One" in pause.inner_text() and "14 min" in pause.inner_text()
+    assert page.locator(f'tr[data-flag-id="{booked.incident_id}"]').count() == 1
+    assert page.locator('[data-team="security"]').inner_text() == "2"
+    assert "+32475550006" not in page.content()
+    page.screenshot(path=str(SCREENSHOTS / "live.png"), full_page=True)

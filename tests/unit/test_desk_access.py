@@ -63,6 +63,8 @@ def routes(world: World) -> list[tuple[str, str, dict[str, str], set[str]]]:
         ("GET", "/my/incidents", {}, {"one", "two"}),
         ("GET", f"/my/compliments/{world.compliment_one}/recording", {}, {"one"}),
         ("GET", "/admin/users", {}, {"root"}),
+        ("GET", "/live", {}, {"boss"}),
+        ("GET", "/live/body", {}, {"boss"}),
         ("POST", f"/cases/{sec}/note", {"text": "called back"}, {"sec", "boss"}),
         ("POST", f"/cases/{care}/note", {"text": "called back"}, {"care", "boss"}),
         ("POST", f"/cases/{sec}/assign", {}, {"sec", "boss"}),
@@ -101,7 +103,7 @@ def test_an_anonymous_visitor_is_sent_to_the_login_page_and_refused_everything_e
         client: TestClient, world: World) -> None:
     for method, path, form, _allowed in routes(world):
         answer = client.request(method, path, data=form or None, follow_redirects=False)
-        if method == "GET" and not path.endswith(("/rows", "/evidence", "/recording", "download=1", ".pdf")):
+        if method == "GET" and not path.endswith(("/rows", "/body", "/evidence", "/recording", "download=1", ".pdf")):
             assert answer.status_code == 303 and answer.headers["location"].startswith("/login?next="), path
         elif path.endswith(".pdf"):
             assert answer.status_code in (303, 401), path

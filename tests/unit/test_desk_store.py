@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from agi_scripts.storage import Escalation, NotFound, Store, StoreError
-from agi_scripts.storage.base import CaseToOpen
+from agi_scripts.storage.base import CaseToOpen, PauseToBook
 from agi_scripts.storage.desk import DeskStore
 
 T0 = datetime(2025, 3, 14, 9, 0, tzinfo=timezone.utc)
@@ -148,3 +148,29 @@ def test_an_agents_incidents_carry_their_case_and_no_caller(store: Store) -> Non
     assert (incident.category, incident.action, incident.case_status) == ("threat", "disconnect", "open")
     assert not any("+3247" in str(value) for value in vars(incident).values())
     assert desk.incidents_of_agent("Nobody") == []
+
+
+def test_the_live_view_counts_open_cases_lists_flags_and_pauses_in_force_and_its_state_moves(store: Store) -> None:
+    desk = DeskStore(store)
+    before = desk.live_state()
+    booked = store.book_escalation(Escalation(
+        call_id="c1", category="threat", number_in_call=1, number_in_category=1, agent="Agent One",
+        caller="+32470000009", queue="support", at=T0, outcome="disconnect", team="security",
+        case=CaseToOpen(team="security", priority=1),
+        pause=PauseToBook(agent="PJSIP/agent1", reason="recovery", resume_at=T0 + timedelta(minutes=15))))
+    store.book_escalation(Escalation(call_id="c2", category="verbal_abuse", number_in_call=1, number_in_category=1,
+                                     agent="Agent Two", caller="+32470000008", queue="billing",
+                                     at=T0 - timedelta(days=1), outcome="warn"))
+    after = desk.live_state()
+    assert after != before
+    view = desk.live_view(T0 - timedelta(hours=1))
+    assert view.open_cases == {"security": 1} and view.flags_since == 1
+    assert [(f.agent, f.category, f.case_id) for f in view.flags] == [("Agent Two", "verbal_abuse", None),
+                                                                     ("Agent One", "threat", booked.case_id)]
+    [pause] = view.pauses
+    assert (pause.interface, pause.agent, pause.resume_at, pause.case_id) == (
+        "PJSIP/agent1", "Agent One", T0 + timedelta(minutes=15), booked.case_id)
+    assert booked.pause_id is not None
+    store.mark_resumed(booked.pause_id)
+    assert desk.live_view(T0).pauses == [] and desk.live_state() != after
+    assert not any("+3247" in repr(value) for value in (view.flags, view.pauses))
