@@ -46,7 +46,7 @@ if str(PROJECT) not in sys.path:  # run as ``python bench/calls.py``
 
 from bench.calls_stack import BenchCallStack, CallScript  # noqa: E402
 from bench.calls_wave import WaveResult, run_wave  # noqa: E402
-from bench.limits import raise_open_file_limit  # noqa: E402
+from agi_scripts.server.limits import lift_open_file_limit  # noqa: E402
 from bench.procstat import cpu_model  # noqa: E402
 from bench.protection import ProtectionSettings, print_report, run_protection, target_line  # noqa: E402
 from bench.protection import add_arguments as add_protection_arguments  # noqa: E402
@@ -395,7 +395,7 @@ def parse_settings(argv: Sequence[str] | None) -> Settings:
 def main(argv: Sequence[str] | None = None) -> int:
     settings = parse_settings(argv)
     started = time.monotonic()
-    soft, hard = raise_open_file_limit()
+    soft, hard = lift_open_file_limit()
 
     def say(text: str) -> None:
         print(f"[{time.monotonic() - started:5.1f}s] {text}", flush=True)

@@ -25,7 +25,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.limits import raise_open_file_limit
+from agi_scripts.server.limits import lift_open_file_limit
 
 SCRIPT = Path(__file__).with_name("classic_pyst2.py")
 ACCEPT_BATCH = 64
@@ -122,7 +122,7 @@ def main() -> int:
     parser.add_argument("--python", default=sys.executable)
     parser.add_argument("--script", type=Path, default=SCRIPT)
     args = parser.parse_args()
-    raise_open_file_limit()
+    lift_open_file_limit()
     host, _, port = args.listen.rpartition(":")
     launcher = Launcher(host, int(port), args.python, args.script)
     signal.signal(signal.SIGTERM, launcher.stop)

@@ -38,7 +38,7 @@ if str(PROJECT) not in sys.path:  # run as ``python bench/fastagi.py``
     sys.path.insert(0, str(PROJECT))
 
 from bench import realstack  # noqa: E402
-from bench.limits import raise_open_file_limit  # noqa: E402
+from agi_scripts.server.limits import lift_open_file_limit  # noqa: E402
 from bench.procstat import children, cpu_model, peak_rss_bytes, reset_peak_rss, tree_pss_bytes  # noqa: E402
 from bench.stats import median  # noqa: E402
 
@@ -252,7 +252,7 @@ def warm_up(peer: Peer, settings: Settings) -> None:
 
 def run(settings: Settings, out: Callable[[str], None]) -> dict[str, Any]:
     began = time.monotonic()
-    soft, hard = raise_open_file_limit()
+    soft, hard = lift_open_file_limit()
     machine = machine_info(soft, hard)
     out(f"cores: {machine['cores']} ({machine['cpu']}); {machine['python']}; panoramisk {machine['panoramisk']}, "
         f"pyst2 {machine['pyst2']}; open files: soft limit raised to {soft} (hard {hard})")

@@ -52,7 +52,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.limits import raise_open_file_limit
+from agi_scripts.server.limits import lift_open_file_limit
 from bench.procstat import cpu_seconds, machine_busy_seconds
 from bench.sessions import SESSION_KINDS, SessionScript, Step, all_scripts, environment
 from bench.stats import summarize
@@ -410,7 +410,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--media-delay", type=float, default=0.0,
                         help="seconds before STREAM FILE and EXEC are answered (0: at once)")
     args = parser.parse_args(argv)
-    raise_open_file_limit()
+    lift_open_file_limit()
     mix = [kind for kind in args.mix.split(",") if kind]
     generator = LoadGenerator(args.host, args.port, mix, args.session_timeout, args.media_delay)
     if args.mode == "closed":

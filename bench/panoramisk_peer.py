@@ -25,7 +25,7 @@ from typing import Any
 from panoramisk.fast_agi import Application, Request
 
 from bench.bench_handlers import CAMPAIGN, QUEUES, RECORDINGS, WARNINGS, dialplan_args, language_of, sound
-from bench.limits import raise_open_file_limit
+from agi_scripts.server.limits import lift_open_file_limit
 
 _compliment_ids = itertools.count(1)
 _ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"', "\r": " ", "\n": " ", "\x00": " "})
@@ -137,7 +137,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.panoramisk_peer")
     parser.add_argument("--listen", default="127.0.0.1:0")
     args = parser.parse_args()
-    raise_open_file_limit()
+    lift_open_file_limit()
     host, _, port = args.listen.rpartition(":")
     asyncio.run(serve(host, int(port)))
     return 0

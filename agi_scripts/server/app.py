@@ -47,6 +47,7 @@ from typing import Any
 
 from agi_scripts.server.bundles import BundleKeeper
 from agi_scripts.server.core import ServerCore
+from agi_scripts.server.limits import lift_open_file_limit
 from agi_scripts.server.options import ServerOptions, parse_listen
 from agi_scripts.server.registry import Handler
 from agi_scripts.server.session import SERVER_LOG
@@ -237,16 +238,8 @@ class HealthProtocol(asyncio.Protocol):
 
 
 def raise_open_file_limit(sessions: int) -> None:
-    """Lift the soft limit on open files to the hard one: each session holds a socket, and the
-    usual soft default (1024) would refuse connections long before ``max_sessions``."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
-    if soft != resource.RLIM_INFINITY and soft < wanted:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
-            soft = wanted
-        except (ValueError, OSError):
-            pass
+    """Lift the open-file limit, and say so when it stays below ``max_sessions``."""
+    soft, _hard = lift_open_file_limit()
     if soft != resource.RLIM_INFINITY and soft < sessions + 64:
         SERVER_LOG.warning("the open-file limit (%d) is below max_sessions (%d) plus a margin; raise "
                            "LimitNOFILE or lower max_sessions", soft, sessions)

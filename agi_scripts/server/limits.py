@@ -1,12 +1,12 @@
-"""The open-file limit every benchmark process needs: at c=1000 the fake Asterisk holds 1000
-sockets and so does each server, above the usual soft limit of 1024."""
+"""The open-file limit: each FastAGI session holds a socket, and the usual soft default (1024) would
+refuse connections long before ``max_sessions``. The benchmarks' processes lift it the same way."""
 
 from __future__ import annotations
 
 import resource
 
 
-def raise_open_file_limit() -> tuple[int, int]:
+def lift_open_file_limit() -> tuple[int, int]:
     """Lift this process's soft ``RLIMIT_NOFILE`` to its hard limit (children inherit it);
     returns ``(soft, hard)`` as they are afterwards."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
