@@ -20,6 +20,7 @@ import argparse
 import json
 import re
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -339,8 +340,19 @@ def target_line(points: Sequence[Point]) -> str:
             + f" (target p99 < {TARGET_P99_MS:.0f} ms: {'met' if met else 'NOT met'})")
 
 
+def source_state() -> dict[str, Any]:
+    """The commit measured, and the product's files changed in the working tree at the time (the
+    figures are those of the code as it was, not necessarily of the commit)."""
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=PROJECT, capture_output=True, text=True, check=False)
+        return done.stdout.rstrip("\n")
+    changed = git("status", "--porcelain", "--", "agi_scripts", "flows", "config", "audio_prompts")
+    return {"head": git("rev-parse", "HEAD"), "changed": [line[3:] for line in changed.splitlines()]}
+
+
 def report(points: Sequence[Point], settings: ProtectionSettings) -> dict[str, Any]:
     return {
+        "source": source_state(),
         "settings": asdict(settings),
         "points": [{**p.summary(), "press_list": [press.as_json() for press in p.presses],
                     "failures": p.failures[:20]} for p in points],
