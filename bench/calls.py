@@ -52,6 +52,7 @@ from bench.protection import ProtectionSettings, print_report, run_protection, t
 from bench.protection import add_arguments as add_protection_arguments  # noqa: E402
 from bench.protection import report as protection_report  # noqa: E402
 from bench.protection import settings_from as protection_settings_from  # noqa: E402
+from bench.rtp_capture import check_available as check_capture  # noqa: E402
 from bench.stats import median  # noqa: E402
 
 RESULTS = PROJECT / "bench" / "results"
@@ -403,6 +404,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     machine = machine_info()
     say(f"{machine['usable_cores']} cores ({machine['cpu']}), shared by Asterisk, respectline serve and this "
         f"load generator; open files {soft}/{hard}")
+    if settings.protection is not None:
+        check_capture()  # the protection part reads the loopback: fail now, not after the overhead part
     overhead = run_overhead(settings, say) if settings.overhead else None
     points = run_protection(settings.protection, say) if settings.protection is not None else None
     if points is not None:

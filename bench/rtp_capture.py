@@ -148,6 +148,11 @@ class CaptureUnavailable(RuntimeError):
     """No packet socket (not root, no CAP_NET_RAW, or no loopback interface)."""
 
 
+def check_available() -> None:
+    """Raises :class:`CaptureUnavailable` now rather than after minutes of other measurements."""
+    RtpCapture().close()
+
+
 class RtpCapture:
     """Context manager: captures from start to stop; ``packets_to``/``packets_from`` read what a
     watched port received or sent."""
