@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install asterisk postgresql chromium test unit e2e browser demo desk run bench lint typecheck clean
+.PHONY: install asterisk postgresql chromium test unit e2e browser demo desk run bench bench-desk lint typecheck clean
 
 install: $(STAMP)
 
@@ -62,6 +62,10 @@ bench: install
 
 bench-calls: install asterisk postgresql
 	$(BIN)/python bench/calls.py
+
+# The desk's inbox and case page with 100,000 cases and 1,000,000 incidents, on SQLite and PostgreSQL.
+bench-desk: install postgresql
+	$(BIN)/python bench/desk.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache
