@@ -56,17 +56,26 @@ def register(commands: Any) -> None:
     add.add_argument("--agent", help="for agents: their name as in the config's agents: section (default: NAME)")
     add.add_argument("--language", choices=LANGUAGES, default="en", help="interface language (default: %(default)s)")
     add.add_argument("--phone", metavar="ENDPOINT", help="their own phone, e.g. PJSIP/care1 (for calling back)")
-    add_store_arguments(add)
+    _store_options(add)
     add.set_defaults(func=run_add_user)
 
     password = actions.add_parser("set-password", help="give an account a new password (ends its sessions)")
     password.add_argument("name")
-    add_store_arguments(password)
+    _store_options(password)
     password.set_defaults(func=run_set_password)
 
     users = actions.add_parser("users", help="list the desk accounts")
-    add_store_arguments(users)
+    _store_options(users)
     users.set_defaults(func=run_users)
+
+
+def _store_options(parser: argparse.ArgumentParser) -> None:
+    """--config and --db after the action too; given before it (``desk --db URL users``), they still count:
+    argparse would otherwise let the action's own defaults overwrite them."""
+    parser.add_argument("--config", type=Path, default=argparse.SUPPRESS,
+                        help="Respectline configuration file (as for respectline desk)")
+    parser.add_argument("--db", metavar="URL", default=argparse.SUPPRESS,
+                        help="the store (default: store.url of the config)")
 
 
 # ---------------------------------------------------------------- serving

@@ -154,3 +154,12 @@ def test_the_demo_gets_one_account_per_role_with_a_new_password_each_run(
     assert len(desk.users()) == len(ROLES)
     assert all(old != new for (_, old), (_, new) in zip(first, again))
     assert passwords.verify_password(desk.user_named("care").password_hash, again[0][1])  # type: ignore[union-attr]
+
+
+def test_the_store_options_count_before_and_after_the_action() -> None:
+    from agi_scripts.cli.main import build_parser
+
+    for argv in (["desk", "--db", "sqlite:///x.sqlite", "users"], ["desk", "users", "--db", "sqlite:///x.sqlite"]):
+        args = build_parser().parse_args(argv)
+        assert (args.db, args.func.__name__) == ("sqlite:///x.sqlite", "run_users"), argv
+    assert build_parser().parse_args(["desk", "--listen", "127.0.0.1:0"]).func.__name__ == "run_desk"
