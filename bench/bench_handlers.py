@@ -27,6 +27,7 @@ DEFAULT_LANGUAGE = "nl"
 QUEUES = ("support", "billing")
 RECORDINGS = "/var/spool/asterisk/monitor/respectline"
 WARNINGS = {"verbal_abuse": "abuse_warning", "discrimination": "abuse_warning_discrimination"}
+FLAG_READS = ("MEMBERINTERFACE", "RL_EVIDENCE", "RL_ROUTE", "QUEUENAME", "RL_FLAGS", "RL_LANGUAGE")
 _compliment_ids = itertools.count(1)
 
 Pyst2 = Any
@@ -79,13 +80,10 @@ def flag(agi: Pyst2, env: Mapping[str, str], args: Sequence[str]) -> None:
     uniqueid = env.get("agi_uniqueid", "")
     if category not in WARNINGS or not uniqueid:
         return
-    agi.get_variable("MEMBERINTERFACE")
-    evidence = agi.get_variable("RL_EVIDENCE")
-    agi.get_variable("RL_ROUTE") or agi.get_variable("QUEUENAME")
-    agi.get_variable("RL_FLAGS")
-    language = language_of(agi.get_variable("RL_LANGUAGE") or env.get("agi_language", ""))
-    agi.set_variable("RL_FLAGS", f"{category}:1:{time.time():.3f}")
-    agi.set_variable("RL_OFFER_COMPLIMENT", "0")
+    values = agi.get_full_variable("|~|".join("${%s}" % name for name in FLAG_READS)).split("|~|")
+    read = dict(zip(FLAG_READS, values))
+    evidence = read.get("RL_EVIDENCE", "")
+    language = language_of(read.get("RL_LANGUAGE", "") or env.get("agi_language", ""))
     if not evidence:
         now = time.gmtime()
         evidence = f"{RECORDINGS}/evidence/{now.tm_year:04d}/{now.tm_mon:02d}/{uniqueid}.wav"
@@ -93,6 +91,8 @@ def flag(agi: Pyst2, env: Mapping[str, str], args: Sequence[str]) -> None:
         agi.execute("EXEC", "MixMonitor", agi._quote(evidence))
         agi.set_variable("RL_EVIDENCE", evidence)
     agi.stream_file(sound(language, WARNINGS[category]))
+    agi.set_variable("RL_FLAGS", f"{category}:1:{time.time():.3f}")
+    agi.set_variable("RL_OFFER_COMPLIMENT", "0")
 
 
 HANDLERS: dict[str, BenchHandler] = {"screen": screen, "post_call": post_call, "flag": flag}

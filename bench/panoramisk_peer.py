@@ -24,7 +24,8 @@ from typing import Any
 
 from panoramisk.fast_agi import Application, Request
 
-from bench.bench_handlers import CAMPAIGN, QUEUES, RECORDINGS, WARNINGS, dialplan_args, language_of, sound
+from bench.bench_handlers import (CAMPAIGN, FLAG_READS, QUEUES, RECORDINGS, WARNINGS, dialplan_args, language_of,
+                                  sound)
 from agi_scripts.server.limits import lift_open_file_limit
 
 _compliment_ids = itertools.count(1)
@@ -98,13 +99,11 @@ async def flag(request: Request) -> None:
     uniqueid = env.get("agi_uniqueid", "")
     if category not in WARNINGS or not uniqueid:
         return
-    await get_variable(request, "MEMBERINTERFACE")
-    evidence = await get_variable(request, "RL_EVIDENCE")
-    await get_variable(request, "RL_ROUTE") or await get_variable(request, "QUEUENAME")
-    await get_variable(request, "RL_FLAGS")
-    language = language_of(await get_variable(request, "RL_LANGUAGE") or env.get("agi_language", ""))
-    await set_variable(request, "RL_FLAGS", f"{category}:1:{time.time():.3f}")
-    await set_variable(request, "RL_OFFER_COMPLIMENT", "0")
+    result: Mapping[str, Any] = await request.send_command(
+        command("GET FULL VARIABLE", "|~|".join("${%s}" % name for name in FLAG_READS)))
+    read = dict(zip(FLAG_READS, result.get("result", ("", ""))[1].split("|~|")))
+    evidence = read.get("RL_EVIDENCE", "")
+    language = language_of(read.get("RL_LANGUAGE", "") or env.get("agi_language", ""))
     if not evidence:
         now = time.gmtime()
         evidence = f"{RECORDINGS}/evidence/{now.tm_year:04d}/{now.tm_mon:02d}/{uniqueid}.wav"
@@ -112,6 +111,8 @@ async def flag(request: Request) -> None:
         await exec_app(request, "MixMonitor", evidence)
         await set_variable(request, "RL_EVIDENCE", evidence)
     await stream_file(request, sound(language, WARNINGS[category]))
+    await set_variable(request, "RL_FLAGS", f"{category}:1:{time.time():.3f}")
+    await set_variable(request, "RL_OFFER_COMPLIMENT", "0")
 
 
 ROUTES: dict[str, Callable[[Request], Awaitable[None]]] = {

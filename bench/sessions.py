@@ -6,8 +6,8 @@ Each session is a real Respectline call path, as the shipped handlers run it on 
 - ``screen``: a call enters queue ``support``; six ``SET VARIABLE`` (route, campaign, music class...).
 - ``post_call``: the agent hung up; five ``GET VARIABLE``, then the compliment flow: the caller
   presses 1 (yes), 5 (stars), 2 (no voice message), hears the thanks; an ``EXEC UserEvent`` announces it.
-- ``flag``: an agent pressed the verbal-abuse code; five ``GET VARIABLE``, the evidence recording
-  (notice, ``EXEC MixMonitor``, ``SET VARIABLE``) and the warning prompt.
+- ``flag``: an agent pressed the verbal-abuse code; one ``GET FULL VARIABLE``, the evidence recording
+  (notice, ``EXEC MixMonitor``, ``SET VARIABLE``), the warning prompt, then the call's flag memory.
 
 A server passes a session only if it sends exactly these commands, compared as Asterisk reads them
 (:func:`parse_agi_args` is a port of ``parse_args`` in ``res/res_agi.c``): quoting may differ between
@@ -154,6 +154,17 @@ def _get(name: str, variables: dict[str, str]) -> Step:
     return _step(["GET", "VARIABLE", name], f"200 result=1 ({value})" if value is not None else "200 result=0")
 
 
+FLAG_READS = ("MEMBERINTERFACE", "RL_EVIDENCE", "RL_ROUTE", "QUEUENAME", "RL_FLAGS", "RL_LANGUAGE")
+"""What ``flag`` reads of the channel, in one ``GET FULL VARIABLE`` (``handlers/callinfo.read_variables``)."""
+SEPARATOR = "|~|"
+
+
+def _get_full(names: Sequence[str], variables: dict[str, str]) -> Step:
+    expression = SEPARATOR.join("${%s}" % name for name in names)
+    value = SEPARATOR.join(variables.get(name, "") for name in names)
+    return _step(["GET", "FULL", "VARIABLE", expression], f"200 result=1 ({value})")
+
+
 def _set(name: str, value: str | Matcher) -> Step:
     return _step(["SET", "VARIABLE", name, value], "200 result=1")
 
@@ -200,17 +211,13 @@ def post_call_script() -> SessionScript:
 def flag_script() -> SessionScript:
     v = AGENT_VARIABLES
     return SessionScript("flag", ("verbal_abuse",), [
-        _get("MEMBERINTERFACE", v),
-        _get("RL_EVIDENCE", v),
-        _get("RL_ROUTE", v),
-        _get("RL_FLAGS", v),
-        _get("RL_LANGUAGE", v),
-        _set("RL_FLAGS", Regex(r"verbal_abuse:1:[0-9]+\.[0-9]{3}")),
-        _set("RL_OFFER_COMPLIMENT", "0"),
+        _get_full(FLAG_READS, v),
         _stream("recording_notice", ""),
         _exec("MixMonitor", EvidenceFile()),
         _set("RL_EVIDENCE", EvidenceFile()),
         _stream("abuse_warning", "", endpos=40000),
+        _set("RL_FLAGS", Regex(r"verbal_abuse:1:[0-9]+\.[0-9]{3}")),
+        _set("RL_OFFER_COMPLIMENT", "0"),
     ])
 
 

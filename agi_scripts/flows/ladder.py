@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -34,7 +35,7 @@ class CallerGone(Exception):
 
 class CallerChannel(Protocol):
     def remember(self, flags: str) -> None:
-        """Keep this call's flag memory on the channel (``FlagMemory.text()``)."""
+        """Keep this call's flag memory on the channel (``FlagMemory.text()``); ``CallerGone`` after a hang-up."""
 
     def no_compliment_offer(self) -> None:
         """A caller flagged for abuse is not asked to compliment the agent afterwards."""
@@ -129,6 +130,10 @@ class FlagMemory:
         self.flags[category] = (number, at)
         return number, self.total()
 
+    def add_time(self, category: str, at: float) -> None:
+        """When this category's last flag was done with (the dedupe window starts there)."""
+        self.flags[category] = (self.count(category), at)
+
     def text(self) -> str:
         return ",".join(f"{c}:{n}:{t:.3f}" for c, (n, t) in sorted(self.flags.items()))
 
@@ -152,16 +157,14 @@ class LadderTrace:
 
 
 def run_ladder(policy: AbusePolicy, category: Category, call: FlaggedCall, memory: FlagMemory,
-               channel: CallerChannel, book: CaseBook, notifier: Notifier) -> LadderTrace:
+               channel: CallerChannel, book: CaseBook, notifier: Notifier,
+               clock: Callable[[], float] = time.time) -> LadderTrace:
     trace = LadderTrace()
     if memory.is_repeat(category.id, call.at.timestamp(), policy.dedupe_window):
         trace.duplicate = True  # a key pressed twice is one flag
         return trace
     number, number_in_call = memory.add(category.id, call.at.timestamp())
     trace.number = number
-    # Remembered before the rung acts: a disconnect ends what may still be sent to the channel.
-    channel.remember(memory.text())
-    channel.no_compliment_offer()
     rung = category.rung(number)
     evidence, new_recording = call.evidence, ""
     if number_in_call == 1 and policy.record_on_first_flag and not evidence:
@@ -171,6 +174,16 @@ def run_ladder(policy: AbusePolicy, category: Category, call: FlaggedCall, memor
     book.hold(escalation)
     booking = book.book(escalation)
     _protect(policy, escalation, rung, channel, trace, new_recording)
+    # Kept on the channel after the prompt, not before it (each command before it delays the caller's
+    # warning): Asterisk runs one call's features one after another, so the next press sees it.
+    # The dedupe window runs from the end of this flag's handling: Asterisk holds a key pressed again
+    # during the warning until this session ends, so that press arrives "late" and still counts once.
+    memory.add_time(category.id, clock())
+    try:
+        channel.remember(memory.text())
+        channel.no_compliment_offer()
+    except CallerGone:
+        trace.caller_gone = True  # the call is over: there is no next press to count
     trace.booked = booked = booking.outcome()
     _announce(category, escalation, rung, booked, channel, notifier, trace)
     return trace

@@ -16,7 +16,7 @@ from agi_scripts.config.agents import is_interface
 from agi_scripts.config.bundle import Bundle
 from agi_scripts.flows.ladder import CallerGone, FlaggedCall, FlagMemory, run_ladder
 from agi_scripts.ground import channel_vars
-from agi_scripts.handlers.callinfo import agent_for, call_id_of, call_language, caller_number
+from agi_scripts.handlers.callinfo import agent_for, call_id_of, call_language, caller_number, read_variables
 from agi_scripts.handlers.context import HandlerContext
 from agi_scripts.handlers.recordings import evidence_file, evidence_room_problem, is_evidence_of
 from agi_scripts.notify import EmailNotifier, LadderMail
@@ -34,10 +34,11 @@ def flag(ctx: HandlerContext) -> None:
         ctx.log.warning("flag: unknown category or call; nothing done")
         ctx.outcome = "unknown-category"
         return
-    call = _flagged_call(ctx, call_id)
-    memory = FlagMemory.read(ctx.agi.get_variable(FlagMemory.VARIABLE) or "")
-    language = call_language(ctx.bundle, ctx.agi.get_variable(channel_vars.LANGUAGE)
-                             or ctx.request.env.get("agi_language", ""))
+    # Everything the ladder needs of the channel in one round trip: the key press waits for it.
+    variables = read_variables(ctx.agi, READ_BEFORE_THE_LADDER)
+    call = _flagged_call(ctx, call_id, variables)
+    memory = FlagMemory.read(variables[channel_vars.FLAGS])
+    language = call_language(ctx.bundle, variables[channel_vars.LANGUAGE] or ctx.request.env.get("agi_language", ""))
     channel = AgiCallerChannel(ctx, language, call)
     book = StoreCaseBook(ctx.services.store, outbox_of(ctx), ctx.log)
     mail = EmailNotifier(ctx.bundle.settings.notifications.email, ctx.services.mail, ctx.bundle)
@@ -45,19 +46,21 @@ def flag(ctx: HandlerContext) -> None:
     ctx.outcome = trace.summary(category.id)
 
 
-def _flagged_call(ctx: HandlerContext, call_id: str) -> FlaggedCall:
-    agi = ctx.agi
-    interface = agi.get_variable("MEMBERINTERFACE") or ""
+READ_BEFORE_THE_LADDER = ("MEMBERINTERFACE", channel_vars.EVIDENCE, channel_vars.ROUTE, "QUEUENAME",
+                          channel_vars.FLAGS, channel_vars.LANGUAGE)
+
+
+def _flagged_call(ctx: HandlerContext, call_id: str, variables: dict[str, str]) -> FlaggedCall:
+    interface = variables["MEMBERINTERFACE"]
     member_interface = interface if is_interface(interface) else ""
-    evidence = agi.get_variable(channel_vars.EVIDENCE) or ""
+    evidence = variables[channel_vars.EVIDENCE]
     checked = evidence if is_evidence_of(evidence, ctx.bundle.settings.recordings_dir, call_id) else ""
     if evidence and not checked:
         ctx.log.warning("flag: RL_EVIDENCE on the channel is not this call's evidence file; ignored")
     return FlaggedCall(
         call_id=call_id, agent=agent_for(ctx.bundle, member_interface), member_interface=member_interface,
         caller=caller_number(ctx.request.env.get("agi_callerid", "")),
-        queue=agi.get_variable(channel_vars.ROUTE) or agi.get_variable("QUEUENAME") or "",
-        evidence=checked, at=utc_now())
+        queue=variables[channel_vars.ROUTE] or variables["QUEUENAME"], evidence=checked, at=utc_now())
 
 
 def outbox_of(ctx: HandlerContext) -> Outbox:
@@ -73,10 +76,16 @@ class AgiCallerChannel:
         self.ctx, self.agi, self.bundle, self.language, self.call = ctx, ctx.agi, ctx.bundle, language, call
 
     def remember(self, flags: str) -> None:
-        self.agi.set_variable(FlagMemory.VARIABLE, flags)
+        try:
+            self.agi.set_variable(FlagMemory.VARIABLE, flags)
+        except ChannelHungUp as gone:
+            raise CallerGone() from gone
 
     def no_compliment_offer(self) -> None:
-        self.agi.set_variable(channel_vars.OFFER_COMPLIMENT, "0")
+        try:
+            self.agi.set_variable(channel_vars.OFFER_COMPLIMENT, "0")
+        except ChannelHungUp as gone:
+            raise CallerGone() from gone
 
     def prepare_evidence(self) -> str | None:
         file = evidence_file(self.bundle.settings.recordings_dir, self.call.call_id, self.call.at)

@@ -16,6 +16,10 @@ class Channel(Protocol):
         """The variable's value, ``""`` when unset."""
         ...
 
+    def get_full_variable(self, name: str, channel: str | None = None) -> str:
+        """An expression with ``${VARIABLES}`` as Asterisk expands it (``GET FULL VARIABLE``)."""
+        ...
+
     def set_variable(self, name: str, value: str) -> Any: ...
 
     def stream_file(self, filename: str, escape_digits: str = "", sample_offset: int = 0) -> str:

@@ -379,3 +379,22 @@ def test_the_case_is_in_the_store_while_the_caller_still_hears_the_closing(stack
         channel.serve(peer)
     assert seen_during_prompt == [1]
     assert channel.sent("HANGUP") == [["HANGUP"]]
+
+
+def test_a_flag_reads_the_channel_in_one_command_before_the_caller_hears_anything(stack: Stack) -> None:
+    """Each command before the warning is a round trip the caller waits for on a busy Asterisk."""
+    channel = FakeChannel(dict(AGENT))
+    with stack.call("flag", args=["threat"], uniqueid="1700000000.91") as peer:
+        channel.serve(peer)
+    first_stream = next(i for i, c in enumerate(channel.commands) if c[:2] == ["STREAM", "FILE"])
+    before = [" ".join(c[:2]) for c in channel.commands[:first_stream]]
+    assert before == ["GET FULL", "EXEC PauseQueueMember"], before  # the variables, then the pause
+    assert channel.variables["RL_FLAGS"].startswith("threat:1:")  # remembered after the prompt all the same
+
+
+def test_a_channel_value_holding_the_separator_is_read_one_variable_at_a_time(stack: Stack) -> None:
+    channel = FakeChannel({**AGENT, "RL_ROUTE": "support|~|billing"})
+    with stack.call("flag?category=verbal_abuse", uniqueid="1700000000.92") as peer:
+        channel.serve(peer)
+    assert [c[2] for c in channel.sent("GET") if c[1] == "VARIABLE"][:2] == ["MEMBERINTERFACE", "RL_EVIDENCE"]
+    assert "respectline/nl/abuse_warning" in [c[2] for c in channel.sent("STREAM")]

@@ -8,6 +8,7 @@ and writes a real WAV for RECORD FILE.
 from __future__ import annotations
 
 import array
+import re
 import wave
 from collections import deque
 from collections.abc import Iterable
@@ -17,7 +18,7 @@ from pathlib import Path
 from tests.support.agi_peer import AgiPeer, parse_agi_args
 
 
-DEAD_CHANNEL_COMMANDS = frozenset({"EXEC", "GET VARIABLE", "SET VARIABLE", "VERBOSE"})
+DEAD_CHANNEL_COMMANDS = frozenset({"EXEC", "GET VARIABLE", "GET FULL", "SET VARIABLE", "VERBOSE"})
 """What res_agi still runs once the channel hung up (its commands marked usable on a dead channel)."""
 
 
@@ -66,6 +67,10 @@ class FakeChannel:
 
     def answer(self, argv: list[str]) -> str:
         verb = " ".join(argv[:2]).upper()
+        if verb == "GET FULL" and len(argv) >= 4:
+            # As pbx_substitute_variables_helper does: each ${NAME} replaced, unset ones by nothing.
+            expanded = re.sub(r"\$\{([A-Za-z0-9_]+)\}", lambda m: self.variables.get(m[1], ""), argv[3])
+            return f"200 result=1 ({expanded})"
         if verb == "GET VARIABLE":
             value = self.variables.get(argv[2])
             return f"200 result=1 ({value})" if value is not None else "200 result=0"

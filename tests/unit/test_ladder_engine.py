@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from agi_scripts.flows.abuse_policy import AbusePolicy, load_abuse_policy
-from agi_scripts.flows.ladder import CallerGone, FlaggedCall, FlagMemory, run_ladder
+from agi_scripts.flows.ladder import CallerGone, FlaggedCall, FlagMemory, LadderTrace, run_ladder
 from agi_scripts.ground.errors import ConfigError
 from agi_scripts.storage.base import Escalation, EscalationBooked
 
@@ -115,21 +115,23 @@ def call(*, seconds: float = 0.0, interface: str = "PJSIP/agent1", evidence: str
                        queue="support", evidence=evidence, at=T0 + dt.timedelta(seconds=seconds))
 
 
-def flag(policy: AbusePolicy, category: str, memory: FlagMemory, *, seconds: float = 0.0,
+def flag(policy: AbusePolicy, category: str, memory: FlagMemory, *, seconds: float = 0.0, handling: float = 0.0,
          channel: ScriptedChannel | None = None, book: ScriptedBook | None = None, interface: str = "PJSIP/agent1",
-         journal: Journal | None = None):  # type: ignore[no-untyped-def]
+         journal: Journal | None = None) -> tuple[LadderTrace, Journal, ScriptedChannel, ScriptedBook]:
+    """``handling``: how long the flag's prompts took (the clock when it is done with)."""
     journal = journal or Journal()
     channel = channel or ScriptedChannel(journal)
     book = book or ScriptedBook(journal)
+    done = (T0 + dt.timedelta(seconds=seconds + handling)).timestamp()
     trace = run_ladder(policy, policy.categories[category], call(seconds=seconds, interface=interface), memory,
-                       channel, book, ScriptedMail(journal))
+                       channel, book, ScriptedMail(journal), clock=lambda: done)
     return trace, journal, channel, book
 
 
 def test_a_first_verbal_flag_records_evidence_warns_and_books_a_warning(policy: AbusePolicy) -> None:
     trace, journal, channel, book = flag(policy, "verbal_abuse", FlagMemory())
-    assert journal.steps == ["remember", "no_compliment_offer", "prepare_evidence", "hold", "book",
-                             "record /rec/evidence/c1.wav", "play abuse_warning", "booked"]
+    assert journal.steps == ["prepare_evidence", "hold", "book", "record /rec/evidence/c1.wav",
+                             "play abuse_warning", "remember", "no_compliment_offer", "booked"]
     [booked] = book.booked
     assert (booked.number_in_call, booked.number_in_category, booked.outcome, booked.case, booked.pause) == (
         1, 1, "warn", None, None)
@@ -142,7 +144,7 @@ def test_the_second_flag_books_while_it_protects_and_announces_only_after(policy
     flag(policy, "verbal_abuse", memory)
     trace, journal, channel, book = flag(policy, "verbal_abuse", memory, seconds=30)
     assert journal.steps == [
-        "remember", "no_compliment_offer", "hold", "book", "pause PJSIP/agent1", "play abuse_closing", "hang_up",
+        "hold", "book", "pause PJSIP/agent1", "play abuse_closing", "hang_up", "remember", "no_compliment_offer",
         "booked", "announce RespectlineCase", "mail case 42 normal", "announce RespectlineFlag", "mail pause case=42"]
     [escalation] = book.booked
     assert escalation.case is not None and escalation.case.recording is None  # the channel had no RL_EVIDENCE
@@ -151,6 +153,16 @@ def test_the_second_flag_books_while_it_protects_and_announces_only_after(policy
     assert escalation.events == (("agent_paused", "Agent One for 5 min"), ("disconnect", "abuse_closing"))
     assert dict(channel.events)["RespectlineFlag"]["CaseId"] == "42"
     assert "case_opened" in trace.done
+
+
+def test_a_press_asterisk_held_until_the_warning_ended_counts_once(policy: AbusePolicy) -> None:
+    """Pressed again during a 6-second warning, the key reaches us when the warning is over."""
+    memory = FlagMemory()
+    flag(policy, "verbal_abuse", memory, handling=6.0)
+    trace, journal, _channel, _book = flag(policy, "verbal_abuse", memory, seconds=6.5)
+    assert trace.duplicate and journal.steps == []
+    later, _journal, _channel, _book = flag(policy, "verbal_abuse", memory, seconds=12.0)
+    assert later.number == 2  # pressed again well after the warning: the ladder climbs
 
 
 def test_a_double_press_within_the_window_does_nothing_at_all(policy: AbusePolicy) -> None:
@@ -185,8 +197,8 @@ def test_a_caller_who_hangs_up_during_the_warning_is_still_booked(policy: AbuseP
 def test_a_first_threat_pauses_the_agent_before_the_recording_notice_and_books_the_recording(
         policy: AbusePolicy) -> None:
     _trace, journal, _channel, book = flag(policy, "threat", FlagMemory())
-    assert journal.steps[:7] == ["remember", "no_compliment_offer", "prepare_evidence", "hold", "book",
-                                 "pause PJSIP/agent1", "record /rec/evidence/c1.wav"]
+    assert journal.steps[:5] == ["prepare_evidence", "hold", "book", "pause PJSIP/agent1",
+                                 "record /rec/evidence/c1.wav"]
     [escalation] = book.booked
     assert escalation.case is not None and escalation.case.recording == "/rec/evidence/c1.wav"
 
