@@ -93,7 +93,9 @@ def test_a_threat_on_a_real_call_reaches_the_security_inbox_live_and_is_worked_t
             print(f"\nkey press -> case in the store {booked - pressed:.2f} s; store -> inbox {shown - booked:.2f} s;"
                   f" key press -> inbox {shown - pressed:.2f} s")
             assert shown - booked < DESK_SHARE
-            assert shown - pressed < seconds_of(stack.prompt_file("recording_notice", "en")) + DESK_SHARE
+            # The promise: the case is on the inbox within 3 s of the key press (the ladder books it
+            # while the recording notice and the closing play).
+            assert shown - pressed < DESK_SHARE
             assert page.evaluate("window.stillTheSamePage") is True
 
             phones.wait_until(lambda: caller.state is PeerState.DISCONNECTED and agent.state is PeerState.DISCONNECTED,
