@@ -80,6 +80,7 @@ def flag(agi: Pyst2, env: Mapping[str, str], args: Sequence[str]) -> None:
     uniqueid = env.get("agi_uniqueid", "")
     if category not in WARNINGS or not uniqueid:
         return
+    started = time.time()
     values = agi.get_full_variable("|~|".join("${%s}" % name for name in FLAG_READS)).split("|~|")
     read = dict(zip(FLAG_READS, values))
     evidence = read.get("RL_EVIDENCE", "")
@@ -91,7 +92,7 @@ def flag(agi: Pyst2, env: Mapping[str, str], args: Sequence[str]) -> None:
         agi.execute("EXEC", "MixMonitor", agi._quote(evidence))
         agi.set_variable("RL_EVIDENCE", evidence)
     agi.stream_file(sound(language, WARNINGS[category]))
-    agi.set_variable("RL_FLAGS", f"{category}:1:{time.time():.3f}")
+    agi.set_variable("RL_FLAGS", f"{category}:1:{started:.3f}:{time.time():.3f}")
     agi.set_variable("RL_OFFER_COMPLIMENT", "0")
 
 

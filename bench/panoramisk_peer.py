@@ -99,6 +99,7 @@ async def flag(request: Request) -> None:
     uniqueid = env.get("agi_uniqueid", "")
     if category not in WARNINGS or not uniqueid:
         return
+    started = time.time()
     result: Mapping[str, Any] = await request.send_command(
         command("GET FULL VARIABLE", "|~|".join("${%s}" % name for name in FLAG_READS)))
     read = dict(zip(FLAG_READS, result.get("result", ("", ""))[1].split("|~|")))
@@ -111,7 +112,7 @@ async def flag(request: Request) -> None:
         await exec_app(request, "MixMonitor", evidence)
         await set_variable(request, "RL_EVIDENCE", evidence)
     await stream_file(request, sound(language, WARNINGS[category]))
-    await set_variable(request, "RL_FLAGS", f"{category}:1:{time.time():.3f}")
+    await set_variable(request, "RL_FLAGS", f"{category}:1:{started:.3f}:{time.time():.3f}")
     await set_variable(request, "RL_OFFER_COMPLIMENT", "0")
 
 

@@ -69,14 +69,6 @@ class BenchPhones(SipPhoneSystem):
     """The sandbox's phone system, its media clock always running, without pjsua's start-up lines
     on the bench's output."""
 
-    def _endpoint_config(self) -> Any:
-        config = super()._endpoint_config()
-        # pjsua closes an idle sound device (the null one too) after a second; with it stops the
-        # media clock, and with the clock the RTP a phone sends, telephone events included: an
-        # agent's code pressed later than that in a call was never sent.
-        config.medConfig.sndAutoCloseTime = -1
-        return config
-
     def start(self) -> None:
         with _quiet_stdout():
             super().start()
@@ -320,7 +312,7 @@ class Plan:
     0: all short."""
     seconds: tuple[str, ...] = ("warning", "closing")
     """The second press of long calls, in turn."""
-    settle: float = 0.6
+    settle: float = 1.5
     """Seconds between the agent's answer (or the end of the previous flag) and the press."""
     codes: dict[str, str] = field(default_factory=lambda: {"first": "*1", "warning": "*3", "closing": "*1"})
 

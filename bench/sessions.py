@@ -216,7 +216,7 @@ def flag_script() -> SessionScript:
         _exec("MixMonitor", EvidenceFile()),
         _set("RL_EVIDENCE", EvidenceFile()),
         _stream("abuse_warning", "", endpos=40000),
-        _set("RL_FLAGS", Regex(r"verbal_abuse:1:[0-9]+\.[0-9]{3}")),
+        _set("RL_FLAGS", Regex(r"verbal_abuse:1:[0-9]+\.[0-9]{3}:[0-9]+\.[0-9]{3}")),
         _set("RL_OFFER_COMPLIMENT", "0"),
     ])
 

@@ -95,47 +95,69 @@ class FlaggedCall:
     at: dt.datetime
 
 
+QUEUED_SECONDS = 1.0
+"""A flag that starts this soon after the last one was done with was pressed while that one was
+handled: Asterisk holds a feature pressed during a warning until the warning's session ends, and the
+agent, hearing hold music meanwhile, could not have heard anything new to flag."""
+
+
+@dataclass
+class FlagsOfACategory:
+    count: int
+    started: float
+    """When the last flag's handling began (epoch seconds)."""
+    done: float
+    """When it ended (its prompts played); ``started`` until then."""
+
+
 class FlagMemory:
-    """This call's flags, kept on the caller's channel (``RL_FLAGS``: ``category:count:epoch`` items)
-    so the ladder climbs without the store. Read back from Asterisk, so checked like any input."""
+    """This call's flags, kept on the caller's channel (``RL_FLAGS``: ``category:count:started:done``
+    items) so the ladder climbs without the store. Read back from Asterisk, so checked like any input."""
 
     VARIABLE = channel_vars.FLAGS
-    _ITEM = re.compile(r"^([a-z0-9][a-z0-9_-]{0,62}):([0-9]{1,3}):([0-9]{1,12}(?:\.[0-9]{1,6})?)$")
+    _TIME = r"([0-9]{1,12}(?:\.[0-9]{1,6})?)"
+    _ITEM = re.compile(rf"^([a-z0-9][a-z0-9_-]{{0,62}}):([0-9]{{1,3}}):{_TIME}(?::{_TIME})?$")
 
-    def __init__(self, flags: dict[str, tuple[int, float]] | None = None) -> None:
+    def __init__(self, flags: dict[str, FlagsOfACategory] | None = None) -> None:
         self.flags = flags or {}
 
     @classmethod
     def read(cls, raw: str) -> FlagMemory:
-        flags: dict[str, tuple[int, float]] = {}
+        flags: dict[str, FlagsOfACategory] = {}
         for item in raw[:2000].split(","):
             match = cls._ITEM.match(item)
             if match:
-                flags[match[1]] = (int(match[2]), float(match[3]))
+                started = float(match[3])
+                flags[match[1]] = FlagsOfACategory(int(match[2]), started, float(match[4] or started))
         return cls(flags)
 
     def count(self, category: str) -> int:
-        return self.flags.get(category, (0, 0.0))[0]
+        last = self.flags.get(category)
+        return last.count if last else 0
 
     def total(self) -> int:
-        return sum(count for count, _at in self.flags.values())
+        return sum(last.count for last in self.flags.values())
 
     def is_repeat(self, category: str, at: float, window: float) -> bool:
-        _count, last = self.flags.get(category, (0, 0.0))
-        return bool(last) and 0 <= at - last < window
+        """The same code again within ``window`` of the last press, or pressed while it was handled."""
+        last = self.flags.get(category)
+        if last is None:
+            return False
+        return 0 <= at - last.started < window or 0 <= at - last.done < min(window, QUEUED_SECONDS)
 
     def add(self, category: str, at: float) -> tuple[int, int]:
         """Count one flag; returns (its number in its category, its number in the call)."""
         number = self.count(category) + 1
-        self.flags[category] = (number, at)
+        self.flags[category] = FlagsOfACategory(number, at, at)
         return number, self.total()
 
-    def add_time(self, category: str, at: float) -> None:
-        """When this category's last flag was done with (the dedupe window starts there)."""
-        self.flags[category] = (self.count(category), at)
+    def done(self, category: str, at: float) -> None:
+        """This category's last flag is done with (its prompts played)."""
+        last = self.flags[category]
+        self.flags[category] = FlagsOfACategory(last.count, last.started, max(at, last.started))
 
     def text(self) -> str:
-        return ",".join(f"{c}:{n}:{t:.3f}" for c, (n, t) in sorted(self.flags.items()))
+        return ",".join(f"{c}:{f.count}:{f.started:.3f}:{f.done:.3f}" for c, f in sorted(self.flags.items()))
 
 
 @dataclass
@@ -176,9 +198,8 @@ def run_ladder(policy: AbusePolicy, category: Category, call: FlaggedCall, memor
     _protect(policy, escalation, rung, channel, trace, new_recording)
     # Kept on the channel after the prompt, not before it (each command before it delays the caller's
     # warning): Asterisk runs one call's features one after another, so the next press sees it.
-    # The dedupe window runs from the end of this flag's handling: Asterisk holds a key pressed again
-    # during the warning until this session ends, so that press arrives "late" and still counts once.
-    memory.add_time(category.id, clock())
+    # When this flag was done with: a key pressed again during its warning reaches us only now.
+    memory.done(category.id, clock())
     try:
         channel.remember(memory.text())
         channel.no_compliment_offer()

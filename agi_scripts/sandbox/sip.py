@@ -552,6 +552,9 @@ class SipPhoneSystem:
             config.logConfig.msgLogging = False
         config.medConfig.noVad = True  # silence suppression would cut what a peer plays
         config.medConfig.ecTailLen = 0  # no echo canceller: recordings are what was received
+        # pjsua closes an idle sound device (the null one too) after a second, and with it stops the media
+        # clock and the RTP a phone sends, telephone events included: a code pressed later was never sent.
+        config.medConfig.sndAutoCloseTime = -1
         return config
 
     @staticmethod

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from agi_scripts.flows.abuse_policy import AbusePolicy, load_abuse_policy
-from agi_scripts.flows.ladder import CallerGone, FlaggedCall, FlagMemory, LadderTrace, run_ladder
+from agi_scripts.flows.ladder import CallerGone, FlaggedCall, FlagMemory, FlagsOfACategory, LadderTrace, run_ladder
 from agi_scripts.ground.errors import ConfigError
 from agi_scripts.storage.base import Escalation, EscalationBooked
 
@@ -161,8 +161,8 @@ def test_a_press_asterisk_held_until_the_warning_ended_counts_once(policy: Abuse
     flag(policy, "verbal_abuse", memory, handling=6.0)
     trace, journal, _channel, _book = flag(policy, "verbal_abuse", memory, seconds=6.5)
     assert trace.duplicate and journal.steps == []
-    later, _journal, _channel, _book = flag(policy, "verbal_abuse", memory, seconds=12.0)
-    assert later.number == 2  # pressed again well after the warning: the ladder climbs
+    later, _journal, _channel, _book = flag(policy, "verbal_abuse", memory, seconds=7.5)
+    assert later.number == 2  # pressed 1.5 s after the warning: the agent heard the caller go on
 
 
 def test_a_double_press_within_the_window_does_nothing_at_all(policy: AbusePolicy) -> None:
@@ -243,6 +243,8 @@ def test_flags_of_two_categories_climb_their_own_ladders_and_number_the_call_tog
 
 
 def test_the_flag_memory_read_back_from_the_channel_ignores_what_it_did_not_write() -> None:
-    memory = FlagMemory.read("verbal_abuse:2:1700000000.5,Evil:9:1,threat:x:1,discrimination:1:1700000001")
-    assert memory.flags == {"verbal_abuse": (2, 1700000000.5), "discrimination": (1, 1700000001.0)}
+    memory = FlagMemory.read("verbal_abuse:2:1700000000.5:1700000006.25,Evil:9:1,threat:x:1,"
+                             "discrimination:1:1700000001")
+    assert memory.flags == {"verbal_abuse": FlagsOfACategory(2, 1700000000.5, 1700000006.25),
+                            "discrimination": FlagsOfACategory(1, 1700000001.0, 1700000001.0)}
     assert FlagMemory.read(memory.text()).flags == memory.flags
