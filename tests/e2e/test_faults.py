@@ -46,6 +46,8 @@ pytestmark = pytest.mark.e2e
 PAUSE_SECONDS = {"postgresql": 15, "sqlite": 6}
 """Recovery pauses of the shipped ladder, shortened. On PostgreSQL, the first call's pause ends while
 the database is still down (during the second call), the second call's after it is started again."""
+DEDUPE_WINDOW = 3.0
+"""``abuse_policy.dedupe_window`` of the shipped ladder."""
 KEEPER_INTERVAL = 5.0
 """The server's pause keeper runs every 5 s (policy/pauses.py)."""
 ON_TIME = KEEPER_INTERVAL + 3.0
@@ -135,6 +137,12 @@ def wait_for_flags(phones: SipPhoneSystem, stack: RespectlineStack, uniqueid: st
     return flag_lines(stack, uniqueid)
 
 
+def after_the_dedupe_window(phones: SipPhoneSystem) -> None:
+    """The shipped ladder counts the same code pressed again within 3 s of the end of the last flag's
+    handling once (``dedupe_window``): the agent's next press comes after that."""
+    phones.pump(DEDUPE_WINDOW + 0.5)
+
+
 def hung_up_after(phones: SipPhoneSystem, caller: SipCaller, agent: SipAgent, timeout: float = 30) -> None:
     phones.wait_until(lambda: caller.state is PeerState.DISCONNECTED, timeout, "caller disconnected by the ladder")
     phones.wait_until(lambda: agent.state is PeerState.DISCONNECTED, 10, "agent leg ended")
@@ -218,6 +226,7 @@ def test_with_postgresql_stopped_the_agent_is_protected_and_every_flag_is_booked
         agent.press("*1")  # 1st verbal abuse: the recording notice and the warning
         [warned] = wait_for_flags(phones, stack, first_call, 1)
         assert caller.state is PeerState.CONNECTED
+        after_the_dedupe_window(phones)
         agent.press("*1")  # 2nd: the closing, the call ends, a Special Care case, the agent paused
         wait_paused(phones, stack, "agent1", True, 5)
         hung_up_after(phones, caller, agent)
@@ -351,6 +360,7 @@ def test_with_the_recordings_share_read_only_the_caller_is_warned_then_disconnec
         agent.press("*1")
         [warned] = wait_for_flags(phones, stack, uniqueid, 1)
         assert caller.state is PeerState.CONNECTED
+        after_the_dedupe_window(phones)
         agent.press("*1")
         wait_paused(phones, stack, "agent1", True, 5)
         hung_up_after(phones, caller, agent)
@@ -652,6 +662,7 @@ def test_with_hostile_peers_flooding_the_server_the_caller_still_hears_the_warni
         wait_for_flags(phones, stack, uniqueid, 1)
         peak = max(peak, server_rss_mb(stack))
         assert caller.state is PeerState.CONNECTED
+        after_the_dedupe_window(phones)
         second = time.monotonic()
         agent.press("*1")
         hung_up_after(phones, caller, agent)
