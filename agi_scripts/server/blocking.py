@@ -5,7 +5,7 @@ would freeze every call for the few milliseconds of an fsync. :func:`run_blockin
 a worker thread and parks only the calling session until it is done. Outside a FastAGI session
 (classic AGI, a CLI, a test) it simply calls the function.
 
-Handlers rarely need it by name: ``ctx.store`` is wrapped in :class:`Offloaded`, so every store
+Handlers rarely need it by name: ``ctx.services.store`` is wrapped in :class:`Offloaded`, so every store
 method call is offloaded already.
 """
 
