@@ -60,8 +60,8 @@ class PauseKeeper:
         lifted = self._lift_held(waiting)
         try:
             due = self.store.due_pauses(self.clock())
-        except StoreError:
-            LOG.exception("cannot read agent pauses from the store; retrying later")
+        except StoreError as exc:  # one line a round: a traceback every 5 s would bury the log in an outage
+            LOG.error("cannot read agent pauses from the store (%s); retrying in %.0f s", exc, self.interval)
             return lifted
         return lifted + self._lift(due, held_running=self._running_agents(waiting))
 

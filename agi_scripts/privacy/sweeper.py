@@ -17,7 +17,7 @@ from pathlib import Path
 
 from agi_scripts.config.settings import RetentionSettings
 from agi_scripts.privacy.retention import apply_retention
-from agi_scripts.storage.base import Store, utc_now
+from agi_scripts.storage.base import Store, StoreError, utc_now
 
 LOG = logging.getLogger("respectline.retention")
 
@@ -41,6 +41,9 @@ class RetentionSweeper:
     def sweep(self) -> None:
         try:
             apply_retention(self.store, self.recordings_dir, self.retention, now=self.clock())
+        except StoreError as exc:  # an outage, not a bug: one line, no traceback
+            LOG.error("retention sweep of %s: store unavailable (%s); retrying in %.0f s", self.recordings_dir, exc,
+                      self.interval)
         except Exception:  # noqa: BLE001  (whatever it was, the next hour's sweep must still run)
             LOG.exception("retention sweep of %s failed; retrying in %.0f s", self.recordings_dir, self.interval)
 

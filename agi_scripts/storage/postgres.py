@@ -95,7 +95,10 @@ class PostgresDialect(Dialect):
                 conninfo, connection_class=psycopg.Connection[DictRow],
                 kwargs={"autocommit": True, "row_factory": dict_row}, min_size=1, max_size=pool_max_size,
                 open=True, configure=self._configure, check=ConnectionPool.check_connection,
-                timeout=CONNECTION_WAIT, name="respectline-store")
+                timeout=CONNECTION_WAIT, name="respectline-store",
+                # psycopg_pool's default (300 s, backing off 1, 2, 4, ... s) left the store down for up
+                # to 100 s after the database came back; a new try every OUTAGE_RETRY seconds instead.
+                reconnect_timeout=OUTAGE_RETRY)
 
     def _configure(self, db: Connection) -> None:
         _set_session(db, self._busy_timeout)
