@@ -24,8 +24,8 @@ from agi_scripts.sandbox.demo import demo_flows
 from agi_scripts.sandbox.sip import PeerState, SipPhoneSystem
 from agi_scripts.sandbox.stack import RespectlineStack, StackOptions
 from agi_scripts.storage import open_store
-from tests.e2e.calls import connect
-from tests.e2e.conftest import ALWAYS_ON_CAMPAIGNS, started
+from tests.support.calls import connect
+from tests.support.e2e_stack import ALWAYS_ON_CAMPAIGNS, started
 from tests.support.desk import PASSWORD
 from tests.support.desk_process import DeskProcess
 

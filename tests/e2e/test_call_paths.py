@@ -12,7 +12,7 @@ from agi_scripts.sandbox.audio import contains_prompt
 from agi_scripts.sandbox.sip import PeerState, SipAgent, SipCaller, SipPhoneSystem
 from agi_scripts.sandbox.stack import RespectlineStack
 from agi_scripts.storage import open_store
-from tests.e2e.calls import connect, hang_up, running_applications
+from tests.support.calls import connect, hang_up, running_applications
 
 pytestmark = pytest.mark.e2e
 

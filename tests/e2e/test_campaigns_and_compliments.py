@@ -16,7 +16,7 @@ from agi_scripts.sandbox.demo import speak
 from agi_scripts.sandbox.sip import PeerState, SipAgent, SipCaller, SipPhoneSystem
 from agi_scripts.sandbox.stack import FRENCH_SUPPORT, RespectlineStack
 from agi_scripts.storage import Compliment, open_store
-from tests.e2e.calls import connect, hang_up, running_applications
+from tests.support.calls import connect, hang_up, running_applications
 
 pytestmark = pytest.mark.e2e
 

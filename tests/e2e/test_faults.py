@@ -37,8 +37,8 @@ from agi_scripts.sandbox.sip import PeerState, SipAgent, SipCaller, SipPhoneSyst
 from agi_scripts.sandbox.stack import RespectlineStack, StackOptions
 from agi_scripts.storage.base import Case, utc_now
 from agi_scripts.storage.open import open_store
-from tests.e2e.calls import agent_paused, connect, shorten_pauses
-from tests.e2e.conftest import ALWAYS_ON_CAMPAIGNS, started
+from tests.support.calls import agent_paused, connect, shorten_pauses
+from tests.support.e2e_stack import ALWAYS_ON_CAMPAIGNS, started
 from tests.support.postgres_server import PostgresServer, PostgresUnavailable
 
 pytestmark = pytest.mark.e2e

@@ -32,8 +32,8 @@ from agi_scripts.sandbox.audio import contains_prompt
 from agi_scripts.sandbox.demo import demo_flows, speak
 from agi_scripts.sandbox.sip import PeerState, SipAgent, SipCaller, SipPhoneSystem, default_password
 from agi_scripts.storage import Compliment, open_store
-from tests.e2e.conftest import ALWAYS_ON_CAMPAIGNS
-from tests.e2e.calls import connect
+from tests.support.e2e_stack import ALWAYS_ON_CAMPAIGNS
+from tests.support.calls import connect
 
 pytestmark = pytest.mark.e2e
 

@@ -14,8 +14,8 @@ from agi_scripts.sandbox.demo import demo_flows
 from agi_scripts.sandbox.sip import PeerState, SipAgent, SipCaller, SipPhoneSystem
 from agi_scripts.sandbox.stack import RespectlineStack, StackOptions
 from agi_scripts.storage import open_store
-from tests.e2e.calls import agent_paused, connect, shorten_pauses
-from tests.e2e.conftest import ALWAYS_ON_CAMPAIGNS, started
+from tests.support.calls import agent_paused, connect, shorten_pauses
+from tests.support.e2e_stack import ALWAYS_ON_CAMPAIGNS, started
 from tests.support.postgres_server import PostgresServer
 
 pytestmark = pytest.mark.e2e
