@@ -103,11 +103,18 @@ class AgiCallerChannel:
         policy = self.bundle.abuse_policy
         if policy.recording_notice:
             self.play(policy.recording_notice)
-        self.agi.exec_command("MixMonitor", evidence)
-        self.agi.set_variable(channel_vars.EVIDENCE, evidence)
+        try:
+            self.agi.exec_command("MixMonitor", evidence)
+            self.agi.set_variable(channel_vars.EVIDENCE, evidence)
+        except ChannelHungUp as gone:
+            raise CallerGone() from gone
 
     def pause_agent(self, interface: str, reason: str) -> None:
-        self.agi.exec_command("PauseQueueMember", f",{interface},,{reason}")
+        # Also when the caller has just hung up (the usual moment): the pause is on the agent's queue
+        # membership, and Asterisk runs EXEC for a FastAGI session whose channel is gone.
+        if not self.agi.exec_even_if_hung_up("PauseQueueMember", f",{interface},,{reason}"):
+            self.ctx.log.error("flag: the AGI connection closed before %s could be paused; the booked pause "
+                               "is lifted on time all the same", interface)
 
     def play(self, prompt_id: str) -> None:
         try:

@@ -68,12 +68,20 @@ class PauseKeeper:
     def _book_held(self) -> list[Escalation]:
         """Book the outbox, oldest flag first; returns what still waits (the store failed)."""
         pending = self.outbox.pending(min_age_seconds=HELD_MIN_AGE_SECONDS, now=self.clock())
+        waiting: list[Escalation] = []
         for index, escalation in enumerate(pending):
             try:
                 booked = self.store.book_escalation(escalation)
             except StoreError as exc:
-                LOG.error("store still unavailable (%s): %d flag(s) wait in the outbox", exc, len(pending) - index)
-                return pending[index:]
+                waiting.append(escalation)
+                if len(waiting) >= 2 and waiting[-2] is pending[index - 1]:
+                    # Two in a row: the store is down, not this flag; try the rest next round.
+                    still = waiting + pending[index + 1:]
+                    LOG.error("store still unavailable (%s): %d flag(s) wait in the outbox", exc, len(still))
+                    return still
+                LOG.error("flag %s in the outbox not booked (%s); the next ones are tried, it again next round",
+                          printable(escalation.key), exc)
+                continue
             except ValueError as exc:  # a file the store refuses outright would block the rest for ever
                 LOG.error("flag %s in the outbox cannot be booked (%s); set aside", printable(escalation.key), exc)
                 self.outbox.release(escalation)
@@ -83,7 +91,7 @@ class PauseKeeper:
                 LOG.warning("flag %s booked late, from the outbox (incident %d%s)", printable(escalation.key),
                             booked.incident_id, f", case {booked.case_id}" if booked.case_id else "")
                 self._announce_late(escalation, booked)
-        return []
+        return waiting
 
     def _announce_late(self, escalation: Escalation, booked: EscalationBooked) -> None:
         if booked.case_id is None or escalation.case is None:

@@ -201,6 +201,13 @@ def _erase(store: Store, caller: str, *, recordings_dir: Path, retention: Retent
     if erasure.cases_kept:
         wait = erasure_wait(zip(erasure.cases_kept, erasure.kept_closed_at), retention)
         return ErasureReport(caller, erasure, tuple(deleted), tuple(refused), tuple(kept), pending, wait)
+    if refused:
+        # Not done while a recording of the caller is still on disk: the request stays queued and the
+        # log names each file, for the data protection officer to remove by hand.
+        for path, problem in refused:
+            log.error("privacy: the erasure of %s could not delete %s (%s); the request stays open",
+                      mask_number(caller), path, problem)
+        return ErasureReport(caller, erasure, tuple(deleted), tuple(refused), tuple(kept), pending)
     try:
         store.finish_erasure(caller)
     except StoreError as error:  # erased all the same: the next sweep finds nothing kept and crosses it off

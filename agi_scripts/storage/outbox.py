@@ -79,7 +79,8 @@ class Outbox:
         with self._lock:
             in_flight, handed_over = set(self._in_flight), set(self._handed_over)
             held = dict(self._memory)
-        for key, escalation in self._read_folder().items():
+        busy = {self._path(key) for key in in_flight}
+        for key, escalation in self._read_folder(skip=busy).items():
             if key in held or key in in_flight:
                 continue
             young = now is not None and (now - escalation.at).total_seconds() < min_age_seconds
@@ -116,8 +117,10 @@ class Outbox:
         if path is None or self.folder is None:
             return False
         data = json.dumps(encode(escalation), sort_keys=True).encode()
-        # A replacement is written beside and renamed over, so a reader never sees half a file.
-        target = path.with_name(path.name + ".new") if replace_existing else path
+        # Written beside under a name the keeper does not read, then put in place whole (a link for a new
+        # file, so an existing one is never overwritten; a rename for a replacement): a reader never sees
+        # half a file.
+        target = path.with_name(path.name + ".new")
         try:
             self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         except OSError as exc:  # FileExistsError too: a file where the folder should be
@@ -125,8 +128,7 @@ class Outbox:
                       self.folder, exc.strerror or exc, escalation.key)
             return False
         try:
-            if replace_existing:
-                _unlink(target)
+            _unlink(target)
             fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
             try:
                 view = memoryview(data)
@@ -136,18 +138,21 @@ class Outbox:
                 os.close(fd)
             if replace_existing:
                 os.replace(target, path)
-            return True
-        except FileExistsError:
-            # Without replace_existing: the same flag held twice, and the first copy stands.
-            return not replace_existing
-        except OSError as exc:
-            if replace_existing:
+            else:
+                try:
+                    os.link(target, path)
+                except FileExistsError:
+                    pass  # the same flag held twice: the first copy stands
                 _unlink(target)
+            return True
+        except OSError as exc:
+            _unlink(target)
             LOG.error("outbox %s cannot be written (%s): flag %s is held in this process's memory only",
                       self.folder, exc.strerror or exc, escalation.key)
             return False
 
-    def _read_folder(self) -> dict[str, Escalation]:
+    def _read_folder(self, skip: set[Path | None] | None = None) -> dict[str, Escalation]:
+        """Every escalation in the folder but those in ``skip`` (a handler of this process is writing them)."""
         if self.folder is None:
             return {}
         found: dict[str, Escalation] = {}
@@ -159,6 +164,8 @@ class Outbox:
             LOG.error("outbox %s cannot be read (%s); retrying later", self.folder, exc.strerror or exc)
             return {}
         for name in names:
+            if skip and self.folder / name in skip:
+                continue
             escalation = self._read_file(self.folder / name)
             if escalation is not None:
                 found[escalation.key] = escalation
@@ -175,8 +182,11 @@ class Outbox:
                 raw = file.read(MAX_FILE_BYTES + 1)
             if len(raw) > MAX_FILE_BYTES:
                 raise ValueError("too large")
-            return decode(json.loads(raw))
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+            data = json.loads(raw)
+            if not isinstance(data, dict):
+                raise ValueError("not a JSON object")
+            return decode(data)
+        except Exception as exc:  # whatever is in there, one odd file must not stop the keeper's rounds
             LOG.error("outbox file %s is not an escalation (%s); moved aside as .bad", path.name, exc)
             try:
                 os.replace(path, path.with_name(path.name + ".bad"))

@@ -398,3 +398,14 @@ def test_a_channel_value_holding_the_separator_is_read_one_variable_at_a_time(st
         channel.serve(peer)
     assert [c[2] for c in channel.sent("GET") if c[1] == "VARIABLE"][:2] == ["MEMBERINTERFACE", "RL_EVIDENCE"]
     assert "respectline/nl/abuse_warning" in [c[2] for c in channel.sent("STREAM")]
+
+
+def test_a_caller_who_hangs_up_as_the_agent_flags_a_threat_still_leaves_the_agent_paused_and_a_case(
+        stack: Stack) -> None:
+    channel = FakeChannel(dict(AGENT), hang_up_on="GET FULL VARIABLE")
+    with stack.call("flag", args=["threat"], uniqueid="1700000000.95") as peer:
+        channel.serve(peer)
+    assert [c for c in channel.sent("EXEC") if c[1] == "PauseQueueMember"]  # sent on the dead channel
+    [case] = stack.store.list_cases()
+    assert case.team == "security" and "agent_paused" in [e.action for e in case.events]
+    assert [p.agent for p in stack.store.active_pauses()] == ["PJSIP/agent1"]

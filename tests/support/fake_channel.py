@@ -57,6 +57,8 @@ class FakeChannel:
                     if argv[:2] == ["RECORD", "FILE"]:
                         self._write_recording(Path(argv[2] + "." + argv[3]))
                         peer.reply("HANGUP", "200 result=-1 (hangup) endpos=16000")
+                    elif _runs_on_dead_channel(argv):
+                        peer.reply("HANGUP", self.answer(argv))  # a variable is still read or set
                     else:
                         peer.reply("HANGUP", "200 result=-1")
                 else:
