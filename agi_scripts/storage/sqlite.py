@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -101,7 +102,7 @@ def _connect(path: str, busy_timeout: float) -> sqlite3.Connection:
         db = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None, check_same_thread=False)
         try:
             db.row_factory = sqlite3.Row
-            mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            mode = _switch_to_wal(db, busy_timeout)
             if not is_memory_path(path) and mode != "wal":
                 raise StoreError(f"SQLite would not use write-ahead logging for {path} (mode {mode});"
                                  " is it on a network file system?")
@@ -113,6 +114,19 @@ def _connect(path: str, busy_timeout: float) -> sqlite3.Connection:
             db.close()
             raise
     return db
+
+
+def _switch_to_wal(db: sqlite3.Connection, busy_timeout: float) -> str:
+    """``PRAGMA journal_mode = WAL``, retried: on a new file, a second process opening it at the same
+    moment gets "database is locked" at once (the switch takes its lock without the busy handler)."""
+    deadline = time.monotonic() + busy_timeout
+    while True:
+        try:
+            return str(db.execute("PRAGMA journal_mode = WAL").fetchone()[0])
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def _migrate(db: sqlite3.Connection, migrations: Sequence[Migration]) -> int:
