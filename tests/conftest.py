@@ -15,7 +15,7 @@ import pytest
 
 from agi_scripts.storage import Store, open_store
 from tests.support.cli_runner import Cli
-from tests.support.postgres_server import PostgresServer, PostgresUnavailable
+from tests.support.postgres_server import PostgresServer, running_cluster
 from tests.support.config_tree import PROJECT, ConfigTree
 
 @pytest.fixture
@@ -34,14 +34,8 @@ STORE_BACKENDS = ("sqlite", "postgresql")
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
     """A PostgreSQL cluster of the tests' own, on a free loopback port, for the whole session."""
-    try:
-        server = PostgresServer().start()
-    except PostgresUnavailable as error:
-        pytest.fail(f"PostgreSQL could not be started for the tests: {error}")
-    try:
+    with running_cluster() as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

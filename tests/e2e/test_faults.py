@@ -39,7 +39,7 @@ from agi_scripts.storage.base import Case, utc_now
 from agi_scripts.storage.open import open_store
 from tests.support.calls import agent_paused, connect, shorten_pauses
 from tests.support.e2e_stack import ALWAYS_ON_CAMPAIGNS, started
-from tests.support.postgres_server import PostgresServer, PostgresUnavailable
+from tests.support.postgres_server import PostgresServer, running_cluster
 
 pytestmark = pytest.mark.e2e
 
@@ -65,14 +65,8 @@ on_sqlite = pytest.mark.parametrize("stack", ["sqlite"], indirect=True)
 @pytest.fixture(scope="module")
 def private_postgres() -> Iterator[PostgresServer]:
     """A cluster of this module's own: stopping the session's shared one would break other tests."""
-    try:
-        server = PostgresServer().start()
-    except PostgresUnavailable as error:
-        pytest.fail(f"PostgreSQL could not be started for the tests: {error}")
-    try:
+    with running_cluster() as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")

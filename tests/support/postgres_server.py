@@ -9,6 +9,7 @@ Clients connect over TCP with a password (SCRAM), as a production server would.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import secrets
@@ -17,12 +18,13 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import psycopg
+import pytest
 from psycopg import sql
 
 from agi_scripts.storage.postgres import VERSION_TABLE
@@ -218,3 +220,17 @@ class PostgresServer:
                 f"{' '.join(command[:6])} ... failed (exit {done.returncode}):\n{done.stdout}{done.stderr}"
                 f"\nserver log:\n{self.log_tail()}")
         return done.returncode == 0
+
+
+@contextlib.contextmanager
+def running_cluster() -> Iterator[PostgresServer]:
+    """A started cluster, stopped and removed afterwards; the test fails (never skips) when PostgreSQL
+    cannot be started, since `make test` installs it."""
+    try:
+        server = PostgresServer().start()
+    except PostgresUnavailable as error:
+        pytest.fail(f"PostgreSQL could not be started for the tests: {error}")
+    try:
+        yield server
+    finally:
+        server.stop()
