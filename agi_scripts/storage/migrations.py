@@ -180,6 +180,27 @@ _V3 = (
     "CREATE INDEX audit_log_at ON audit_log (at)",
 )
 
+# Version 4: transcripts of recordings (a case's evidence, a spoken compliment), one per recording file,
+# made by the transcription worker (``agi_scripts.transcribe``). ``segments`` is JSON: a list of
+# {start, end, speaker, text}. A row goes when its recording is forgotten (retention, erasure), like the
+# file. ``status`` 'skipped' keeps why a file was not transcribed (too long, unreadable), so it is not
+# tried again and again.
+_V4 = (
+    """CREATE TABLE transcripts (
+        id          {id},
+        recording   TEXT NOT NULL UNIQUE CHECK (recording <> ''),
+        kind        TEXT NOT NULL CHECK (kind IN ('evidence', 'compliment')),
+        call_id     TEXT NOT NULL,
+        status      TEXT NOT NULL CHECK (status IN ('done', 'skipped')),
+        language    TEXT NOT NULL,
+        model       TEXT NOT NULL,
+        segments    TEXT NOT NULL,
+        note        TEXT NOT NULL DEFAULT '',
+        created_at  {time} NOT NULL
+    )""",
+    "CREATE INDEX transcripts_call_id ON transcripts (call_id)",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "calls, compliments, cases, case events, incidents, agent pauses", _V1_SQLITE, _V1_POSTGRESQL),
     Migration(2, "pending erasure requests", tuple(statement.format_map(_SQLITE_TYPES) for statement in _V2),
@@ -187,6 +208,9 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, "the desk: users, sessions, login failures, its signing key, the audit log",
               tuple(statement.format_map(_SQLITE_TYPES) for statement in _V3),
               tuple(statement.format_map(_POSTGRESQL_TYPES) for statement in _V3)),
+    Migration(4, "transcripts of evidence and spoken compliments",
+              tuple(statement.format_map(_SQLITE_TYPES) for statement in _V4),
+              tuple(statement.format_map(_POSTGRESQL_TYPES) for statement in _V4)),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version
