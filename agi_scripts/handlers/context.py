@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TypeVar, cast
 
 from agi_scripts.config.bundle import Bundle
+from agi_scripts.ground import metrics
 from agi_scripts.notify.mailer import MailQueue
 from agi_scripts.server.blocking import Offloaded
 from agi_scripts.server.registry import Session
@@ -46,5 +47,6 @@ def despite_the_store(ctx: HandlerContext, read_or_write: Callable[[], T], fallb
     try:
         return read_or_write()
     except StoreError as exc:
+        metrics.store_failed(ctx.request.script)
         ctx.log.error("store unavailable (%s): %s", exc, consequence)
         return fallback

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from agi_scripts.config.agents import is_interface
 from agi_scripts.config.bundle import Bundle
 from agi_scripts.flows.ladder import CallerGone, FlaggedCall, FlagMemory, run_ladder
-from agi_scripts.ground import channel_vars
+from agi_scripts.ground import channel_vars, metrics
 from agi_scripts.handlers.callinfo import agent_for, call_id_of, call_language, caller_number, read_variables
 from agi_scripts.handlers.context import HandlerContext
 from agi_scripts.handlers.recordings import evidence_file, evidence_room_problem, is_evidence_of
@@ -34,6 +34,7 @@ def flag(ctx: HandlerContext) -> None:
         ctx.log.warning("flag: unknown category or call; nothing done")
         ctx.outcome = "unknown-category"
         return
+    metrics.flag_pressed(category.id)
     # Everything the ladder needs of the channel in one round trip: the key press waits for it.
     variables = read_variables(ctx.agi, READ_BEFORE_THE_LADDER)
     call = _flagged_call(ctx, call_id, variables)
@@ -173,11 +174,14 @@ class StoreCaseBook:
             self.outbox.booked(escalation)
             return None
         except StoreError as exc:
+            metrics.store_failed("flag")
             self.outbox.unbooked(escalation)
             self.log.error("flag: store unavailable (%s); flag %s kept in the outbox, booked when the store "
                            "answers", exc, escalation.key)
             return None
         self.outbox.booked(escalation)
+        if booked.case_id is not None and not booked.already and escalation.case is not None:
+            metrics.case_opened(escalation.case.team)
         return booked
 
 

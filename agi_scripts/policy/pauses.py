@@ -22,6 +22,7 @@ from agi_scripts.ami.client import AmiClient, AmiError
 from agi_scripts.config.settings import AmiSettings
 from agi_scripts.flows.abuse_policy import PRIORITY_RANK
 from agi_scripts.flows.ladder import Notifier
+from agi_scripts.ground import metrics
 from agi_scripts.ground.redact import printable
 from agi_scripts.storage.base import AgentPause, Escalation, EscalationBooked, Store, StoreError, utc_now
 from agi_scripts.storage.outbox import Outbox, with_pause_lifted
@@ -55,15 +56,27 @@ class PauseKeeper:
     def lift_due(self) -> int:
         """Book what waits in the outbox, then lift every pause that is due now; returns how many were lifted."""
         waiting = self._book_held()
+        metrics.outbox_waiting(len(waiting))
         if not self.ami.enabled:
+            self._count_pauses()
             return 0  # nothing can lift a pause without AMI (``serve`` says so at start)
         lifted = self._lift_held(waiting)
         try:
             due = self.store.due_pauses(self.clock())
         except StoreError as exc:  # one line a round: a traceback every 5 s would bury the log in an outage
+            metrics.store_failed("pause_keeper")
             LOG.error("cannot read agent pauses from the store (%s); retrying in %.0f s", exc, self.interval)
             return lifted
-        return lifted + self._lift(due, held_running=self._running_agents(waiting))
+        lifted += self._lift(due, held_running=self._running_agents(waiting))
+        self._count_pauses()
+        return lifted
+
+    def _count_pauses(self) -> None:
+        """The pauses-in-force gauge, from the store (every process sharing it sees the same number)."""
+        try:
+            metrics.pauses_in_force(len(self.store.active_pauses()))
+        except StoreError:
+            metrics.store_failed("pause_keeper")
 
     def _book_held(self) -> list[Escalation]:
         """Book the outbox, oldest flag first; returns what still waits (the store failed)."""
@@ -73,6 +86,7 @@ class PauseKeeper:
             try:
                 booked = self.store.book_escalation(escalation)
             except StoreError as exc:
+                metrics.store_failed("outbox")
                 waiting.append(escalation)
                 if len(waiting) >= 2 and waiting[-2] is pending[index - 1]:
                     # Two in a row: the store is down, not this flag; try the rest next round.
@@ -88,6 +102,8 @@ class PauseKeeper:
                 continue
             self.outbox.release(escalation)
             if not booked.already:
+                if booked.case_id is not None and escalation.case is not None:
+                    metrics.case_opened(escalation.case.team)
                 LOG.warning("flag %s booked late, from the outbox (incident %d%s)", printable(escalation.key),
                             booked.incident_id, f", case {booked.case_id}" if booked.case_id else "")
                 self._announce_late(escalation, booked)

@@ -20,13 +20,14 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
+from agi_scripts.ground import metrics
 from agi_scripts.protocol.environment import MAX_ENVIRONMENT_BYTES, parse_environment
 from agi_scripts.protocol.errors import BlockingCallTimeout, ChannelHungUp, CommandTimeout
 from agi_scripts.protocol.safe_agi import SafeAGI
 from agi_scripts.protocol.transport import MAX_LINE_BYTES, decode_line
 from agi_scripts.server.blocking import SessionGreenlet
 from agi_scripts.server.session import (FAILURE_LINE, SERVER_LOG, build_request, find_handler, log_call,
-                                        run_handler)
+                                        run_handler, session_result)
 
 if TYPE_CHECKING:
     from agi_scripts.server.core import ServerCore
@@ -199,15 +200,18 @@ class AgiConnection:
             if handler is None:
                 self._send_failure()
                 log_call(request, env, "unknown-script", self.started)
+                metrics.script_done("unknown", "failed", time.monotonic() - self.started)
                 return
             agi = SafeAGI(env, self, core.timeouts)
             end = run_handler(agi, request, handler, core.current_bundle(), core.services)
             if end.failed:
                 self._send_failure()
             log_call(request, env, end.outcome, self.started)
+            metrics.script_done(request.script, session_result(end), time.monotonic() - self.started)
         except Exception:  # a bug of ours, not the handler's: never let it reach the event loop
             SERVER_LOG.exception("session crashed outside its handler")
             log_call(request, env, "error=server", self.started)
+            metrics.script_done("unknown", "failed", time.monotonic() - self.started)
         finally:
             self._finish()
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from greenlet import greenlet
 
+from agi_scripts.ground import metrics
 from agi_scripts.server.bundles import BundleKeeper
 from agi_scripts.server.connection import AgiConnection
 from agi_scripts.server.options import ServerOptions
@@ -122,6 +123,7 @@ class ServerCore:
             return False
         connection.admitted = True
         self.admitted += 1
+        metrics.session_started()
         return True
 
     def forget(self, connection: AgiConnection) -> None:
@@ -130,6 +132,7 @@ class ServerCore:
         if connection.admitted:
             connection.admitted = False
             self.admitted -= 1
+            metrics.session_ended()
 
     def _stop_waiting(self, connection: AgiConnection) -> None:
         host, connection.waiting_host = connection.waiting_host, None
@@ -175,9 +178,12 @@ class ServerCore:
         }
 
     def http_response(self, request_line: str) -> bytes:
-        """Answer a ``GET /health`` (200 while serving, 503 while draining) and nothing else (404)."""
+        """Answer a ``GET /health`` (200 while serving, 503 while draining), ``GET /metrics`` (Prometheus
+        text) and nothing else (404)."""
         parts = request_line.split()
         path = parts[1] if len(parts) > 1 else ""
+        if path.split("?", 1)[0] == "/metrics":
+            return _http_bytes(200, metrics.exposition(), metrics.CONTENT_TYPE, head=parts[0] == "HEAD")
         if path.split("?", 1)[0] != "/health":
             return _http(404, {"status": "not found"}, head=parts[0] == "HEAD" if parts else False)
         status = self.status()
@@ -188,9 +194,12 @@ class ServerCore:
 
 
 def _http(code: int, body: Mapping[str, Any], head: bool) -> bytes:
+    return _http_bytes(code, (json.dumps(body) + "\n").encode(), "application/json", head)
+
+
+def _http_bytes(code: int, payload: bytes, content_type: str, head: bool) -> bytes:
     reason = {200: "OK", 404: "Not Found", 503: "Service Unavailable"}[code]
-    payload = (json.dumps(body) + "\n").encode()
-    header = (f"HTTP/1.0 {code} {reason}\r\nContent-Type: application/json\r\n"
+    header = (f"HTTP/1.0 {code} {reason}\r\nContent-Type: {content_type}\r\n"
               f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n").encode()
     return header if head else header + payload
 

@@ -77,6 +77,13 @@ def run_handler(agi: SafeAGI, request: AgiRequest, handler: Handler, bundle: Any
     return SessionEnd(ctx.outcome, failed=False)
 
 
+def session_result(end: SessionEnd) -> str:
+    """One word for the metrics: ``ok``, ``hangup`` (the caller left) or ``failed`` (AGISTATUS=FAILURE)."""
+    if end.failed:
+        return "failed"
+    return "hangup" if end.outcome == "hangup" or end.outcome.endswith(" hangup") else "ok"
+
+
 _HANDLER_LOGGERS: dict[str, logging.Logger] = {}
 
 
