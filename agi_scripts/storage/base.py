@@ -23,6 +23,7 @@ Conventions every backend keeps:
 Retention and privacy (``agi_scripts.privacy``) decide *what* to delete; the store only forgets a
 recording it was told is gone (``forget_recording``), gathers everything about one caller number
 (``caller_records``) and erases it (``erase_caller``), keeping the cases still needed as evidence.
+A recording's transcript is forgotten with it (``forget_recording``).
 An erasure that kept cases waits in ``pending_erasures`` (``queue_erasure``, ``finish_erasure``)
 until the retention sweep can finish it.
 """
@@ -258,6 +259,43 @@ class PendingErasure:
     """When the erasure last ran (at the request, then at each retention sweep)."""
 
 
+TranscriptKind = Literal["evidence", "compliment"]
+TranscriptStatus = Literal["done", "skipped"]
+
+
+@dataclass(frozen=True)
+class TranscriptSegment:
+    start: float
+    """Seconds from the start of the recording."""
+    end: float
+    speaker: str
+    """``caller`` or ``agent`` (from the two directions of the evidence), ``caller`` for a spoken
+    compliment, ``unknown`` when only the mixed recording was there."""
+    text: str
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """What was said in one recording (``agi_scripts.storage.transcripts`` keeps them)."""
+
+    recording: str
+    """The case's or compliment's recording path, as they hold it: the transcript's key."""
+    kind: TranscriptKind
+    call_id: str
+    status: TranscriptStatus
+    """``done``; ``skipped`` when the file was not transcribed (``note`` says why)."""
+    language: str
+    model: str
+    segments: tuple[TranscriptSegment, ...]
+    """Ordered by start time, both speakers interleaved."""
+    note: str
+    created_at: datetime
+
+    @property
+    def text(self) -> str:
+        return " ".join(segment.text for segment in self.segments)
+
+
 @dataclass(frozen=True)
 class CallerRecords:
     """Everything the store holds about one caller number (a GDPR access request)."""
@@ -270,6 +308,8 @@ class CallerRecords:
     cases: tuple[Case, ...]
     pending_erasure: PendingErasure | None = None
     """Their erasure request waiting for kept cases, if any (it holds the number too)."""
+    transcripts: tuple[Transcript, ...] = ()
+    """Transcripts of their cases' evidence and of the compliments on their calls."""
 
 
 @dataclass(frozen=True)

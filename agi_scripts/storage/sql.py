@@ -45,6 +45,8 @@ from agi_scripts.storage.base import (
     NotFound,
     PendingErasure,
     StoreError,
+    Transcript,
+    TranscriptSegment,
     as_utc,
     check_incident_dimensions,
     count_incidents,
@@ -417,6 +419,7 @@ class SqlStore:
         now = as_utc(at or utc_now())
         with self.dialect.write() as tx:
             tx.run("UPDATE compliments SET recording = NULL, updated_at = ? WHERE recording = ?", (now, path))
+            tx.run("DELETE FROM transcripts WHERE recording = ?", (path,))  # the words go with the voice
             for row in tx.rows(f"SELECT id FROM cases WHERE recording = ? ORDER BY id{self.dialect.for_update}",
                                (path,)):
                 _insert_event(tx, row["id"], now, "recording_deleted", reason, None)
@@ -443,9 +446,15 @@ class SqlStore:
             incidents = tx.rows("SELECT * FROM incidents WHERE caller = ? ORDER BY at, id", (caller,))
             cases = _load_cases(tx, "caller = ?", (caller,), order="opened_at, id")
             pending = tx.row("SELECT * FROM pending_erasures WHERE caller = ?", (caller,))
+            among, recordings = self.dialect.any_of(sorted(
+                {c.recording for c in cases if c.recording} | {row["recording"] for row in compliments
+                                                                if row["recording"]}))
+            transcripts = tx.rows(f"SELECT * FROM transcripts WHERE recording {among} ORDER BY created_at, id",
+                                  recordings)
         return CallerRecords(caller, tuple(map(_call, calls)), tuple(map(_compliment, compliments)),
                              tuple(map(_incident, incidents)), tuple(cases),
-                             _pending_erasure(pending) if pending else None)
+                             _pending_erasure(pending) if pending else None,
+                             tuple(map(transcript_of_row, transcripts)))
 
     def erase_caller(self, caller: str, *, evidence_closed_before: datetime,
                      at: datetime | None = None) -> CallerErasure:
@@ -656,6 +665,21 @@ def _case(row: Row, events: tuple[CaseEvent, ...]) -> Case:
                 status=row["status"], caller=row["caller"], agent=row["agent"], queue=row["queue"],
                 call_id=row["call_id"], recording=row["recording"], opened_at=row["opened_at"],
                 closed_at=row["closed_at"], assignee=row["assignee"], resolution=row["resolution"], events=events)
+
+
+def transcript_of_row(row: Row) -> Transcript:
+    """A ``transcripts`` row as a ``Transcript`` (its JSON segments read back, bad ones left out)."""
+    try:
+        raw: Any = json.loads(row["segments"])
+    except ValueError:
+        raw = []
+    segments = tuple(TranscriptSegment(start=float(item["start"]), end=float(item["end"]),
+                                       speaker=str(item["speaker"]), text=str(item["text"]))
+                     for item in (raw if isinstance(raw, list) else [])
+                     if isinstance(item, dict) and {"start", "end", "speaker", "text"} <= item.keys())
+    return Transcript(recording=row["recording"], kind=row["kind"], call_id=row["call_id"], status=row["status"],
+                      language=row["language"], model=row["model"], segments=segments, note=row["note"],
+                      created_at=row["created_at"])
 
 
 def _pending_erasure(row: Row) -> PendingErasure:
