@@ -98,6 +98,10 @@ exten => _[A-Za-z0-9].,1,NoOp(Respectline: caller enters queue ${{EXTEN}})
  same => n,GotoIf($["${{AGISTATUS}}" != "SUCCESS"]?queue)
  same => n,ExecIf($["${{RL_NOTICE}}" != ""]?Playback(${{RL_NOTICE}}))
  same => n,ExecIf($["${{RL_MUSICCLASS}}" != ""]?Set(CHANNEL(musicclass)=${{RL_MUSICCLASS}}))
+ same => n,GotoIf($["${{RL_RECORDING}}" = ""]?queue)
+ same => n,Playback(${{RL_RECORDING_NOTICE}})
+ same => n,Set(CHANNEL(hangup_handler_push)=respectline-call-ended,s,1)
+ same => n,MixMonitor(${{RL_RECORDING}}.wav,br(${{RL_RECORDING}}-caller.wav)t(${{RL_RECORDING}}-agent.wav))
  same => n(queue),Queue(${{RL_ROUTE}},cb(respectline-agent^s^1))
  same => n,GotoIf($["${{RL_TRANSFER}}" != ""]?transfer)
  same => n,GotoIf($["${{QUEUESTATUS}}" != "CONTINUE"]?done)
@@ -113,6 +117,15 @@ exten => _[A-Za-z0-9].,1,NoOp(Respectline: caller enters queue ${{EXTEN}})
 ; (no '__' prefix, so the caller's leg never inherits them).
 [respectline-agent]
 exten => s,1,Set(DYNAMIC_FEATURES={codes})
+ same => n,Return()
+
+; recording.start: connect. The call is recorded (after the notice) from the moment an agent is
+; connected: MixMonitor's 'b' writes only while the caller is bridged, so no hold music and no
+; post-call flow; r() is what the caller said, t() what the agent said. When the call ends, the
+; spool goes (a flagged call's files were linked into evidence/ at the first flag).
+[respectline-call-ended]
+exten => s,1,StopMixMonitor()
+ same => n,AGI({agi_url(agi_address)}/call_ended)
  same => n,Return()
 
 ; The agents' line (compliments.agent_line): an agent hears the compliments callers left them.

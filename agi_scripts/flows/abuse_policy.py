@@ -14,7 +14,7 @@ from pathlib import Path
 from yaml.nodes import MappingNode, Node, SequenceNode
 
 from agi_scripts.ground.errors import ConfigError
-from agi_scripts.ground.yamlsource import YamlFile, did_you_mean
+from agi_scripts.ground.yamlsource import Mapping, YamlFile, did_you_mean
 
 FEATURE_CODE = re.compile(r"^[0-9*#]{1,10}$")
 QUEUE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
@@ -23,6 +23,9 @@ PRIORITY_RANK = {"urgent": 1, "high": 2, "normal": 3, "low": 4}
 """Case priorities as the store sorts them: smaller is more urgent."""
 EVENT_AUDIENCES = ("supervisor", "team")
 """Who an ``ami_event`` is meant for (the ``Notify`` field of ``RespectlineFlag``, for wallboards)."""
+RECORDING_STARTS = ("first_flag", "connect")
+"""``first_flag``: MixMonitor from the first flag on. ``connect``: every answered call from the moment
+the agent is connected, each direction in its own file, deleted when the call ends unflagged."""
 ACTIONS = ("warn", "disconnect", "transfer", "open_case", "pause_agent", "ami_event")
 RENAMED_ACTIONS = {"notify": "ami_event"}
 """Old action names still accepted, with a warning, so admins' files keep working."""
@@ -89,12 +92,16 @@ class AbusePolicy:
     dedupe_window: float
     agent_hears: str
     """``hold_music`` or ``silence`` while the caller hears a warning."""
-    record_on_first_flag: bool
+    recording_start: str
+    """When evidence recording starts: ``first_flag``, ``connect`` (see ``RECORDING_STARTS``), or ``off``
+    (only from the old ``start_on_first_flag: false``)."""
     recording_notice: str | None
     repeat_caller_window: float
     warnings: tuple[ConfigError, ...] = ()
     """Old names still accepted (see ``RENAMED_ACTIONS``)."""
     case_outcomes: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_CASE_OUTCOMES))
+    spool_grace: float = 60.0
+    """``start: connect``: a call's spool untouched this long counts as left by a crash (the sweep)."""
     """The outcomes a case is closed with on the desk, id: label, in the file's order (``outcomes:``)."""
     """Seconds after a case closed during which the caller still goes to the team."""
 
@@ -116,7 +123,9 @@ def load_abuse_policy(path: Path, errors: list[ConfigError]) -> AbusePolicy:
     teams = _teams(source, spec.get("teams") if spec else None)
     categories = _categories(source, spec.get("categories") if spec else None, teams)
     recording = source.mapping(spec.get("recording") if spec else None,
-                               optional=("start_on_first_flag", "announce_prompt"), what="'recording' section")
+                               optional=("start", "start_on_first_flag", "announce_prompt", "spool_grace"),
+                               what="'recording' section")
+    recording_notice = recording.identifier("announce_prompt", "a prompt id") if recording else None
     repeat = source.mapping(spec.get("repeat_callers") if spec else None, optional=("route_to_team_for",),
                             what="'repeat_callers' section")
     agent_hears = spec.get("agent_hears") if spec else None
@@ -125,13 +134,38 @@ def load_abuse_policy(path: Path, errors: list[ConfigError]) -> AbusePolicy:
         dedupe_window=spec.seconds("dedupe_window", 3.0, 0.0, 60.0) if spec else 3.0,
         agent_hears=(source.choice(agent_hears, ("hold_music", "silence"), "agent_hears value")
                      if agent_hears is not None else None) or "hold_music",
-        record_on_first_flag=recording.flag("start_on_first_flag", True) if recording else True,
-        recording_notice=recording.identifier("announce_prompt", "a prompt id") if recording else None,
+        recording_start=_recording_start(source, recording, recording_notice),
+        recording_notice=recording_notice,
         repeat_caller_window=repeat.seconds("route_to_team_for", _THIRTY_DAYS, 0.0, 3650 * 86400.0)
         if repeat else _THIRTY_DAYS,
         warnings=tuple(source.warnings),
         case_outcomes=_case_outcomes(source, spec.get("outcomes") if spec else None),
+        spool_grace=recording.seconds("spool_grace", 60.0, 1.0, 3600.0) if recording else 60.0,
     )
+
+
+def _recording_start(source: YamlFile, recording: Mapping | None, notice: str | None) -> str:
+    """``recording.start``; the old ``start_on_first_flag`` still read, with a warning naming the new key."""
+    if recording is None:
+        return "first_flag"
+    start_node, old_node = recording.get("start"), recording.get("start_on_first_flag")
+    if old_node is not None:
+        old = source.boolean(old_node)
+        if start_node is not None:
+            source.error(recording.key_node("start_on_first_flag"), "'start_on_first_flag' and 'start' are both set",
+                         "keep only 'start: first_flag' or 'start: connect'")
+        elif old is not None:
+            source.warn(recording.key_node("start_on_first_flag"), "'start_on_first_flag' is now 'recording.start'",
+                        "write 'start: first_flag' (was true) or 'start: connect' to record from the moment the "
+                        "agent answers" + ("; 'false' still means no evidence recording" if not old else ""))
+            return "first_flag" if old else "off"
+    if start_node is None:
+        return "first_flag"
+    start = source.choice(start_node, RECORDING_STARTS, "recording start") or "first_flag"
+    if start == "connect" and notice is None:
+        source.error(start_node, "'start: connect' records every answered call, so the caller must be told first",
+                     "add 'announce_prompt: recording_notice' (a prompt naming the purpose and the retention)")
+    return start
 
 
 def _case_outcomes(source: YamlFile, node: Node | None) -> dict[str, str]:

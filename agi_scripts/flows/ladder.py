@@ -46,6 +46,11 @@ class CallerChannel(Protocol):
     def start_recording(self, evidence: str) -> None:
         """Tell the caller the call is recorded, and start recording it to ``evidence``."""
 
+    def adopt_call_recording(self) -> str | None:
+        """``recording.start: connect``: make the recording running since the agent answered this
+        call's evidence (no second recording, no notice: the caller heard it at entry); the evidence
+        path, or None when there is none to adopt or the share cannot take it."""
+
     def pause_agent(self, interface: str, reason: str) -> None: ...
 
     def play(self, prompt_id: str) -> None:
@@ -189,7 +194,10 @@ def run_ladder(policy: AbusePolicy, category: Category, call: FlaggedCall, memor
     trace.number = number
     rung = category.rung(number)
     evidence, new_recording = call.evidence, ""
-    if number_in_call == 1 and policy.record_on_first_flag and not evidence:
+    if number_in_call == 1 and not evidence and policy.recording_start == "connect":
+        evidence = channel.adopt_call_recording() or ""
+    if number_in_call == 1 and not evidence and policy.recording_start != "off":
+        # first_flag, or connect without a recording to adopt (the share failed at entry): record from now.
         evidence = new_recording = channel.prepare_evidence() or ""
     escalation = _escalation(policy, category, call, rung, number, number_in_call, evidence)
     trace.escalation = escalation

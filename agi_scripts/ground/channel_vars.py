@@ -22,5 +22,11 @@ EVIDENCE = "RL_EVIDENCE"
 """The evidence recording running on the call (started at its first flag)."""
 FLAGS = "RL_FLAGS"
 """The call's flags (``category:count:epoch``), so the ladder climbs without the store."""
+RECORDING = "RL_RECORDING"
+"""``recording.start: connect``: the call's spool stem (``ground.call_spool``); the dialplan plays
+``RL_RECORDING_NOTICE`` and starts MixMonitor into it before the queue. Empty: no recording."""
+RECORDING_NOTICE = "RL_RECORDING_NOTICE"
+"""The recording notice's sound, played at queue entry when ``RL_RECORDING`` is set."""
 
-ALL = (ROUTE, NOTICE, MUSICCLASS, CAMPAIGN, LANGUAGE, OFFER_COMPLIMENT, TRANSFER, EVIDENCE, FLAGS)
+ALL = (ROUTE, NOTICE, MUSICCLASS, CAMPAIGN, LANGUAGE, OFFER_COMPLIMENT, TRANSFER, EVIDENCE, FLAGS,
+       RECORDING, RECORDING_NOTICE)

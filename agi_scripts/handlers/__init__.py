@@ -2,12 +2,13 @@
 ``respectline serve`` hands the server (``agi_scripts.server.registry.route_table`` refuses a name
 given twice)."""
 
+from agi_scripts.handlers.call_ended import call_ended
 from agi_scripts.handlers.flag import flag
 from agi_scripts.handlers.my_compliments import my_compliments
 from agi_scripts.handlers.post_call import post_call
 from agi_scripts.handlers.screen import screen
 from agi_scripts.server.registry import route_table
 
-ROUTES = route_table(screen, post_call, flag, my_compliments)
+ROUTES = route_table(screen, post_call, flag, my_compliments, call_ended)
 
 __all__ = ["ROUTES"]

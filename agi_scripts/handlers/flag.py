@@ -18,7 +18,7 @@ from agi_scripts.flows.ladder import CallerGone, FlaggedCall, FlagMemory, run_la
 from agi_scripts.ground import channel_vars, metrics
 from agi_scripts.handlers.callinfo import agent_for, call_id_of, call_language, caller_number, read_variables
 from agi_scripts.handlers.context import HandlerContext
-from agi_scripts.handlers.recordings import evidence_file, evidence_room_problem, is_evidence_of
+from agi_scripts.handlers.recordings import adopt_spool, evidence_file, evidence_room_problem, is_evidence_of
 from agi_scripts.notify import EmailNotifier, LadderMail
 from agi_scripts.protocol.errors import BlockingCallTimeout, ChannelHungUp
 from agi_scripts.server.blocking import Pending, run_blocking, start_blocking
@@ -98,6 +98,22 @@ class AgiCallerChannel:
             # A read-only, full or missing share must not cost the agent their protection.
             self.ctx.log.error("flag: %s; the ladder goes on without a recording", problem)
             return None
+        return str(file)
+
+    def adopt_call_recording(self) -> str | None:
+        file = evidence_file(self.bundle.settings.recordings_dir, self.call.call_id, self.call.at)
+        try:
+            problem = run_blocking(adopt_spool, self.bundle.settings.recordings_dir, self.call.call_id, file)
+        except BlockingCallTimeout:
+            problem = f"evidence folder {file.parent} did not answer in time (a hung share?)"
+        if problem:
+            # The agent's protection goes on; the call's spool is deleted at hang-up as for any call.
+            self.ctx.log.error("flag: the call's recording cannot become evidence: %s", problem)
+            return None
+        try:
+            self.agi.set_variable(channel_vars.EVIDENCE, str(file))
+        except ChannelHungUp:
+            pass  # linked all the same: the evidence is booked with the case
         return str(file)
 
     def start_recording(self, evidence: str) -> None:

@@ -11,6 +11,8 @@ import stat
 import wave
 from pathlib import Path
 
+from agi_scripts.ground import call_spool
+
 _SAFE = re.compile(r"[^0-9A-Za-z_-]")
 SILENCE_RMS = 300
 """16-bit RMS under which a recording counts as silence (line noise is far below a voice)."""
@@ -60,6 +62,37 @@ def evidence_room_problem(file: Path) -> str | None:
     if free < MIN_FREE_BYTES or (room.f_files and room.f_favail == 0):
         return (f"evidence folder {file.parent} has no room (No space left on device: {free // 1024} KB free, "
                 f"{MIN_FREE_BYTES // 1024} KB needed)")
+    return None
+
+
+def adopt_spool(recordings_dir: Path, call_id: str, evidence: Path) -> str | None:
+    """``recording.start: connect``: link the call's spooled recording (``ground.call_spool``) into
+    ``evidence`` and its direction names; why it could not be done, or None. Runs on a worker thread."""
+    problem = evidence_room_problem(evidence)
+    if problem:
+        return problem
+    try:
+        call_spool.link_into_evidence(recordings_dir, call_id, evidence)
+    except call_spool.NoSpool as missing:
+        return str(missing)
+    except OSError as exc:
+        return f"the call's recording could not be linked into {evidence.parent} ({exc.strerror or exc})"
+    return None
+
+
+def call_spool_problem(recordings_dir: Path, call_id: str) -> str | None:
+    """``recording.start: connect``: why this call cannot be recorded into its spool, or None. The
+    same checks as evidence (folder, no FIFO or link, room), and a path the dialplan can take."""
+    if not call_spool.CALL_ID.match(call_id):
+        return f"call id {call_id!r} cannot name a recording"
+    if not call_spool.SAFE_FOLDER.match(str(recordings_dir)):
+        return (f"paths.recordings {recordings_dir} holds characters Asterisk's MixMonitor arguments cannot "
+                "carry (use letters, digits, '.', '_', '-' and '/')")
+    base = call_spool.spool_base(recordings_dir, call_id)
+    for name in call_spool.file_names(call_id):
+        problem = evidence_room_problem(base.with_name(name))
+        if problem:
+            return problem.replace("evidence", "call recording", 1)
     return None
 
 

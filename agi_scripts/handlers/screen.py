@@ -3,16 +3,20 @@
 Dialplan: ``AGI(agi://HOST/screen,QUEUE)``. Sets on the channel, for the dialplan to act on:
 ``RL_ROUTE`` (queue to enter), ``RL_NOTICE`` (sound to play first, may be empty),
 ``RL_MUSICCLASS`` (music-on-hold class with the campaign, may be empty), ``RL_CAMPAIGN``,
-``RL_OFFER_COMPLIMENT`` (1 or 0), ``RL_LANGUAGE``. When anything fails the variables stay unset and
+``RL_OFFER_COMPLIMENT`` (1 or 0), ``RL_LANGUAGE``; with ``recording.start: connect``,
+``RL_RECORDING`` and ``RL_RECORDING_NOTICE`` (the call is recorded from the agent's answer). When anything fails the variables stay unset and
 the dialplan sends the caller to the queue they dialled: a caller always reaches an agent.
 """
 
 from __future__ import annotations
 
-from agi_scripts.ground import channel_vars
+from agi_scripts.ground import call_spool, channel_vars
 from agi_scripts.handlers.callinfo import call_id_of, call_language, caller_number
 from agi_scripts.handlers.context import HandlerContext, despite_the_store
+from agi_scripts.handlers.recordings import call_spool_problem
 from agi_scripts.policy.queue_choice import decide_route
+from agi_scripts.protocol.errors import BlockingCallTimeout
+from agi_scripts.server.blocking import run_blocking
 from agi_scripts.storage.base import utc_now
 
 
@@ -41,10 +45,31 @@ def screen(ctx: HandlerContext) -> None:
     agi.set_variable(channel_vars.MUSICCLASS, decision.music_class)
     agi.set_variable(channel_vars.CAMPAIGN, decision.campaign.id if decision.campaign else "")
     agi.set_variable(channel_vars.OFFER_COMPLIMENT, "1" if decision.offer_compliment else "0")
+    if bundle.abuse_policy.recording_start == "connect":
+        _record_from_connect(ctx, language)
     _remember_call(ctx, queue, caller, language, decision.queue,
                    decision.campaign.id if decision.campaign else None)
     ctx.outcome = f"route={decision.queue} campaign={decision.campaign.id if decision.campaign else '-'}" \
                   + (f" team={decision.team}" if decision.team else "")
+
+
+def _record_from_connect(ctx: HandlerContext, language: str) -> None:
+    """``recording.start: connect``: the dialplan records the call into its spool once an agent
+    answers, after the notice. Only when the spool can take it: otherwise no recording and no notice
+    (the flag records from then on if the share is back)."""
+    bundle, call_id = ctx.bundle, call_id_of(ctx)
+    notice = bundle.abuse_policy.recording_notice
+    recordings = bundle.settings.recordings_dir
+    try:
+        problem = run_blocking(call_spool_problem, recordings, call_id)
+    except BlockingCallTimeout:
+        problem = f"recordings folder {recordings} did not answer in time (a hung share?)"
+    if problem or not notice:
+        ctx.log.error("screen: %s; this call is not recorded", problem or "no recording.announce_prompt")
+        ctx.agi.set_variable(channel_vars.RECORDING, "")
+        return
+    ctx.agi.set_variable(channel_vars.RECORDING_NOTICE, bundle.prompts.sound_name(notice, language))
+    ctx.agi.set_variable(channel_vars.RECORDING, str(call_spool.spool_base(recordings, call_id)))
 
 
 def _remember_call(ctx: HandlerContext, queue: str, caller: str, language: str, route_queue: str,

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from agi_scripts.config.settings import RetentionSettings
+from agi_scripts.ground import call_spool
 from agi_scripts.ground.redact import mask_number
 from agi_scripts.privacy.beneath import real_path, unlink_beneath
 from agi_scripts.reports.moments import iso_local, shown_local
@@ -187,7 +188,10 @@ def _erase(store: Store, caller: str, *, recordings_dir: Path, retention: Retent
     erasure = store.erase_caller(
         caller, evidence_closed_before=now - timedelta(seconds=retention.evidence_after_close), at=now)
     deleted, refused = [], []
-    for path in (*erasure.compliment_recordings, *erasure.case_recordings):
+    # A case's evidence goes with the files of its two directions (``recording.start: connect``).
+    directions = [str(f) for path in erasure.case_recordings for f in call_spool.direction_files(Path(path))
+                  if os.path.lexists(f)]
+    for path in (*erasure.compliment_recordings, *erasure.case_recordings, *directions):
         problem = _delete_recording(Path(path), recordings_dir)
         if problem:
             refused.append((path, problem))
@@ -233,8 +237,11 @@ def erasure_json(report: ErasureReport, tz: tzinfo = UTC) -> dict[str, JsonValue
 
 
 def evidence_files(recordings_dir: Path, call_id: str) -> list[Path]:
-    """The evidence recording(s) the flag handler made for a call: ``evidence/YYYY/MM/<call id>.*``."""
-    return sorted(path for path in (recordings_dir / "evidence").glob(f"*/*/{glob.escape(call_id)}.*")
+    """The evidence recording(s) the flag handler made for a call: ``evidence/YYYY/MM/<call id>.*``, and
+    the two directions beside it (``<call id>-caller.wav``, ``<call id>-agent.wav``)."""
+    names = [f"{glob.escape(call_id)}.*", *(f"{glob.escape(call_id)}{suffix}.wav"
+                                            for suffix in call_spool.DIRECTION_SUFFIXES)]
+    return sorted(path for name in names for path in (recordings_dir / "evidence").glob(f"*/*/{name}")
                   if path.is_file() and not path.is_symlink())
 
 

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Literal
 
 from agi_scripts.config.settings import RetentionSettings
+from agi_scripts.ground import call_spool
 from agi_scripts.privacy.beneath import unlink_beneath
 from agi_scripts.privacy.requests import ErasureSweep, finish_pending_erasures
 from agi_scripts.storage.base import UTC, Case, Compliment, Store, StoreError, as_utc
@@ -115,12 +116,14 @@ def plan_purge(files: Iterable[RecordingFile], *, cases: Sequence[Case], complim
     evidence_dir = recordings_dir / "evidence"
     decisions = []
     for file in files:
-        key = _key(str(file.path))
         in_evidence = file.path.is_relative_to(evidence_dir)
+        # A direction file (``<call>-caller.wav``, ``<call>-agent.wav``) lives and dies with its mixed file.
+        mixed = call_spool.mixed_file_of(file.path) if in_evidence else file.path
+        key = _key(str(mixed))
         if key in cases_by_path:
             decisions.append(_case_evidence(file.path, cases_by_path[key], retention, now))
-        elif in_evidence and file.path.stem in open_by_call:
-            case = open_by_call[file.path.stem]
+        elif in_evidence and mixed.stem in open_by_call:
+            case = open_by_call[mixed.stem]
             decisions.append(RetentionDecision(file.path, "case_evidence", False, None,
                                                f"evidence of open case {case.id} (by its call)"))
         elif in_evidence:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Sequence
 from pathlib import Path
@@ -35,6 +36,7 @@ class Journal:
 class ScriptedChannel:
     def __init__(self, journal: Journal, *, gone_at: str = "", evidence: str | None = "/rec/evidence/c1.wav") -> None:
         self.journal, self.gone_at, self.evidence = journal, gone_at, evidence
+        self.adopted: str | None = "/rec/evidence/c1.wav"
         self.flags = ""
         self.events: list[tuple[str, dict[str, str]]] = []
 
@@ -51,6 +53,11 @@ class ScriptedChannel:
 
     def start_recording(self, evidence: str) -> None:
         self.journal.steps.append(f"record {evidence}")
+
+    def adopt_call_recording(self) -> str | None:
+        self.journal.steps.append("adopt")
+        return self.adopted
+
 
     def pause_agent(self, interface: str, reason: str) -> None:
         self.journal.steps.append(f"pause {interface}")
@@ -248,3 +255,42 @@ def test_the_flag_memory_read_back_from_the_channel_ignores_what_it_did_not_writ
     assert memory.flags == {"verbal_abuse": FlagsOfACategory(2, 1700000000.5, 1700000006.25),
                             "discrimination": FlagsOfACategory(1, 1700000001.0, 1700000001.0)}
     assert FlagMemory.read(memory.text()).flags == memory.flags
+
+
+def test_recording_from_connect_adopts_the_running_recording_and_starts_no_second_one(
+        policy: AbusePolicy) -> None:
+    connect = dataclasses.replace(policy, recording_start="connect")
+    trace, journal, _channel, book = flag(connect, "threat", FlagMemory())
+    assert journal.steps[:4] == ["adopt", "hold", "book", "pause PJSIP/agent1"]
+    assert "prepare_evidence" not in journal.steps and not [s for s in journal.steps if s.startswith("record")]
+    assert "recording" not in trace.done  # no notice at the flag: the caller heard it at entry
+    [escalation] = book.booked
+    assert escalation.case is not None and escalation.case.recording == "/rec/evidence/c1.wav"
+
+
+def test_recording_from_connect_without_a_recording_to_adopt_records_from_the_flag_as_before(
+        policy: AbusePolicy) -> None:
+    connect = dataclasses.replace(policy, recording_start="connect")
+    journal = Journal()
+    channel = ScriptedChannel(journal)
+    channel.adopted = None  # the share failed at entry: nothing was recorded, the caller was not told
+    trace, journal, _channel, book = flag(connect, "threat", FlagMemory(), channel=channel, journal=journal)
+    assert journal.steps[:2] == ["adopt", "prepare_evidence"] and "recording" in trace.done
+    assert "record /rec/evidence/c1.wav" in journal.steps
+
+
+def test_recording_from_connect_and_a_share_that_fails_still_protects_the_agent(policy: AbusePolicy) -> None:
+    connect = dataclasses.replace(policy, recording_start="connect")
+    journal = Journal()
+    channel = ScriptedChannel(journal, evidence=None)
+    channel.adopted = None
+    trace, journal, _channel, book = flag(connect, "threat", FlagMemory(), channel=channel, journal=journal)
+    assert "pause PJSIP/agent1" in journal.steps and "hang_up" in journal.steps
+    assert book.booked[0].case is not None and book.booked[0].case.recording is None
+
+
+def test_the_old_start_on_first_flag_false_still_means_no_recording(policy: AbusePolicy) -> None:
+    off = dataclasses.replace(policy, recording_start="off")
+    _trace, journal, _channel, book = flag(off, "threat", FlagMemory())
+    assert "adopt" not in journal.steps and "prepare_evidence" not in journal.steps
+    assert book.booked[0].case is not None and book.booked[0].case.recording is None

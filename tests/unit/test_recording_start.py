@@ -1,0 +1,208 @@
+"""``abuse_policy.recording.start: connect | first_flag``: validation, the generated dialplan, the call's
+spool (linked into evidence at a flag, removed at hang-up, swept after a crash), retention and erasure
+of the direction files."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from agi_scripts.asterisk_conf.generate import generate
+from agi_scripts.config.bundle import load_bundle
+from agi_scripts.config.settings import RetentionSettings
+from agi_scripts.ground import call_spool
+from agi_scripts.handlers.recordings import adopt_spool, call_spool_problem, evidence_file
+from agi_scripts.privacy.retention import RecordingFile, plan_purge
+from agi_scripts.storage.base import Case, utc_now
+from tests.support.config_errors import errors_of, only
+from tests.support.config_tree import ConfigTree
+
+OLD_KEY = "    start: first_flag             # evidence: record both sides from the first flag on (the default)\n"
+CALL = "1765000000.42"
+
+
+def _set_recording(tree: ConfigTree, line: str) -> None:
+    tree.replace("flows/abuse_policy.yaml", OLD_KEY, line)
+
+
+def test_the_shipped_policy_records_from_the_first_flag(config_tree: ConfigTree) -> None:
+    policy = load_bundle(config_tree.config).abuse_policy
+    assert policy.recording_start == "first_flag" and policy.recording_notice == "recording_notice"
+    shipped = config_tree.path("flows/abuse_policy.yaml").read_text()
+    assert "# start: connect" in shipped and "Belgian law" in shipped
+
+
+def test_connect_and_its_grace_are_read(config_tree: ConfigTree) -> None:
+    _set_recording(config_tree, "    start: connect\n    spool_grace: 5s\n")
+    policy = load_bundle(config_tree.config).abuse_policy
+    assert (policy.recording_start, policy.spool_grace) == ("connect", 5.0)
+
+
+def test_a_misspelt_start_names_file_line_and_column(config_tree: ConfigTree) -> None:
+    _set_recording(config_tree, "    start: conect\n")
+    error = only(errors_of(config_tree), "not a valid recording start")
+    assert error.file.name == "abuse_policy.yaml"
+    assert (error.line, error.column) == (config_tree.line_of("flows/abuse_policy.yaml", "start: conect"), 12)
+    assert "connect" in error.hint
+
+
+def test_connect_without_a_notice_is_refused(config_tree: ConfigTree) -> None:
+    _set_recording(config_tree, "    start: connect\n")
+    config_tree.replace("flows/abuse_policy.yaml",
+                        "    announce_prompt: recording_notice   # first_flag: told at the flag; connect: told at queue entry\n",
+                        "")
+    error = only(errors_of(config_tree), "must be told first")
+    assert error.line == config_tree.line_of("flows/abuse_policy.yaml", "start: connect")
+    assert "announce_prompt" in error.hint
+
+
+def test_a_grace_out_of_bounds_is_refused(config_tree: ConfigTree) -> None:
+    _set_recording(config_tree, "    start: connect\n    spool_grace: 0s\n")
+    error = only(errors_of(config_tree), "spool_grace")
+    assert error.line == config_tree.line_of("flows/abuse_policy.yaml", "spool_grace: 0s")
+
+
+@pytest.mark.parametrize(("old", "start"), [("true", "first_flag"), ("false", "off")])
+def test_the_old_key_still_works_with_a_warning_naming_the_new_one(config_tree: ConfigTree, old: str,
+                                                                   start: str) -> None:
+    _set_recording(config_tree, f"    start_on_first_flag: {old}\n")
+    bundle = load_bundle(config_tree.config)
+    [warning] = bundle.warnings
+    assert warning.line == config_tree.line_of("flows/abuse_policy.yaml", "start_on_first_flag")
+    assert "recording.start" in warning.message and "start: first_flag" in warning.hint
+    assert bundle.abuse_policy.recording_start == start
+
+
+def test_the_old_and_the_new_key_together_are_refused(config_tree: ConfigTree) -> None:
+    _set_recording(config_tree, "    start: connect\n    start_on_first_flag: true\n")
+    error = only(errors_of(config_tree), "both set")
+    assert error.line == config_tree.line_of("flows/abuse_policy.yaml", "start_on_first_flag")
+
+
+def test_the_dialplan_tells_the_caller_then_records_each_direction_while_bridged(config_tree: ConfigTree) -> None:
+    dialplan = generate(load_bundle(config_tree.config), "127.0.0.1:4573")["extensions_respectline.conf"]
+    queue_context = dialplan.split("[respectline-queue]")[1].split("\n\n")[0]
+    lines = queue_context.splitlines()
+    index = {name: next(n for n, line in enumerate(lines) if name in line)
+             for name in ("/screen", "Playback(${RL_NOTICE})", 'GotoIf($["${RL_RECORDING}" = ""]?queue)',
+                          "Playback(${RL_RECORDING_NOTICE})", "hangup_handler_push", "MixMonitor(", "(queue),Queue(")}
+    assert list(index.values()) == sorted(index.values())  # notice before recording, recording before the queue
+    mixmonitor = lines[index["MixMonitor("]]
+    assert mixmonitor.endswith("MixMonitor(${RL_RECORDING}.wav,br(${RL_RECORDING}-caller.wav)"
+                               "t(${RL_RECORDING}-agent.wav))")
+    # Only one place starts a recording before the flag, and it is skipped when screen set no spool.
+    assert len(re.findall(r",MixMonitor\(", dialplan)) == 1
+    handler = dialplan.split("[respectline-call-ended]")[1].split("\n\n")[0]
+    assert re.findall(r"(?:exten => s,1|same => n),(\w+)", handler) == ["StopMixMonitor", "AGI", "Return"]
+    assert "agi://127.0.0.1:4573/call_ended" in handler
+    assert "Set(CHANNEL(hangup_handler_push)=respectline-call-ended,s,1)" in queue_context
+
+
+def test_a_recordings_folder_the_dialplan_cannot_carry_records_nothing(tmp_path: Path) -> None:
+    assert call_spool_problem(tmp_path / "a,b(c)", CALL) is not None
+    assert call_spool_problem(tmp_path, "1.2/../x") is not None
+    assert call_spool_problem(tmp_path, CALL) is None
+    assert (tmp_path / "calls" / CALL).is_dir()
+
+
+def _spool(root: Path, call_id: str = CALL, names: tuple[str, ...] | None = None) -> Path:
+    folder = call_spool.spool_folder(root, call_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names if names is not None else call_spool.file_names(call_id):
+        (folder / name).write_bytes(b"RIFF" + name.encode())
+    return folder
+
+
+def test_a_flag_links_the_spool_into_evidence_with_the_shared_names(tmp_path: Path) -> None:
+    _spool(tmp_path)
+    evidence = evidence_file(tmp_path, CALL, utc_now())
+    assert adopt_spool(tmp_path, CALL, evidence) is None
+    caller, agent = evidence.with_name(f"{CALL}-caller.wav"), evidence.with_name(f"{CALL}-agent.wav")
+    assert caller.read_bytes() == b"RIFF" + f"{CALL}-caller.wav".encode()
+    assert agent.read_bytes() == b"RIFF" + f"{CALL}-agent.wav".encode()
+    # Linked, not copied: what MixMonitor writes after the flag lands in the evidence too.
+    with open(call_spool.spool_folder(tmp_path, CALL) / f"{CALL}.wav", "ab") as still_writing:
+        still_writing.write(b"later")
+    assert evidence.read_bytes().endswith(b"later")
+    # The hang-up removes the spool; the evidence stays.
+    assert call_spool.remove_spool(tmp_path, CALL) == 3
+    assert not call_spool.spool_folder(tmp_path, CALL).exists()
+    assert evidence.is_file() and caller.is_file() and agent.is_file()
+    # A second flag finds the evidence there already: no error, nothing doubled.
+    assert adopt_spool(tmp_path, CALL, evidence) is not None  # the spool is gone: nothing to adopt
+
+
+def test_a_flag_before_anything_was_recorded_has_nothing_to_adopt(tmp_path: Path) -> None:
+    _spool(tmp_path, names=())
+    problem = adopt_spool(tmp_path, CALL, evidence_file(tmp_path, CALL, utc_now()))
+    assert problem is not None and "no recording yet" in problem
+
+
+def test_an_unwritable_evidence_share_leaves_the_spool_for_the_hang_up(tmp_path: Path) -> None:
+    _spool(tmp_path)
+    (tmp_path / "evidence").write_text("a file where the evidence folder should be")
+    problem = adopt_spool(tmp_path, CALL, evidence_file(tmp_path, CALL, utc_now()))
+    assert problem is not None and "cannot be created" in problem
+    assert (call_spool.spool_folder(tmp_path, CALL) / f"{CALL}.wav").is_file()
+
+
+def test_removing_a_spool_never_follows_a_link(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep.wav").write_bytes(b"x")
+    (tmp_path / "calls").mkdir()
+    (tmp_path / "calls" / CALL).symlink_to(outside)
+    assert call_spool.remove_spool(tmp_path, CALL) == 0
+    folder = _spool(tmp_path, "1765000000.43")
+    (folder / "link.wav").symlink_to(outside / "keep.wav")
+    call_spool.remove_spool(tmp_path, "1765000000.43")
+    assert (outside / "keep.wav").is_file()
+    assert call_spool.remove_spool(tmp_path, "../outside") == 0 and outside.is_dir()
+
+
+def _age(path: Path, seconds: float) -> None:
+    then = time.time() - seconds
+    for item in [*path.iterdir(), path]:
+        os.utime(item, (then, then), follow_symlinks=False)
+
+
+def test_the_sweep_removes_only_spools_nothing_has_written_to_for_the_grace(tmp_path: Path) -> None:
+    over = _spool(tmp_path, "1765000000.1")
+    _age(over, 120)
+    live = _spool(tmp_path, "1765000000.2")
+    _age(live, 120)
+    (live / "1765000000.2.wav").write_bytes(b"RIFF still written")  # written to just now
+    waiting = _spool(tmp_path, "1765000000.3", names=())
+    _age(waiting, 3600)  # a caller still in the queue: MixMonitor made the folder, nobody answered yet
+    crashed_empty = _spool(tmp_path, "1765000000.4", names=())
+    _age(crashed_empty, call_spool.EMPTY_SPOOL_AGE + 60)
+    assert call_spool.sweep_spools(tmp_path, grace=60) == ["1765000000.1", "1765000000.4"]
+    assert not over.exists() and live.is_dir() and waiting.is_dir()
+
+
+def test_the_sweep_has_nothing_to_do_without_a_spool_folder(tmp_path: Path) -> None:
+    assert call_spool.sweep_spools(tmp_path, grace=1) == []
+
+
+def test_retention_treats_the_direction_files_as_their_evidence(tmp_path: Path) -> None:
+    now = utc_now()
+    month = tmp_path / "evidence" / "2026" / "01"
+    files = [RecordingFile(month / name, now - timedelta(days=400)) for name in call_spool.file_names(CALL)]
+    retention = RetentionSettings(unflagged_recordings=30 * 86400, evidence_after_close=365 * 86400)
+    open_case = Case(id=7, category="threat", team="security", priority=1, status="open", caller="", agent="a",
+                     queue="support", call_id=CALL, recording=str(month / f"{CALL}.wav"),
+                     opened_at=now - timedelta(days=400), closed_at=None, assignee=None, resolution=None, events=())
+    kept = plan_purge(files, cases=[open_case], compliments=[], recordings_dir=tmp_path, retention=retention, now=now)
+    assert [(d.kind, d.delete) for d in kept] == [("case_evidence", False)] * 3
+    closed = dataclasses.replace(open_case, status="closed", closed_at=now - timedelta(days=366))
+    due = plan_purge(files, cases=[closed], compliments=[], recordings_dir=tmp_path, retention=retention, now=now)
+    assert [(d.kind, d.delete) for d in due] == [("case_evidence", True)] * 3
+    assert call_spool.mixed_file_of(month / f"{CALL}-agent.wav") == month / f"{CALL}.wav"
+    assert call_spool.direction_files(month / f"{CALL}.wav") == (month / f"{CALL}-caller.wav",
+                                                                 month / f"{CALL}-agent.wav")
