@@ -34,7 +34,7 @@ class Bundle:
     @property
     def warnings(self) -> tuple[ConfigError, ...]:
         """What still works but should change in the files, as ``file:line:col`` (``validate`` shows them)."""
-        return self.abuse_policy.warnings
+        return self.abuse_policy.warnings + self.post_call.warnings
 
     def languages(self) -> tuple[str, ...]:
         return self.prompts.languages

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from yaml.nodes import Node
 
+from agi_scripts.flows.screening import ScreeningRules, load_screening
 from agi_scripts.ground.errors import ConfigError
 from agi_scripts.ground.yamlsource import Mapping, YamlFile
 
@@ -69,6 +70,9 @@ class PostCallFlow:
     """Offer the compliment even when no campaign with ``offer_compliment`` ran for the call."""
     start: str
     steps: dict[str, Step]
+    screening: ScreeningRules = field(default_factory=ScreeningRules)
+    """Which compliments wait for the team lead before an agent hears them (``flows/screening.py``)."""
+    warnings: tuple[ConfigError, ...] = ()
 
     def prompt_ids(self) -> set[str]:
         return {p for s in self.steps.values() for p in (s.prompt, s.invalid_prompt) if p}
@@ -76,7 +80,7 @@ class PostCallFlow:
 
 def load_post_call(path: Path, errors: list[ConfigError]) -> PostCallFlow:
     source = YamlFile(path, errors)
-    top = source.mapping(source.root(), required=("post_call",), what="post-call file")
+    top = source.mapping(source.root(), required=("post_call",), optional=("screening",), what="post-call file")
     flow = source.mapping(top.get("post_call") if top else None, required=("steps",),
                           optional=("enabled", "offer_without_campaign", "start"), what="'post_call' section")
     steps: dict[str, Step] = {}
@@ -98,8 +102,10 @@ def load_post_call(path: Path, errors: list[ConfigError]) -> PostCallFlow:
                          _known(start, steps))
     if table is not None:
         _check_targets(source, table, steps)
+    screening = load_screening(source, top.get("screening") if top else None)
     return PostCallFlow(path, flow.flag("enabled", True) if flow else True,
-                        flow.flag("offer_without_campaign", False) if flow else False, start, steps)
+                        flow.flag("offer_without_campaign", False) if flow else False, start, steps,
+                        screening, tuple(source.warnings))
 
 
 def _step(source: YamlFile, step_id: str, node: Node) -> Step | None:

@@ -5,19 +5,39 @@ then ``AGI(agi://HOST/my_compliments)``), included in the agents' phone context.
 device their phone calls from (the channel ``PJSIP/agent1-0000001a`` is the device ``PJSIP/agent1``,
 named by the config's ``agents`` section): Asterisk sets it from the endpoint that authenticated,
 so a phone that sets another agent's caller ID name still hears only its own agent's compliments.
-They hear their own compliments only, newest first: the rating and the caller's recorded words.
+
+What the agent hears: how many new compliments there are, then each new one (oldest first, at most
+``MAX_PLAYED`` per call): the rating and the caller's recorded words. Only compliments the screening
+released (``policy/screening.py``) are ever played: a low rating, a message with a word of the list or a
+message waiting for its transcript stays with the team lead. Each compliment is marked delivered as soon
+as it was played to the end; an agent who hangs up in the middle of one keeps it as new. Then "press 1 to
+hear older ones" replays the ones heard before, newest first.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import cast
+
+from asterisk.agi import AGIAppError
 
 from agi_scripts.handlers.callinfo import agent_for, call_language
 from agi_scripts.handlers.context import HandlerContext, despite_the_store
-from agi_scripts.server.blocking import run_blocking
-from agi_scripts.storage.base import Compliment
+from agi_scripts.protocol.channel import Channel
+from agi_scripts.protocol.errors import ChannelHungUp
+from agi_scripts.server.blocking import Offloaded, run_blocking
+from agi_scripts.storage.base import StoreError
+from agi_scripts.storage.screening import ScreenedCompliment, ScreeningStore
 
 MAX_PLAYED = 10
+"""New compliments played per call (the rest wait for the next call); also the older ones replayed."""
+OLDER_KEY = "1"
+OLDER_WAIT_MS = 5000
+"""How long the line waits for the agent's key after "press 1 to hear older ones"."""
+
+_Sound = Callable[[str], str]
+"""A prompt id -> its sound name in the call's language."""
 
 
 def my_compliments(ctx: HandlerContext) -> None:
@@ -28,16 +48,56 @@ def my_compliments(ctx: HandlerContext) -> None:
     def sound(prompt_id: str) -> str:
         return bundle.prompts.sound_name(prompt_id, language)
 
-    nothing: list[Compliment] = []
-    compliments = despite_the_store(
-        ctx, lambda: ctx.services.store.list_compliments(agent=agent, limit=MAX_PLAYED) if agent else nothing, nothing,
+    screening = cast(ScreeningStore, Offloaded(ScreeningStore(ctx.services.store), timeout_error=StoreError))
+    nothing: tuple[list[ScreenedCompliment], int] = ([], 0)
+    new, total = despite_the_store(
+        ctx, lambda: screening.new_for_agent(agent, limit=MAX_PLAYED) if agent else nothing, nothing,
         "the agent hears no compliments this time")
-    if not compliments:
+    heard: list[int] = []
+    try:
+        _say_how_many(agi, sound, total)
+        for compliment in new:
+            if not _play(agi, sound, compliment):
+                break  # a file that cannot be played: the rest stay new for the next call
+            heard.append(compliment.id)
+            # Marked one by one: an agent who hangs up during the next one has still heard this one.
+            despite_the_store(ctx, lambda: ctx.services.store.mark_compliments_delivered([compliment.id]), None,
+                              "this compliment is not marked, so the agent hears it again next time")
+        ctx.outcome = f"new={total} played={len(heard)}"
+        if agent and _wants_older(agi, sound):
+            none_older: list[ScreenedCompliment] = []
+            earlier = despite_the_store(ctx, lambda: screening.heard_by_agent(agent, limit=MAX_PLAYED + len(heard)),
+                                        none_older, "the agent hears no older compliments this time")
+            older = [c for c in earlier if c.id not in heard][:MAX_PLAYED]  # not the ones just heard
+            if not older:
+                agi.stream_file(sound("agent_compliments_no_older"))
+            else:
+                agi.stream_file(sound("agent_compliments_intro"))
+                for compliment in older:
+                    if not _play(agi, sound, compliment):
+                        break
+            ctx.outcome += f" older={len(older)}"
+    except ChannelHungUp:
+        # What was played to the end is marked; the compliment cut off stays new.
+        ctx.outcome = f"new={total} played={len(heard)} hung up"
+
+
+def _say_how_many(agi: Channel, sound: _Sound, total: int) -> None:
+    if total == 0:
         agi.stream_file(sound("agent_compliments_none"))
-        ctx.outcome = "none"
-        return
-    agi.stream_file(sound("agent_compliments_intro"))
-    for compliment in compliments:
+    elif total == 1:
+        agi.stream_file(sound("agent_compliments_one_new"))
+    else:
+        agi.stream_file(sound("agent_compliments_you_have"))
+        agi.say_number(str(total))
+        agi.stream_file(sound("agent_compliments_new"))
+
+
+def _play(agi: Channel, sound: _Sound, found: ScreenedCompliment) -> bool:
+    """The rating, then the caller's words, each to its end (no key interrupts them); False when Asterisk
+    could not play a file. ``ChannelHungUp`` when the agent hangs up meanwhile."""
+    compliment = found.compliment
+    try:
         if compliment.rating is not None:
             agi.stream_file(sound("agent_compliment_rating"))
             agi.say_number(str(compliment.rating))
@@ -45,6 +105,13 @@ def my_compliments(ctx: HandlerContext) -> None:
         if compliment.recording and run_blocking(Path(compliment.recording).is_file):
             # Paths in the store are built by post_call from validated ids; play without extension.
             agi.stream_file(str(Path(compliment.recording).with_suffix("")))
-    despite_the_store(ctx, lambda: ctx.services.store.mark_compliments_delivered([c.id for c in compliments]), None,
-                      "the compliments heard are not marked, so the agent hears them again next time")
-    ctx.outcome = f"played={len(compliments)}"
+    except AGIAppError:
+        return False
+    return True
+
+
+def _wants_older(agi: Channel, sound: _Sound) -> bool:
+    key = agi.stream_file(sound("agent_compliments_older_offer"), escape_digits=OLDER_KEY)
+    if not key:
+        key = agi.wait_for_digit(OLDER_WAIT_MS)
+    return key == OLDER_KEY

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 from agi_scripts.flows.engine import CallerGone, Recording, run_post_call
 from agi_scripts.flows.post_call import Step
@@ -19,11 +20,13 @@ from agi_scripts.ground import channel_vars
 from agi_scripts.handlers.callinfo import agent_for, call_id_of, call_language, campaign_id, queue_name
 from agi_scripts.handlers.context import HandlerContext, despite_the_store
 from agi_scripts.handlers.recordings import compliment_recording_base, holds_voice
+from agi_scripts.policy.screening import screen_after_call, transcription_on
 from agi_scripts.prompts.catalog import PromptCatalog
 from agi_scripts.protocol.channel import Channel
 from agi_scripts.protocol.errors import ChannelHungUp
-from agi_scripts.server.blocking import run_blocking
-from agi_scripts.storage.base import Store, utc_now
+from agi_scripts.server.blocking import Offloaded, run_blocking
+from agi_scripts.storage.base import Store, StoreError, utc_now
+from agi_scripts.storage.screening import ScreeningStore
 
 
 def post_call(ctx: HandlerContext) -> None:
@@ -46,6 +49,22 @@ def post_call(ctx: HandlerContext) -> None:
     ctx.outcome = "started"
     trace = run_post_call(bundle.post_call, io, sink)
     ctx.outcome = f"{trace.outcome} steps={'>'.join(trace.steps)}"
+    if sink.compliment_id is not None:
+        _screen(ctx, sink.compliment_id)
+
+
+def _screen(ctx: HandlerContext, compliment_id: int) -> None:
+    """Decide whether an agent may hear the compliment (``policy/screening.py``). Until this is written it
+    stays unscreened, which no agent hears: a failing store costs the agent nothing, the team lead sees it."""
+    bundle = ctx.bundle
+    # Each of its queries on a worker thread, like every store call of a handler.
+    screening = cast(ScreeningStore, Offloaded(ScreeningStore(ctx.services.store), timeout_error=StoreError))
+    decision = despite_the_store(
+        ctx, lambda: screen_after_call(screening, bundle.post_call.screening, compliment_id,
+                                       transcription=transcription_on(bundle.settings)),
+        None, "the compliment stays unscreened: no agent hears it until the team lead releases it")
+    if decision is not None:
+        ctx.outcome += f" screening={decision.state}"
 
 
 class AgiCallerIO:

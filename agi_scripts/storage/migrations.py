@@ -201,6 +201,33 @@ _V4 = (
     "CREATE INDEX transcripts_call_id ON transcripts (call_id)",
 )
 
+# Version 5: compliments are screened before an agent hears them (``storage/screening.py``): each one's
+# screening state and why, who reviewed it and why, and the follow-ups low ratings open for the team
+# lead. Compliments kept before screening existed had been playable: they count as released.
+_V5 = (
+    "ALTER TABLE compliments ADD COLUMN screening TEXT NOT NULL DEFAULT 'unscreened' CHECK (screening IN"
+    " ('unscreened', 'pending_transcript', 'held', 'released', 'deleted'))",
+    "UPDATE compliments SET screening = 'released'",
+    "ALTER TABLE compliments ADD COLUMN screening_reason TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE compliments ADD COLUMN screened_at {time}",
+    "ALTER TABLE compliments ADD COLUMN reviewed_by TEXT",
+    "ALTER TABLE compliments ADD COLUMN review_reason TEXT",
+    "CREATE INDEX compliments_agent_screening ON compliments (agent, screening, delivered_at)",
+    "CREATE INDEX compliments_screening ON compliments (screening, created_at)",
+    """CREATE TABLE compliment_follow_ups (
+        id             {id},
+        compliment_id  {ref} NOT NULL UNIQUE REFERENCES compliments (id),
+        agent          TEXT NOT NULL,
+        queue          TEXT NOT NULL,
+        rating         INTEGER NOT NULL,
+        created_at     {time} NOT NULL,
+        closed_at      {time},
+        closed_by      TEXT,
+        note           TEXT
+    )""",
+    "CREATE INDEX compliment_follow_ups_open ON compliment_follow_ups (closed_at, id)",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "calls, compliments, cases, case events, incidents, agent pauses", _V1_SQLITE, _V1_POSTGRESQL),
     Migration(2, "pending erasure requests", tuple(statement.format_map(_SQLITE_TYPES) for statement in _V2),
@@ -211,6 +238,9 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "transcripts of evidence and spoken compliments",
               tuple(statement.format_map(_SQLITE_TYPES) for statement in _V4),
               tuple(statement.format_map(_POSTGRESQL_TYPES) for statement in _V4)),
+    Migration(5, "compliment screening: state, reasons, review, follow-ups of low ratings",
+              tuple(statement.format_map(_SQLITE_TYPES) for statement in _V5),
+              tuple(statement.format_map(_POSTGRESQL_TYPES) for statement in _V5)),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -13,6 +13,7 @@ from agi_scripts.config.settings import AmiSettings
 from agi_scripts.policy.pauses import PauseKeeper
 from agi_scripts.storage.base import StoreError
 from agi_scripts.storage.outbox import Outbox
+from agi_scripts.storage.screening import ScreeningStore
 from tests.support.integration import Stack
 from tests.support.fake_channel import FakeChannel
 from tests.support.agi_peer import HOSTILE_CALLER_NAME
@@ -204,17 +205,19 @@ def test_threat_goes_straight_to_disconnect_and_security(stack: Stack) -> None:
 def test_the_agents_line_knows_the_agent_by_the_device_not_by_the_caller_id_name(stack: Stack) -> None:
     first = stack.store.start_compliment("1700000000.31", agent="Agent One", queue="support", campaign=None)
     stack.store.set_compliment_rating(first, 5)
+    ScreeningStore(stack.store).release(first, by="Lead", role="cli")  # only released ones are played
     # Another agent's phone calling itself "Agent One" hears nothing of Agent One's and marks nothing.
     forged = FakeChannel()
     with stack.call("my_compliments", channel="PJSIP/agent2-00000009", calleridname="Agent One") as peer:
         forged.serve(peer)
-    assert [c[2] for c in forged.sent("STREAM")] == ["respectline/nl/agent_compliments_none"]
+    assert [c[2] for c in forged.sent("STREAM")] == ["respectline/nl/agent_compliments_none",
+                                                     "respectline/nl/agent_compliments_older_offer"]
     assert stack.store.get_compliment(first).delivered_at is None  # type: ignore[union-attr]
     # Agent One's own phone, whatever name it shows, hears it.
     own = FakeChannel()
     with stack.call("my_compliments", channel="PJSIP/agent1-0000000a", calleridname="Desk 7") as peer:
         own.serve(peer)
-    assert "respectline/nl/agent_compliments_intro" in [c[2] for c in own.sent("STREAM")]
+    assert "respectline/nl/agent_compliments_one_new" in [c[2] for c in own.sent("STREAM")]
     assert stack.store.get_compliment(first).delivered_at is not None  # type: ignore[union-attr]
 
 

@@ -21,8 +21,11 @@ REQUIRED_IDS = {
     "abuse_warning", "abuse_warning_discrimination", "abuse_closing", "abuse_closing_threat",
     "recording_notice", "routed_special_care", "routed_security",
     "agent_compliments_intro", "agent_compliments_none", "agent_compliment_rating", "agent_compliment_stars",
+    "agent_compliments_one_new", "agent_compliments_you_have", "agent_compliments_new",
+    "agent_compliments_older_offer", "agent_compliments_no_older",
 }
-KEYS_SAID = {"compliment_offer": ("1",), "compliment_rate": ("1", "5"), "compliment_record_offer": ("1", "2")}
+KEYS_SAID = {"compliment_offer": ("1",), "compliment_rate": ("1", "5"), "compliment_record_offer": ("1", "2"),
+             "agent_compliments_older_offer": ("1",)}
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,8 @@ from agi_scripts.storage.sqlite import SqliteStore
 from tests.support.postgres_server import PostgresServer
 
 TABLES = {"calls", "compliments", "cases", "case_events", "incidents", "agent_pauses", "pending_erasures",
-          "desk_users", "desk_sessions", "desk_login_failures", "desk_secrets", "audit_log"}
+          "desk_users", "desk_sessions", "desk_login_failures", "desk_secrets", "audit_log",
+          "transcripts", "compliment_follow_ups"}
 
 
 def tables_of(path: Path) -> set[str]:
