@@ -14,6 +14,7 @@ from agi_scripts.config.settings import Settings, restart_required
 from agi_scripts.ground.errors import ConfigError, ValidationFailed
 from agi_scripts.notify import EmailNotifier, LadderMail, MailQueue
 from agi_scripts.policy.pauses import PauseKeeper
+from agi_scripts.privacy.spool_sweeper import SpoolSweeper
 from agi_scripts.privacy.sweeper import RetentionSweeper
 from agi_scripts.server.options import parse_listen
 from agi_scripts.storage import Store, StoreError, open_store
@@ -78,6 +79,9 @@ def run_serve(args: argparse.Namespace) -> int:
     # Retention periods and the recordings folder as at start; a change to them needs a restart.
     sweeper = RetentionSweeper(store, bundle.settings.recordings_dir, bundle.settings.retention)
     sweeper.start()
+    # The spools of calls recorded from the agent's answer that a crash left (grace as at start).
+    spools = SpoolSweeper(bundle.settings.recordings_dir, bundle.abuse_policy.spool_grace)
+    spools.start()
     _log_email_settings(bundle)
     try:
         return serve(lambda: reload_bundle(config, bundle.settings), routes=ROUTES,
@@ -86,6 +90,7 @@ def run_serve(args: argparse.Namespace) -> int:
         keeper.stop()  # first: a late booking may still mail
         mail.close(timeout=5.0)
         sweeper.stop()
+        spools.stop()
         store.close()
 
 

@@ -44,6 +44,21 @@ def demo_flows(folder: Path, campaigns: str = DEMO_CAMPAIGNS) -> Path:
     return flows
 
 
+SHIPPED_RECORDING_START = "    start: first_flag "
+
+
+def record_from_connect(flows: Path, spool_grace: str = "60s") -> Path:
+    """The abuse policy in ``flows`` records every answered call from the agent's answer
+    (``recording.start: connect``), the spool of a call a crash left swept after ``spool_grace``."""
+    policy = flows / "abuse_policy.yaml"
+    text = policy.read_text(encoding="utf-8")
+    if SHIPPED_RECORDING_START not in text:
+        raise ValueError(f"{policy} has no 'start: first_flag' line to switch")
+    text = text.replace(SHIPPED_RECORDING_START, f"    spool_grace: {spool_grace}\n    start: connect ", 1)
+    policy.write_text(text, encoding="utf-8")
+    return flows
+
+
 class Narrator:
     def __init__(self, say: Callable[[str], None] = print) -> None:
         self.say = say
@@ -65,7 +80,7 @@ def run_demo(db_file: Path, say: Callable[[str], None] = print) -> int:
     options = StackOptions(
         agents={"agent1": ["support", "billing"], "care1": ["special-care"]},
         agent_names={"agent1": "Agent One", "care1": "Sam (Special Care)"},
-        callers=("alice", "bob"), flows_dir=demo_flows(work), db_url=f"sqlite:///{db_file}",
+        callers=("alice", "bob"), flows_dir=record_from_connect(demo_flows(work)), db_url=f"sqlite:///{db_file}",
         recordings_dir=recordings)
     narrate("Building prompts, generating the Asterisk configuration, starting Asterisk and respectline serve ...")
     with RespectlineStack(options, work_dir=work / "stack") as stack, \
@@ -108,7 +123,9 @@ def _alice_compliments_her_agent(stack: RespectlineStack, phones: SipPhoneSystem
     voice = speak(ALICE_SAYS, work / "alice.wav")
     alice.press("1")
     # Asterisk creates the file when recording starts, after the instructions and the beep.
-    phones.wait_until(lambda: any(stack.recordings_dir.rglob("*.wav")), 30, "recording started", interval=0.1)
+    # (Only the compliments' folder: the call's own recording, from the agent's answer, is under calls/.)
+    phones.wait_until(lambda: any((stack.recordings_dir / "compliments").rglob("*.wav")), 30, "recording started",
+                      interval=0.1)
     seconds = alice.play(voice)
     phones.pump(seconds + 0.5)
     alice.press("#")
@@ -130,7 +147,8 @@ def _bob_is_warned_then_disconnected(stack: RespectlineStack, phones: SipPhoneSy
     phones.wait_until(lambda: agent.state is PeerState.CONNECTED, 40, "Agent One answered Bob")
     phones.wait_until(lambda: bob.state is PeerState.CONNECTED, 5, "Bob connected")
     phones.pump(2.0)
-    narrate("Agent One presses *1 (verbal abuse): recording starts, Bob alone hears the warning.")
+    narrate("Agent One presses *1 (verbal abuse): the recording running since Agent One answered (Bob heard "
+            "the recording notice when he called) becomes evidence; Bob alone hears the warning.")
     agent.press("*1")
     phones.pump(16.0)
     narrate("Bob goes on. Agent One presses *1 again: Bob hears the closing message and the call ends.")
