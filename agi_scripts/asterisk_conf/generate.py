@@ -4,7 +4,8 @@
 
 - ``extensions_respectline.conf``: the ``respectline-queue`` context (screen, queue, post-call, with
   the fall-through to the queue when the server is down), the agent-leg Gosub that hands the
-  abuse codes to the agent only, and ``respectline-agents``, the agents' compliment line;
+  abuse codes to the agent only, ``respectline-agents``, the agents' compliment line, and the desk's
+  call back (``respectline-callback``, see ``asterisk_conf.callback``);
 - ``features_respectline.conf``: the ``[applicationmap]`` entries for the codes in
   ``flows/abuse_policy.yaml``;
 - ``queues_respectline.conf``: a template with the queue settings Respectline relies on, and the
@@ -20,6 +21,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
+from agi_scripts.asterisk_conf.callback import callback_dialplan
 from agi_scripts.config.bundle import Bundle
 from agi_scripts.flows.campaigns import Campaign
 from agi_scripts.flows.campaigns import music_class_name
@@ -39,7 +41,7 @@ def feature_name(category_id: str) -> str:
 def generate(bundle: Bundle, agi_address: str) -> dict[str, str]:
     """File name -> contents. ``agi_address`` is ``HOST:PORT`` of ``respectline serve``."""
     return {
-        "extensions_respectline.conf": extensions(bundle, agi_address),
+        "extensions_respectline.conf": extensions(bundle, agi_address) + callback_dialplan(bundle),
         "features_respectline.conf": features(bundle, agi_address),
         "queues_respectline.conf": queues(bundle),
         "musiconhold_respectline.conf": music_on_hold(bundle),

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from yaml.nodes import Node
 
 from agi_scripts.config.agents import AgentDirectory, load_agents
+from agi_scripts.config.callback_settings import CallbackSettings, read_callback
 from agi_scripts.ground.errors import ConfigError
 from agi_scripts.ground.yamlsource import ID_PATTERN, Mapping, YamlFile
 from agi_scripts.prompts.catalog import LANGUAGE_PATTERN
@@ -116,6 +117,8 @@ class Settings:
     agents: AgentDirectory = field(default_factory=AgentDirectory)
     asterisk_hosts: tuple[str, ...] = ()
     """The ``systemname`` of each Asterisk host sharing this store; empty for one host (see the README)."""
+    callback: CallbackSettings = field(default_factory=CallbackSettings)
+    """The ``callback:`` section: calling a caller back from the desk (``config.callback_settings``)."""
 
     @property
     def flow_files(self) -> dict[str, Path]:
@@ -128,7 +131,7 @@ def load_settings(path: Path, errors: list[ConfigError]) -> Settings:
     base = path.parent
     top = source.mapping(source.root(), optional=(
         "server", "store", "paths", "queues", "timezone", "language", "ami", "retention", "compliments",
-        "logging", "notifications", "agents", "asterisk_hosts"), what="Respectline configuration")
+        "logging", "notifications", "agents", "asterisk_hosts", "callback"), what="Respectline configuration")
     defaults = Settings(file=path, flows_dir=(base / "../flows").resolve(),
                         prompts_file=(base / "../audio_prompts/prompts.yaml").resolve(),
                         sounds_dir=DEBIAN_SOUNDS_DIR,
@@ -164,6 +167,7 @@ def load_settings(path: Path, errors: list[ConfigError]) -> Settings:
         notifications=_notifications(source, top.get("notifications")),
         agents=load_agents(source, top.get("agents")),
         asterisk_hosts=_asterisk_hosts(source, top.get("asterisk_hosts")),
+        callback=read_callback(source, top.get("callback")),
     )
 
 

@@ -37,6 +37,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from agi_scripts.config.settings import Settings
 from agi_scripts.desk import access, evidence
+from agi_scripts.desk.callback import offer as callback_offer
+from agi_scripts.desk.callback import routes as callback_routes
+from agi_scripts.desk.metrics import DeskMetrics, metrics_page
 from agi_scripts.desk.passwords import hash_password, needs_rehash, verify_password, verify_unknown_user
 from agi_scripts.desk.security import CSRF_FIELD, LOGIN_COOKIE, SESSION_COOKIE, SessionRules, Sessions, same_token
 from agi_scripts.flows.abuse_policy import AbusePolicy
@@ -96,6 +99,7 @@ class Desk:
         self.templates.globals["priority_name"] = priority_name
         self.templates.globals["category"] = self.category
         self.templates.globals["team_name"] = self.team_name
+        self.templates.globals["callback_offer"] = lambda user: callback_offer(options.settings, user)
         self.templates.globals["role_label"] = lambda role: ROLE_LABELS.get(role, role)
         self.templates.globals["audit_words"] = lambda action: AUDIT_WORDS.get(action, action)
 
@@ -743,6 +747,7 @@ def create_app(options: DeskOptions, store: Store | None = None) -> Starlette:
     routes = [
         Route("/", home),
         Route("/health", health),
+        Route("/metrics", metrics_page),
         Route("/login", login_form, methods=["GET"]),
         Route("/login", login, methods=["POST"]),
         Route("/logout", logout, methods=["POST"]),
@@ -758,6 +763,7 @@ def create_app(options: DeskOptions, store: Store | None = None) -> Starlette:
         Route("/cases/{case_id}/assign", case_assign, methods=["POST"]),
         Route("/cases/{case_id}/note", case_note, methods=["POST"]),
         Route("/cases/{case_id}/close", case_close, methods=["POST"]),
+        *callback_routes(page, _case_for),
         Route("/my/compliments", my_compliments),
         Route("/my/compliments/{compliment_id}/recording", my_compliment_recording),
         Route("/my/incidents", my_incidents),
@@ -766,4 +772,5 @@ def create_app(options: DeskOptions, store: Store | None = None) -> Starlette:
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(DeskMetrics)
     return app

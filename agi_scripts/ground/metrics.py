@@ -16,8 +16,6 @@ process's counters should). Counters only go up; tests read differences.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -133,13 +131,3 @@ def desk_login_failed(reason: str) -> None:
 
 def callback_outcome(outcome: str) -> None:
     CALLBACKS.labels(bounded("callbacks", "outcome", outcome)).inc()
-
-
-@contextmanager
-def live_stream() -> Iterator[None]:
-    """Counts an open live stream for as long as the block runs."""
-    DESK_STREAMS.inc()
-    try:
-        yield
-    finally:
-        DESK_STREAMS.dec()

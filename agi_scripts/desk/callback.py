@@ -1,0 +1,142 @@
+"""The case page's "Call back" button: ``POST /cases/{case_id}/callback``.
+
+Who may press it: whoever may work the case (Special Care and Security for their team's cases,
+supervisors for all); never an agent or an admin. The form carries its CSRF token like every other. The
+desk rings the staff member's own phone (``phone`` in their desk profile) through AMI and follows the
+call on a thread of its own (``policy.callback``); each step is a case event on the timeline with who
+and when, and the press itself is in the audit log.
+
+One call back at a time per staff member in this desk process: a second press while their phone rings
+or they talk is refused with a message, not a second call. When AMI is not configured or does not
+answer, the page says so and the timeline keeps the failed try.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from urllib.parse import quote
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from agi_scripts.config.settings import Settings
+from agi_scripts.policy.callback import CallbackInProgress, CallbackRefused, CallbackRequest, start_callback
+from agi_scripts.storage.desk import DeskSession, DeskUser
+
+if TYPE_CHECKING:
+    from agi_scripts.desk.app import Desk
+
+Handler = Callable[[Request, Any, DeskSession], Awaitable[Response]]
+Endpoint = Callable[[Request], Awaitable[Response]]
+PageDecorator = Callable[..., Callable[[Handler], Endpoint]]
+CaseFor = Callable[[Request, Any, DeskSession, str], Awaitable[tuple[int, Response | None]]]
+CASE_ROLES = ("special_care", "security", "supervisor")
+RECORDINGS_SUBFOLDER = "callbacks"
+
+
+class CallsInProgress:
+    """The staff members of this desk process whose call back is still going."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._staff: set[str] = set()
+
+    def claim(self, staff: str) -> bool:
+        with self._lock:
+            if staff in self._staff:
+                return False
+            self._staff.add(staff)
+            return True
+
+    def release(self, staff: str) -> None:
+        with self._lock:
+            self._staff.discard(staff)
+
+    def __contains__(self, staff: object) -> bool:
+        with self._lock:
+            return staff in self._staff
+
+
+def offer(settings: Settings, user: DeskUser | None) -> str:
+    """Why the button cannot be used, for the page ("" when it can)."""
+    if not settings.callback.enabled:
+        return "Calling back is off: the configuration has no callback.dial."
+    if not settings.ami.enabled:
+        return "Calling back needs Asterisk's AMI, which is not configured (the ami section)."
+    if user is None or not user.phone:
+        return "Your profile has no phone to ring; ask an admin to set one."
+    return ""
+
+
+def _calls(request: Request) -> CallsInProgress:
+    state = request.app.state
+    if not hasattr(state, "callbacks"):
+        state.callbacks = CallsInProgress()
+    calls: CallsInProgress = state.callbacks
+    return calls
+
+
+def routes(page: PageDecorator, case_for: CaseFor) -> list[Route]:
+    """The call back route, guarded by the desk's own ``page`` (session, role, CSRF) and ``case_for`` (team)."""
+
+    @page(*CASE_ROLES)
+    async def case_callback(request: Request, desk: Desk, session: DeskSession) -> Response:
+        case_id, refused = await case_for(request, desk, session, "callback")
+        if refused is not None:
+            return refused
+        problem = offer(desk.options.settings, session.user)
+        if problem:
+            return _back(case_id, problem)
+        calls = _calls(request)
+        if not calls.claim(session.user.name):
+            return _back(case_id, "Your call back is still going; wait until it has ended.")
+        try:
+            started = await run_in_threadpool(_start, desk, session, case_id)
+        except CallbackRefused as error:
+            calls.release(session.user.name)
+            return _back(case_id, f"The call back did not start: {error}. The try is on the timeline.")
+        except BaseException:
+            calls.release(session.user.name)
+            raise
+        threading.Thread(target=_follow, args=(started, calls), name=f"respectline-callback-{case_id}",
+                         daemon=True).start()
+        return _back(case_id, "")
+
+    return [Route("/cases/{case_id}/callback", case_callback, methods=["POST"])]
+
+
+def _start(desk: Desk, session: DeskSession, case_id: int) -> CallbackInProgress:
+    case = desk.store.get_case(case_id)
+    assert case is not None
+    call = desk.store.get_call(case.call_id)
+    settings = desk.options.settings
+    callback_id = secrets.token_hex(8)
+    recording = settings.recordings_dir / RECORDINGS_SUBFOLDER / f"case-{case_id}-{callback_id}.wav"
+    request = CallbackRequest(
+        case_id=case_id, staff=session.user.name, endpoint=session.user.phone or "", number=case.caller,
+        staff_language=session.user.language if session.user.language in ("nl", "fr", "en") else "en",
+        caller_language=((call.language if call else "") or settings.language.default)[:2].lower(),
+        recording=str(recording), callback_id=callback_id)
+
+    def timeline(case_id: int, action: str, detail: str, author: str) -> None:
+        desk.store.add_case_event(case_id, action, detail, author=author)
+
+    desk.audit(session, "callback", case_id=case_id, detail=session.user.phone or "")
+    return start_callback(request, settings.ami, settings.callback, timeline)
+
+
+def _follow(started: CallbackInProgress, calls: CallsInProgress) -> None:
+    try:
+        started.follow()
+    finally:
+        calls.release(started.request.staff)
+
+
+def _back(case_id: int, message: str) -> Response:
+    target = f"/cases/{case_id}" + (f"?error={quote(message)}" if message else "")
+    return RedirectResponse(target, status_code=303)
