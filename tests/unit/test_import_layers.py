@@ -23,7 +23,7 @@ FLOORS: dict[str, int] = {
     # the settings and the bundle that ties config, flows and prompts together
     "config": 3,
     # what the product does with a bundle
-    "asterisk_conf": 4, "notify": 4, "reports": 4, "policy": 4,
+    "asterisk_conf": 4, "notify": 4, "reports": 4, "policy": 4, "transcribe": 4,
     "privacy": 5, "doctor": 5, "handlers": 5, "sandbox": 5, "desk": 5,
     # the command line, on top
     "cli": 6,
