@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from yaml.nodes import Node
 
 from agi_scripts.config.agents import AgentDirectory, load_agents
+from agi_scripts.config.transcription_settings import TranscriptionSettings, read_transcription
 from agi_scripts.config.callback_settings import CallbackSettings, read_callback
 from agi_scripts.ground.errors import ConfigError
 from agi_scripts.ground.yamlsource import ID_PATTERN, Mapping, YamlFile
@@ -117,6 +118,8 @@ class Settings:
     agents: AgentDirectory = field(default_factory=AgentDirectory)
     asterisk_hosts: tuple[str, ...] = ()
     """The ``systemname`` of each Asterisk host sharing this store; empty for one host (see the README)."""
+    transcription: TranscriptionSettings = field(default_factory=TranscriptionSettings)
+    """The ``transcription:`` section (``config.transcription_settings``); off while no model is named."""
     callback: CallbackSettings = field(default_factory=CallbackSettings)
     """The ``callback:`` section: calling a caller back from the desk (``config.callback_settings``)."""
 
@@ -131,7 +134,8 @@ def load_settings(path: Path, errors: list[ConfigError]) -> Settings:
     base = path.parent
     top = source.mapping(source.root(), optional=(
         "server", "store", "paths", "queues", "timezone", "language", "ami", "retention", "compliments",
-        "logging", "notifications", "agents", "asterisk_hosts", "callback"), what="Respectline configuration")
+        "logging", "notifications", "agents", "asterisk_hosts",
+        "transcription", "callback"), what="Respectline configuration")
     defaults = Settings(file=path, flows_dir=(base / "../flows").resolve(),
                         prompts_file=(base / "../audio_prompts/prompts.yaml").resolve(),
                         sounds_dir=DEBIAN_SOUNDS_DIR,
@@ -167,6 +171,7 @@ def load_settings(path: Path, errors: list[ConfigError]) -> Settings:
         notifications=_notifications(source, top.get("notifications")),
         agents=load_agents(source, top.get("agents")),
         asterisk_hosts=_asterisk_hosts(source, top.get("asterisk_hosts")),
+        transcription=read_transcription(source, top.get("transcription"), base),
         callback=read_callback(source, top.get("callback")),
     )
 
@@ -416,10 +421,11 @@ def _email_address(source: YamlFile, node: Node) -> str | None:
 __all__ = ["ID_PATTERN", "Settings", "load_settings"]
 
 
-RESTART_KEYS = ("server", "store", "paths.recordings", "paths.spool", "retention", "ami", "logging")
+RESTART_KEYS = ("server", "store", "paths.recordings", "paths.spool", "retention", "ami", "logging",
+                "transcription")
 """What ``respectline serve`` reads once, at start: the listener and its limits, the store, the
 folder and periods the retention sweeper works on, the outbox the keeper drains, the account that
-lifts pauses, the log level."""
+lifts pauses, the log level, the transcription worker's model and limits."""
 
 
 def restart_required(running: Settings, fresh: Settings) -> list[str]:
@@ -432,5 +438,6 @@ def restart_required(running: Settings, fresh: Settings) -> list[str]:
         "retention": (running.retention, fresh.retention),
         "ami": (running.ami, fresh.ami),
         "logging": (running.log_level, fresh.log_level),
+        "transcription": (running.transcription, fresh.transcription),
     }
     return [key for key in RESTART_KEYS if pairs[key][0] != pairs[key][1]]
