@@ -35,6 +35,8 @@ REQUIRED_MODULES: dict[str, str] = {
     "format_sln": "the prompts' .sln16 files (16 kHz)",
 }
 GENERATED_CONTEXTS = ("respectline-queue", "respectline-agent", "respectline-agents")
+CALL_ENDED_CONTEXT = "respectline-call-ended"
+"""The hangup handler of calls recorded from the agent's answer (``recording.start: connect``)."""
 
 
 @dataclass(frozen=True)
@@ -102,7 +104,17 @@ def check_contexts(contexts: Mapping[str, Context], setup: Setup) -> list[Findin
     findings = [ok("dialplan", f"contexts {', '.join(GENERATED_CONTEXTS)} are loaded")]
     findings += _check_agent_codes(contexts["respectline-agent"], setup)
     findings += _check_agent_line(contexts, setup)
+    findings += _check_call_recording(contexts, setup)
     return findings
+
+
+def _check_call_recording(contexts: Mapping[str, Context], setup: Setup) -> list[Finding]:
+    """``recording.start: connect`` needs the hangup handler that removes an unflagged call's recording."""
+    if setup.bundle.abuse_policy.recording_start != "connect" or CALL_ENDED_CONTEXT in contexts:
+        return []
+    return [fail("dialplan", f"abuse_policy.recording.start is connect but {CALL_ENDED_CONTEXT} is not loaded: "
+                             "unflagged calls' recordings would stay until the server's sweep",
+                 f"{setup.regenerate}\nthen: asterisk -rx \"dialplan reload\"")]
 
 
 def _check_agent_codes(context: Context, setup: Setup) -> list[Finding]:

@@ -16,12 +16,14 @@ import pytest
 from agi_scripts.asterisk_conf.generate import generate
 from agi_scripts.config.bundle import load_bundle
 from agi_scripts.config.settings import RetentionSettings
+from agi_scripts.doctor import checks, parse
+from agi_scripts.doctor.findings import Status
 from agi_scripts.ground import call_spool
 from agi_scripts.handlers.recordings import adopt_spool, call_spool_problem, evidence_file
 from agi_scripts.privacy.retention import RecordingFile, plan_purge
 from agi_scripts.storage.base import Case, utc_now
 from tests.support.config_errors import errors_of, only
-from tests.support.config_tree import ConfigTree
+from tests.support.config_tree import PROJECT, ConfigTree
 
 OLD_KEY = "    start: first_flag             # evidence: record both sides from the first flag on (the default)\n"
 CALL = "1765000000.42"
@@ -206,3 +208,44 @@ def test_retention_treats_the_direction_files_as_their_evidence(tmp_path: Path) 
     assert call_spool.mixed_file_of(month / f"{CALL}-agent.wav") == month / f"{CALL}.wav"
     assert call_spool.direction_files(month / f"{CALL}.wav") == (month / f"{CALL}-caller.wav",
                                                                  month / f"{CALL}-agent.wav")
+
+
+DIALPLAN_SHOW = """\
+[ Context 'phones' created by 'pbx_config' ]
+'100' =>          1. Goto(respectline-queue,support,1)          [extensions.conf:6]
+Include =>        'respectline-agents'                          [pbx_config]
+
+[ Context 'respectline-agents' created by 'pbx_config' ]
+'*88' =>          1. Answer()                                   [extensions_respectline.conf:46]
+
+[ Context 'respectline-agent' created by 'pbx_config' ]
+'s' =>            1. Set(DYNAMIC_FEATURES=rl_verbal_abuse#rl_threat#rl_discrimination) [extensions_respectline.conf:40]
+2. Return()                                   [extensions_respectline.conf:41]
+
+[ Context 'respectline-queue' created by 'pbx_config' ]
+'_[A-Za-z0-9].' => 1. NoOp(Respectline: caller enters queue ${EXTEN}) [extensions_respectline.conf:13]
+{call_ended}
+-= 4 extensions (6 priorities) in 4 contexts. =-
+"""
+CALL_ENDED_SHOW = """
+[ Context 'respectline-call-ended' created by 'pbx_config' ]
+'s' =>            1. StopMixMonitor()                           [extensions_respectline.conf:50]
+2. AGI(agi://127.0.0.1:4573/call_ended)       [extensions_respectline.conf:51]
+3. Return()                                   [extensions_respectline.conf:52]
+"""
+
+
+def test_doctor_fails_a_connect_policy_whose_asterisk_lacks_the_hangup_handler(config_tree: ConfigTree) -> None:
+    _set_recording(config_tree, "    start: connect\n")
+    bundle = load_bundle(config_tree.config)
+    setup = checks.Setup(bundle, config_tree.config, Path("/etc/asterisk/respectline"), {})
+    without = checks.check_contexts(parse.dialplan_contexts(DIALPLAN_SHOW.replace("{call_ended}", "")), setup)
+    [problem] = [f for f in without if f.status is Status.FAIL]
+    assert "respectline-call-ended" in problem.message and "asterisk-conf" in problem.fix
+    with_it = checks.check_contexts(parse.dialplan_contexts(DIALPLAN_SHOW.replace("{call_ended}", CALL_ENDED_SHOW)),
+                                    setup)
+    assert not [f for f in with_it if f.status is Status.FAIL]
+    shipped = checks.Setup(load_bundle(PROJECT / "config/respectline.yaml"), config_tree.config,
+                           Path("/etc/asterisk/respectline"), {})
+    assert not [f for f in checks.check_contexts(parse.dialplan_contexts(DIALPLAN_SHOW.replace("{call_ended}", "")),
+                                                 shipped) if f.status is Status.FAIL]  # first_flag needs none
