@@ -5,6 +5,7 @@ of the direction files."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import re
 import time
@@ -21,6 +22,8 @@ from agi_scripts.doctor.findings import Status
 from agi_scripts.ground import call_spool
 from agi_scripts.handlers.recordings import adopt_spool, call_spool_problem, evidence_file
 from agi_scripts.privacy.retention import RecordingFile, plan_purge
+from agi_scripts.cli.main import main as respectline
+from agi_scripts.storage import CaseToOpen, Escalation, Store
 from agi_scripts.storage.base import Case, utc_now
 from tests.support.config_errors import errors_of, only
 from tests.support.config_tree import PROJECT, ConfigTree
@@ -249,3 +252,46 @@ def test_doctor_fails_a_connect_policy_whose_asterisk_lacks_the_hangup_handler(c
                            Path("/etc/asterisk/respectline"), {})
     assert not [f for f in checks.check_contexts(parse.dialplan_contexts(DIALPLAN_SHOW.replace("{call_ended}", "")),
                                                  shipped) if f.status is Status.FAIL]  # first_flag needs none
+
+
+def _closed_case_long_ago(store: Store, call_id: str, caller: str, mixed: Path, *, closed: bool) -> int:
+    long_ago = utc_now() - timedelta(days=900)
+    store.record_call_start(call_id, caller=caller, queue="support", language="nl", route="support", agent="anna",
+                            started_at=long_ago)
+    booked = store.book_escalation(Escalation(
+        call_id=call_id, category="threat", number_in_call=1, number_in_category=1, agent="anna", caller=caller,
+        queue="support", at=long_ago, outcome="disconnect", team="security",
+        case=CaseToOpen(team="security", priority=1, recording=str(mixed))))
+    assert booked.case_id is not None
+    if closed:
+        store.close_case(booked.case_id, "called back", at=long_ago + timedelta(days=1))
+    return booked.case_id
+
+
+def _evidence_with_directions(recordings: Path, call_id: str) -> list[Path]:
+    month = recordings / "evidence" / "2024" / "03"
+    month.mkdir(parents=True, exist_ok=True)
+    files = [month / name for name in call_spool.file_names(call_id)]
+    for file in files:
+        file.write_bytes(b"RIFF....WAVE")
+    return files
+
+
+def test_erasure_deletes_the_direction_files_with_the_evidence_and_keeps_them_with_a_kept_case(
+        store: Store, store_url: str, config_tree: ConfigTree, capsys: pytest.CaptureFixture[str]) -> None:
+    recordings = config_tree.root / "var" / "recordings"
+    gone = _evidence_with_directions(recordings, "5.1")
+    _closed_case_long_ago(store, "5.1", "+32470123456", gone[0], closed=True)
+    kept = _evidence_with_directions(recordings, "5.2")
+    _closed_case_long_ago(store, "5.2", "+32470777777", kept[0], closed=False)
+
+    argv = ["--config", str(config_tree.config), "--db", store_url, "--format", "json"]
+    assert respectline(["privacy", "erase", "--caller", "+32470123456", "--yes", *argv]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert sorted(answer["recordings_deleted"]) == sorted(str(f) for f in gone)
+    assert not any(f.exists() for f in gone)
+
+    assert respectline(["privacy", "erase", "--caller", "+32470777777", "--yes", *argv]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["recordings_deleted"] == [] and all(f.exists() for f in kept)
+    assert sorted(k["path"] for k in answer["recordings_kept_as_evidence"]) == sorted(str(f) for f in kept)
