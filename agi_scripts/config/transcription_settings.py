@@ -28,6 +28,8 @@ class TranscriptionSettings:
     """Larger files are not read."""
     queue_size: int = 20
     """Recordings taken from the store per round of the worker."""
+    settle_seconds: float = 20.0
+    """A recording changed more recently is still being written (MixMonitor): it waits."""
 
     @property
     def enabled(self) -> bool:
@@ -36,7 +38,7 @@ class TranscriptionSettings:
 
 def read_transcription(source: YamlFile, node: Node | None, base: Path) -> TranscriptionSettings:
     section = source.mapping(node, optional=("model", "cpu_threads", "max_duration", "max_file_size_mb",
-                                              "queue_size"), what="'transcription' section")
+                                              "queue_size", "settle_time"), what="'transcription' section")
     defaults = TranscriptionSettings()
     if section is None:
         return defaults
@@ -48,12 +50,15 @@ def read_transcription(source: YamlFile, node: Node | None, base: Path) -> Trans
 
     duration = section.get("max_duration")
     seconds = source.duration(duration, "a duration", minimum=1, maximum=4 * 3600) if duration is not None else None
+    settle_node = section.get("settle_time")
+    settle = source.duration(settle_node, "a duration", minimum=1, maximum=3600) if settle_node is not None else None
     return TranscriptionSettings(
         model=_model(source, section.get("model"), base),
         cpu_threads=number("cpu_threads", defaults.cpu_threads, 1, 64),
         max_seconds=defaults.max_seconds if seconds is None else seconds,
         max_megabytes=number("max_file_size_mb", defaults.max_megabytes, 1, 4096),
         queue_size=number("queue_size", defaults.queue_size, 1, 1000),
+        settle_seconds=defaults.settle_seconds if settle is None else settle,
     )
 
 
