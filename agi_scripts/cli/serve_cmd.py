@@ -47,6 +47,7 @@ def register(commands: Any) -> None:
 def run_serve(args: argparse.Namespace) -> int:
     from agi_scripts.handlers import ROUTES
     from agi_scripts.handlers.context import Services
+    from agi_scripts.cli.transcribe_cmd import start_transcription
     from agi_scripts.server.app import serve
 
     bundle = _first_bundle(args.config)
@@ -83,6 +84,8 @@ def run_serve(args: argparse.Namespace) -> int:
     spools = SpoolSweeper(bundle.settings.recordings_dir, bundle.abuse_policy.spool_grace)
     spools.start()
     _log_email_settings(bundle)
+    # Transcripts of evidence and spoken compliments, in the background (off without transcription.model).
+    transcription = start_transcription(config, bundle, store)
     try:
         return serve(lambda: reload_bundle(config, bundle.settings), routes=ROUTES,
                      services=Services.offloaded(store, mail=mail, outbox=outbox), options=options, ready=announce)
@@ -90,6 +93,8 @@ def run_serve(args: argparse.Namespace) -> int:
         keeper.stop()  # first: a late booking may still mail
         mail.close(timeout=5.0)
         sweeper.stop()
+        if transcription is not None:
+            transcription.stop()
         spools.stop()
         store.close()
 
