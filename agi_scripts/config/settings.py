@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from yaml.nodes import Node
 
 from agi_scripts.config.agents import AgentDirectory, load_agents
+from agi_scripts.config.desk_settings import DeskSettings, read_desk
 from agi_scripts.config.transcription_settings import TranscriptionSettings, read_transcription
 from agi_scripts.config.callback_settings import CallbackSettings, read_callback
 from agi_scripts.ground.errors import ConfigError
@@ -118,6 +119,8 @@ class Settings:
     agents: AgentDirectory = field(default_factory=AgentDirectory)
     asterisk_hosts: tuple[str, ...] = ()
     """The ``systemname`` of each Asterisk host sharing this store; empty for one host (see the README)."""
+    desk: DeskSettings = field(default_factory=DeskSettings)
+    """The ``desk:`` section (``respectline desk``): see ``config.desk_settings``."""
     transcription: TranscriptionSettings = field(default_factory=TranscriptionSettings)
     """The ``transcription:`` section (``config.transcription_settings``); off while no model is named."""
     callback: CallbackSettings = field(default_factory=CallbackSettings)
@@ -134,7 +137,7 @@ def load_settings(path: Path, errors: list[ConfigError]) -> Settings:
     base = path.parent
     top = source.mapping(source.root(), optional=(
         "server", "store", "paths", "queues", "timezone", "language", "ami", "retention", "compliments",
-        "logging", "notifications", "agents", "asterisk_hosts",
+        "logging", "notifications", "agents", "asterisk_hosts", "desk",
         "transcription", "callback"), what="Respectline configuration")
     defaults = Settings(file=path, flows_dir=(base / "../flows").resolve(),
                         prompts_file=(base / "../audio_prompts/prompts.yaml").resolve(),
@@ -171,6 +174,7 @@ def load_settings(path: Path, errors: list[ConfigError]) -> Settings:
         notifications=_notifications(source, top.get("notifications")),
         agents=load_agents(source, top.get("agents")),
         asterisk_hosts=_asterisk_hosts(source, top.get("asterisk_hosts")),
+        desk=read_desk(source, top.get("desk")),
         transcription=read_transcription(source, top.get("transcription"), base),
         callback=read_callback(source, top.get("callback")),
     )

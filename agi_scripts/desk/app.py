@@ -41,6 +41,7 @@ from agi_scripts.desk.callback import offer as callback_offer
 from agi_scripts.desk.callback import routes as callback_routes
 from agi_scripts.desk.metrics import DeskMetrics, metrics_page
 from agi_scripts.desk.passwords import hash_password, needs_rehash, verify_password, verify_unknown_user
+from agi_scripts.desk.proxy_login import ProxyLogin, login_by_header, named_user
 from agi_scripts.desk.security import CSRF_FIELD, LOGIN_COOKIE, SESSION_COOKIE, SessionRules, Sessions, same_token
 from agi_scripts.flows.abuse_policy import AbusePolicy
 from agi_scripts.reports.incident_report import Labels, build_incident_report, timeline
@@ -188,8 +189,7 @@ def page(*roles: Role) -> Callable[[Handler], Callable[[Request], Awaitable[Resp
     def wrap(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
             desk = _desk(request)
-            cookie = request.cookies.get(SESSION_COOKIE)
-            session = await run_in_threadpool(desk.sessions.current, cookie, _now())
+            session, proxied = await _session_of(request, desk)
             if session is None:
                 if _wants_page(request):
                     return _login_redirect(request)
@@ -202,11 +202,26 @@ def page(*roles: Role) -> Callable[[Handler], Callable[[Request], Awaitable[Resp
                 request.state.form = form
             if session.user.role not in roles:
                 return _forbidden(request, desk, session, "Your role does not give access to this page.")
-            return await handler(request, desk, session)
+            response = await handler(request, desk, session)
+            if proxied is not None:
+                proxied.set_cookie(response, _secure(request, desk))
+            return response
 
         return endpoint
 
     return wrap
+
+
+async def _session_of(request: Request, desk: Desk) -> tuple[DeskSession | None, ProxyLogin | None]:
+    """The request's session: its cookie's, or the one a trusted proxy's header names (``proxy_login``)."""
+    session = await run_in_threadpool(desk.sessions.current, request.cookies.get(SESSION_COOKIE), _now())
+    name = named_user(request, desk.options.settings.desk.trusted_proxy)
+    if name is None:
+        return session, None
+    found = await run_in_threadpool(login_by_header, name, session, desk.sessions, desk.desk, _now())
+    if isinstance(found, ProxyLogin):
+        return found.session, found
+    return found, None
 
 
 def _forbidden(request: Request, desk: Desk, session: DeskSession | None, message: str) -> Response:
@@ -243,9 +258,12 @@ def _secure(request: Request, desk: Desk) -> bool:
 
 async def login_form(request: Request) -> Response:
     desk = _desk(request)
-    session = await run_in_threadpool(desk.sessions.current, request.cookies.get(SESSION_COOKIE), _now())
+    session, proxied = await _session_of(request, desk)
     if session is not None:
-        return RedirectResponse(access.home(session.user), status_code=303)
+        response = RedirectResponse(access.home(session.user), status_code=303)
+        if proxied is not None:
+            proxied.set_cookie(response, _secure(request, desk))
+        return response
     return _login_page(request, desk, "", status=200)
 
 
@@ -324,8 +342,11 @@ async def logout(request: Request, desk: Desk, session: DeskSession) -> Response
 
 async def home(request: Request) -> Response:
     desk = _desk(request)
-    session = await run_in_threadpool(desk.sessions.current, request.cookies.get(SESSION_COOKIE), _now())
-    return RedirectResponse(access.home(session.user) if session else "/login", status_code=303)
+    session, proxied = await _session_of(request, desk)
+    response = RedirectResponse(access.home(session.user) if session else "/login", status_code=303)
+    if proxied is not None:
+        proxied.set_cookie(response, _secure(request, desk))
+    return response
 
 
 async def health(request: Request) -> Response:

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Callable
+from typing import Any, cast
 
 import uvicorn
+from starlette.types import ASGIApp
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from agi_scripts.desk.app import DeskOptions, create_app
+from agi_scripts.desk.proxy_login import RecordPeer
 from agi_scripts.storage import Store
 
 SHUTDOWN_GRACE = 2
@@ -46,7 +50,10 @@ def serve_desk(options: DeskOptions, store: Store, sock: socket.socket, announce
     """Serve until stopped; ``announce`` is told the address once the desk answers."""
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
-    config = uvicorn.Config(create_app(options, store), log_level="warning", access_log=False, proxy_headers=True,
-                            forwarded_allow_ips="127.0.0.1", server_header=False,
+    # The peer is recorded before X-Forwarded-For rewrites it: a trusted proxy's user header
+    # (``desk.trusted_proxy``) is honoured for the connection's own address only.
+    proxied = ProxyHeadersMiddleware(cast(Any, create_app(options, store)), trusted_hosts="127.0.0.1")
+    app = RecordPeer(cast(ASGIApp, proxied))
+    config = uvicorn.Config(app, log_level="warning", access_log=False, proxy_headers=False, server_header=False,
                             timeout_graceful_shutdown=SHUTDOWN_GRACE, lifespan="on")
     _Server(config, lambda: announce(f"listening on http://{shown}:{port}")).run(sockets=[sock])
