@@ -64,6 +64,14 @@ def register(commands: Any) -> None:
     _store_options(password)
     password.set_defaults(func=run_set_password)
 
+    phone = actions.add_parser("set-phone", help="set or remove the phone a call back rings for an account",
+                               description="The staff member's own phone endpoint (PJSIP/care1), rung first when "
+                                           "they call a caller back from a case; an empty ENDPOINT removes it.")
+    phone.add_argument("name")
+    phone.add_argument("endpoint", help="e.g. PJSIP/care1, or \"\" to remove")
+    _store_options(phone)
+    phone.set_defaults(func=run_set_phone)
+
     users = actions.add_parser("users", help="list the desk accounts")
     _store_options(users)
     users.set_defaults(func=run_users)
@@ -178,6 +186,23 @@ def run_set_password(args: argparse.Namespace) -> int:
         except StoreError:
             raise CommandError(f"there is no desk user named {args.name!r}") from None
     print(f"new password set for {args.name}; their sessions have ended")
+    return 0
+
+
+@guarded
+def run_set_phone(args: argparse.Namespace) -> int:
+    from agi_scripts.storage.desk import DeskStore
+
+    context = load_context(args.config, args.db)
+    with context.store() as store:
+        try:
+            DeskStore(store).set_phone(args.name, args.endpoint.strip() or None)
+        except ValueError as error:
+            raise CommandError(str(error), exit_code=2) from None
+        except StoreError:
+            raise CommandError(f"there is no desk user named {args.name!r}") from None
+    print(f"phone of {args.name} set to {args.endpoint.strip()}" if args.endpoint.strip()
+          else f"phone of {args.name} removed")
     return 0
 
 

@@ -4,7 +4,8 @@ Who may press it: whoever may work the case (Special Care and Security for their
 supervisors for all); never an agent or an admin. The form carries its CSRF token like every other. The
 desk rings the staff member's own phone (``phone`` in their desk profile) through AMI and follows the
 call on a thread of its own (``policy.callback``); each step is a case event on the timeline with who
-and when, and the press itself is in the audit log.
+and when, and the press itself is in the audit log. Admins set each staff member's phone on the users page
+(``POST /admin/users/phone``) or with ``respectline desk set-phone``.
 
 One call back at a time per staff member in this desk process: a second press while their phone rings
 or they talk is refused with a message, not a second call. When AMI is not configured or does not
@@ -26,6 +27,7 @@ from starlette.routing import Route
 
 from agi_scripts.config.settings import Settings
 from agi_scripts.policy.callback import CallbackInProgress, CallbackRefused, CallbackRequest, start_callback
+from agi_scripts.storage.base import StoreError
 from agi_scripts.storage.desk import DeskSession, DeskUser
 
 if TYPE_CHECKING:
@@ -107,7 +109,29 @@ def routes(page: PageDecorator, case_for: CaseFor) -> list[Route]:
                          daemon=True).start()
         return _back(case_id, "")
 
-    return [Route("/cases/{case_id}/callback", case_callback, methods=["POST"])]
+    @page("admin")
+    async def set_phone(request: Request, desk: Desk, session: DeskSession) -> Response:
+        form = request.state.form
+        name, phone = str(form.get("name") or "")[:80], str(form.get("phone") or "").strip()[:100]
+
+        def save() -> str:
+            try:
+                desk.desk.set_phone(name, phone or None)
+            except ValueError as error:
+                return str(error)
+            except StoreError:
+                return f"There is no user named {name}."
+            desk.audit(session, "phone_set", detail=f"{name}: {phone or 'removed'}")
+            return ""
+
+        problem = await run_in_threadpool(save)
+        if problem:
+            return desk.render(request, "message.html", {"title": "Phone not saved", "message": problem},
+                               status=400, session=session)
+        return RedirectResponse("/admin/users", status_code=303)
+
+    return [Route("/cases/{case_id}/callback", case_callback, methods=["POST"]),
+            Route("/admin/users/phone", set_phone, methods=["POST"])]
 
 
 def _start(desk: Desk, session: DeskSession, case_id: int) -> CallbackInProgress:

@@ -29,6 +29,7 @@ from agi_scripts.config.callback_settings import CallbackSettings
 from agi_scripts.config.settings import AmiSettings
 from agi_scripts.ground import metrics
 from agi_scripts.ground.redact import printable
+from agi_scripts.storage.desk import PHONE_PATTERN
 
 LOG = logging.getLogger("respectline.callback")
 
@@ -36,8 +37,6 @@ CONTEXT = "respectline-callback"
 ANSWERED_CONTEXT = "respectline-callback-answered"
 EVENT = "RespectlineCallback"
 NUMBER = re.compile(r"^\+?[0-9]{3,20}$")
-ENDPOINT = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,15}/[A-Za-z0-9@._+-]{1,80}$")
-"""A staff phone: ``PJSIP/care1``, ``Local/2001@agents``; no comma, ``&`` or ``$`` to reach Originate."""
 LANGUAGE = re.compile(r"^[a-z]{2}$")
 RECORDING = re.compile(r"^/[A-Za-z0-9_./-]{1,400}$")
 """A path Asterisk's ``MixMonitor`` takes as one argument (no comma, space, ``$`` or parenthesis)."""
@@ -90,7 +89,7 @@ class CallbackRequest:
         """This request with an id, or CallbackRefused naming what is wrong."""
         if not NUMBER.match(self.number):
             raise CallbackRefused("this case holds no phone number that can be called back")
-        if not ENDPOINT.match(self.endpoint):
+        if not PHONE_PATTERN.match(self.endpoint):
             raise CallbackRefused(f"your phone {self.endpoint!r} is not an endpoint such as PJSIP/care1")
         if not LANGUAGE.match(self.staff_language) or not LANGUAGE.match(self.caller_language):
             raise CallbackRefused("a language is not a two-letter code")

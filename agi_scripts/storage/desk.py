@@ -9,6 +9,7 @@ whom the case is about. Passwords arrive here already hashed (the desk hashes th
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -148,6 +149,7 @@ class DeskStore:
                  at: datetime | None = None) -> DeskUser:
         """A new user; StoreError when the name is taken, ValueError for a role or team that does not fit."""
         check_user_fields(name, role, team)
+        check_phone(phone)
         with self.dialect.write() as tx:
             if tx.row("SELECT id FROM desk_users WHERE name = ?", (name,)) is not None:
                 raise StoreError(f"a desk user named {name!r} exists already")
@@ -165,6 +167,15 @@ class DeskStore:
                 raise NotFound(f"no desk user named {name!r}")
             tx.run("UPDATE desk_users SET password_hash = ? WHERE id = ?", (password_hash, row["id"]))
             tx.run("DELETE FROM desk_sessions WHERE user_id = ?", (row["id"],))
+
+    def set_phone(self, name: str, phone: str | None) -> None:
+        """The user's own phone endpoint (``PJSIP/care1``) rung by a call back; None or "" removes it."""
+        check_phone(phone)
+        with self.dialect.write() as tx:
+            row = tx.row("SELECT id FROM desk_users WHERE name = ?", (name,))
+            if row is None:
+                raise NotFound(f"no desk user named {name!r}")
+            tx.run("UPDATE desk_users SET phone = ? WHERE id = ?", (phone or None, row["id"]))
 
     def user_named(self, name: str) -> DeskUser | None:
         with self.dialect.read() as tx:
@@ -349,6 +360,17 @@ class DeskStore:
                 " WHERE incidents.agent = ? ORDER BY incidents.at DESC, incidents.id DESC LIMIT ?", (agent, limit))
         return [AgentIncident(id=r["id"], at=r["at"], category=r["category"], action=r["action"],
                               case_id=r["case_id"], case_status=r["case_status"], queue=r["queue"]) for r in rows]
+
+
+PHONE_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,15}/[A-Za-z0-9@._+-]{1,80}$")
+"""A staff phone endpoint: ``PJSIP/care1``, ``Local/2001@staff``; no comma, ``&`` or ``$`` that AMI
+``Originate`` would read as a second channel or a variable."""
+
+
+def check_phone(phone: str | None) -> None:
+    if phone and not PHONE_PATTERN.match(phone):
+        raise ValueError(f"a phone is an endpoint such as PJSIP/care1 (technology/resource: letters, digits "
+                         f"and @ . _ + -), not {phone!r}")
 
 
 def check_user_fields(name: str, role: str, team: str | None) -> None:

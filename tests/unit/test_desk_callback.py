@@ -1,0 +1,249 @@
+"""The desk's Call back without an Asterisk: who may press it, what the page says when it cannot work (AMI off
+or down, no phone, no number), the failed try on the timeline, the admin's phone form, the ``callback:``
+section's checks and the dialplan it generates. The real call is tested in tests/e2e/test_desk_callback.py."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from agi_scripts.asterisk_conf.generate import generate
+from agi_scripts.config.bundle import load_bundle
+from agi_scripts.config.callback_settings import CallbackSettings
+from agi_scripts.config.settings import AmiSettings
+from agi_scripts.desk import passwords
+from agi_scripts.desk.app import create_app
+from agi_scripts.ground import metrics
+from agi_scripts.policy.callback import CallbackRefused, CallbackRequest
+from agi_scripts.sandbox.asterisk import free_port
+from agi_scripts.storage import Store
+from agi_scripts.storage.desk import DeskStore
+from tests.support.config_errors import errors_of, only
+from tests.support.config_tree import ConfigTree
+from tests.support.desk import CHEAP_HASHER, World, desk_options, fill, log_in
+
+DIAL = "PJSIP/{number}@trunk"
+
+
+@pytest.fixture(autouse=True)
+def cheap_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(passwords, "_HASHER", CHEAP_HASHER)
+
+
+@pytest.fixture
+def world(store: Store, tmp_path: Path) -> World:
+    made = fill(store, tmp_path / "recordings")
+    DeskStore(store).set_phone("care", "PJSIP/care1")
+    DeskStore(store).set_phone("boss", "PJSIP/boss1")
+    return made
+
+
+def _client(store: Store, store_url: str, tmp_path: Path, *, ami: AmiSettings,
+            callback: CallbackSettings) -> TestClient:
+    options = desk_options(store_url, tmp_path / "recordings")
+    settings = dataclasses.replace(options.settings, ami=ami, callback=callback,
+                                   recordings_dir=tmp_path / "recordings")
+    return TestClient(create_app(dataclasses.replace(options, settings=settings), store))
+
+
+@pytest.fixture
+def ami_down(store: Store, store_url: str, tmp_path: Path, world: World) -> Iterator[TestClient]:
+    """Call back configured, AMI configured on a port where nothing listens."""
+    with _client(store, store_url, tmp_path, ami=AmiSettings(port=free_port(), username="desk", secret="s"),
+                 callback=CallbackSettings(dial=DIAL)) as client:
+        yield client
+
+
+@pytest.fixture
+def ami_off(store: Store, store_url: str, tmp_path: Path, world: World) -> Iterator[TestClient]:
+    with _client(store, store_url, tmp_path, ami=AmiSettings(), callback=CallbackSettings(dial=DIAL)) as client:
+        yield client
+
+
+def _events(store: Store, case_id: int) -> list[tuple[str, str, str | None]]:
+    case = store.get_case(case_id)
+    assert case is not None
+    return [(e.action, e.detail, e.author) for e in case.events if e.action.startswith("callback")]
+
+
+def _press(client: TestClient, csrf: str, case_id: int) -> str:
+    answer = client.post(f"/cases/{case_id}/callback", data={"csrf": csrf}, follow_redirects=False)
+    assert answer.status_code == 303, answer.text
+    return str(client.get(answer.headers["location"]).text)
+
+
+def test_ami_down_the_page_says_so_and_the_timeline_keeps_the_failed_try(ami_down: TestClient, store: Store,
+                                                                      world: World) -> None:
+    csrf = log_in(ami_down, "care")
+    page = ami_down.get(f"/cases/{world.care_case.id}").text
+    assert 'id="callback-button"' in page and "PJSIP/care1" in page
+    before = metrics.REGISTRY.get_sample_value("respectline_desk_callbacks_total", {"outcome": "ami_unavailable"}) or 0
+    shown = _press(ami_down, csrf, world.care_case.id)
+    assert "The call back did not start" in shown and "AMI is unavailable" in shown
+    [(action, detail, author)] = _events(store, world.care_case.id)
+    assert action == "callback_failed" and "AMI is unavailable" in detail and author == "care"
+    assert "callback" in [e.action for e in DeskStore(store).audit_of_case(world.care_case.id)]
+    after = metrics.REGISTRY.get_sample_value("respectline_desk_callbacks_total", {"outcome": "ami_unavailable"})
+    assert after == before + 1
+    # Nothing holds the staff member after a failed try: the next press tries again.
+    _press(ami_down, csrf, world.care_case.id)
+    assert [e[0] for e in _events(store, world.care_case.id)] == ["callback_failed", "callback_failed"]
+
+
+def test_ami_not_configured_the_page_says_so_and_a_forced_press_is_refused(ami_off: TestClient, store: Store,
+                                                                            world: World) -> None:
+    csrf = log_in(ami_off, "care")
+    page = ami_off.get(f"/cases/{world.care_case.id}").text
+    assert 'id="callback-button"' not in page and "AMI, which is not configured" in page
+    shown = _press(ami_off, csrf, world.care_case.id)
+    assert "AMI, which is not configured" in shown
+    assert _events(store, world.care_case.id) == []  # nothing was tried
+
+
+@pytest.mark.parametrize(("user", "case", "status"), [
+    ("one", "care", 403), ("root", "care", 403), ("care", "security", 403), ("sec", "care", 403),
+])
+def test_only_who_may_work_the_case_may_call_back(ami_down: TestClient, store: Store, world: World, user: str,
+                                                  case: str, status: int) -> None:
+    case_id = world.care_case.id if case == "care" else world.security_case.id
+    csrf = log_in(ami_down, user)
+    answer = ami_down.post(f"/cases/{case_id}/callback", data={"csrf": csrf}, follow_redirects=False)
+    assert answer.status_code == status
+    assert _events(store, case_id) == []
+
+
+def test_a_supervisor_may_call_back_any_team(ami_down: TestClient, store: Store, world: World) -> None:
+    csrf = log_in(ami_down, "boss")
+    assert "AMI is unavailable" in _press(ami_down, csrf, world.security_case.id)
+    assert [e[2] for e in _events(store, world.security_case.id)] == ["boss"]
+
+
+def test_a_press_without_the_csrf_token_is_refused(ami_down: TestClient, store: Store, world: World) -> None:
+    log_in(ami_down, "care")
+    answer = ami_down.post(f"/cases/{world.care_case.id}/callback", data={}, follow_redirects=False)
+    assert answer.status_code == 403
+    assert _events(store, world.care_case.id) == []
+
+
+def test_an_agent_never_sees_the_button(ami_down: TestClient, world: World) -> None:
+    log_in(ami_down, "one")
+    assert ami_down.get(f"/cases/{world.care_case.id}").status_code == 403
+    assert "callback" not in ami_down.get("/my/incidents").text.lower()
+
+
+def test_without_a_phone_in_the_profile_the_page_says_whom_to_ask(ami_down: TestClient, store: Store,
+                                                                  world: World) -> None:
+    DeskStore(store).set_phone("care", None)
+    csrf = log_in(ami_down, "care")
+    assert "Your profile has no phone" in ami_down.get(f"/cases/{world.care_case.id}").text
+    assert "Your profile has no phone" in _press(ami_down, csrf, world.care_case.id)
+    assert _events(store, world.care_case.id) == []
+
+
+def test_a_case_without_a_callable_number_is_refused_on_the_timeline(ami_down: TestClient, store: Store,
+                                                                     world: World) -> None:
+    case = store.open_case(category="verbal_abuse", team="special_care", priority=3, caller="anonymous",
+                           agent="Agent Two", queue="billing", call_id="c9")
+    csrf = log_in(ami_down, "care")
+    assert "no phone number that can be called back" in _press(ami_down, csrf, case.id)
+    [(action, detail, _author)] = _events(store, case.id)
+    assert action == "callback_failed" and "no phone number" in detail
+
+
+@pytest.mark.parametrize("number", ["0470&PJSIP/evil", "+32 470", "0470\n1", "12", "1" * 25, "anonymous", ""])
+def test_a_number_other_than_digits_never_reaches_ami(number: str) -> None:
+    with pytest.raises(CallbackRefused, match="no phone number"):
+        CallbackRequest(case_id=1, staff="care", endpoint="PJSIP/care1", number=number).checked()
+
+
+@pytest.mark.parametrize("endpoint", ["PJSIP/care1,SIP/evil", "PJSIP/care1&PJSIP/x", "PJSIP/${EVIL}", "care1", ""])
+def test_a_phone_other_than_an_endpoint_is_refused(store: Store, endpoint: str) -> None:
+    with pytest.raises(CallbackRefused, match="not an endpoint"):
+        CallbackRequest(case_id=1, staff="care", endpoint=endpoint, number="+32470000001").checked()
+    if endpoint:
+        DeskStore(store).add_user("x", "supervisor", "hash")
+        with pytest.raises(ValueError, match="endpoint such as"):
+            DeskStore(store).set_phone("x", endpoint)
+
+
+def test_an_admin_sets_a_phone_on_the_users_page(ami_down: TestClient, store: Store, world: World) -> None:
+    csrf = log_in(ami_down, "root")
+    page = ami_down.get("/admin/users").text
+    assert 'id="phone-endpoint"' in page
+    saved = ami_down.post("/admin/users/phone", data={"csrf": csrf, "name": "sec", "phone": "PJSIP/security1"},
+                          follow_redirects=False)
+    assert saved.status_code == 303
+    user = DeskStore(store).user_named("sec")
+    assert user is not None and user.phone == "PJSIP/security1"
+    hostile = ami_down.post("/admin/users/phone", data={"csrf": csrf, "name": "sec", "phone": "PJSIP/x,SIP/evil"},
+                            follow_redirects=False)
+    assert hostile.status_code == 400 and "endpoint such as" in hostile.text
+    user = DeskStore(store).user_named("sec")
+    assert user is not None and user.phone == "PJSIP/security1"
+    removed = ami_down.post("/admin/users/phone", data={"csrf": csrf, "name": "sec", "phone": ""},
+                            follow_redirects=False)
+    assert removed.status_code == 303
+    user = DeskStore(store).user_named("sec")
+    assert user is not None and user.phone is None
+    assert [e.detail for e in DeskStore(store).audit_entries() if e.action == "phone_set"][:2] == \
+        ["sec: removed", "sec: PJSIP/security1"]
+
+
+def test_only_an_admin_sets_phones(ami_down: TestClient, store: Store, world: World) -> None:
+    csrf = log_in(ami_down, "boss")
+    answer = ami_down.post("/admin/users/phone", data={"csrf": csrf, "name": "boss", "phone": "PJSIP/x"},
+                           follow_redirects=False)
+    assert answer.status_code == 403
+    user = DeskStore(store).user_named("boss")
+    assert user is not None and user.phone == "PJSIP/boss1"
+
+
+# ---------------------------------------------------------------- the callback: section and the dialplan
+
+
+def test_shipped_config_has_call_back_off_and_generates_no_context(config_tree: ConfigTree) -> None:
+    bundle = load_bundle(config_tree.config)
+    assert not bundle.settings.callback.enabled
+    dialplan = generate(bundle, "127.0.0.1:4573")["extensions_respectline.conf"]
+    assert "[respectline-callback]\nexten" not in dialplan and "Call back from the desk is off" in dialplan
+
+
+def test_call_back_on_generates_a_dialplan_that_filters_what_it_dials(config_tree: ConfigTree) -> None:
+    config_tree.replace("config/respectline.yaml", '  dial: ""', f"  dial: {DIAL}")
+    config_tree.replace("config/respectline.yaml", '  caller_id: ""', '  caller_id: "+3223456789"')
+    bundle = load_bundle(config_tree.config)
+    assert bundle.settings.callback.dial == DIAL
+    dialplan = generate(bundle, "127.0.0.1:4573")["extensions_respectline.conf"]
+    assert "Set(RL_CALLBACK_TO=${FILTER(0123456789+,${RL_CALLBACK_TO})})" in dialplan
+    assert ("Dial(PJSIP/${RL_CALLBACK_TO}@trunk,40,U(respectline-callback-answered^${RL_CALLBACK}"
+            "^${RL_CALLBACK_CALLER_LANG}))") in dialplan
+    assert "Set(CALLERID(all)=+3223456789 <+3223456789>)" in dialplan
+    assert "Playback(respectline/${RL_CALLBACK_LANG}/callback_intro)" in dialplan
+    assert "exten => h,1,UserEvent(RespectlineCallback," in dialplan
+    assert "recording_notice" in dialplan.split("[respectline-callback-answered]")[1]
+
+
+@pytest.mark.parametrize(("dial", "fragment"), [
+    ("PJSIP/trunk", "is not a dial string"),
+    ("PJSIP/{number}@trunk,SIP/evil", "is not a dial string"),
+    ("PJSIP/{number}&PJSIP/{number}", "is not a dial string"),
+    ("PJSIP/${EVIL}{number}", "is not a dial string"),
+])
+def test_a_dial_template_that_could_dial_more_is_refused_with_its_place(config_tree: ConfigTree, dial: str,
+                                                                        fragment: str) -> None:
+    config_tree.replace("config/respectline.yaml", '  dial: ""', f'  dial: "{dial}"')
+    error = only(errors_of(config_tree), fragment)
+    assert error.file.name == "respectline.yaml" and error.line > 1 and error.column > 1
+    assert "{number}" in error.hint
+
+
+def test_bad_ring_times_and_caller_id_are_refused(config_tree: ConfigTree) -> None:
+    config_tree.replace("config/respectline.yaml", "  ring_staff: 30s", "  ring_staff: 1s")
+    config_tree.replace("config/respectline.yaml", '  caller_id: ""', '  caller_id: "Respectline"')
+    errors = errors_of(config_tree)
+    assert only(errors, "ring_staff")
+    assert only(errors, "is not a phone number").hint.startswith("digits")
