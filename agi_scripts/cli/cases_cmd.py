@@ -25,6 +25,8 @@ from agi_scripts.reports.incident_report import (
 )
 from agi_scripts.reports.moments import shown_local
 from agi_scripts.reports.render import json_text, safe_text, table
+from agi_scripts.reports.transcripts import transcript_heading, transcript_json, transcript_lines, transcripts_of
+from agi_scripts.storage.base import Transcript
 from agi_scripts.reports.views import (
     CASE_COLUMNS,
     EVENT_COLUMNS,
@@ -130,8 +132,10 @@ def run_list(args: argparse.Namespace) -> int:
     tz = context.settings.timezone
     with context.store() as store:
         cases = store.list_cases(status=args.status, team=args.team)
+        transcripts = transcripts_of(store, [case.recording for case in cases]) if args.format == "json" else {}
     if args.format == "json":
-        emit(json_text([case_json(case, tz) for case in cases]))
+        emit(json_text([case_json(case, tz, transcript_json(transcripts.get(case.recording or ""), tz))
+                        for case in cases]))
     else:
         emit(table(CASE_COLUMNS, [case_row(case, tz) for case in cases], empty="no cases"))
     return 0
@@ -142,10 +146,12 @@ def run_show(args: argparse.Namespace) -> int:
     context = load_context(args.config, args.db)
     with context.store() as store:
         case = _existing_case(store, args.case_id)
+        transcript = transcripts_of(store, [case.recording]).get(case.recording or "")
     if args.format == "json":
-        emit(json_text(case_json(case, context.settings.timezone)))
+        tz = context.settings.timezone
+        emit(json_text(case_json(case, tz, transcript_json(transcript, tz))))
     else:
-        emit(_case_text(case, context))
+        emit(_case_text(case, context) + _transcript_text(transcript))
     return 0
 
 
@@ -164,6 +170,13 @@ def _case_text(case: Case, context: ReportContext) -> str:
         lines.append(f"  resolution: {case.resolution}")
     text = "\n".join(safe_text(line) for line in lines) + "\n"
     return text + f"\nTimeline ({tz.key}):\n" + table(EVENT_COLUMNS, [event_row(e, tz) for e in case.events])
+
+
+def _transcript_text(transcript: Transcript | None) -> str:
+    if transcript is None:
+        return ""
+    lines = [f"Transcript ({transcript_heading(transcript)}):", *(f"  {line}" for line in transcript_lines(transcript))]
+    return "\n" + "\n".join(safe_text(line) for line in lines) + "\n"
 
 
 def _recording_state(recording: str | None) -> str:

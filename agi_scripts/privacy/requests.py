@@ -31,8 +31,10 @@ from agi_scripts.ground.redact import mask_number
 from agi_scripts.privacy.beneath import real_path, unlink_beneath
 from agi_scripts.reports.moments import iso_local, shown_local
 from agi_scripts.reports.render import JsonValue
+from agi_scripts.reports.transcripts import transcript_json
 from agi_scripts.reports.views import case_json, compliment_json
 from agi_scripts.storage import rules
+from agi_scripts.storage.base import Transcript
 from agi_scripts.storage.base import (UTC, Call, Case, CallerErasure, CallerRecords, Incident, PendingErasure, Store,
                                       StoreError)
 
@@ -97,6 +99,9 @@ def access_report(records: CallerRecords, tz: tzinfo, recordings_dir: Path) -> d
         "incidents": [_incident_json(incident, tz) for incident in records.incidents],
         "cases": [case_json(case, tz) for case in records.cases],
         "recordings": [{"path": path, "exists": Path(path).is_file()} for path in recordings],
+        # What was said in their evidence and spoken compliments, as the store keeps it.
+        "transcripts": [{"recording": transcript.recording, "kind": transcript.kind, "call_id": transcript.call_id,
+                         **_transcript_fields(transcript, tz)} for transcript in records.transcripts],
         "erasure_pending": None if records.pending_erasure is None else {
             "requested_at": iso_local(records.pending_erasure.requested_at, tz),
             "last_tried_at": iso_local(records.pending_erasure.last_tried_at, tz)},
@@ -218,6 +223,11 @@ def _erase(store: Store, caller: str, *, recordings_dir: Path, retention: Retent
         log.warning("privacy: the erasure of %s is done but could not be crossed off (%s); the retention sweep "
                     "will", mask_number(caller), error)
     return ErasureReport(caller, erasure, tuple(deleted), tuple(refused), tuple(kept))
+
+
+def _transcript_fields(transcript: Transcript, tz: tzinfo) -> dict[str, JsonValue]:
+    shown = transcript_json(transcript, tz)
+    return shown if isinstance(shown, dict) else {}
 
 
 def erasure_json(report: ErasureReport, tz: tzinfo = UTC) -> dict[str, JsonValue]:

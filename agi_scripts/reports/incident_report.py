@@ -18,8 +18,10 @@ from zoneinfo import ZoneInfo
 
 from agi_scripts.config.settings import Settings
 from agi_scripts.reports.moments import shown_local_with_zone
+from agi_scripts.reports.transcripts import transcript_heading, transcript_lines, transcripts_of
 from agi_scripts.reports.views import caller_shown, priority_name
 from agi_scripts.storage import Call, Case, Incident, Store
+from agi_scripts.storage.base import Transcript
 
 EXPORT_FORMATS = ("markdown", "pdf")
 _EVENT_WORDS = {
@@ -94,6 +96,7 @@ def build_incident_report(store: Store, case: Case, settings: Settings, labels: 
     call = store.get_call(case.call_id)
     incidents = store.list_incidents(call_id=case.call_id)
     evidence = evidence_of(case.recording)
+    transcript = transcripts_of(store, [case.recording]).get(case.recording or "")
 
     def when(moment: dt.datetime) -> str:
         return shown_local_with_zone(moment, tz)
@@ -122,7 +125,9 @@ def build_incident_report(store: Store, case: Case, settings: Settings, labels: 
         Section("Parties", fields=parties),
         Section("Timeline", timeline=timeline(case, call, incidents, labels),
                 paragraphs=(f"Times are local ({_zone_name(tz)}).",)),
-        Section("Recording (evidence)", fields=_evidence_fields(evidence), paragraphs=_evidence_notes(evidence)),
+        Section("Recording (evidence)", fields=_evidence_fields(evidence) + _transcript_fields(transcript),
+                paragraphs=_evidence_notes(evidence)),
+        *_transcript_section(transcript),
         Section("Retention", paragraphs=retention_notes(case, settings)),
     )
     intro = f"Made by Respectline on {when(now)} from the case as it stands in the store."
@@ -174,6 +179,22 @@ def _evidence_fields(evidence: Evidence) -> tuple[Fieldline, ...]:
         fields.append(Fieldline("Size", f"{evidence.size} bytes"))
         fields.append(Fieldline("SHA-256", evidence.sha256 or "", verbatim=True))
     return tuple(fields)
+
+
+def _transcript_fields(transcript: Transcript | None) -> tuple[Fieldline, ...]:
+    if transcript is None:
+        return ()
+    return (Fieldline("Transcript", f"below ({transcript_heading(transcript)})"),)
+
+
+def _transcript_section(transcript: Transcript | None) -> tuple[Section, ...]:
+    """What was said, made by a speech model from the recording above: one paragraph per segment, with
+    its time from the start of the recording and who spoke (caller, agent, or unknown for a mixed file)."""
+    if transcript is None:
+        return ()
+    note = ("Made automatically by a speech model from the recording; words may be misheard. The recording "
+            "above, checked by its SHA-256, is the evidence.")
+    return (Section("Transcript", paragraphs=(note, *transcript_lines(transcript))),)
 
 
 def _evidence_notes(evidence: Evidence) -> tuple[str, ...]:

@@ -110,8 +110,9 @@ def caller_shown(caller: str) -> str:
     return caller if caller.strip() else WITHHELD
 
 
-def case_json(case: Case, tz: tzinfo) -> dict[str, JsonValue]:
-    """Everything about a case, caller number in full: Special Care calls the customer back."""
+def case_json(case: Case, tz: tzinfo, transcript: JsonValue = None) -> dict[str, JsonValue]:
+    """Everything about a case, caller number in full: Special Care calls the customer back.
+    ``transcript``: its evidence's transcript as ``reports.transcripts.transcript_json`` makes it."""
     return {
         "id": case.id, "category": case.category, "team": case.team, "priority": case.priority,
         "priority_name": priority_name(case.priority), "status": case.status, "agent": case.agent,
@@ -119,6 +120,7 @@ def case_json(case: Case, tz: tzinfo) -> dict[str, JsonValue]:
         "opened_at": iso_local(case.opened_at, tz), "closed_at": iso_local(case.closed_at, tz),
         "assignee": case.assignee, "resolution": case.resolution,
         "events": [event_json(event, tz) for event in case.events],
+        "transcript": transcript,
     }
 
 
