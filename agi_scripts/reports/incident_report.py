@@ -28,6 +28,12 @@ _EVENT_WORDS = {
     "case_opened": "case opened", "warn": "caller warned", "disconnect": "call ended by Respectline",
     "transfer": "caller transferred to the team", "agent_paused": "agent paused to recover",
     "assigned": "case assigned", "note": "note", "closed": "case closed", "routed": "repeat call routed to the team",
+    "callback_started": "call back started", "callback_staff_answered": "call back: staff answered",
+    "callback_staff_no_answer": "call back: staff phone not answered",
+    "callback_caller_answered": "call back: caller answered",
+    "callback_caller_no_answer": "call back: caller not reached",
+    "callback_ended": "call back ended", "callback_failed": "call back failed",
+    "callback_unfollowed": "call back no longer followed",
 }
 
 
