@@ -8,11 +8,12 @@ started with. ``load_bundle`` either returns a bundle in which every reference r
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from agi_scripts.config.settings import Settings, load_settings
 from agi_scripts.flows.abuse_policy import AbusePolicy, load_abuse_policy
+from agi_scripts.flows.appreciation import Appreciation, load_appreciation
 from agi_scripts.flows.campaigns import CampaignSet, load_campaigns
 from agi_scripts.flows.post_call import PostCallFlow, load_post_call
 from agi_scripts.ground.errors import ConfigError, ValidationFailed
@@ -27,9 +28,12 @@ class Bundle:
     post_call: PostCallFlow
     abuse_policy: AbusePolicy
     prompts: PromptCatalog
+    appreciation: Appreciation = field(default_factory=lambda: Appreciation(Path("appreciation.yaml")))
+    """``flows/appreciation.yaml``: thank-you rounds and the manager's line (optional file)."""
 
     def watched_files(self) -> list[Path]:
-        return [self.settings.file, *self.settings.flow_files.values(), self.settings.prompts_file]
+        return [self.settings.file, *self.settings.flow_files.values(), self.settings.prompts_file,
+                self.appreciation.file]
 
     @property
     def warnings(self) -> tuple[ConfigError, ...]:
@@ -65,13 +69,45 @@ def load_bundle(config_file: Path) -> Bundle:
     campaigns = load_campaigns(files["campaigns"], errors, settings.timezone)
     post_call = load_post_call(files["post_call"], errors)
     policy = load_abuse_policy(files["abuse_policy"], errors)
+    appreciation = load_appreciation(settings.flows_dir / "appreciation.yaml", errors, settings.timezone)
     if prompts is not None:
         _check_prompts(errors, prompts, campaigns, post_call, policy)
+        _check_appreciation(errors, prompts, settings, appreciation)
     _check_queues(errors, settings, campaigns, policy)
     _check_notified_teams(errors, settings, policy)
     if errors or prompts is None:
         raise ValidationFailed(errors)
-    return Bundle(settings, campaigns, post_call, policy, prompts)
+    return Bundle(settings, campaigns, post_call, policy, prompts, appreciation)
+
+
+def _check_appreciation(errors: list[ConfigError], prompts: PromptCatalog, settings: Settings,
+                        appreciation: Appreciation) -> None:
+    """A round's prompt exists in every language, its language is one of the catalog's, its queues are known."""
+    file = appreciation.file
+    for found in appreciation.rounds:
+        if found.prompt and found.prompt not in prompts.prompts:
+            errors.append(ConfigError(file, _line_of(file, found.prompt, found.line), 1,
+                                      f"prompt {found.prompt!r} is not in {prompts.path.name}",
+                                      did_you_mean(found.prompt, list(prompts.prompts))
+                                      or "add it there with a text per language, or fix the id"))
+        elif found.prompt:
+            missing = [lang for lang in prompts.languages if not prompts.has(found.prompt, lang)]
+            if missing:
+                errors.append(ConfigError(prompts.path, _line_of(prompts.path, f"{found.prompt}:", 1), 1,
+                                          f"prompt {found.prompt!r} has no text or recording in {', '.join(missing)}",
+                                          "every language is needed: a round may be heard in any of them"))
+        if found.language and found.language not in prompts.languages:
+            errors.append(ConfigError(file, _line_of(file, "language:", found.line), 1,
+                                      f"round {found.id!r}: language {found.language!r} is not one of "
+                                      f"{prompts.path.name}'s ({', '.join(prompts.languages)})",
+                                      did_you_mean(found.language, list(prompts.languages))))
+        for queue in found.queues:
+            if queue not in settings.queues:
+                errors.append(ConfigError(file, _line_of(file, queue, found.line), 1,
+                                          f"round {found.id!r} names queue {queue!r}, which is not in the "
+                                          f"config's 'queues' ({', '.join(settings.queues)})",
+                                          did_you_mean(queue, list(settings.queues))
+                                          or f"add it to {settings.file.name} or fix the name"))
 
 
 def _check_prompts(errors: list[ConfigError], prompts: PromptCatalog, campaigns: CampaignSet,
