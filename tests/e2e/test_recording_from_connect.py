@@ -172,6 +172,11 @@ def test_an_unflagged_call_leaves_no_recording_behind(
                       interval=0.2)
     assert evidence_of(stack, uniqueid) == [] and not list(stack.recordings_dir.rglob(f"{uniqueid}*"))
     assert len(heard_times(stack, caller, "recording_notice")) == 1  # told at entry all the same
+    # Removed by the hangup handler at once, not left to the sweep.
+    phones.wait_until(lambda: any("script=call_ended" in line and f"uniqueid={uniqueid} " in line
+                                  and "spool-removed files=3" in line
+                                  for line in stack.server_log.read_text(errors="replace").splitlines()),
+                      10, "call_ended logged", interval=0.2)
 
 
 def test_a_caller_who_hangs_up_as_the_agent_answers_leaves_nothing(
