@@ -1,10 +1,11 @@
 """Call back from the desk on the real Asterisk: the staff member's pjsua2 phone rings through AMI Originate,
 they answer and hear the intro, the caller's phone rings, the caller answers and hears the recording
 notice, audio passes both ways (checked by correlation), and the case's timeline holds each step.
-Rude twins: the staff member does not answer; the caller does not answer."""
+Rude twins: the staff member does not answer; the caller does not answer; Asterisk's AMI refuses the desk."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -52,6 +53,7 @@ class Stage:
     caller: SipAgent
     desk: TestClient
     csrf: str
+    options: DeskOptions
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +73,7 @@ def stage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stage]:
             staff = phones.agent(STAFF_PHONE, ring_delay=1.0)
             caller = phones.agent(CALLER_NUMBER, ring_delay=1.0)
             phones.wait_until(lambda: staff.registered and caller.registered, 10, "both phones registered")
-            yield Stage(stack, store, phones, staff, caller, desk, log_in(desk, "care"))
+            yield Stage(stack, store, phones, staff, caller, desk, log_in(desk, "care"), options)
     finally:
         store.close()
         stack.stop()
@@ -202,3 +204,19 @@ def test_a_second_press_while_the_phone_rings_is_refused(stage: Stage) -> None:
         time.sleep(0.1)
     assert _timeline(stage, case_id).count("callback_started") == 1
     assert stage.staff.calls_offered == offered + 1
+
+
+def test_ami_refusing_the_desk_is_said_on_the_page_and_on_the_timeline_and_nothing_rings(stage: Stage) -> None:
+    case_id = _new_case(stage, "cb-5")
+    settings = stage.options.settings
+    wrong = dataclasses.replace(settings, ami=dataclasses.replace(settings.ami, secret="not-the-secret"))
+    offered, caller_offered = stage.staff.calls_offered, stage.caller.calls_offered
+    with TestClient(create_app(dataclasses.replace(stage.options, settings=wrong), stage.store)) as desk:
+        csrf = log_in(desk, "care")
+        answer = desk.post(f"/cases/{case_id}/callback", data={"csrf": csrf}, follow_redirects=False)
+        assert answer.status_code == 303
+        page = desk.get(answer.headers["location"]).text
+    assert "The call back did not start" in page and "AMI is unavailable" in page
+    stage.phones.pump(2.0)
+    assert stage.staff.calls_offered == offered and stage.caller.calls_offered == caller_offered
+    assert _timeline(stage, case_id) == ["callback_failed"]
