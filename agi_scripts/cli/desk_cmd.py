@@ -54,7 +54,8 @@ def register(commands: Any) -> None:
     add.add_argument("--team", help="for special_care and security: the team id of flows/abuse_policy.yaml whose "
                                     "cases they work (default: the role's name)")
     add.add_argument("--agent", help="for agents: their name as in the config's agents: section (default: NAME)")
-    add.add_argument("--language", choices=LANGUAGES, default="en", help="interface language (default: %(default)s)")
+    add.add_argument("--language", choices=LANGUAGES, help="interface language (default: the browser's, until the "
+                                                          "user chooses one on the desk's My settings page)")
     add.add_argument("--phone", metavar="ENDPOINT", help="their own phone, e.g. PJSIP/care1 (for calling back)")
     _store_options(add)
     add.set_defaults(func=run_add_user)

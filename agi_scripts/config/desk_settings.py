@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from yaml.nodes import Node
 
+from agi_scripts.config.desk_due import DueTimes, read_due
 from agi_scripts.ground.yamlsource import YamlFile
 
 HEADER_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,63}$")
@@ -47,13 +48,16 @@ class TrustedProxy:
 class DeskSettings:
     trusted_proxy: TrustedProxy | None = None
     """None (the default): no header is trusted; users log in with their password."""
+    due: DueTimes = field(default_factory=DueTimes)
+    """How long a case of each priority may wait (``desk.due``, see ``config.desk_due``)."""
 
 
 def read_desk(source: YamlFile, node: Node | None) -> DeskSettings:
-    section = source.mapping(node, optional=("trusted_proxy",), what="'desk' section")
+    section = source.mapping(node, optional=("trusted_proxy", "due"), what="'desk' section")
     if section is None:
         return DeskSettings()
-    return DeskSettings(trusted_proxy=_trusted_proxy(source, section.get("trusted_proxy")))
+    return DeskSettings(trusted_proxy=_trusted_proxy(source, section.get("trusted_proxy")),
+                        due=read_due(source, section.get("due")))
 
 
 def _trusted_proxy(source: YamlFile, node: Node | None) -> TrustedProxy | None:

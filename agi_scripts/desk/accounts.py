@@ -16,7 +16,8 @@ class NewAccount:
     role: Role
     team: str | None = None
     agent: str | None = None
-    language: str = "en"
+    language: str | None = None
+    """None: the desk follows the browser's language until the user chooses one on My settings."""
     phone: str | None = None
 
 

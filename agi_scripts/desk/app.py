@@ -23,7 +23,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from starlette.applications import Starlette
@@ -36,32 +36,34 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from agi_scripts.config.settings import Settings
-from agi_scripts.desk import access, evidence
+from agi_scripts.desk import access, evidence, i18n
+from agi_scripts.desk.i18n import N_, Catalog, Language
+from agi_scripts.desk.timeline import action_words, case_timeline
 from agi_scripts.desk.callback import offer as callback_offer
 from agi_scripts.desk.callback import routes as callback_routes
 from agi_scripts.desk.metrics import DeskMetrics, metrics_page
 from agi_scripts.desk.passwords import hash_password, needs_rehash, verify_password, verify_unknown_user
 from agi_scripts.desk.proxy_login import ProxyLogin, login_by_header, named_user
 from agi_scripts.desk.security import CSRF_FIELD, LOGIN_COOKIE, SESSION_COOKIE, SessionRules, Sessions, same_token
-from agi_scripts.flows.abuse_policy import AbusePolicy
-from agi_scripts.reports.incident_report import Labels, build_incident_report, timeline
-from agi_scripts.reports.views import caller_shown, priority_name
+from agi_scripts.flows.abuse_policy import PRIORITY_RANK, AbusePolicy
+from agi_scripts.reports.incident_report import Labels, build_incident_report
+from agi_scripts.reports.views import WITHHELD, caller_shown, priority_name
 from agi_scripts.storage import Case, Store, StoreError, open_store
 from agi_scripts.storage.base import utc_now
-from agi_scripts.storage.desk import DeskSession, DeskStore, DeskUser, InboxCase, Role
+from agi_scripts.storage.desk import DeskSession, DeskStore, DeskUser, InboxCase, InboxFilter, Role
 
 HERE = Path(__file__).resolve().parent
 MAX_NOTE = 4000
 AUDIT_REPLAY = dt.timedelta(seconds=60)
 """An audio player asks for a recording again when seeking: one play is logged per minute."""
-ROLE_LABELS: dict[str, str] = {"special_care": "Special Care", "security": "Security", "supervisor": "Supervisor",
-                               "admin": "Admin", "agent": "Agent"}
+ROLE_LABELS: dict[str, str] = {"special_care": N_("Special Care"), "security": N_("Security"),
+                               "supervisor": N_("Supervisor"), "admin": N_("Admin"), "agent": N_("Agent")}
 AUDIT_WORDS: dict[str, str] = {
-    "case_viewed": "viewed the case", "evidence_played": "played the evidence",
-    "evidence_downloaded": "downloaded the evidence", "report_exported": "exported the police report (PDF)",
-    "assigned": "assigned the case", "note_added": "added a note", "closed": "closed the case",
-    "access_refused": "was refused access", "login": "logged in", "logout": "logged out",
-    "compliment_played": "played a compliment",
+    "case_viewed": N_("viewed the case"), "evidence_played": N_("played the evidence"),
+    "evidence_downloaded": N_("downloaded the evidence"), "report_exported": N_("exported the police report (PDF)"),
+    "assigned": N_("assigned the case"), "note_added": N_("added a note"), "closed": N_("closed the case"),
+    "access_refused": N_("was refused access"), "login": N_("logged in"), "logout": N_("logged out"),
+    "compliment_played": N_("played a compliment"), "language_chosen": N_("chose the interface language"),
 }
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self'; "
        "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
@@ -92,35 +94,66 @@ class Desk:
         policy = options.policy
         self.labels = Labels(categories={c.id: c.label for c in policy.categories.values()},
                              teams={t.id: t.name for t in policy.teams.values()})
+        self.catalogs = i18n.read_catalogs()
+        default = i18n.as_language(options.settings.language.default)
+        self.default_language: Language = default or i18n.SOURCE_LANGUAGE
+        """For a page before login: the browser's language if the desk has it, else the config's
+        ``language.default`` (when it is nl, fr or en), else English."""
         self.templates = Environment(loader=FileSystemLoader(HERE / "templates"),
                                      autoescape=select_autoescape(default=True, default_for_string=True),
-                                     undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+                                     undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                                     extensions=["jinja2.ext.i18n"])
+        # One environment for every language: _() and {% trans %} read the language of the page being
+        # rendered (i18n.rendering), so helpers that add templates or globals need not care.
+        self.templates.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
         self.templates.filters["local"] = self.local
         self.templates.filters["age"] = age_text
         self.templates.globals["priority_name"] = priority_name
+        self.templates.globals["priority_label"] = priority_label
         self.templates.globals["category"] = self.category
         self.templates.globals["team_name"] = self.team_name
         self.templates.globals["callback_offer"] = lambda user: callback_offer(options.settings, user)
-        self.templates.globals["role_label"] = lambda role: ROLE_LABELS.get(role, role)
-        self.templates.globals["audit_words"] = lambda action: AUDIT_WORDS.get(action, action)
+        self.templates.globals["role_label"] = lambda role: i18n.gettext(ROLE_LABELS.get(role, role or ""))
+        self.templates.globals["audit_words"] = lambda action: i18n.gettext(AUDIT_WORDS.get(action, action or ""))
+        self.templates.globals["outcome_label"] = self.outcome_label
+        self.templates.globals["status_label"] = status_label
+        self.templates.globals["action_label"] = lambda action: action_words(action, i18n.gettext)
+        self.templates.globals["language_names"] = i18n.LANGUAGE_NAMES
 
     def local(self, moment: dt.datetime | None, seconds: bool = False) -> str:
+        """A moment in the configured time zone, written as the page's language writes it."""
         if moment is None:
             return ""
-        return moment.astimezone(self.tz).strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+        return i18n.format_moment(moment, i18n.current().language, self.tz, seconds=seconds)
 
+    # Names from flows/abuse_policy.yaml are shown as the admin wrote them; the shipped ones are in
+    # the catalogs too, so the desk shows them in the user's language.
     def category(self, category_id: str) -> str:
-        return self.labels.categories.get(category_id, category_id)
+        return i18n.gettext(self.labels.categories.get(category_id, category_id))
 
     def team_name(self, team_id: str | None) -> str:
-        return self.labels.teams.get(team_id or "", team_id or "")
+        return i18n.gettext(self.labels.teams.get(team_id or "", team_id or ""))
+
+    def outcome_label(self, outcome_id: str) -> str:
+        return i18n.gettext(self.options.policy.case_outcomes.get(outcome_id, outcome_id))
+
+    def language_of(self, request: Request, user: DeskUser | None) -> Language:
+        """The user's chosen language; before login, or until they choose, the browser's (if the desk
+        has it), else the config's ``language.default``."""
+        chosen = i18n.as_language(user.language) if user is not None and user.language_chosen_at else None
+        return chosen or i18n.from_accept_language(request.headers.get("accept-language"), self.default_language)
+
+    def catalog_for(self, request: Request, session: DeskSession | None) -> Catalog:
+        return self.catalogs[self.language_of(request, session.user if session else None)]
 
     def render(self, request: Request, template: str, context: Mapping[str, Any], *, status: int = 200,
                session: DeskSession | None = None) -> HTMLResponse:
         user = session.user if session else None
-        page = self.templates.get_template(template).render(
-            user=user, csrf=session.csrf_token if session else "", nav=_nav(user, request.url.path),
-            lang=(user.language if user else "en"), **context)
+        catalog = self.catalog_for(request, session)
+        with i18n.rendering(catalog):
+            page = self.templates.get_template(template).render(
+                user=user, csrf=session.csrf_token if session else "", nav=_nav(user, request.url.path),
+                lang=catalog.language, **context)
         return HTMLResponse(page, status_code=status)
 
     def audit(self, session: DeskSession, action: str, *, case_id: int | None = None, detail: str = "",
@@ -134,29 +167,52 @@ def _nav(user: DeskUser | None, path: str) -> list[dict[str, Any]]:
         return []
     links: list[tuple[str, str]] = []
     if user.role in access.CASE_ROLES:
-        links.append(("/inbox", "Inbox"))
+        links.append(("/inbox", N_("Inbox")))
     if user.role == "supervisor":
-        links.append(("/live", "Live"))
+        links.append(("/live", N_("Live")))
     if user.role == "agent":
-        links += [("/my/compliments", "My compliments"), ("/my/incidents", "My incidents")]
+        links += [("/my/compliments", N_("My compliments")), ("/my/incidents", N_("My incidents"))]
     if user.role == "admin":
-        links.append(("/admin/users", "Users"))
-    return [{"href": href, "label": label, "current": path == href} for href, label in links]
+        links.append(("/admin/users", N_("Users")))
+    links.append(("/my/settings", N_("My settings")))
+    return [{"href": href, "label": i18n.gettext(label), "current": path == href} for href, label in links]
+
+
+WITHHELD_WORD = N_("withheld")
+"""A caller without a number (``reports.views.WITHHELD``)."""
+PRIORITY_LABELS: dict[str, str] = {"urgent": N_("urgent"), "high": N_("high"), "normal": N_("normal"),
+                                   "low": N_("low")}
+STATUS_LABELS: dict[str, str] = {"open": N_("open"), "assigned": N_("assigned"), "closed": N_("closed")}
+
+
+def priority_label(priority: int) -> str:
+    """A priority's name in the page's language (``priority_name`` keeps the English id for CSS)."""
+    name = priority_name(priority)
+    return i18n.gettext(PRIORITY_LABELS[name]) if name in PRIORITY_LABELS else name
+
+
+def status_label(status: str) -> str:
+    return i18n.gettext(STATUS_LABELS.get(status, status))
 
 
 def age_text(moment: dt.datetime, now: dt.datetime | None = None) -> str:
-    """How long ago, for people: ``45 s``, ``12 min``, ``3 h 5 min``, ``2 d 4 h``."""
-    seconds = max(0, int(((now or utc_now()) - moment).total_seconds()))
-    days, rest = divmod(seconds, 86400)
+    """How long ago, for people: ``45 s``, ``12 min``, ``3 h 5 min``, ``2 d 4 h`` (``2 j 4 h`` in French)."""
+    return duration_text(max(0, int(((now or utc_now()) - moment).total_seconds())))
+
+
+def duration_text(seconds: int) -> str:
+    days, rest = divmod(abs(seconds), 86400)
     hours, rest = divmod(rest, 3600)
     minutes, secs = divmod(rest, 60)
     if days:
-        return f"{days} d {hours} h" if hours else f"{days} d"
+        return (i18n.gettext("%(days)d d %(hours)d h") % {"days": days, "hours": hours} if hours
+                else i18n.gettext("%(days)d d") % {"days": days})
     if hours:
-        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+        return (i18n.gettext("%(hours)d h %(minutes)d min") % {"hours": hours, "minutes": minutes} if minutes
+                else i18n.gettext("%(hours)d h") % {"hours": hours})
     if minutes:
-        return f"{minutes} min"
-    return f"{secs} s"
+        return i18n.gettext("%(minutes)d min") % {"minutes": minutes}
+    return i18n.gettext("%(seconds)d s") % {"seconds": secs}
 
 
 # ---------------------------------------------------------------- request plumbing
@@ -197,11 +253,11 @@ def page(*roles: Role) -> Callable[[Handler], Callable[[Request], Awaitable[Resp
             if request.method == "POST":
                 form = await request.form(max_files=0, max_fields=20)
                 if not same_token(form.get(CSRF_FIELD), session.csrf_token):
-                    return _forbidden(request, desk, session, "This form has expired or did not come from the desk. "
-                                                              "Reload the page and try again.")
+                    return _forbidden(request, desk, session, N_("This form has expired or did not come from the "
+                                                                 "desk. Reload the page and try again."))
                 request.state.form = form
             if session.user.role not in roles:
-                return _forbidden(request, desk, session, "Your role does not give access to this page.")
+                return _forbidden(request, desk, session, N_("Your role does not give access to this page."))
             response = await handler(request, desk, session)
             if proxied is not None:
                 proxied.set_cookie(response, _secure(request, desk))
@@ -225,16 +281,21 @@ async def _session_of(request: Request, desk: Desk) -> tuple[DeskSession | None,
 
 
 def _forbidden(request: Request, desk: Desk, session: DeskSession | None, message: str) -> Response:
+    """``message``: an English message id (marked with ``N_``), shown in the user's language."""
+    _ = desk.catalog_for(request, session).gettext
     if not _wants_page(request) and request.method == "GET":
-        return PlainTextResponse(message, status_code=403)
-    return desk.render(request, "message.html", {"title": "Not allowed", "message": message}, status=403,
+        return PlainTextResponse(_(message), status_code=403)
+    return desk.render(request, "message.html", {"title": _("Not allowed"), "message": _(message)}, status=403,
                        session=session)
 
 
 def _not_found(request: Request, desk: Desk, session: DeskSession, what: str) -> Response:
+    """``what``: the thing asked for, already in the user's language."""
+    _ = desk.catalog_for(request, session).gettext
     if not _wants_page(request):
-        return PlainTextResponse(f"{what} not found", status_code=404)
-    return desk.render(request, "message.html", {"title": "Not found", "message": f"{what} does not exist."},
+        return PlainTextResponse(_("%(what)s not found") % {"what": what}, status_code=404)
+    return desk.render(request, "message.html", {"title": _("Not found"),
+                                                 "message": _("%(what)s does not exist.") % {"what": what}},
                        status=404, session=session)
 
 
@@ -269,7 +330,8 @@ async def login_form(request: Request) -> Response:
 
 def _login_page(request: Request, desk: Desk, error: str, *, status: int, name: str = "") -> Response:
     token = secrets.token_urlsafe(24)
-    response = desk.render(request, "login.html", {"title": "Log in", "error": error, "login_token": token,
+    _ = desk.catalog_for(request, None).gettext
+    response = desk.render(request, "login.html", {"title": _("Log in"), "error": error, "login_token": token,
                                                    "name": name, "next": _safe_next(request.query_params.get("next"))},
                            status=status)
     response.set_cookie(LOGIN_COOKIE, token, httponly=True, samesite="strict", secure=_secure(request, desk),
@@ -288,8 +350,9 @@ def _safe_next(target: str | None) -> str:
 async def login(request: Request) -> Response:
     desk = _desk(request)
     form = await request.form(max_files=0, max_fields=10)
+    _ = desk.catalog_for(request, None).gettext
     if not same_token(form.get(CSRF_FIELD), request.cookies.get(LOGIN_COOKIE, "")):
-        return _login_page(request, desk, "The login form expired. Please try again.", status=403)
+        return _login_page(request, desk, _("The login form expired. Please try again."), status=403)
     name = " ".join(_field(form, "name").split())[:80]
     password = _field(form, "password")
     address = request.client.host if request.client else "unknown"
@@ -315,12 +378,15 @@ async def login(request: Request) -> Response:
 
     outcome, user, wait = await run_in_threadpool(check)
     if outcome == "throttled":
-        response = _login_page(request, desk, f"Too many failed logins. Try again in {int(wait) + 1} seconds.",
-                               status=429, name=name)
+        seconds = int(wait) + 1
+        response = _login_page(request, desk, desk.catalog_for(request, None).ngettext(
+            "Too many failed logins. Try again in %(seconds)d second.",
+            "Too many failed logins. Try again in %(seconds)d seconds.", seconds) % {"seconds": seconds},
+            status=429, name=name)
         response.headers["Retry-After"] = str(int(wait) + 1)
         return response
     if user is None:
-        return _login_page(request, desk, "Wrong name or password.", status=401, name=name)
+        return _login_page(request, desk, _("Wrong name or password."), status=401, name=name)
     cookie, _csrf = await run_in_threadpool(desk.sessions.start, user.id, now)
     await run_in_threadpool(desk.desk.audit, user.name, user.role, "login")
     target = _safe_next(_field(form, "next")) or access.home(user)
@@ -361,21 +427,71 @@ async def health(request: Request) -> Response:
 # ---------------------------------------------------------------- inbox
 
 
-def _inbox_context(request: Request, desk: Desk, session: DeskSession) -> dict[str, Any]:
-    asked = request.query_params.get("team") or None
+ASSIGNMENT_CHOICES = ("all", "mine", "unassigned")
+
+
+@dataclass(frozen=True)
+class InboxChoice:
+    """The inbox filters of a request, each checked against what exists (anything else means "all")."""
+
+    team: str | None
+    priority: str
+    category: str
+    assignment: str
+    overdue: bool
+
+    @property
+    def filtered(self) -> bool:
+        """Whether a filter other than the team is set."""
+        return bool(self.priority or self.category or self.assignment != "all" or self.overdue)
+
+    def query(self, supervisor: bool) -> str:
+        """The filters as a query string for the live rows and events URLs (empty when none is set)."""
+        pairs = [("team", self.team or "")] if supervisor else []
+        pairs += [("priority", self.priority), ("category", self.category),
+                  ("assignment", "" if self.assignment == "all" else self.assignment),
+                  ("overdue", "1" if self.overdue else "")]
+        return "?" + urlencode([(k, v) for k, v in pairs if v]) if any(v for _, v in pairs) else ""
+
+
+def _inbox_choice(request: Request, desk: Desk, session: DeskSession) -> InboxChoice:
+    params = request.query_params
+    asked = params.get("team") or None
     if asked is not None and asked not in desk.options.policy.teams:
         asked = None
-    team = access.inbox_team(session.user, asked)
-    cases: list[InboxCase] = desk.desk.inbox(team)
-    return {"cases": cases, "team": team, "all_teams": session.user.role == "supervisor",
-            "teams": desk.options.policy.teams, "now": _now(),
-            "query": f"?team={quote(team)}" if team and session.user.role == "supervisor" else ""}
+    priority = params.get("priority", "")
+    category = params.get("category", "")
+    assignment = params.get("assignment", "all")
+    return InboxChoice(team=access.inbox_team(session.user, asked),
+                       priority=priority if priority in PRIORITY_RANK else "",
+                       category=category if category in desk.options.policy.categories else "",
+                       assignment=assignment if assignment in ASSIGNMENT_CHOICES else "all",
+                       overdue=params.get("overdue") == "1")
+
+
+def _inbox_context(request: Request, desk: Desk, session: DeskSession) -> dict[str, Any]:
+    choice = _inbox_choice(request, desk, session)
+    now = _now()
+    due = desk.options.settings.desk.due
+    filters = InboxFilter(priority=PRIORITY_RANK.get(choice.priority), category=choice.category or None,
+                          assignee=session.user.name if choice.assignment == "mine" else None,
+                          unassigned=choice.assignment == "unassigned",
+                          due_before=due.overdue_cutoffs(now) if choice.overdue else (),
+                          overdue_else=now - due.of_rank(0) if choice.overdue else None)
+    cases: list[InboxCase] = desk.desk.inbox(choice.team, filters=filters)
+    supervisor = session.user.role == "supervisor"
+    return {"cases": cases, "team": choice.team, "all_teams": supervisor, "choice": choice,
+            "teams": desk.options.policy.teams, "categories": desk.options.policy.categories,
+            "priorities": PRIORITY_RANK, "now": now, "due": due, "query": choice.query(supervisor)}
 
 
 @page("special_care", "security", "supervisor")
 async def inbox(request: Request, desk: Desk, session: DeskSession) -> Response:
     context = await run_in_threadpool(_inbox_context, request, desk, session)
-    title = f"Inbox: {desk.team_name(context['team'])}" if context["team"] else "Inbox: all teams"
+    _ = desk.catalog_for(request, session).gettext
+    with i18n.rendering(desk.catalog_for(request, session)):
+        team = desk.team_name(context["team"])
+    title = _("Inbox: %(team)s") % {"team": team} if context["team"] else _("Inbox: all teams")
     return desk.render(request, "inbox.html", {"title": title, **context}, session=session)
 
 
@@ -443,7 +559,8 @@ def _live_context(desk: Desk) -> dict[str, Any]:
 @page("supervisor")
 async def live(request: Request, desk: Desk, session: DeskSession) -> Response:
     context = await run_in_threadpool(_live_context, desk)
-    return desk.render(request, "live.html", {"title": "Live", **context}, session=session)
+    return desk.render(request, "live.html", {"title": desk.catalog_for(request, session).gettext("Live"), **context},
+                       session=session)
 
 
 @page("supervisor")
@@ -467,10 +584,11 @@ async def _case_for(request: Request, desk: Desk, session: DeskSession, verb: st
     case_id = int(raw) if raw.isdigit() and len(raw) < 19 else 0
     team = await run_in_threadpool(desk.desk.case_team, case_id) if case_id else None
     if team is None:
-        return case_id, _not_found(request, desk, session, f"Case {raw}")
+        return case_id, _not_found(request, desk, session,
+                                   desk.catalog_for(request, session).gettext("Case %(id)s") % {"id": raw[:20]})
     if not access.may_work_case(session.user, team):
         await run_in_threadpool(desk.audit, session, "access_refused", case_id=case_id, detail=verb)
-        return case_id, _forbidden(request, desk, session, "This case belongs to another team.")
+        return case_id, _forbidden(request, desk, session, N_("This case belongs to another team."))
     return case_id, None
 
 
@@ -479,6 +597,8 @@ async def case_page(request: Request, desk: Desk, session: DeskSession) -> Respo
     case_id, refused = await _case_for(request, desk, session, "view")
     if refused is not None:
         return refused
+
+    catalog = desk.catalog_for(request, session)
 
     def load() -> dict[str, Any]:
         desk.audit(session, "case_viewed", case_id=case_id)
@@ -489,14 +609,21 @@ async def case_page(request: Request, desk: Desk, session: DeskSession) -> Respo
         colleagues = [user for user in desk.desk.users() if access.may_work_case(user, case.team)
                       and user.disabled_at is None]
         has_recording = _servable(case, desk) is not None
-        return {"case": case, "caller": caller_shown(case.caller), "timeline": timeline(case, call, incidents,
-                                                                                           desk.labels),
+        with i18n.rendering(catalog):
+            entries = case_timeline(case, call, incidents, catalog, desk.category, desk.outcome_label)
+        return {"case": case, "caller": _caller_words(case.caller, catalog), "timeline": entries,
                 "audit": desk.desk.audit_of_case(case_id), "outcomes": desk.options.policy.case_outcomes,
                 "colleagues": colleagues, "has_recording": has_recording, "now": _now(),
                 "error": request.query_params.get("error", "")[:200]}
 
     context = await run_in_threadpool(load)
-    return desk.render(request, "case.html", {"title": f"Case {case_id}", **context}, session=session)
+    return desk.render(request, "case.html", {"title": catalog.gettext("Case %(id)s") % {"id": case_id}, **context},
+                       session=session)
+
+
+def _caller_words(caller: str, catalog: Catalog) -> str:
+    shown = caller_shown(caller)
+    return catalog.gettext(WITHHELD_WORD) if shown == WITHHELD else shown
 
 
 def _servable(case: Case, desk: Desk) -> Path | None:
@@ -585,13 +712,14 @@ async def case_assign(request: Request, desk: Desk, session: DeskSession) -> Res
     if refused is not None:
         return refused
     form = _form(request)
-    assignee = _field(form, "assignee").strip() or session.user.name
+    assignee = _field(form, "assignee").strip()[:80] or session.user.name
+    _ = desk.catalog_for(request, session).gettext
 
     def assign() -> str:
         case_team = desk.desk.case_team(case_id) or ""
         colleague = desk.desk.user_named(assignee)
         if colleague is None or colleague.disabled_at is not None or not access.may_work_case(colleague, case_team):
-            return f"{assignee} cannot work this case"
+            return _("%(name)s cannot work this case") % {"name": assignee}
         try:
             desk.store.assign_case(case_id, assignee, author=session.user.name)
         except StoreError as error:
@@ -608,10 +736,11 @@ async def case_note(request: Request, desk: Desk, session: DeskSession) -> Respo
     if refused is not None:
         return refused
     text = _field(_form(request), "text").strip()
+    _ = desk.catalog_for(request, session).gettext
     if not text:
-        return _back_to_case(case_id, "The note is empty.")
+        return _back_to_case(case_id, _("The note is empty."))
     if len(text) > MAX_NOTE:
-        return _back_to_case(case_id, f"A note has at most {MAX_NOTE} characters.")
+        return _back_to_case(case_id, _("A note has at most %(count)d characters.") % {"count": MAX_NOTE})
 
     def note() -> str:
         try:
@@ -632,10 +761,11 @@ async def case_close(request: Request, desk: Desk, session: DeskSession) -> Resp
     form = _form(request)
     outcome = _field(form, "outcome")
     note = _field(form, "note").strip()
+    _ = desk.catalog_for(request, session).gettext
     if outcome not in desk.options.policy.case_outcomes:
-        return _back_to_case(case_id, "Choose an outcome from the list.")
+        return _back_to_case(case_id, _("Choose an outcome from the list."))
     if len(note) > MAX_NOTE:
-        return _back_to_case(case_id, f"A note has at most {MAX_NOTE} characters.")
+        return _back_to_case(case_id, _("A note has at most %(count)d characters.") % {"count": MAX_NOTE})
 
     def close() -> str:
         try:
@@ -648,6 +778,34 @@ async def case_close(request: Request, desk: Desk, session: DeskSession) -> Resp
         return ""
 
     return _back_to_case(case_id, await run_in_threadpool(close))
+
+
+# ---------------------------------------------------------------- every user's own settings
+
+
+@page("special_care", "security", "supervisor", "admin", "agent")
+async def my_settings(request: Request, desk: Desk, session: DeskSession) -> Response:
+    return _settings_page(request, desk, session, saved=request.query_params.get("saved") == "1")
+
+
+def _settings_page(request: Request, desk: Desk, session: DeskSession, *, saved: bool = False, error: str = "",
+                   status: int = 200) -> Response:
+    return desk.render(request, "settings.html", {
+        "title": desk.catalog_for(request, session).gettext("My settings"), "saved": saved, "error": error,
+        "languages": i18n.LANGUAGE_NAMES, "chosen": session.user.language if session.user.language_chosen_at else "",
+        "browser": i18n.from_accept_language(request.headers.get("accept-language"), desk.default_language)},
+        session=session, status=status)
+
+
+@page("special_care", "security", "supervisor", "admin", "agent")
+async def my_settings_save(request: Request, desk: Desk, session: DeskSession) -> Response:
+    language = i18n.as_language(_field(_form(request), "language"))
+    if language is None or _field(_form(request), "language") != language:
+        return _settings_page(request, desk, session, status=400, error=desk.catalog_for(request, session).gettext(
+            "Choose one of the languages in the list."))
+    await run_in_threadpool(desk.desk.set_language, session.user.name, language)
+    await run_in_threadpool(desk.audit, session, "language_chosen", detail=language)
+    return RedirectResponse("/my/settings?saved=1", status_code=303)
 
 
 # ---------------------------------------------------------------- agents
@@ -665,7 +823,8 @@ async def my_compliments(request: Request, desk: Desk, session: DeskSession) -> 
         return {"compliments": compliments}
 
     context = await run_in_threadpool(load)
-    return desk.render(request, "compliments.html", {"title": "My compliments", **context}, session=session)
+    return desk.render(request, "compliments.html",
+                       {"title": desk.catalog_for(request, session).gettext("My compliments"), **context}, session=session)
 
 
 @page("agent")
@@ -704,8 +863,8 @@ async def my_compliment_recording(request: Request, desk: Desk, session: DeskSes
 async def my_incidents(request: Request, desk: Desk, session: DeskSession) -> Response:
     agent = session.user.agent or session.user.name
     incidents = await run_in_threadpool(desk.desk.incidents_of_agent, agent)
-    return desk.render(request, "incidents.html", {"title": "My incidents", "incidents": incidents},
-                       session=session)
+    return desk.render(request, "incidents.html", {"title": desk.catalog_for(request, session).gettext("My incidents"),
+                                                   "incidents": incidents}, session=session)
 
 
 # ---------------------------------------------------------------- admins
@@ -717,7 +876,8 @@ async def admin_users(request: Request, desk: Desk, session: DeskSession) -> Res
         return {"users": desk.desk.users(), "audit": desk.desk.audit_entries(limit=100)}
 
     context = await run_in_threadpool(load)
-    return desk.render(request, "users.html", {"title": "Users", **context}, session=session)
+    return desk.render(request, "users.html", {"title": desk.catalog_for(request, session).gettext("Users"), **context},
+                       session=session)
 
 
 # ---------------------------------------------------------------- the application
@@ -788,6 +948,8 @@ def create_app(options: DeskOptions, store: Store | None = None) -> Starlette:
         Route("/my/compliments", my_compliments),
         Route("/my/compliments/{compliment_id}/recording", my_compliment_recording),
         Route("/my/incidents", my_incidents),
+        Route("/my/settings", my_settings, methods=["GET"]),
+        Route("/my/settings", my_settings_save, methods=["POST"]),
         Route("/admin/users", admin_users),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]

@@ -36,10 +36,13 @@ class DeskUser:
     agent: str | None
     """An agent user's name as compliments and incidents carry it (the config's ``agents:`` name)."""
     language: str
+    """The interface language (nl, fr, en); it counts once chosen (``language_chosen_at``)."""
     phone: str | None
     """The staff member's own phone endpoint (``PJSIP/care1``), for calling back."""
     created_at: datetime
     disabled_at: datetime | None
+    language_chosen_at: datetime | None = None
+    """None: the user never chose, and the desk follows their browser's language (migration 6)."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,22 @@ class InboxCase:
     queue: str
     opened_at: datetime
     assignee: str | None
+
+
+@dataclass(frozen=True)
+class InboxFilter:
+    """What an inbox shows of its team's open cases; the defaults show them all."""
+
+    priority: int | None = None
+    category: str | None = None
+    assignee: str | None = None
+    """Only the cases assigned to this user."""
+    unassigned: bool = False
+    """Only the cases nobody has taken yet."""
+    due_before: tuple[tuple[int, datetime], ...] = ()
+    """Only overdue cases: (priority, opened before this) per priority; a case of another priority is
+    overdue when opened before ``overdue_else``."""
+    overdue_else: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -145,18 +164,21 @@ class DeskStore:
     # ------------------------------------------------------------ users
 
     def add_user(self, name: str, role: Role, password_hash: str, *, team: str | None = None,
-                 agent: str | None = None, language: str = "en", phone: str | None = None,
+                 agent: str | None = None, language: str | None = None, phone: str | None = None,
                  at: datetime | None = None) -> DeskUser:
-        """A new user; StoreError when the name is taken, ValueError for a role or team that does not fit."""
+        """A new user; StoreError when the name is taken, ValueError for a role or team that does not fit.
+        Without ``language`` the desk follows the user's browser until they choose one."""
         check_user_fields(name, role, team)
         check_phone(phone)
+        when = at or utc_now()
         with self.dialect.write() as tx:
             if tx.row("SELECT id FROM desk_users WHERE name = ?", (name,)) is not None:
                 raise StoreError(f"a desk user named {name!r} exists already")
             user_id = tx.insert("INSERT INTO desk_users (name, role, password_hash, team, agent, language, phone,"
-                                " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                                " created_at, language_chosen_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                                 (name, role, password_hash, team if role in TEAM_ROLES else None,
-                                 agent if role == "agent" else None, language, phone, at or utc_now()))
+                                 agent if role == "agent" else None, language or "en", phone, when,
+                                 when if language else None))
             return _user(tx, tx.one("SELECT * FROM desk_users WHERE id = ?", (user_id,)))
 
     def set_password(self, name: str, password_hash: str) -> None:
@@ -167,6 +189,15 @@ class DeskStore:
                 raise NotFound(f"no desk user named {name!r}")
             tx.run("UPDATE desk_users SET password_hash = ? WHERE id = ?", (password_hash, row["id"]))
             tx.run("DELETE FROM desk_sessions WHERE user_id = ?", (row["id"],))
+
+    def set_language(self, name: str, language: str, at: datetime | None = None) -> None:
+        """The user's chosen interface language (the desk checks it is one it has)."""
+        with self.dialect.write() as tx:
+            row = tx.row("SELECT id FROM desk_users WHERE name = ?", (name,))
+            if row is None:
+                raise NotFound(f"no desk user named {name!r}")
+            tx.run("UPDATE desk_users SET language = ?, language_chosen_at = ? WHERE id = ?",
+                   (language, at or utc_now(), row["id"]))
 
     def set_phone(self, name: str, phone: str | None) -> None:
         """The user's own phone endpoint (``PJSIP/care1``) rung by a call back; None or "" removes it."""
@@ -293,14 +324,13 @@ class DeskStore:
 
     # ------------------------------------------------------------ cases, incidents, compliments
 
-    def inbox(self, team: str | None, *, limit: int = 500) -> list[InboxCase]:
+    def inbox(self, team: str | None, *, limit: int = 500, filters: InboxFilter | None = None) -> list[InboxCase]:
         """Open and assigned cases (of one team, or all for None), most urgent, then oldest, first."""
-        team_condition = " AND team = ?" if team is not None else ""
+        conditions, values = _inbox_conditions(team, filters or InboxFilter())
         with self.dialect.read() as tx:
             rows = tx.rows("SELECT id, category, team, priority, status, agent, queue, opened_at, assignee"
-                           f" FROM cases WHERE status IN ('open', 'assigned'){team_condition}"
-                           " ORDER BY priority, opened_at, id LIMIT ?",
-                           (*((team,) if team is not None else ()), limit))
+                           f" FROM cases WHERE status IN ('open', 'assigned'){conditions}"
+                           " ORDER BY priority, opened_at, id LIMIT ?", (*values, limit))
         return [InboxCase(id=r["id"], category=r["category"], team=r["team"], priority=r["priority"],
                           status=r["status"], agent=r["agent"], queue=r["queue"], opened_at=r["opened_at"],
                           assignee=r["assignee"]) for r in rows]
@@ -385,6 +415,32 @@ def check_user_fields(name: str, role: str, team: str | None) -> None:
 # ---------------------------------------------------------------- rows to records
 
 
+def _inbox_conditions(team: str | None, filters: InboxFilter) -> tuple[str, list[Any]]:
+    """The inbox's WHERE conditions after the status, and their bound values (SQL text of constants only)."""
+    conditions: list[str] = []
+    values: list[Any] = []
+    for column, value in (("team", team), ("priority", filters.priority), ("category", filters.category),
+                          ("assignee", filters.assignee)):
+        if value is not None:
+            conditions.append(f" AND {column} = ?")
+            values.append(value)
+    if filters.unassigned:
+        conditions.append(" AND assignee IS NULL")
+    if filters.due_before or filters.overdue_else is not None:
+        late = ["(priority = ? AND opened_at < ?)" for _ in filters.due_before]
+        for priority, cutoff in filters.due_before:
+            values += [priority, cutoff]
+        if filters.overdue_else is not None and filters.due_before:
+            known = ", ".join("?" for _ in filters.due_before)
+            late.append(f"(priority NOT IN ({known}) AND opened_at < ?)")
+            values += [priority for priority, _ in filters.due_before] + [filters.overdue_else]
+        elif filters.overdue_else is not None:
+            late.append("opened_at < ?")
+            values.append(filters.overdue_else)
+        conditions.append(f" AND ({' OR '.join(late)})")
+    return "".join(conditions), values
+
+
 def _time(tx: Tx, value: Any) -> datetime:
     """A time column the store's row reader does not know, read as ``TIME_COLUMNS`` are."""
     moment = value if isinstance(value, datetime) else tx.dialect.decode_time(value)
@@ -395,7 +451,9 @@ def _user(tx: Tx, row: Row) -> DeskUser:
     return DeskUser(id=row["id"], name=row["name"], role=row["role"], password_hash=row["password_hash"],
                     team=row["team"], agent=row["agent"], language=row["language"], phone=row["phone"],
                     created_at=_time(tx, row["created_at"]),
-                    disabled_at=_time(tx, row["disabled_at"]) if row["disabled_at"] is not None else None)
+                    disabled_at=_time(tx, row["disabled_at"]) if row["disabled_at"] is not None else None,
+                    language_chosen_at=(_time(tx, row["language_chosen_at"])
+                                        if row["language_chosen_at"] is not None else None))
 
 
 def _audit(tx: Tx, row: Row) -> AuditEntry:

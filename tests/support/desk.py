@@ -11,7 +11,7 @@ from pathlib import Path
 from argon2 import PasswordHasher
 from starlette.testclient import TestClient
 
-from agi_scripts.config.settings import Settings
+from agi_scripts.config.settings import LanguageSettings, Settings
 from agi_scripts.desk.app import DeskOptions
 from agi_scripts.desk.security import SessionRules
 from agi_scripts.flows.abuse_policy import AbusePolicy, load_abuse_policy
@@ -43,7 +43,10 @@ def shipped_policy() -> AbusePolicy:
 
 
 def desk_options(store_url: str, recordings: Path, **rules: float) -> DeskOptions:
-    return DeskOptions(store_url=store_url, settings=Settings(file=PROJECT / "config" / "respectline.yaml"),
+    """The shipped policy; pages in English for a client that sends no ``Accept-Language`` (the shipped
+    config's ``language.default`` is nl), so tests read the message ids; tests of languages send one."""
+    return DeskOptions(store_url=store_url, settings=Settings(file=PROJECT / "config" / "respectline.yaml",
+                                                              language=LanguageSettings(default="en")),
                        policy=shipped_policy(), recordings=(recordings,),
                        rules=SessionRules(**rules))  # type: ignore[arg-type]
 

@@ -7,6 +7,26 @@
     return;
   }
 
+  // A keyboard user on a link of a part being refreshed keeps their place: the same link (same href)
+  // in the new rows gets the focus back, instead of the focus falling to the top of the page.
+  function focusOf(part) {
+    var active = document.activeElement;
+    return active && active !== part && part.contains(active) ? active.getAttribute("href") : null;
+  }
+
+  function refocus(part, href) {
+    if (href === null) {
+      return;
+    }
+    var links = part.querySelectorAll("a[href]");
+    for (var i = 0; i < links.length; i += 1) {
+      if (links[i].getAttribute("href") === href) {
+        links[i].focus();
+        return;
+      }
+    }
+  }
+
   function follow(part) {
     var status = document.getElementById(part.getAttribute("data-status"));
     var busy = false;
@@ -28,15 +48,19 @@
         })
         .then(function (html) {
           if (html !== null) {
+            var kept = focusOf(part);
             part.innerHTML = html;  // rendered and escaped by the desk
+            refocus(part, kept);
             if (status) {
-              status.textContent = "Updated at " + new Date().toLocaleTimeString() + ".";
+              // The page gives the words in its language; the time is the browser's, written the page's way.
+              status.textContent = (status.getAttribute("data-updated") || "Updated at {time}.")
+                .replace("{time}", new Date().toLocaleTimeString(document.documentElement.lang || undefined));
             }
           }
         })
         .catch(function () {
           if (status) {
-            status.textContent = "The desk cannot be reached; retrying.";
+            status.textContent = status.getAttribute("data-offline") || "The desk cannot be reached; retrying.";
           }
         })
         .then(function () {

@@ -1,0 +1,61 @@
+"""A case's timeline as the desk shows it, in the reader's language.
+
+The police report (``reports.incident_report.timeline``) keeps its English wording: it is a document
+handed over as it is. The desk builds the same entries from the same rows with words from the
+catalogs: the call, the agent's flags and the case's events, oldest first.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from agi_scripts.desk.i18n import N_, Catalog
+from agi_scripts.storage import Case
+from agi_scripts.storage.base import Call, Incident
+
+EVENT_WORDS: Mapping[str, str] = {
+    "case_opened": N_("case opened"), "warn": N_("caller warned"), "disconnect": N_("call ended by Respectline"),
+    "transfer": N_("caller transferred to the team"), "agent_paused": N_("agent paused to recover"),
+    "assigned": N_("case assigned"), "note": N_("note"), "closed": N_("case closed"),
+    "routed": N_("repeat call routed to the team"),
+}
+ACTION_WORDS: Mapping[str, str] = {"warn": N_("warned"), "disconnect": N_("call ended"),
+                                   "transfer": N_("transferred to the team")}
+"""What the caller got when the agent flagged the call (an incident's ``action``)."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    at: dt.datetime
+    what: str
+    detail: str
+    by: str | None
+
+
+def action_words(action: str | None, gettext: Callable[[str], str]) -> str:
+    if not action:
+        return ""
+    return gettext(ACTION_WORDS.get(action, action))
+
+
+def case_timeline(case: Case, call: Call | None, incidents: Sequence[Incident], catalog: Catalog,
+                  category: Callable[[str], str], outcome: Callable[[str], str]) -> tuple[Entry, ...]:
+    """``category`` and ``outcome`` name a category or outcome id in the reader's language."""
+    _ = catalog.gettext
+    entries: list[Entry] = []
+    if call is not None:
+        entries.append(Entry(call.started_at, _("call started"),
+                             _("caller entered queue %(queue)s") % {"queue": call.queue}, None))
+    for incident in incidents:
+        response = action_words(incident.action, _) or _("not recorded")
+        entries.append(Entry(incident.at, _("agent flagged %(category)s") % {"category": category(incident.category)},
+                             _("flag %(number)s in this call; Respectline's response: %(response)s")
+                             % {"number": incident.number_in_call, "response": response}, incident.agent))
+    for event in case.events:
+        detail = outcome(event.detail) if event.action == "closed" and event.detail else event.detail
+        entries.append(Entry(event.at, _(EVENT_WORDS.get(event.action, event.action)), detail, event.author))
+    if call is not None and call.ended_at is not None:
+        entries.append(Entry(call.ended_at, _("call ended"), call.outcome or "", None))
+    return tuple(sorted(entries, key=lambda entry: entry.at))
