@@ -228,11 +228,34 @@ _V5 = (
     "CREATE INDEX compliment_follow_ups_open ON compliment_follow_ups (closed_at, id)",
 )
 
-# Version 6: when a desk user chose their interface language. Until they do (NULL) the desk follows
-# their browser's language; users made with a language other than the old default had chosen it.
-_V6 = (
-    "ALTER TABLE desk_users ADD COLUMN language_chosen_at {time}",
-    "UPDATE desk_users SET language_chosen_at = created_at WHERE language <> 'en'",
+# Version 10: thank-you rounds (``flows/appreciation.yaml``, ``storage.appreciation``): one row per round and
+# agent (how far their delivery got, their reply), and the messages managers recorded on the manager's line.
+_V10 = (
+    """CREATE TABLE appreciation_deliveries (
+        id            {id},
+        round_id      TEXT NOT NULL,
+        agent         TEXT NOT NULL,
+        agent_name    TEXT NOT NULL,
+        status        TEXT NOT NULL CHECK (status IN ('waiting', 'ringing', 'reached', 'missed', 'skipped')),
+        tries         INTEGER NOT NULL DEFAULT 0,
+        next_try_at   {time},
+        first_try_at  {time},
+        reached_at    {time},
+        reply_path    TEXT,
+        reply_at      {time},
+        detail        TEXT NOT NULL DEFAULT '',
+        updated_at    {time} NOT NULL,
+        UNIQUE (round_id, agent)
+    )""",
+    "CREATE INDEX appreciation_deliveries_round ON appreciation_deliveries (round_id, status)",
+    """CREATE TABLE appreciation_recordings (
+        round_id     TEXT NOT NULL,
+        language     TEXT NOT NULL,
+        path         TEXT NOT NULL,
+        manager      TEXT NOT NULL,
+        recorded_at  {time} NOT NULL,
+        PRIMARY KEY (round_id, language)
+    )""",
 )
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -248,9 +271,9 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(5, "compliment screening: state, reasons, review, follow-ups of low ratings",
               tuple(statement.format_map(_SQLITE_TYPES) for statement in _V5),
               tuple(statement.format_map(_POSTGRESQL_TYPES) for statement in _V5)),
-    Migration(6, "the desk: when a user chose their interface language",
-              tuple(statement.format_map(_SQLITE_TYPES) for statement in _V6),
-              tuple(statement.format_map(_POSTGRESQL_TYPES) for statement in _V6)),
+    Migration(10, "thank-you rounds: each agent's delivery and reply, the managers' recorded messages",
+              tuple(statement.format_map(_SQLITE_TYPES) for statement in _V10),
+              tuple(statement.format_map(_POSTGRESQL_TYPES) for statement in _V10)),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -23,7 +23,7 @@ from tests.support.postgres_server import PostgresServer
 
 TABLES = {"calls", "compliments", "cases", "case_events", "incidents", "agent_pauses", "pending_erasures",
           "desk_users", "desk_sessions", "desk_login_failures", "desk_secrets", "audit_log",
-          "transcripts", "compliment_follow_ups"}
+          "transcripts", "compliment_follow_ups", "appreciation_deliveries", "appreciation_recordings"}
 
 
 def tables_of(path: Path) -> set[str]:
