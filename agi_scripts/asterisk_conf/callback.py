@@ -30,6 +30,8 @@ def callback_dialplan(bundle: Bundle) -> str:
                 f"; [{CONTEXT}] is not generated.\n")
     caller_id = f" same => n,Set(CALLERID(all)={settings.caller_id} <{settings.caller_id}>)\n" \
         if settings.caller_id else ""
+    dial = settings.dialplan_dial("RL_CALLBACK_TO")
+    gosub_args = "${RL_CALLBACK}^${RL_CALLBACK_CALLER_LANG}"
     return f"""
 ; Call back from the desk: AMI Originate rings the staff member's phone into this context. They hear a
 ; short intro; then the caller is dialled through callback.dial ({settings.dial}).
@@ -41,7 +43,7 @@ exten => s,1,Set(RL_CALLBACK=${{FILTER({_HEX},${{RL_CALLBACK}})}})
  same => n,GotoIf($["${{RL_CALLBACK_TO}}" = ""]?done)
  same => n,Answer()
  same => n,Playback(respectline/${{RL_CALLBACK_LANG}}/callback_intro)
-{caller_id} same => n,Dial({settings.dialplan_dial("RL_CALLBACK_TO")},{round(settings.ring_caller)},U({ANSWERED_CONTEXT}^${{RL_CALLBACK}}^${{RL_CALLBACK_CALLER_LANG}}))
+{caller_id} same => n,Dial({dial},{round(settings.ring_caller)},U({ANSWERED_CONTEXT}^{gosub_args}))
  same => n(done),Hangup()
 exten => h,1,UserEvent(RespectlineCallback,Callback: ${{RL_CALLBACK}},Step: hung_up,DialStatus: ${{DIALSTATUS}})
 

@@ -1,5 +1,5 @@
 """The desk's Prometheus metrics: every request by route template and status, its time to the first byte,
-the live streams open now, and refused logins; ``GET /metrics`` answers them with the process's others.
+the live streams open now, and refused logins; ``GET /metrics`` answers them (``ground.metrics.DESK_REGISTRY``).
 
 One ASGI middleware sees every answer, so no page has to remember to report. Routes are counted by their
 template (``/cases/{case_id}``), never by the path asked for: a case number, a user name or a scanner's
@@ -63,4 +63,4 @@ class DeskMetrics:
 
 
 async def metrics_page(_request: Request) -> Response:
-    return Response(metrics.exposition(), media_type=metrics.CONTENT_TYPE)
+    return Response(metrics.exposition(metrics.DESK_REGISTRY), media_type=metrics.CONTENT_TYPE)

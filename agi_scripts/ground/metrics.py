@@ -9,8 +9,9 @@ Labels carry only bounded, non-personal values: script names of the route table,
 abuse policy, route templates, status codes. Never a caller number, a name or a raw path. Label values
 come from a fixed set or are cut (``bounded``) so a hostile peer cannot grow the series without end.
 
-All of one process share one ``REGISTRY`` (several servers started by one test process add up, as a
-process's counters should). Counters only go up; tests read differences.
+The FastAGI server's metrics live in ``REGISTRY``, the desk's in ``DESK_REGISTRY``: each process answers
+its own. Several servers started by one test process add up, as a process's counters should. Counters
+only go up; tests read differences.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 REGISTRY = CollectorRegistry(auto_describe=True)
+DESK_REGISTRY = CollectorRegistry(auto_describe=True)
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 _LABEL = re.compile(r"^[A-Za-z0-9_.:{}/-]{1,64}$")
@@ -53,15 +55,16 @@ OUTBOX_BACKLOG = Gauge("respectline_outbox_backlog", "Flags waiting in the outbo
 # ---------------------------------------------------------------- the desk
 
 DESK_REQUESTS = Counter("respectline_desk_requests", "Desk HTTP requests, by route template, method and status",
-                        ["route", "method", "status"], registry=REGISTRY)
+                        ["route", "method", "status"], registry=DESK_REGISTRY)
 DESK_SECONDS = Histogram("respectline_desk_request_duration_seconds",
                          "Desk time to the first byte of the answer, per route template", ["route"],
-                         buckets=REQUEST_BUCKETS, registry=REGISTRY)
-DESK_STREAMS = Gauge("respectline_desk_live_streams", "Live inbox and live view streams open now", registry=REGISTRY)
+                         buckets=REQUEST_BUCKETS, registry=DESK_REGISTRY)
+DESK_STREAMS = Gauge("respectline_desk_live_streams", "Live inbox and live view streams open now",
+                     registry=DESK_REGISTRY)
 DESK_FAILED_LOGINS = Counter("respectline_desk_failed_logins", "Desk logins refused (wrong name or password, "
-                             "throttled, expired form)", ["reason"], registry=REGISTRY)
+                             "throttled, expired form)", ["reason"], registry=DESK_REGISTRY)
 CALLBACKS = Counter("respectline_desk_callbacks", "Calls back from the desk, by outcome", ["outcome"],
-                    registry=REGISTRY)
+                    registry=DESK_REGISTRY)
 
 
 def bounded(metric: str, label: str, value: str) -> str:
@@ -76,9 +79,9 @@ def bounded(metric: str, label: str, value: str) -> str:
     return value
 
 
-def exposition() -> bytes:
-    """The text ``GET /metrics`` answers."""
-    return generate_latest(REGISTRY)
+def exposition(registry: CollectorRegistry = REGISTRY) -> bytes:
+    """The text ``GET /metrics`` answers (the server's; the desk passes ``DESK_REGISTRY``)."""
+    return generate_latest(registry)
 
 
 # ---------------------------------------------------------------- what the packages report

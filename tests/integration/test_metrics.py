@@ -131,6 +131,7 @@ def test_metrics_are_answered_on_the_health_port_too_and_other_paths_are_not_fou
         status, content_type, body = fetch(health_port)
         assert status == 200 and content_type.startswith("text/plain") and "version=" in content_type
         assert "# TYPE respectline_sessions_active gauge" in body and "# TYPE respectline_flags_total counter" in body
+        assert "respectline_desk_" not in body  # the desk's metrics are the desk process's own
         status, _type, body = fetch(health_port, method="HEAD")
         assert status == 200 and body == ""
         assert fetch(health_port, "/metricsX")[0] == 404
