@@ -17,6 +17,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from agi_scripts.config.settings import Settings
+from agi_scripts.ground import call_spool
 from agi_scripts.reports.moments import shown_local_with_zone
 from agi_scripts.reports.transcripts import transcript_heading, transcript_lines, transcripts_of
 from agi_scripts.reports.views import caller_shown, priority_name
@@ -184,6 +185,18 @@ def _evidence_fields(evidence: Evidence) -> tuple[Fieldline, ...]:
     if evidence.exists:
         fields.append(Fieldline("Size", f"{evidence.size} bytes"))
         fields.append(Fieldline("SHA-256", evidence.sha256 or "", verbatim=True))
+    return tuple(fields) + _direction_fields(evidence.path)
+
+
+def _direction_fields(mixed: str) -> tuple[Fieldline, ...]:
+    """``recording.start: connect``: each side of the call in its own file beside the mixed one, with
+    its own SHA-256 (``ground.call_spool`` names them)."""
+    fields: list[Fieldline] = []
+    for side, path in zip(("Caller's side", "Agent's side"), call_spool.direction_files(Path(mixed))):
+        direction = evidence_of(str(path))
+        if direction.exists:
+            fields.append(Fieldline(f"{side} (file)", str(path), verbatim=True))
+            fields.append(Fieldline(f"{side} (SHA-256)", direction.sha256 or "", verbatim=True))
     return tuple(fields)
 
 
@@ -205,7 +218,8 @@ def _transcript_section(transcript: Transcript | None) -> tuple[Section, ...]:
 
 def _evidence_notes(evidence: Evidence) -> tuple[str, ...]:
     if evidence.path is None:
-        return ("Recording starts when an agent first flags a call; this case has no recording on file.",)
+        return ("Recording starts when an agent first flags a call, or when the agent answers "
+                "(abuse_policy.recording.start: connect); this case has no recording on file.",)
     if not evidence.exists:
         return ("The file was not found: it may not have been written, or it was deleted.",)
     return ("A copy of the file is the same recording when its SHA-256 (sha256sum FILE) equals the one above.",)

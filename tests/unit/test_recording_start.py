@@ -5,6 +5,7 @@ of the direction files."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import re
@@ -22,6 +23,7 @@ from agi_scripts.doctor.findings import Status
 from agi_scripts.ground import call_spool
 from agi_scripts.handlers.recordings import adopt_spool, call_spool_problem, evidence_file
 from agi_scripts.privacy.retention import RecordingFile, plan_purge
+from agi_scripts.reports.incident_report import Labels, build_incident_report, markdown
 from agi_scripts.cli.main import main as respectline
 from agi_scripts.storage import CaseToOpen, Escalation, Store
 from agi_scripts.storage.base import Case, utc_now
@@ -295,3 +297,20 @@ def test_erasure_deletes_the_direction_files_with_the_evidence_and_keeps_them_wi
     answer = json.loads(capsys.readouterr().out)
     assert answer["recordings_deleted"] == [] and all(f.exists() for f in kept)
     assert sorted(k["path"] for k in answer["recordings_kept_as_evidence"]) == sorted(str(f) for f in kept)
+
+
+def test_the_incident_report_hashes_each_side_beside_the_mixed_evidence(
+        store: Store, config_tree: ConfigTree) -> None:
+    recordings = config_tree.root / "var" / "recordings"
+    mixed, caller_side, agent_side = _evidence_with_directions(recordings, "6.1")
+    caller_side.write_bytes(b"RIFF caller's words")
+    case_id = _closed_case_long_ago(store, "6.1", "+32470123456", mixed, closed=False)
+    case = store.get_case(case_id)
+    assert case is not None
+    report = markdown(build_incident_report(store, case, load_bundle(config_tree.config).settings, Labels(), utc_now()))
+    assert str(caller_side) in report and str(agent_side) in report
+    assert hashlib.sha256(b"RIFF caller's words").hexdigest() in report
+    assert hashlib.sha256(b"RIFF....WAVE").hexdigest() in report  # the mixed file's and the agent's
+    agent_side.unlink()  # a first_flag recording has no sides: nothing claimed
+    report = markdown(build_incident_report(store, case, load_bundle(config_tree.config).settings, Labels(), utc_now()))
+    assert str(agent_side) not in report and str(caller_side) in report
