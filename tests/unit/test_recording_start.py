@@ -314,3 +314,16 @@ def test_the_incident_report_hashes_each_side_beside_the_mixed_evidence(
     agent_side.unlink()  # a first_flag recording has no sides: nothing claimed
     report = markdown(build_incident_report(store, case, load_bundle(config_tree.config).settings, Labels(), utc_now()))
     assert str(agent_side) not in report and str(caller_side) in report
+
+
+def test_privacy_export_lists_and_copies_both_sides_of_the_evidence(
+        store: Store, store_url: str, config_tree: ConfigTree, tmp_path: Path) -> None:
+    recordings = config_tree.root / "var" / "recordings"
+    files = _evidence_with_directions(recordings, "7.1")
+    _closed_case_long_ago(store, "7.1", "+32470123456", files[0], closed=False)
+    out, copies = tmp_path / "export.json", tmp_path / "copies"
+    assert respectline(["privacy", "export", "--caller", "+32470123456", "--out", str(out), "--copy-recordings",
+                        str(copies), "--config", str(config_tree.config), "--db", store_url]) == 0
+    exported = json.loads(out.read_text())
+    assert sorted(r["path"] for r in exported["recordings"]) == sorted(str(f) for f in files)
+    assert len(list(copies.iterdir())) == 3
