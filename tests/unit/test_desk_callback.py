@@ -5,6 +5,7 @@ section's checks and the dialplan it generates. The real call is tested in tests
 from __future__ import annotations
 
 import dataclasses
+import io
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from agi_scripts.policy.callback import CallbackRefused, CallbackRequest
 from agi_scripts.sandbox.asterisk import free_port
 from agi_scripts.storage import Store
 from agi_scripts.storage.desk import DeskStore
+from tests.support.cli_runner import Cli
 from tests.support.config_errors import errors_of, only
 from tests.support.config_tree import ConfigTree
 from tests.support.desk import CHEAP_HASHER, World, desk_options, fill, log_in
@@ -248,3 +250,22 @@ def test_bad_ring_times_and_caller_id_are_refused(config_tree: ConfigTree) -> No
     errors = errors_of(config_tree)
     assert only(errors, "ring_staff")
     assert only(errors, "is not a phone number").hint.startswith("digits")
+
+
+def test_desk_set_phone_and_add_user_check_the_endpoint(cli: Cli, store: Store,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    DeskStore(store).add_user("kim", "security", "hash", team="security")
+    assert "phone of kim set to PJSIP/security1" in cli.ok("desk", "set-phone", "kim", "PJSIP/security1")
+    user = DeskStore(store).user_named("kim")
+    assert user is not None and user.phone == "PJSIP/security1"
+    code, _out, err = cli.run("desk", "set-phone", "kim", "PJSIP/a&PJSIP/b")
+    assert code == 2 and "endpoint such as" in err
+    code, _out, err = cli.run("desk", "set-phone", "nobody", "PJSIP/x")
+    assert code == 1 and "no desk user named 'nobody'" in err
+    assert "phone of kim removed" in cli.ok("desk", "set-phone", "kim", "")
+    user = DeskStore(store).user_named("kim")
+    assert user is not None and user.phone is None
+    monkeypatch.setattr("sys.stdin", io.StringIO("a good long password\n"))
+    code, _out, err = cli.run("desk", "add-user", "lee", "--role", "supervisor", "--phone", "PJSIP/x,SIP/y")
+    assert code == 2 and "endpoint such as" in err
+    assert DeskStore(store).user_named("lee") is None
