@@ -8,11 +8,13 @@ catalogs: the call, the agent's flags and the case's events, oldest first.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from agi_scripts.desk.i18n import N_, Catalog
 from agi_scripts.storage import Case
+from agi_scripts.storage.rules import case_opened_detail
 from agi_scripts.storage.base import Call, Incident
 
 EVENT_WORDS: Mapping[str, str] = {
@@ -40,9 +42,29 @@ def action_words(action: str | None, gettext: Callable[[str], str]) -> str:
     return gettext(ACTION_WORDS.get(action, action))
 
 
+_PAUSE_DETAIL = re.compile(r"^(?P<agent>.+) for (?P<length>(?:\d+ h)?(?: ?\d+ min)?(?: ?\d+ s)?)$")
+"""The ladder's ``agent_paused`` detail: ``Agent One for 15 min``."""
+
+
+def _event_detail(case: Case, action: str, detail: str, catalog: Catalog, category: Callable[[str], str],
+                  outcome: Callable[[str], str], team_name: Callable[[str], str]) -> str:
+    """The details the server writes in English, in the reader's language; any other as it was written."""
+    _ = catalog.gettext
+    if action == "closed" and detail:
+        return outcome(detail)
+    if action == "case_opened" and detail == case_opened_detail(case.category, case.team):
+        return _("category %(category)s, team %(team)s") % {"category": category(case.category),
+                                                             "team": team_name(case.team)}
+    paused = _PAUSE_DETAIL.match(detail) if action == "agent_paused" else None
+    if paused:
+        return _("%(agent)s for %(length)s") % {"agent": paused["agent"], "length": paused["length"]}
+    return detail
+
+
 def case_timeline(case: Case, call: Call | None, incidents: Sequence[Incident], catalog: Catalog,
-                  category: Callable[[str], str], outcome: Callable[[str], str]) -> tuple[Entry, ...]:
-    """``category`` and ``outcome`` name a category or outcome id in the reader's language."""
+                  category: Callable[[str], str], outcome: Callable[[str], str],
+                  team_name: Callable[[str], str]) -> tuple[Entry, ...]:
+    """``category``, ``outcome`` and ``team_name`` name an id in the reader's language."""
     _ = catalog.gettext
     entries: list[Entry] = []
     if call is not None:
@@ -54,7 +76,7 @@ def case_timeline(case: Case, call: Call | None, incidents: Sequence[Incident], 
                              _("flag %(number)s in this call; Respectline's response: %(response)s")
                              % {"number": incident.number_in_call, "response": response}, incident.agent))
     for event in case.events:
-        detail = outcome(event.detail) if event.action == "closed" and event.detail else event.detail
+        detail = _event_detail(case, event.action, event.detail, catalog, category, outcome, team_name)
         entries.append(Entry(event.at, _(EVENT_WORDS.get(event.action, event.action)), detail, event.author))
     if call is not None and call.ended_at is not None:
         entries.append(Entry(call.ended_at, _("call ended"), call.outcome or "", None))

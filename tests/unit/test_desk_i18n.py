@@ -18,6 +18,7 @@ from agi_scripts.config.desk_due import DueTimes
 from agi_scripts.desk import i18n, passwords
 from agi_scripts.desk.app import create_app
 from agi_scripts.desk.i18n import LANGUAGES, from_accept_language, read_catalog
+from agi_scripts.desk.timeline import case_timeline
 from agi_scripts.storage import Store
 from agi_scripts.storage.base import utc_now
 from agi_scripts.storage.desk import DeskStore
@@ -164,6 +165,7 @@ def test_a_user_chooses_their_language_and_keeps_it_whatever_the_browser(client:
     assert lang_of(inbox.text) == "nl" and "Inbox: Security" in inbox.text and "dringend" in inbox.text
     case = client.get(f"/cases/{world.security_case.id}")
     assert "Aan mij toewijzen" in case.text and "Bedreiging" in case.text and "zaak geopend" in case.text
+    assert "categorie Bedreiging, team Security" in case.text
     assert any(e.action == "language_chosen" and e.detail == "nl" for e in DeskStore(store).audit_entries(limit=20))
 
 
@@ -288,3 +290,21 @@ def test_filters_it_does_not_know_show_everything_of_the_own_team(client: TestCl
     page = client.get(f"/inbox?{query}")
     assert page.status_code == 200 and "<b>x</b>" not in page.text
     assert sorted(rows(page.text)) == sorted([world.security_case.id, *made.values()])  # never Special Care's
+
+
+def test_the_timeline_in_french(store: Store) -> None:
+    """The details the server writes in English read in the user's language; a note stays as written."""
+    opened = store.open_case(category="threat", team="security", priority=1, caller="", agent="Agent One",
+                             queue="support", call_id="t1")
+    store.add_case_event(opened.id, "agent_paused", "Agent One for 15 min")
+    store.add_case_event(opened.id, "note", "Rappelé, for 15 min", author="sec")
+    store.close_case(opened.id, "spoke_with_caller", author="sec")
+    case = store.get_case(opened.id)
+    assert case is not None
+    catalog = read_catalog("fr")
+    labels = {"threat": "Menace", "security": "Sécurité", "spoke_with_caller": "Entretien avec l'appelant"}
+    entries = case_timeline(case, None, [], catalog, labels.__getitem__, labels.__getitem__, labels.__getitem__)
+    assert [(e.what, e.detail) for e in entries] == [
+        ("dossier ouvert", "catégorie Menace, équipe Sécurité"), ("agent mis en pause pour récupérer",
+                                                                   "Agent One pour 15 min"),
+        ("note", "Rappelé, for 15 min"), ("dossier clôturé", "Entretien avec l'appelant")]
