@@ -22,6 +22,9 @@ from agi_scripts.desk.timeline import case_timeline
 from agi_scripts.storage import Store
 from agi_scripts.storage.base import utc_now
 from agi_scripts.storage.desk import DeskStore
+from agi_scripts.storage.migrations import MIGRATIONS, Migration
+from agi_scripts.storage.postgres import PostgresStore
+from agi_scripts.storage.sqlite import SqliteStore
 from tests.support.config_errors import errors_of, only
 from tests.support.config_tree import ConfigTree
 from tests.support.desk import CHEAP_HASHER, PASSWORD, World, csrf_of, desk_options, fill, log_in
@@ -308,3 +311,32 @@ def test_the_timeline_in_french(store: Store) -> None:
         ("dossier ouvert", "catégorie Menace, équipe Sécurité"), ("agent mis en pause pour récupérer",
                                                                    "Agent One pour 15 min"),
         ("note", "Rappelé, for 15 min"), ("dossier clôturé", "Entretien avec l'appelant")]
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_users_made_before_migration_6_keep_a_language_they_were_given(
+        backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    """``add-user --language fr`` before version 6 had chosen French; the old default, English, was
+    nobody's choice: after the upgrade those users get their browser's language until they choose."""
+    url = f"sqlite:///{tmp_path / 's.sqlite'}" if backend == "sqlite" else request.getfixturevalue("postgres_url")
+
+    def at_version(migrations: tuple[Migration, ...]) -> SqliteStore | PostgresStore:
+        if backend == "sqlite":
+            return SqliteStore(str(tmp_path / "s.sqlite"), migrations=migrations)
+        return PostgresStore(url, migrations=migrations)
+
+    made = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.timezone.utc)
+    old = at_version(MIGRATIONS[:5])
+    with old.dialect.write() as tx:
+        for name, language in (("fr1", "fr"), ("en1", "en")):
+            tx.insert("INSERT INTO desk_users (name, role, password_hash, team, language, created_at)"
+                      " VALUES (?, 'security', 'x', 'security', ?, ?)", (name, language, made))
+    old.close()
+    upgraded = at_version(MIGRATIONS)
+    try:
+        desk = DeskStore(upgraded)
+        french, english = desk.user_named("fr1"), desk.user_named("en1")
+        assert french is not None and french.language == "fr" and french.language_chosen_at == made
+        assert english is not None and english.language_chosen_at is None
+    finally:
+        upgraded.close()
