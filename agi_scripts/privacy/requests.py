@@ -263,11 +263,19 @@ def inside_folder(path: Path, folder: Path) -> bool:
 
 
 def recordings_of(records: CallerRecords, recordings_dir: Path) -> list[str]:
-    """The recordings held for this caller (compliments, cases, flagged calls' evidence), each once, sorted."""
+    """The recordings held for this caller (compliments, cases, flagged calls' evidence, calls back), each
+    once, sorted."""
     paths = {c.recording for c in records.compliments if c.recording}
     paths |= {case.recording for case in records.cases if case.recording}
     paths |= {str(f) for incident in records.incidents for f in evidence_files(recordings_dir, incident.call_id)}
+    paths |= {str(f) for case in records.cases for f in callback_files(recordings_dir, case.id)}
     return sorted(paths)
+
+
+def callback_files(recordings_dir: Path, case_id: int) -> list[Path]:
+    """The desk's calls back of a case: ``callbacks/case-<id>-<n>.wav`` (kept and aged out with the case)."""
+    return sorted(path for path in (recordings_dir / "callbacks").glob(f"case-{int(case_id)}-*.wav")
+                  if path.is_file() and not path.is_symlink())
 
 
 def _evidence_kept_why(file: Path, retention: RetentionSettings, now: datetime, *, case: bool) -> str:

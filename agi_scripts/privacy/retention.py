@@ -1,8 +1,9 @@
 """Retention of recordings (GDPR storage limitation), as ``retention`` in respectline.yaml sets it.
 
-Only the two folders Respectline records into are swept, ``compliments/`` and ``evidence/`` under
-``paths.recordings``: anything else there (voicemail, an admin's own recordings) is not ours to
-delete. Every file in them falls in one of three kinds:
+Only the folders Respectline records into are swept, ``compliments/``, ``evidence/`` and
+``callbacks/`` under ``paths.recordings``: anything else there (voicemail, an admin's own recordings) is
+not ours to delete. A call back from the desk (``callbacks/case-<id>-<n>.wav``) is kept as its case's
+evidence is. Every other file falls in one of three kinds:
 - **case evidence**: the recording of a case. Kept while any case pointing at it is open or
   assigned, and for ``evidence_after_close`` after the last of them was closed.
 - **flag evidence without a case**: a call that was warned but never led to a case still has its
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -45,9 +47,11 @@ from agi_scripts.storage.base import UTC, Case, Compliment, Store, StoreError, a
 
 log = logging.getLogger("respectline.retention")
 
-RecordingKind = Literal["case_evidence", "flag_evidence", "compliment", "unknown"]
-SWEPT_FOLDERS = ("compliments", "evidence")
-"""The folders under ``paths.recordings`` that the handlers record into; nothing else is touched."""
+RecordingKind = Literal["case_evidence", "flag_evidence", "compliment", "callback", "unknown"]
+SWEPT_FOLDERS = ("compliments", "evidence", "callbacks")
+"""The folders under ``paths.recordings`` that Respectline records into; nothing else is touched."""
+CALLBACK_FILE = re.compile(r"^case-([0-9]{1,18})-[0-9a-f]{1,32}\.wav$")
+"""A call back from the desk (``desk.callback``): ``callbacks/case-<case id>-<call back id>.wav``."""
 
 
 @dataclass(frozen=True)
@@ -114,8 +118,13 @@ def plan_purge(files: Iterable[RecordingFile], *, cases: Sequence[Case], complim
     compliment_times = {_key(c.recording): c.created_at for c in compliments if c.recording}
     open_by_call = {case.call_id: case for case in cases if case.status != "closed"}
     evidence_dir = recordings_dir / "evidence"
+    callbacks_dir = recordings_dir / "callbacks"
+    cases_by_id = {case.id: case for case in cases}
     decisions = []
     for file in files:
+        if file.path.is_relative_to(callbacks_dir):
+            decisions.append(_callback_recording(file, cases_by_id, retention, now))
+            continue
         in_evidence = file.path.is_relative_to(evidence_dir)
         # A direction file (``<call>-caller.wav``, ``<call>-agent.wav``) lives and dies with its mixed file.
         mixed = call_spool.mixed_file_of(file.path) if in_evidence else file.path
@@ -174,6 +183,20 @@ def apply_retention(store: Store, recordings_dir: Path, retention: RetentionSett
              len(deleted), len(kept), len(failed), calls, incidents, cases, erasures.finished, erasures.waiting,
              erasures.failed)
     return PurgeSummary(tuple(deleted), kept, tuple(failed), calls, incidents, cases, erasures)
+
+
+def _callback_recording(file: RecordingFile, cases_by_id: dict[int, Case], retention: RetentionSettings,
+                        now: datetime) -> RetentionDecision:
+    """A call back lives as long as its case's evidence; one whose case is gone (or a file of another
+    name) ages out as a recording nobody flagged."""
+    match = CALLBACK_FILE.match(file.path.name)
+    case = cases_by_id.get(int(match.group(1))) if match else None
+    if case is None:
+        until = file.modified_at + timedelta(seconds=retention.unflagged_recordings)
+        return _by_age(file.path, "callback", until, now, "call back recording of no known case")
+    decision = _case_evidence(file.path, [case], retention, now)
+    return RetentionDecision(decision.path, "callback", decision.delete, decision.keep_until,
+                             decision.reason.replace("evidence of", "call back of"))
 
 
 def _case_evidence(path: Path, cases: Sequence[Case], retention: RetentionSettings,
