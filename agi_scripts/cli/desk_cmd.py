@@ -217,8 +217,9 @@ def run_users(args: argparse.Namespace) -> int:
         users = DeskStore(store).users()
     columns = (Column("name", "name"), Column("role", "role"), Column("team", "team"), Column("agent", "agent"),
                Column("language", "language"), Column("phone", "phone"))
-    rows = [{"name": u.name, "role": u.role, "team": u.team, "agent": u.agent, "language": u.language,
-             "phone": u.phone} for u in users]
+    # A user who never chose a language sees the desk in their browser's.
+    rows = [{"name": u.name, "role": u.role, "team": u.team, "agent": u.agent,
+             "language": u.language if u.language_chosen_at else "browser's", "phone": u.phone} for u in users]
     sys.stdout.write(table(columns, rows, empty="no desk users"))
     return 0
 

@@ -5,6 +5,7 @@ inbox filters, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import datetime as dt
+import io
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +26,7 @@ from agi_scripts.storage.desk import DeskStore
 from agi_scripts.storage.migrations import MIGRATIONS, Migration
 from agi_scripts.storage.postgres import PostgresStore
 from agi_scripts.storage.sqlite import SqliteStore
+from tests.support.cli_runner import Cli
 from tests.support.config_errors import errors_of, only
 from tests.support.config_tree import ConfigTree
 from tests.support.desk import CHEAP_HASHER, PASSWORD, World, csrf_of, desk_options, fill, log_in
@@ -340,3 +342,11 @@ def test_users_made_before_migration_6_keep_a_language_they_were_given(
         assert english is not None and english.language_chosen_at is None
     finally:
         upgraded.close()
+
+
+def test_desk_users_says_whose_language_follows_the_browser(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, extra in (("Lia", ["--language", "fr"]), ("Bo", [])):
+        monkeypatch.setattr("sys.stdin", io.StringIO("a good long password\n"))
+        cli.ok("desk", "add-user", name, "--role", "security", *extra)
+    lines = {line.split()[0]: line for line in cli.ok("desk", "users").splitlines() if line.strip()}
+    assert lines["Lia"].split()[-1] == "fr" and lines["Bo"].split()[-1] == "browser's"
