@@ -18,12 +18,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"respectline {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    from agi_scripts.cli import (asterisk_conf_cmd, cases_cmd, demo_cmd, desk_cmd, doctor_cmd, privacy_cmd,
-                                 prompts_cmd, report_cmd, serve_cmd, transcribe_cmd, validate_cmd)
+    from agi_scripts.cli import (asterisk_conf_cmd, cases_cmd, compliments_cmd, demo_cmd, desk_cmd, doctor_cmd,
+                                 privacy_cmd, prompts_cmd, report_cmd, serve_cmd, transcribe_cmd, validate_cmd)
 
     # One module per sub-command, each with ``register(subparsers)``.
-    for module in (validate_cmd, serve_cmd, prompts_cmd, asterisk_conf_cmd, report_cmd, cases_cmd, privacy_cmd, demo_cmd,
-                   doctor_cmd, desk_cmd, transcribe_cmd):
+    for module in (validate_cmd, serve_cmd, prompts_cmd, asterisk_conf_cmd, report_cmd, cases_cmd, compliments_cmd,
+                   privacy_cmd, demo_cmd, doctor_cmd, desk_cmd, transcribe_cmd):
         module.register(commands)
     return parser
 

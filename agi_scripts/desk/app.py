@@ -41,6 +41,7 @@ from agi_scripts.desk.i18n import N_, Catalog, Language
 from agi_scripts.desk.timeline import action_words, case_timeline
 from agi_scripts.desk.callback import offer as callback_offer
 from agi_scripts.desk.callback import routes as callback_routes
+from agi_scripts.desk.review_pages import routes as review_routes
 from agi_scripts.desk.metrics import DeskMetrics, metrics_page
 from agi_scripts.desk.passwords import hash_password, needs_rehash, verify_password, verify_unknown_user
 from agi_scripts.desk.proxy_login import ProxyLogin, login_by_header, named_user
@@ -50,6 +51,7 @@ from agi_scripts.reports.incident_report import Labels, build_incident_report
 from agi_scripts.reports.views import WITHHELD, caller_shown, priority_name
 from agi_scripts.storage import Case, Store, StoreError, open_store
 from agi_scripts.storage.base import utc_now
+from agi_scripts.storage.screening import ScreeningStore
 from agi_scripts.storage.desk import DeskSession, DeskStore, DeskUser, InboxCase, InboxFilter, Role
 
 HERE = Path(__file__).resolve().parent
@@ -170,6 +172,7 @@ def _nav(user: DeskUser | None, path: str) -> list[dict[str, Any]]:
         links.append(("/inbox", N_("Inbox")))
     if user.role == "supervisor":
         links.append(("/live", N_("Live")))
+        links.append(("/review/compliments", "Compliments to review"))
     if user.role == "agent":
         links += [("/my/compliments", N_("My compliments")), ("/my/incidents", N_("My incidents"))]
     if user.role == "admin":
@@ -610,8 +613,7 @@ async def case_page(request: Request, desk: Desk, session: DeskSession) -> Respo
                       and user.disabled_at is None]
         has_recording = _servable(case, desk) is not None
         with i18n.rendering(catalog):
-            entries = case_timeline(case, call, incidents, catalog, desk.category, desk.outcome_label,
-                                    desk.team_name)
+            entries = case_timeline(case, call, incidents, catalog, desk.category, desk.outcome_label)
         return {"case": case, "caller": _caller_words(case.caller, catalog), "timeline": entries,
                 "audit": desk.desk.audit_of_case(case_id), "outcomes": desk.options.policy.case_outcomes,
                 "colleagues": colleagues, "has_recording": has_recording, "now": _now(),
@@ -817,7 +819,8 @@ async def my_compliments(request: Request, desk: Desk, session: DeskSession) -> 
     agent = session.user.agent or session.user.name
 
     def load() -> dict[str, Any]:
-        compliments = desk.store.list_compliments(agent=agent, limit=200)
+        # Only what the screening released: a held message or a low rating never shows here.
+        compliments = [found.compliment for found in ScreeningStore(desk.store).released_for_agent(agent, limit=200)]
         # Read here counts as heard, like the agents' line: a rating without a recording is delivered
         # once shown; one with a recording when it is played.
         desk.store.mark_compliments_delivered([c.id for c in compliments if not c.recording])
@@ -835,9 +838,10 @@ async def my_compliment_recording(request: Request, desk: Desk, session: DeskSes
     agent = session.user.agent or session.user.name
 
     def open_it() -> tuple[int, evidence.Slice, Path] | str:
-        compliment = desk.store.get_compliment(compliment_id) if compliment_id else None
-        if compliment is None or compliment.agent != agent:
+        found = ScreeningStore(desk.store).get(compliment_id) if compliment_id else None
+        if found is None or found.compliment.agent != agent or found.screening != "released":
             return "no such compliment of yours"
+        compliment = found.compliment
         try:
             path = evidence.checked_path(compliment.recording, desk.options.recordings)
             fd, size = evidence.open_recording(path)
@@ -946,6 +950,7 @@ def create_app(options: DeskOptions, store: Store | None = None) -> Starlette:
         Route("/cases/{case_id}/note", case_note, methods=["POST"]),
         Route("/cases/{case_id}/close", case_close, methods=["POST"]),
         *callback_routes(page, _case_for),
+        *review_routes(page),
         Route("/my/compliments", my_compliments),
         Route("/my/compliments/{compliment_id}/recording", my_compliment_recording),
         Route("/my/incidents", my_incidents),

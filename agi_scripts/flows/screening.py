@@ -28,6 +28,8 @@ MAX_WORDS_PER_LANGUAGE = 5000
 MAX_WORD_LENGTH = 100
 MAX_TRANSCRIPT_CHARS = 20_000
 """A transcript is checked on its first this many characters (a 30 s message is far shorter)."""
+NO_TRANSCRIPT_REASON = "spoken message without a transcript (transcription is off)"
+"""Held for this reason only, a message is decided again when a transcript comes after all."""
 _LANGUAGE = re.compile(r"^[a-z]{2,3}$")
 _WORD = re.compile(r"\w+")
 
@@ -68,7 +70,7 @@ class ScreeningRules:
         if transcription_on:
             return Decision("pending_transcript", "waiting for the transcript")
         if self.without_transcript == "hold":
-            return Decision("held", "spoken message without a transcript (transcription is off)")
+            return Decision("held", NO_TRANSCRIPT_REASON)
         return Decision("released")
 
     def matching_entry(self, transcript: str, language: str) -> str | None:

@@ -7,8 +7,9 @@ compliment's transcript arrives.
 - ``ComplimentScreener.on_compliment_transcript(compliment_id, text, language)``: the transcription
   worker calls it after saving a compliment's transcript; ``respectline serve`` wires it. It decides a
   compliment that is ``unscreened`` or ``pending_transcript``: held when the rating is low or a word of
-  the language's list is in ``text``, released otherwise. A compliment the team lead reviewed already
-  is never changed by a late transcript.
+  the language's list is in ``text``, released otherwise. A message held only because no transcript
+  could be made (transcription was off when it was left) is decided again too. A compliment the team
+  lead reviewed already is never changed by a late transcript.
 
 Both open the follow-up of a low rating (once). The rules come from the bundle in force when the
 decision is made (``flows/post_call.yaml``'s ``screening`` section, reloaded with the flows).
@@ -17,12 +18,15 @@ decision is made (``flows/post_call.yaml``'s ``screening`` section, reloaded wit
 from __future__ import annotations
 
 import logging
+import os
+import stat
 from collections.abc import Callable
+from pathlib import Path
 
 from agi_scripts.config.settings import Settings
-from agi_scripts.flows.screening import Decision, ScreeningRules
+from agi_scripts.flows.screening import NO_TRANSCRIPT_REASON, Decision, ScreeningRules
 from agi_scripts.storage.base import NotFound, Store
-from agi_scripts.storage.screening import ScreeningStore
+from agi_scripts.storage.screening import ScreenedCompliment, ScreeningStore
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +70,9 @@ class ComplimentScreener:
         if found is None:
             log.info("compliment %s is gone; its transcript decides nothing", compliment_id)
             return
-        if found.screening not in ("unscreened", "pending_transcript"):
+        waiting_for_words = found.screening == "held" and found.reason == NO_TRANSCRIPT_REASON \
+            and found.reviewed_by is None
+        if found.screening not in ("unscreened", "pending_transcript") and not waiting_for_words:
             return  # decided by the rating, or reviewed by the team lead: a transcript changes nothing
         rules = self.rules()
         compliment = found.compliment
@@ -76,6 +82,41 @@ class ComplimentScreener:
             screening.open_follow_up(compliment_id)
         try:
             screening.screen(compliment_id, decision.state, decision.reason,
-                             only_from=("unscreened", "pending_transcript"))
+                             only_from=("unscreened", "pending_transcript", *(("held",) if waiting_for_words else ())))
         except NotFound:
             log.info("compliment %s is gone; its transcript decides nothing", compliment_id)
+
+
+def delete_message(store: Store, compliment_id: int, *, by: str, role: str, reason: str,
+                   recordings_dir: Path) -> tuple[ScreenedCompliment, str | None]:
+    """The team lead deletes a compliment's message with a reason (audited): it is never played, its
+    file and transcript go, its rating stays in the reports. Returns the compliment and, when its file
+    could not be deleted, why (the store no longer points at it either way)."""
+    screening = ScreeningStore(store)
+    found, recording = screening.delete(compliment_id, by=by, role=role, reason=reason)
+    if recording is None:
+        return found, None
+    problem = _unlink_recording(Path(recording), recordings_dir)
+    # Its transcript goes with it, as for any recording the store is told is gone.
+    store.forget_recording(recording, reason=f"compliment {compliment_id} deleted by {by}")
+    if problem:
+        log.error("compliment %s: its recording %s was not deleted: %s", compliment_id, recording, problem)
+    return found, problem
+
+
+def _unlink_recording(path: Path, recordings_dir: Path) -> str | None:
+    """Delete a regular file inside the recordings folder; never a link, never anything outside it."""
+    try:
+        root = Path(os.path.realpath(recordings_dir))
+        if path.is_symlink():
+            return "a symbolic link; not followed"
+        folder = Path(os.path.realpath(path.parent))
+        if folder != root and root not in folder.parents:
+            return f"outside the recordings folder {recordings_dir}; delete it by hand"
+        target = folder / path.name
+        if target.exists() and not stat.S_ISREG(target.lstat().st_mode):
+            return "not a regular file; left alone"
+        target.unlink(missing_ok=True)
+    except OSError as error:
+        return str(error)
+    return None

@@ -372,6 +372,10 @@ def test_compliment_is_stored_for_the_member_and_heard_by_the_agent_on_the_agent
     assert compliment is not None and compliment.rating == 4
     assert compliment.agent == "Agent One"  # agents: names the device; not "Member agent1", not "Desk 7"
     assert compliment.recording is not None and contains_prompt(Path(compliment.recording), spoken).matched
+    # Spoken messages wait for the team lead while nothing transcribes them (screening.without_transcript).
+    must(subprocess.run([*RESPECTLINE, "compliments", "review", "release", str(compliment.id), "--by", "Team Lead",
+                         "--config", str(site.config), "--db", site.db_url], capture_output=True, text=True,
+                        env=_env(), timeout=60), "respectline compliments review release")
 
     own_line = phones.caller("agent1")  # the agent's own phone calls *88
     own_line.call("*88")
@@ -379,7 +383,7 @@ def test_compliment_is_stored_for_the_member_and_heard_by_the_agent_on_the_agent
     phones.wait_until(lambda: own_line.state is PeerState.DISCONNECTED, 90, "agents' line finished")
     phones.pump(0.3)
     assert own_line.last_recording is not None
-    assert contains_prompt(own_line.last_recording, site.prompt("agent_compliments_intro")).matched
+    assert contains_prompt(own_line.last_recording, site.prompt("agent_compliments_one_new")).matched
     assert contains_prompt(own_line.last_recording, spoken).matched
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from agi_scripts.policy.screening import ComplimentScreener
 from agi_scripts.storage.screening import ScreeningStore
 from tests.support.fake_channel import FakeChannel
 from tests.support.integration import Stack
@@ -95,3 +96,21 @@ def test_a_deleted_message_never_plays_and_its_file_is_gone(stack: Stack) -> Non
     assert sound not in played(line)
     assert "respectline/en/agent_compliments_no_older" in played(line)
 
+
+def test_a_transcript_with_a_listed_word_keeps_a_message_away_from_the_agent(stack: Stack) -> None:
+    """With transcription on, a message waits for its transcript; the worker's callback decides."""
+    config = stack.tree.config
+    config.write_text(config.read_text() + "\ntranscription:\n  model: base\n")  # a name: nothing is loaded here
+    assert stack.server.reload()
+    kind = leave_compliment(stack, ["1", "5", "1"], "1700000000.81")
+    rude = leave_compliment(stack, ["1", "5", "1"], "1700000000.82")
+    screening = ScreeningStore(stack.store)
+    assert [c.screening for c in screening.review_list()] == ["pending_transcript", "pending_transcript"]
+    assert "agent_compliments_none" in played(call_the_line(stack))[0]  # nothing before its transcript
+    # What the transcription worker does after saving each transcript (its real run is tested with it).
+    screener = ComplimentScreener(stack.store, lambda: stack.server.server.bundles.current.post_call.screening)
+    screener.on_compliment_transcript(kind, "Thank you, you were great", "en")
+    screener.on_compliment_transcript(rude, "Thanks for nothing, you idiot", "en")
+    line = call_the_line(stack)
+    assert message_of(stack, kind) in played(line) and message_of(stack, rude) not in played(line)
+    assert screening.get(rude).reason == "word list (en): idiot"  # type: ignore[union-attr]

@@ -17,6 +17,7 @@ from agi_scripts.desk.security import SessionRules
 from agi_scripts.flows.abuse_policy import AbusePolicy, load_abuse_policy
 from agi_scripts.storage import Case, Store
 from agi_scripts.storage.desk import DeskStore, Role
+from agi_scripts.storage.screening import ScreeningStore
 from tests.support.config_tree import PROJECT
 
 CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
@@ -91,6 +92,7 @@ def fill(store: Store, recordings: Path) -> World:
         compliment = store.start_compliment(call_id, agent=agent, queue="support", campaign=None)
         store.set_compliment_rating(compliment, 5)
         store.set_compliment_recording(compliment, str(tone(recordings / "compliments" / f"{call_id}.wav")))
+        ScreeningStore(store).screen(compliment, "released", "", only_from=("unscreened",))  # as its transcript would
         ids.append(compliment)
     return World(security_case, care_case, ids[0], ids[1])
 

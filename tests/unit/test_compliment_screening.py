@@ -238,3 +238,20 @@ def test_a_transcript_that_comes_before_the_end_of_the_call_is_kept(store: Store
     ComplimentScreener(store, lambda: rules).on_compliment_transcript(early, "you idiot", "en")
     assert screen_after_call(screening, rules, early, transcription=True) is None
     assert screening.get(early).screening == "held"  # type: ignore[union-attr]
+
+
+def test_a_message_held_for_want_of_a_transcript_is_decided_when_one_comes_after_all(
+        store: Store, rules: ScreeningRules) -> None:
+    screening = ScreeningStore(store)
+    screener = ComplimentScreener(store, lambda: rules)
+    kind = compliment(store, rating=5, recording="/r/kind.wav")
+    rude = compliment(store, rating=5, recording="/r/rude.wav")
+    low = compliment(store, rating=1, recording="/r/low.wav")
+    for compliment_id in (kind, rude, low):
+        screen_after_call(screening, rules, compliment_id, transcription=False)
+    screener.on_compliment_transcript(kind, "Merci beaucoup", "fr")
+    screener.on_compliment_transcript(rude, "Bedankt, sukkel", "nl-BE")
+    screener.on_compliment_transcript(low, "Thanks", "en")
+    assert screening.get(kind).screening == "released"  # type: ignore[union-attr]
+    assert screening.get(rude).reason == "word list (nl): sukkel"  # type: ignore[union-attr]
+    assert screening.get(low).reason == "rating 1 (at or below 2)"  # type: ignore[union-attr]  # the rating stands

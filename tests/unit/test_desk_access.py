@@ -65,12 +65,15 @@ def routes(world: World) -> list[tuple[str, str, dict[str, str], set[str]]]:
         ("GET", "/admin/users", {}, {"root"}),
         ("GET", "/live", {}, {"boss"}),
         ("GET", "/live/body", {}, {"boss"}),
+        ("GET", "/review/compliments", {}, {"boss"}),
         ("POST", f"/cases/{sec}/note", {"text": "called back"}, {"sec", "boss"}),
         ("POST", f"/cases/{care}/note", {"text": "called back"}, {"care", "boss"}),
         ("POST", f"/cases/{sec}/assign", {}, {"sec", "boss"}),
         ("POST", f"/cases/{care}/assign", {}, {"care", "boss"}),
         ("POST", f"/cases/{sec}/close", {"outcome": "no_contact"}, {"sec", "boss"}),
         ("POST", f"/cases/{care}/close", {"outcome": "spoke_with_caller"}, {"care", "boss"}),
+        ("POST", f"/review/compliments/{world.compliment_two}/release", {}, {"boss"}),
+        ("POST", "/review/follow-ups/999/close", {"note": "called back"}, {"boss"}),
     ]
 
 
