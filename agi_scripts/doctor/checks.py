@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from agi_scripts.asterisk_conf.callback import ANSWERED_CONTEXT as CALLBACK_ANSWERED_CONTEXT
+from agi_scripts.asterisk_conf.callback import CONTEXT as CALLBACK_CONTEXT
 from agi_scripts.asterisk_conf.generate import feature_name, prompt_sounds, sound_exists
 from agi_scripts.config.bundle import Bundle
 from agi_scripts.doctor.findings import Finding, fail, limited, ok, warn
@@ -105,7 +107,20 @@ def check_contexts(contexts: Mapping[str, Context], setup: Setup) -> list[Findin
     findings += _check_agent_codes(contexts["respectline-agent"], setup)
     findings += _check_agent_line(contexts, setup)
     findings += _check_call_recording(contexts, setup)
+    findings += _check_callback(contexts, setup)
     return findings
+
+
+def _check_callback(contexts: Mapping[str, Context], setup: Setup) -> list[Finding]:
+    """``callback.dial`` set: the desk's Originate needs the generated call back contexts."""
+    if not setup.bundle.settings.callback.enabled:
+        return []
+    missing = [name for name in (CALLBACK_CONTEXT, CALLBACK_ANSWERED_CONTEXT) if name not in contexts]
+    if not missing:
+        return [ok("dialplan", f"call back contexts {CALLBACK_CONTEXT} and {CALLBACK_ANSWERED_CONTEXT} are loaded")]
+    return [fail("dialplan", f"callback.dial is set but {limited(missing)} is not loaded: the desk's Call back "
+                             "would ring the staff phone into nothing",
+                 f"{setup.regenerate}\nthen: asterisk -rx \"dialplan reload\"")]
 
 
 def _check_call_recording(contexts: Mapping[str, Context], setup: Setup) -> list[Finding]:

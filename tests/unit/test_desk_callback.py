@@ -18,6 +18,9 @@ from agi_scripts.config.callback_settings import CallbackSettings
 from agi_scripts.config.settings import AmiSettings
 from agi_scripts.desk import passwords
 from agi_scripts.desk.app import create_app
+from agi_scripts.doctor import checks
+from agi_scripts.doctor.findings import Status
+from agi_scripts.doctor.parse import Context
 from agi_scripts.ground import metrics
 from agi_scripts.policy.callback import CallbackRefused, CallbackRequest
 from agi_scripts.sandbox.asterisk import free_port
@@ -25,7 +28,7 @@ from agi_scripts.storage import Store
 from agi_scripts.storage.desk import DeskStore
 from tests.support.cli_runner import Cli
 from tests.support.config_errors import errors_of, only
-from tests.support.config_tree import ConfigTree
+from tests.support.config_tree import PROJECT, ConfigTree
 from tests.support.desk import CHEAP_HASHER, World, desk_options, fill, log_in
 
 DIAL = "PJSIP/{number}@trunk"
@@ -269,3 +272,16 @@ def test_desk_set_phone_and_add_user_check_the_endpoint(cli: Cli, store: Store,
     code, _out, err = cli.run("desk", "add-user", "lee", "--role", "supervisor", "--phone", "PJSIP/x,SIP/y")
     assert code == 2 and "endpoint such as" in err
     assert DeskStore(store).user_named("lee") is None
+
+
+def test_doctor_fails_when_call_back_is_on_but_its_contexts_are_not_loaded(config_tree: ConfigTree) -> None:
+    config_tree.replace("config/respectline.yaml", '  dial: ""', f"  dial: {DIAL}")
+    setup = checks.Setup(load_bundle(config_tree.config), Path("cfg.yaml"), Path("/etc/asterisk/respectline"), {})
+    loaded = {name: Context(name) for name in ("respectline-callback", "respectline-callback-answered")}
+    [found] = checks._check_callback(loaded, setup)
+    assert found.status is Status.OK
+    [missing] = checks._check_callback({"respectline-callback": Context("respectline-callback")}, setup)
+    assert missing.status is Status.FAIL and "respectline-callback-answered" in missing.message
+    assert "respectline asterisk-conf" in missing.fix
+    off = checks.Setup(load_bundle(PROJECT / "config" / "respectline.yaml"), Path("cfg.yaml"), Path("/x"), {})
+    assert checks._check_callback({}, off) == []
