@@ -21,6 +21,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
+from agi_scripts.asterisk_conf.appreciation import MANAGERS_CONTEXT, appreciation_dialplan
 from agi_scripts.asterisk_conf.callback import callback_dialplan
 from agi_scripts.config.bundle import Bundle
 from agi_scripts.flows.campaigns import Campaign
@@ -82,6 +83,9 @@ def agi_url(agi_address: str) -> str:
 def extensions(bundle: Bundle, agi_address: str) -> str:
     codes = "#".join(feature_name(c) for c in bundle.abuse_policy.categories)
     line = bundle.settings.compliments.agent_line
+    # Thank-you rounds (flows/appreciation.yaml); the managers' line is dialled from the agents' phones.
+    rounds = appreciation_dialplan(bundle, agi_url(agi_address))
+    managers = f"include => {MANAGERS_CONTEXT}\n" if bundle.appreciation.enabled else ""
     return HEADER.format(source="config/respectline.yaml and flows/") + f"""\
 ; Send a call to a queue through Respectline from your own dialplan, for example:
 ;   exten => 100,1,Goto(respectline-queue,support,1)
@@ -129,14 +133,14 @@ exten => s,1,Set(DYNAMIC_FEATURES={codes})
 exten => s,1,StopMixMonitor()
  same => n,AGI({agi_url(agi_address)}/call_ended)
  same => n,Return()
-
+{rounds}
 ; The agents' line (compliments.agent_line): an agent hears the compliments callers left them.
 ; The agent is known by the device they call from (the channel's endpoint), never by a caller ID name.
 [respectline-agents]
 exten => {line},1,Answer()
  same => n,AGI({agi_url(agi_address)}/my_compliments)
  same => n,Hangup()
-"""
+{managers}"""
 
 
 def features(bundle: Bundle, agi_address: str) -> str:

@@ -13,6 +13,7 @@ from agi_scripts.config.bundle import Bundle, load_bundle
 from agi_scripts.config.settings import Settings, restart_required
 from agi_scripts.ground.errors import ConfigError, ValidationFailed
 from agi_scripts.notify import EmailNotifier, LadderMail, MailQueue
+from agi_scripts.policy.appreciation import AppreciationWorker
 from agi_scripts.policy.pauses import PauseKeeper
 from agi_scripts.privacy.spool_sweeper import SpoolSweeper
 from agi_scripts.privacy.sweeper import RetentionSweeper
@@ -77,6 +78,8 @@ def run_serve(args: argparse.Namespace) -> int:
     mail = MailQueue()
     outbox = Outbox(bundle.settings.spool_dir)
     keeper = _start_pause_keeper(bundle, store, outbox, mail)
+    # Thank-you rounds (flows/appreciation.yaml): agents rung between calls, on a thread of their own.
+    appreciation = _start_appreciation(config, bundle, store)
     # Retention periods and the recordings folder as at start; a change to them needs a restart.
     sweeper = RetentionSweeper(store, bundle.settings.recordings_dir, bundle.settings.retention)
     sweeper.start()
@@ -91,6 +94,7 @@ def run_serve(args: argparse.Namespace) -> int:
                      services=Services.offloaded(store, mail=mail, outbox=outbox), options=options, ready=announce)
     finally:
         keeper.stop()  # first: a late booking may still mail
+        appreciation.stop()  # unpauses the agents it was ringing
         mail.close(timeout=5.0)
         sweeper.stop()
         if transcription is not None:
@@ -151,6 +155,15 @@ def _start_pause_keeper(bundle: Bundle, store: Store, outbox: Outbox, mail: Mail
     keeper = PauseKeeper(store, bundle.settings.ami, outbox=outbox, notifier=notifier)
     keeper.start()
     return keeper
+
+
+def _start_appreciation(config: Path, bundle: Bundle, store: Store) -> AppreciationWorker:
+    if bundle.appreciation.rounds and not bundle.settings.ami.enabled:
+        logging.getLogger("respectline").warning(
+            "AMI is not configured (ami.username): thank-you rounds reach nobody")
+    worker = AppreciationWorker(store, bundle.settings.ami, bundle, config=config)
+    worker.start()
+    return worker
 
 
 def _log_email_settings(bundle: Bundle) -> None:

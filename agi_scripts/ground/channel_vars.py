@@ -28,5 +28,12 @@ RECORDING = "RL_RECORDING"
 RECORDING_NOTICE = "RL_RECORDING_NOTICE"
 """The recording notice's sound, played at queue entry when ``RL_RECORDING`` is set."""
 
+APPRECIATION_CALL = ("RL_APPRECIATION", "RL_APPRECIATION_SOUND", "RL_APPRECIATION_LANG", "RL_APPRECIATION_REPLY",
+                     "RL_APPRECIATION_REPLAYS", "RL_APPRECIATION_CHOICE", "RL_APPRECIATION_AGENT",
+                     "RL_APPRECIATION_INTRO")
+"""On an agent's (or, live, the manager's) channel during a thank-you call (``policy.appreciation``,
+``asterisk_conf.appreciation``): the delivery's token, the sound, the language, where a reply goes, the
+replays and the key pressed, the agent's phone and the intro the manager hears."""
+
 ALL = (ROUTE, NOTICE, MUSICCLASS, CAMPAIGN, LANGUAGE, OFFER_COMPLIMENT, TRANSFER, EVIDENCE, FLAGS,
-       RECORDING, RECORDING_NOTICE)
+       RECORDING, RECORDING_NOTICE, *APPRECIATION_CALL)

@@ -186,6 +186,8 @@ class _SipPeer:
         self.registered = False
         self.registration_code = 0
         self.calls: list[CallRecord] = []
+        self.invites_received = 0
+        """Every INVITE that reached this phone, the ones refused as busy too."""
         self._call: _PeerCall | None = None
         self._record: CallRecord | None = None
         self._recorder: pj.AudioMediaRecorder | None = None
@@ -311,6 +313,7 @@ class _SipPeer:
 
     def on_incoming_call(self, call_id: int) -> None:
         call = _PeerCall(self, self._account, call_id)
+        self.invites_received += 1
         if self._call is not None:  # one call at a time: a busy peer refuses the second
             param = pj.CallOpParam()
             param.statusCode = 486

@@ -1,0 +1,140 @@
+"""Thank-you rounds on the real Asterisk with pjsua2 phones (issue 17).
+
+Two agents, one busy with a customer. When the round starts the free agent is rung first and hears the
+message (audio correlation); the busy agent's phone gets no INVITE while its customer call lasts, and is
+rung within a few seconds after it ends. A caller entering the queue while an agent hears the message is
+not routed to that agent (they are paused in their queues), and is routed to them once the message ends.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from agi_scripts.sandbox.audio import contains_prompt
+from agi_scripts.sandbox.sip import PeerState, SipAgent, SipCaller, SipPhoneSystem
+from agi_scripts.sandbox.stack import RespectlineStack, StackOptions
+from agi_scripts.storage import open_store
+from agi_scripts.storage.appreciation import AppreciationStore
+from tests.support.appreciation import add_round, appreciation_flows, start_round
+from tests.support.e2e_stack import started
+
+pytestmark = pytest.mark.e2e
+
+PROMPT = "appreciation_thank_you"
+
+
+@dataclass
+class Stage:
+    stack: RespectlineStack
+    flows: Path
+    phones: SipPhoneSystem
+    agent1: SipAgent
+    agent2: SipAgent
+    caller1: SipCaller
+    caller2: SipCaller
+
+
+@pytest.fixture(scope="module")
+def stage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stage]:
+    folder = tmp_path_factory.mktemp("appreciation")
+    flows = appreciation_flows(folder, tries=2, retry_after="5s", ring_timeout="8s")
+    options = StackOptions(flows_dir=flows, agents={"agent1": ["support"], "agent2": ["billing"]},
+                           agent_names={"agent1": "Agent One", "agent2": "Agent Two"},
+                           callers=("caller1", "caller2"))
+    stack = started(options, folder)
+    try:
+        with SipPhoneSystem("127.0.0.1", stack.sip_port, record_dir=folder / "heard",
+                            log_path=folder / "pjsua.log") as phones:
+            agent1 = phones.agent("agent1", ring_delay=0.3)
+            agent2 = phones.agent("agent2", ring_delay=0.3)
+            caller1 = phones.caller("caller1", caller_id_number="+32471000001")
+            caller2 = phones.caller("caller2", caller_id_number="+32471000002")
+            phones.wait_until(lambda: agent1.registered and agent2.registered, 10, "agents registered")
+            yield Stage(stack, flows, phones, agent1, agent2, caller1, caller2)
+    finally:
+        stack.stop()
+
+
+def test_free_agent_first_busy_agent_after_the_customer_call(stage: Stage) -> None:
+    phones, agent1, agent2 = stage.phones, stage.agent1, stage.agent2
+    # Agent Two is busy with a customer on billing before the round starts.
+    stage.caller1.call(stage.stack.number("billing"))
+    phones.wait_until(lambda: agent2.state is PeerState.CONNECTED, 30, "agent2 talks to caller1")
+    assert agent2.invites_received == 1
+
+    start_round(stage.flows)
+    phones.wait_until(lambda: agent1.state is PeerState.CONNECTED, 20, "agent1 rung with the thank-you message")
+    assert agent1.invites_received == 1
+
+    # A caller entering support while Agent One listens waits: Agent One is paused in their queue.
+    stage.caller2.call(stage.stack.number("support"))
+    phones.wait_until(lambda: stage.caller2.state is PeerState.CONNECTED, 15, "caller2 answered by the queue")
+    phones.pump(6.0)
+    assert agent1.invites_received == 1, "a customer was routed to the agent hearing the message"
+    assert agent2.invites_received == 1, "the busy agent's phone got an INVITE during its customer call"
+    assert agent1.in_call
+
+    # The customer call ends: Agent Two is rung within a few seconds.
+    stage.caller1.hangup()
+    phones.wait_until(lambda: not agent2.in_call, 10, "agent2's customer call ended")
+    ended = time.monotonic()
+    phones.wait_until(lambda: agent2.invites_received == 2, 15, "agent2 rung after the customer call")
+    assert time.monotonic() - ended < 12
+
+    # Agent One's message ends (after "press 1 / press 2" and its wait): now caller2 reaches them.
+    phones.wait_until(lambda: not agent1.in_call, 60, "agent1's thank-you call ended")
+    first = agent1.calls[0].recording
+    assert first is not None
+    phones.pump(1.0)  # the recording's file is finished once the call is retired
+    assert contains_prompt(first, stage.stack.prompt_file(PROMPT, "en")), "agent1 did not hear the message"
+    phones.wait_until(lambda: agent1.invites_received == 2, 20, "caller2 routed to agent1 after the message")
+    stage.caller2.hangup()
+
+    phones.wait_until(lambda: not agent2.in_call and agent2.invites_received == 2, 60, "agent2's thank-you ended")
+    phones.pump(1.0)
+    second = agent2.calls[1].recording
+    assert second is not None and contains_prompt(second, stage.stack.prompt_file(PROMPT, "en"))
+
+    store = open_store(stage.stack.db_url)
+    try:
+        deliveries = {d.agent_name: d for d in AppreciationStore(store).deliveries("e2e-thanks")}
+    finally:
+        store.close()
+    assert {name: d.status for name, d in deliveries.items()} == {"Agent One": "reached", "Agent Two": "reached"}
+    assert deliveries["Agent One"].reached_at < deliveries["Agent Two"].reached_at  # type: ignore[operator]
+    assert all(d.tries == 1 for d in deliveries.values())
+
+
+def test_hang_up_mid_message_then_no_answer_is_missed_and_the_agent_unpaused(stage: Stage) -> None:
+    phones, agent1 = stage.phones, stage.agent1
+    before = agent1.invites_received
+    add_round(stage.flows, "e2e-again", to="[support]")
+    phones.wait_until(lambda: agent1.state is PeerState.CONNECTED, 20, "agent1 rung for the second round")
+    phones.pump(1.5)
+    agent1.hangup()  # cut off mid-message: not reached, tried again
+    agent1.auto_answer = False
+    try:
+        phones.wait_until(lambda: agent1.invites_received == before + 2, 30, "agent1 rung again")
+        phones.wait_until(lambda: not agent1.in_call, 30, "the unanswered try given up")
+        phones.pump(8.0)
+        assert agent1.invites_received == before + 2, "rung more than the configured 2 tries"
+        store = open_store(stage.stack.db_url)
+        try:
+            rounds = AppreciationStore(store)
+            missed = rounds.get("e2e-again", "PJSIP/agent1")
+            untouched = rounds.get("e2e-thanks", "PJSIP/agent1")
+        finally:
+            store.close()
+        assert missed is not None and (missed.status, missed.tries) == ("missed", 2)
+        assert untouched is not None and untouched.status == "reached"
+        # The pause of the last try was lifted: a customer reaches Agent One again.
+        stage.caller2.call(stage.stack.number("support"))
+        phones.wait_until(lambda: agent1.invites_received == before + 3, 30, "a customer routed to agent1 again")
+        stage.caller2.hangup()
+    finally:
+        agent1.auto_answer = True
