@@ -35,5 +35,11 @@ APPRECIATION_CALL = ("RL_APPRECIATION", "RL_APPRECIATION_SOUND", "RL_APPRECIATIO
 ``asterisk_conf.appreciation``): the delivery's token, the sound, the language, where a reply goes, the
 replays and the key pressed, the agent's phone and the intro the manager hears."""
 
+CALLBACK_CALL = ("RL_CALLBACK", "RL_CALLBACK_TO", "RL_CALLBACK_LANG", "RL_CALLBACK_CALLER_LANG",
+                 "RL_CALLBACK_RECORDING")
+"""On a staff member's channel during a call back from the desk (``policy.callback``,
+``asterisk_conf.callback``): its id, the caller's number (digits and +), the staff member's and the
+caller's language, where the conversation is recorded (inherited by the caller's channel)."""
+
 ALL = (ROUTE, NOTICE, MUSICCLASS, CAMPAIGN, LANGUAGE, OFFER_COMPLIMENT, TRANSFER, EVIDENCE, FLAGS,
-       RECORDING, RECORDING_NOTICE, *APPRECIATION_CALL)
+       RECORDING, RECORDING_NOTICE, *CALLBACK_CALL, *APPRECIATION_CALL)

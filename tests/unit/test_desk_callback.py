@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
 
+from agi_scripts.asterisk_conf.callback import callback_dialplan
 from agi_scripts.asterisk_conf.generate import generate
 from agi_scripts.config.bundle import load_bundle
 from agi_scripts.config.callback_settings import CallbackSettings
@@ -21,7 +23,7 @@ from agi_scripts.desk.app import create_app
 from agi_scripts.doctor import checks
 from agi_scripts.doctor.findings import Status
 from agi_scripts.doctor.parse import Context
-from agi_scripts.ground import metrics
+from agi_scripts.ground import channel_vars, metrics
 from agi_scripts.policy.callback import CallbackRefused, CallbackRequest
 from agi_scripts.sandbox.asterisk import free_port
 from agi_scripts.storage import Store
@@ -231,6 +233,8 @@ def test_call_back_on_generates_a_dialplan_that_filters_what_it_dials(config_tre
     assert "Playback(respectline/${RL_CALLBACK_LANG}/callback_intro)" in dialplan
     assert "exten => h,1,UserEvent(RespectlineCallback," in dialplan
     assert "recording_notice" in dialplan.split("[respectline-callback-answered]")[1]
+    assert callback_dialplan(bundle) in dialplan
+    assert set(re.findall(r"\bRL_[A-Z_]+", callback_dialplan(bundle))) == set(channel_vars.CALLBACK_CALL)
 
 
 @pytest.mark.parametrize(("dial", "fragment"), [
