@@ -53,6 +53,9 @@ class ScreeningRules:
     """Language -> the list's entries, each as its normalised words."""
     shown_words: dict[str, tuple[str, ...]] = field(default_factory=dict)
     """Language -> the entries as the admin wrote them (for reasons and listings), same order."""
+    by_first_word: dict[str, dict[str, tuple[int, ...]]] = field(default_factory=dict)
+    """Language -> first word of an entry -> the entries starting with it (their positions in ``words``):
+    a transcript is checked in one pass over its words, whatever the length of the list."""
 
     def needs_follow_up(self, rating: int | None) -> bool:
         return rating is not None and rating <= self.follow_up_ratings_at_or_below
@@ -77,13 +80,14 @@ class ScreeningRules:
         """The first entry of the language's list the transcript holds, as the admin wrote it."""
         language = base_language(language)
         entries = self.words.get(language, ())
+        starts = self.by_first_word.get(language, {})
         if not entries:
             return None
         spoken = normalised_words(transcript[:MAX_TRANSCRIPT_CHARS])
-        for entry, shown in zip(entries, self.shown_words[language]):
-            if _holds_in_a_row(spoken, entry):
-                return shown
-        return None
+        found = [index for position, word in enumerate(spoken) for index in starts.get(word, ())
+                 if spoken[position:position + len(entries[index])] == entries[index]]
+        # The earliest entry of the list that matched, so the reason does not depend on word order.
+        return self.shown_words[language][min(found)] if found else None
 
 
 def base_language(language: str) -> str:
@@ -98,9 +102,11 @@ def normalised_words(text: str) -> tuple[str, ...]:
     return tuple(_WORD.findall(plain.casefold()))
 
 
-def _holds_in_a_row(spoken: tuple[str, ...], entry: tuple[str, ...]) -> bool:
-    width = len(entry)
-    return any(spoken[start:start + width] == entry for start in range(len(spoken) - width + 1))
+def _first_word_index(entries: tuple[tuple[str, ...], ...]) -> dict[str, tuple[int, ...]]:
+    index: dict[str, list[int]] = {}
+    for position, entry in enumerate(entries):
+        index.setdefault(entry[0], []).append(position)
+    return {word: tuple(positions) for word, positions in index.items()}
 
 
 def load_screening(source: YamlFile, node: Node | None) -> ScreeningRules:
@@ -125,7 +131,8 @@ def load_screening(source: YamlFile, node: Node | None) -> ScreeningRules:
             continue
         entries, written = _word_list(source, value_node, language)
         words[language], shown[language] = entries, written
-    return ScreeningRules(hold, follow_up, without, words, shown)
+    return ScreeningRules(hold, follow_up, without, words, shown,
+                          {language: _first_word_index(entries) for language, entries in words.items()})
 
 
 def _word_list(source: YamlFile, node: Node, language: str) -> tuple[tuple[tuple[str, ...], ...], tuple[str, ...]]:

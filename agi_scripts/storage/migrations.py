@@ -212,8 +212,10 @@ _V5 = (
     "ALTER TABLE compliments ADD COLUMN screened_at {time}",
     "ALTER TABLE compliments ADD COLUMN reviewed_by TEXT",
     "ALTER TABLE compliments ADD COLUMN review_reason TEXT",
-    "CREATE INDEX compliments_agent_screening ON compliments (agent, screening, delivered_at)",
-    "CREATE INDEX compliments_screening ON compliments (screening, created_at)",
+    "CREATE INDEX compliments_agent_screening ON compliments (agent, screening, delivered_at, created_at)",
+    # The review list's index holds only what waits: the agents' line never scans it.
+    "CREATE INDEX compliments_waiting ON compliments (screening, created_at)"
+    " WHERE screening IN ('unscreened', 'pending_transcript', 'held')",
     """CREATE TABLE compliment_follow_ups (
         id             {id},
         compliment_id  {ref} NOT NULL UNIQUE REFERENCES compliments (id),

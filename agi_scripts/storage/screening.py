@@ -111,10 +111,8 @@ class ScreeningStore:
 
     def review_list(self, *, limit: int = 500) -> list[ScreenedCompliment]:
         """Compliments no agent may hear yet (held, waiting for a transcript, unscreened), oldest first."""
-        among, values = self.dialect.any_of(WAITING_STATES)
         with self.dialect.read() as tx:
-            rows = tx.rows(f"SELECT * FROM compliments WHERE screening {among} ORDER BY created_at, id LIMIT ?",
-                           (*values, limit))
+            rows = tx.rows(f"SELECT * FROM compliments WHERE {_WAITING} ORDER BY created_at, id LIMIT ?", (limit,))
         return [self._screened(row) for row in rows]
 
     # ------------------------------------------------------------ screening
@@ -239,6 +237,9 @@ class ScreeningStore:
                         closed_by=row["closed_by"], note=row["note"])
 
 
+_WAITING = "screening IN ('unscreened', 'pending_transcript', 'held')"
+"""``WAITING_STATES`` written out, as the partial index ``compliments_waiting`` (migration 5) is: the
+databases use that index only for the very same condition."""
 _PLAYABLE = "agent = ? AND screening = 'released' AND (rating IS NOT NULL OR recording IS NOT NULL)"
 """What an agent may hear: released, with a rating or a message."""
 
