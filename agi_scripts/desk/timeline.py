@@ -22,6 +22,11 @@ EVENT_WORDS: Mapping[str, str] = {
     "transfer": N_("caller transferred to the team"), "agent_paused": N_("agent paused to recover"),
     "assigned": N_("case assigned"), "note": N_("note"), "closed": N_("case closed"),
     "routed": N_("repeat call routed to the team"),
+    "callback_started": N_("call back started"), "callback_staff_answered": N_("call back: staff answered"),
+    "callback_staff_no_answer": N_("call back: staff phone not answered"),
+    "callback_caller_answered": N_("call back: caller answered"),
+    "callback_caller_no_answer": N_("call back: caller not reached"), "callback_ended": N_("call back ended"),
+    "callback_failed": N_("call back failed"), "callback_unfollowed": N_("call back no longer followed"),
 }
 ACTION_WORDS: Mapping[str, str] = {"warn": N_("warned"), "disconnect": N_("call ended"),
                                    "transfer": N_("transferred to the team")}
