@@ -135,7 +135,9 @@ def test_a_flagged_calls_evidence_holds_what_the_caller_said_before_the_first_fl
     phones.wait_until(lambda: caller.state is PeerState.DISCONNECTED, 40, "caller disconnected by the ladder")
     phones.wait_until(lambda: agent.state is PeerState.DISCONNECTED, 10, "agent leg ended")
     phones.pump(0.5)
-    assert len(wait_for_flags(phones, stack, uniqueid, 2)) in (2, 3)
+    lines = wait_for_flags(phones, stack, uniqueid, 2)
+    # The press that followed at once is one flag: counted as a duplicate, or never run (the caller gone).
+    assert len(lines) in (2, 3) and all("duplicate" in line for line in lines[2:]), lines
     [case] = cases_of(stack, uniqueid)
     assert case.recording is not None
     mixed = Path(case.recording)
