@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from agi_scripts.asterisk_conf.appreciation import MANAGERS_CONTEXT, appreciation_dialplan
+from agi_scripts.asterisk_conf.aftercare import agent_line_extension, checkin_dialplan
 from agi_scripts.asterisk_conf.callback import callback_dialplan
 from agi_scripts.config.bundle import Bundle
 from agi_scripts.flows.campaigns import Campaign
@@ -42,7 +43,8 @@ def feature_name(category_id: str) -> str:
 def generate(bundle: Bundle, agi_address: str) -> dict[str, str]:
     """File name -> contents. ``agi_address`` is ``HOST:PORT`` of ``respectline serve``."""
     return {
-        "extensions_respectline.conf": extensions(bundle, agi_address) + callback_dialplan(bundle),
+        "extensions_respectline.conf": extensions(bundle, agi_address) + callback_dialplan(bundle)
+        + checkin_dialplan(bundle),
         "features_respectline.conf": features(bundle, agi_address),
         "queues_respectline.conf": queues(bundle),
         "musiconhold_respectline.conf": music_on_hold(bundle),
@@ -140,7 +142,7 @@ exten => s,1,StopMixMonitor()
 exten => {line},1,Answer()
  same => n,AGI({agi_url(agi_address)}/my_compliments)
  same => n,Hangup()
-{managers}"""
+{managers}{agent_line_extension(bundle, agi_url(agi_address))}"""
 
 
 def features(bundle: Bundle, agi_address: str) -> str:

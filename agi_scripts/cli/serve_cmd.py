@@ -14,6 +14,7 @@ from agi_scripts.config.settings import Settings, restart_required
 from agi_scripts.ground.errors import ConfigError, ValidationFailed
 from agi_scripts.notify import EmailNotifier, LadderMail, MailQueue
 from agi_scripts.policy.appreciation import AppreciationWorker
+from agi_scripts.policy.checkins import CheckInKeeper
 from agi_scripts.policy.pauses import PauseKeeper
 from agi_scripts.privacy.spool_sweeper import SpoolSweeper
 from agi_scripts.privacy.sweeper import RetentionSweeper
@@ -78,6 +79,8 @@ def run_serve(args: argparse.Namespace) -> int:
     mail = MailQueue()
     outbox = Outbox(bundle.settings.spool_dir)
     keeper = _start_pause_keeper(bundle, store, outbox, mail)
+    # Aftercare: rings the people on duty for the check-ins flags and agents ask for (off without AMI).
+    check_ins = _start_check_in_keeper(bundle, store)
     # Thank-you rounds (flows/appreciation.yaml): agents rung between calls, on a thread of their own.
     appreciation = _start_appreciation(config, bundle, store)
     # Retention periods and the recordings folder as at start; a change to them needs a restart.
@@ -89,11 +92,17 @@ def run_serve(args: argparse.Namespace) -> int:
     _log_email_settings(bundle)
     # Transcripts of evidence and spoken compliments, in the background (off without transcription.model).
     transcription = start_transcription(config, bundle, store)
+    def reload() -> Bundle:
+        fresh = reload_bundle(config, bundle.settings)
+        check_ins.reloaded(fresh.abuse_policy)
+        return fresh
+
     try:
-        return serve(lambda: reload_bundle(config, bundle.settings), routes=ROUTES,
+        return serve(reload, routes=ROUTES,
                      services=Services.offloaded(store, mail=mail, outbox=outbox), options=options, ready=announce)
     finally:
         keeper.stop()  # first: a late booking may still mail
+        check_ins.stop()
         appreciation.stop()  # unpauses the agents it was ringing
         mail.close(timeout=5.0)
         sweeper.stop()
@@ -164,6 +173,17 @@ def _start_appreciation(config: Path, bundle: Bundle, store: Store) -> Appreciat
     worker = AppreciationWorker(store, bundle.settings.ami, bundle, config=config)
     worker.start()
     return worker
+
+
+def _start_check_in_keeper(bundle: Bundle, store: Store) -> CheckInKeeper:
+    settings = bundle.settings
+    keeper = CheckInKeeper(store, settings.ami, bundle.abuse_policy, timezone=settings.timezone,
+                           default_language=settings.language.default, languages=bundle.languages())
+    if bundle.abuse_policy.aftercare.rosters and not settings.ami.enabled:
+        logging.getLogger("respectline").warning(
+            "AMI is not configured (ami.username): aftercare check-ins are booked but nobody is rung")
+    keeper.start()
+    return keeper
 
 
 def _log_email_settings(bundle: Bundle) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from yaml.nodes import MappingNode, Node, SequenceNode
 
+from agi_scripts.flows.aftercare import Aftercare, Roster, load_aftercare, roster_reference
 from agi_scripts.ground.errors import ConfigError
 from agi_scripts.ground.yamlsource import Mapping, YamlFile, did_you_mean
 
@@ -26,7 +27,7 @@ EVENT_AUDIENCES = ("supervisor", "team")
 RECORDING_STARTS = ("first_flag", "connect")
 """``first_flag``: MixMonitor from the first flag on. ``connect``: every answered call from the moment
 the agent is connected, each direction in its own file, deleted when the call ends unflagged."""
-ACTIONS = ("warn", "disconnect", "transfer", "open_case", "pause_agent", "ami_event")
+ACTIONS = ("warn", "disconnect", "transfer", "open_case", "pause_agent", "ami_event", "check_in")
 RENAMED_ACTIONS = {"notify": "ami_event"}
 """Old action names still accepted, with a warning, so admins' files keep working."""
 _THIRTY_DAYS = 30 * 86400.0
@@ -49,6 +50,8 @@ class Action:
     priority: str = "normal"
     seconds: float = 0.0
     targets: tuple[str, ...] = ()
+    roster: str | None = None
+    """``check_in``: the roster rung (``seconds`` is its ``within``)."""
 
 
 def length_text(seconds: float) -> str:
@@ -101,6 +104,8 @@ class AbusePolicy:
     """Old names still accepted (see ``RENAMED_ACTIONS``)."""
     case_outcomes: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_CASE_OUTCOMES))
     spool_grace: float = 60.0
+    aftercare: Aftercare = field(default_factory=Aftercare)
+    """Rosters, check-in timings and the agent's own line (``flows.aftercare``)."""
     """``start: connect``: a call's spool untouched this long counts as left by a crash (the sweep)."""
     """The outcomes a case is closed with on the desk, id: label, in the file's order (``outcomes:``)."""
     """Seconds after a case closed during which the caller still goes to the team."""
@@ -108,6 +113,7 @@ class AbusePolicy:
     def prompt_ids(self) -> set[str]:
         ids = {a.prompt for c in self.categories.values() for rung in c.ladder for a in rung if a.prompt}
         ids |= {t.notice_prompt for t in self.teams.values() if t.notice_prompt}
+        ids |= self.aftercare.prompt_ids()
         return ids | ({self.recording_notice} if self.recording_notice else set())
 
     def category_for_code(self, code: str) -> Category | None:
@@ -118,10 +124,12 @@ def load_abuse_policy(path: Path, errors: list[ConfigError]) -> AbusePolicy:
     source = YamlFile(path, errors)
     top = source.mapping(source.root(), required=("abuse_policy",), what="abuse policy file")
     spec = source.mapping(top.get("abuse_policy") if top else None, required=("categories", "teams"),
-                          optional=("dedupe_window", "agent_hears", "recording", "repeat_callers", "outcomes"),
+                          optional=("dedupe_window", "agent_hears", "recording", "repeat_callers", "outcomes",
+                                    "aftercare"),
                           what="'abuse_policy' section")
     teams = _teams(source, spec.get("teams") if spec else None)
-    categories = _categories(source, spec.get("categories") if spec else None, teams)
+    aftercare = load_aftercare(source, spec.get("aftercare") if spec else None)
+    categories = _categories(source, spec.get("categories") if spec else None, teams, aftercare.rosters)
     recording = source.mapping(spec.get("recording") if spec else None,
                                optional=("start", "start_on_first_flag", "announce_prompt", "spool_grace"),
                                what="'recording' section")
@@ -141,6 +149,7 @@ def load_abuse_policy(path: Path, errors: list[ConfigError]) -> AbusePolicy:
         warnings=tuple(source.warnings),
         case_outcomes=_case_outcomes(source, spec.get("outcomes") if spec else None),
         spool_grace=recording.seconds("spool_grace", 60.0, 1.0, 3600.0) if recording else 60.0,
+        aftercare=aftercare,
     )
 
 
@@ -203,7 +212,8 @@ def _teams(source: YamlFile, node: Node | None) -> dict[str, Team]:
     return teams
 
 
-def _categories(source: YamlFile, node: Node | None, teams: dict[str, Team]) -> dict[str, Category]:
+def _categories(source: YamlFile, node: Node | None, teams: dict[str, Team],
+                rosters: dict[str, Roster]) -> dict[str, Category]:
     table = source.mapping(node, what="'categories' mapping (category id: code and ladder)")
     categories: dict[str, Category] = {}
     code_nodes: dict[str, tuple[str, Node]] = {}
@@ -218,7 +228,7 @@ def _categories(source: YamlFile, node: Node | None, teams: dict[str, Team]) -> 
             if code_node is not None else None
         if code is not None and code_node is not None:
             _check_code_clash(source, category_id, code, code_node, code_nodes)
-        ladder = _ladder(source, spec.get("ladder"), teams, category_id)
+        ladder = _ladder(source, spec.get("ladder"), teams, category_id, rosters)
         label_node = spec.get("label")
         label = (source.string(label_node) if label_node is not None else None) or category_id.replace("_", " ")
         if code is not None and ladder:
@@ -241,18 +251,19 @@ def _check_code_clash(source: YamlFile, category: str, code: str, node: Node,
     seen[code] = (category, node)
 
 
-def _ladder(source: YamlFile, node: Node | None, teams: dict[str, Team], category: str
-            ) -> tuple[tuple[Action, ...], ...]:
+def _ladder(source: YamlFile, node: Node | None, teams: dict[str, Team], category: str,
+            rosters: dict[str, Roster]) -> tuple[tuple[Action, ...], ...]:
     rungs: list[tuple[Action, ...]] = []
     for number, rung_node in enumerate(source.sequence(node, "ladder (a list of rungs)"), start=1):
-        actions = [a for a in (_action(source, n, teams) for n in source.sequence(
+        actions = [a for a in (_action(source, n, teams, rosters) for n in source.sequence(
             rung_node, f"list of actions for flag {number} of {category!r}")) if a]
         outcomes = [a.kind for a in actions if a.kind in CALLER_OUTCOMES]
         if len(outcomes) > 1:
             source.error(rung_node, f"flag {number} of {category!r} has {' and '.join(outcomes)}",
                          "choose one of warn, disconnect or transfer per flag")
         for kind, hint in (("open_case", "one case per flag: give it the team that should take it"),
-                           ("pause_agent", "one pause per flag: give it the longest wanted length")):
+                           ("pause_agent", "one pause per flag: give it the longest wanted length"),
+                           ("check_in", "one check-in per flag: its roster lists everyone to try in turn")):
             if sum(a.kind == kind for a in actions) > 1:
                 source.error(rung_node, f"flag {number} of {category!r} has {kind} more than once", hint)
         rungs.append(tuple(actions))
@@ -261,7 +272,7 @@ def _ladder(source: YamlFile, node: Node | None, teams: dict[str, Team], categor
     return tuple(rungs)
 
 
-def _action(source: YamlFile, node: Node, teams: dict[str, Team]) -> Action | None:
+def _action(source: YamlFile, node: Node, teams: dict[str, Team], rosters: dict[str, Roster]) -> Action | None:
     if not isinstance(node, MappingNode) or len(node.value) != 1:
         source.error(node, "expected one action written as 'name: value'",
                      f"actions: {', '.join(ACTIONS)}; for example 'warn: abuse_warning'")
@@ -289,7 +300,19 @@ def _action(source: YamlFile, node: Node, teams: dict[str, Team]) -> Action | No
         items = source.sequence(value) if isinstance(value, SequenceNode) else [value]
         targets = [source.choice(n, EVENT_AUDIENCES, "ami_event audience") for n in items]
         return Action(kind, targets=tuple(t for t in targets if t)) if all(targets) else None
+    if kind == "check_in":
+        return _check_in(source, value, rosters)
     return None
+
+
+def _check_in(source: YamlFile, node: Node, rosters: dict[str, Roster]) -> Action | None:
+    """``check_in: {within: 10m, roster: duty}``: someone on the roster talks to the agent within that time."""
+    spec = source.mapping(node, required=("within", "roster"), what="check_in (within, roster)")
+    if spec is None or spec.get("roster") is None or spec.get("within") is None:
+        return None
+    roster = roster_reference(source, spec.get("roster"), rosters)
+    within = source.duration(spec.get("within"), "a time for the check-in", minimum=30.0, maximum=24 * 3600.0)
+    return Action("check_in", seconds=within, roster=roster) if roster and within else None
 
 
 def _open_case(source: YamlFile, node: Node, teams: dict[str, Team]) -> Action | None:

@@ -78,6 +78,12 @@ class CaseBook(Protocol):
         """Start booking it in the store and return at once; never raises."""
 
 
+class CheckIns(Protocol):
+    def ask(self, escalation: Escalation, booked: EscalationBooked | None, roster: str, within: float) -> None:
+        """Book a check-in someone on ``roster`` owes the agent within ``within`` seconds (``policy.checkins``
+        rings them in the background); never raises."""
+
+
 class Notifier(Protocol):
     def case_opened(self, escalation: Escalation, case_id: int, priority: str) -> None: ...
 
@@ -185,7 +191,7 @@ class LadderTrace:
 
 def run_ladder(policy: AbusePolicy, category: Category, call: FlaggedCall, memory: FlagMemory,
                channel: CallerChannel, book: CaseBook, notifier: Notifier,
-               clock: Callable[[], float] = time.time) -> LadderTrace:
+               clock: Callable[[], float] = time.time, check_ins: CheckIns | None = None) -> LadderTrace:
     trace = LadderTrace()
     if memory.is_repeat(category.id, call.at.timestamp(), policy.dedupe_window):
         trace.duplicate = True  # a key pressed twice is one flag
@@ -215,6 +221,11 @@ def run_ladder(policy: AbusePolicy, category: Category, call: FlaggedCall, memor
         trace.caller_gone = True  # the call is over: there is no next press to count
     trace.booked = booked = booking.outcome()
     _announce(category, escalation, rung, booked, channel, notifier, trace)
+    check_in = next((a for a in rung if a.kind == "check_in" and a.roster), None)
+    if check_in is not None and check_ins is not None:
+        # Last: the caller's prompts and the announcements never wait for it.
+        check_ins.ask(escalation, booked, check_in.roster or "", check_in.seconds)
+        trace.done.append("check_in")
     return trace
 
 

@@ -41,5 +41,9 @@ CALLBACK_CALL = ("RL_CALLBACK", "RL_CALLBACK_TO", "RL_CALLBACK_LANG", "RL_CALLBA
 ``asterisk_conf.callback``): its id, the caller's number (digits and +), the staff member's and the
 caller's language, where the conversation is recorded (inherited by the caller's channel)."""
 
+CHECK_IN_CALL = ("RL_CHECKIN", "RL_CHECKIN_LANG", "RL_CHECKIN_AGENT", "RL_CHECKIN_WAIT", "RL_CHECKIN_KEY")
+"""On a person on duty's channel during an aftercare check-in (``policy.checkins``, ``asterisk_conf.aftercare``):
+the check-in's token, the summary's language, the agent's phone, the seconds to wait for a key, the key."""
+
 ALL = (ROUTE, NOTICE, MUSICCLASS, CAMPAIGN, LANGUAGE, OFFER_COMPLIMENT, TRANSFER, EVIDENCE, FLAGS,
-       RECORDING, RECORDING_NOTICE, *CALLBACK_CALL, *APPRECIATION_CALL)
+       RECORDING, RECORDING_NOTICE, *CALLBACK_CALL, *CHECK_IN_CALL, *APPRECIATION_CALL)

@@ -2,6 +2,7 @@
 ``respectline serve`` hands the server (``agi_scripts.server.registry.route_table`` refuses a name
 given twice)."""
 
+from agi_scripts.handlers.agent_line import agent_line
 from agi_scripts.handlers.call_ended import call_ended
 from agi_scripts.handlers.flag import flag
 from agi_scripts.handlers.my_compliments import my_compliments
@@ -9,6 +10,6 @@ from agi_scripts.handlers.post_call import post_call
 from agi_scripts.handlers.screen import screen
 from agi_scripts.server.registry import route_table
 
-ROUTES = route_table(screen, post_call, flag, my_compliments, call_ended)
+ROUTES = route_table(screen, post_call, flag, my_compliments, call_ended, agent_line)
 
 __all__ = ["ROUTES"]

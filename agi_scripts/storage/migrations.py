@@ -260,6 +260,45 @@ _V10 = (
     )""",
 )
 
+# Version 9: aftercare (``storage/checkins.py``). A check-in someone on duty owes an agent after a hard
+# call (the ladder's ``check_in``, or the agent's own line), each try of a person's phone, and how much
+# an agent extended their own recovery pause. No caller number in any of them.
+_V9 = (
+    """CREATE TABLE check_ins (
+        id              {id},
+        call_id         TEXT NOT NULL,
+        incident_id     {ref} UNIQUE REFERENCES incidents (id),
+        case_id         {ref} REFERENCES cases (id),
+        agent           TEXT NOT NULL,
+        agent_endpoint  TEXT NOT NULL,
+        category        TEXT NOT NULL,
+        roster          TEXT NOT NULL,
+        language        TEXT NOT NULL,
+        reason          TEXT NOT NULL CHECK (reason IN ('flag', 'agent_asked')),
+        requested_at    {time} NOT NULL,
+        due_at          {time} NOT NULL,
+        next_try_at     {time} NOT NULL,
+        status          TEXT NOT NULL CHECK (status IN ('waiting', 'ringing', 'done', 'missed')),
+        claimed_by      TEXT,
+        claimed_at      {time},
+        done_at         {time},
+        done_by         TEXT,
+        outcome         TEXT
+    )""",
+    "CREATE INDEX check_ins_due ON check_ins (status, next_try_at)",
+    "CREATE INDEX check_ins_requested_at ON check_ins (requested_at)",
+    """CREATE TABLE check_in_tries (
+        id           {id},
+        check_in_id  {ref} NOT NULL REFERENCES check_ins (id),
+        at           {time} NOT NULL,
+        person       TEXT NOT NULL,
+        endpoint     TEXT NOT NULL,
+        result       TEXT NOT NULL
+    )""",
+    "CREATE INDEX check_in_tries_check_in ON check_in_tries (check_in_id, id)",
+    "ALTER TABLE agent_pauses ADD COLUMN extended_seconds INTEGER NOT NULL DEFAULT 0",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "calls, compliments, cases, case events, incidents, agent pauses", _V1_SQLITE, _V1_POSTGRESQL),
     Migration(2, "pending erasure requests", tuple(statement.format_map(_SQLITE_TYPES) for statement in _V2),
@@ -273,6 +312,9 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(5, "compliment screening: state, reasons, review, follow-ups of low ratings",
               tuple(statement.format_map(_SQLITE_TYPES) for statement in _V5),
               tuple(statement.format_map(_POSTGRESQL_TYPES) for statement in _V5)),
+    Migration(9, "aftercare: check-ins owed to agents after hard calls, each try, pause extensions",
+              tuple(statement.format_map(_SQLITE_TYPES) for statement in _V9),
+              tuple(statement.format_map(_POSTGRESQL_TYPES) for statement in _V9)),
     Migration(10, "thank-you rounds: each agent's delivery and reply, the managers' recorded messages",
               tuple(statement.format_map(_SQLITE_TYPES) for statement in _V10),
               tuple(statement.format_map(_POSTGRESQL_TYPES) for statement in _V10)),

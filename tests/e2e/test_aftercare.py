@@ -1,0 +1,223 @@
+"""Aftercare on the real Asterisk with pjsua2 phones (issue 15): after a ``*2`` threat the server rings the
+people on duty (AMI Originate into ``[respectline-checkin]``): the first does not answer, the second hears
+the summary, presses 1 and is connected to the paused agent, and the two hear each other (correlation).
+The case's timeline holds each try with who. Rude twins: a person who answers and presses nothing, then
+one who presses 2 (the agent's phone never rings); nobody answering until the check-in is missed.
+The agent's own line (``*89``): 1 extends the pause in Asterisk (``queue show``) and the store, 2 ends it."""
+
+from __future__ import annotations
+
+import wave
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from agi_scripts.sandbox.audio import contains_prompt
+from agi_scripts.sandbox.demo import demo_flows, speak
+from agi_scripts.sandbox.sip import PeerState, SipAgent, SipCaller, SipPhoneSystem
+from agi_scripts.sandbox.stack import RespectlineStack, StackOptions
+from agi_scripts.storage import Store, open_store
+from agi_scripts.storage.base import utc_now
+from agi_scripts.storage.checkins import CheckIn, CheckInBook
+from tests.support.calls import agent_paused, connect
+from tests.support.e2e_stack import ALWAYS_ON_CAMPAIGNS, started
+
+pytestmark = pytest.mark.e2e
+
+LEAD_SAYS = "Hello, it is me. I heard you had a nasty call. How are you doing?"
+AGENT_SAYS = "Thanks for calling. It was rough, but I am alright now."
+
+
+def _aftercare_flows(folder: Path) -> Path:
+    """The shipped flows with short rings, so a test sees several people tried in a minute."""
+    flows = demo_flows(folder, ALWAYS_ON_CAMPAIGNS)
+    policy = flows / "abuse_policy.yaml"
+    text = policy.read_text(encoding="utf-8")
+    for old, new in (("      ring_for: 20s", "      ring_for: 6s"), ("      answer_within: 10s", "      answer_within: 5s"),
+                     ("      retry_after: 60s", "      retry_after: 5s")):
+        assert old in text, f"the shipped aftercare section has no {old!r}"
+        text = text.replace(old, new)
+    policy.write_text(text, encoding="utf-8")
+    return flows
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RespectlineStack]:
+    folder = tmp_path_factory.mktemp("aftercare")
+    options = StackOptions(agents={"agent1": ["support"], "lead1": [], "lead2": []},
+                           agent_names={"agent1": "Agent One"}, callers=("caller1", "caller2", "caller3"),
+                           flows_dir=_aftercare_flows(folder))
+    running = started(options, folder)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture(scope="module")
+def leads(phones: SipPhoneSystem) -> tuple[SipAgent, SipAgent]:
+    lead1 = phones.agent("lead1", ring_delay=0.5)
+    lead2 = phones.agent("lead2", ring_delay=0.5)
+    phones.wait_until(lambda: lead1.registered and lead2.registered, 10, "both leads registered")
+    return lead1, lead2
+
+
+@pytest.fixture
+def store(stack: RespectlineStack) -> Iterator[Store]:
+    opened = open_store(stack.db_url)
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+def _seconds(wav: Path) -> float:
+    with wave.open(str(wav)) as audio:
+        return audio.getnframes() / audio.getframerate()
+
+
+def _threat_call(stack: RespectlineStack, phones: SipPhoneSystem, caller: SipCaller, agent: SipAgent) -> None:
+    """A caller reaches agent1 (free again first), the agent presses *2, the caller is disconnected.
+    Each test's caller is another: a threatening caller's next call goes to Security, not to agent1."""
+    stack.asterisk.rx("queue unpause member PJSIP/agent1")
+    connect(phones, caller, agent, stack.number("support"))
+    phones.pump(1.0)
+    agent.press("*2")
+    phones.wait_until(lambda: caller.state is PeerState.DISCONNECTED, 30, "caller disconnected after the threat")
+    phones.wait_until(lambda: agent.state is PeerState.DISCONNECTED, 10, "agent leg ended")
+    phones.pump(0.3)
+
+
+def _check_in_of_last_case(store: Store) -> CheckIn:
+    case = max(store.list_cases(), key=lambda c: c.id)
+    [check_in] = CheckInBook(store).for_call(case.call_id)
+    return check_in
+
+
+def _wait_finished(phones: SipPhoneSystem, store: Store, timeout: float) -> CheckIn:
+    book = CheckInBook(store)
+
+    def finished() -> bool:
+        check_in = _check_in_of_last_case(store)
+        return (book.get(check_in.id) or check_in).status in ("done", "missed")
+    phones.wait_until(finished, timeout, "the check-in finished", interval=0.2)
+    found = book.get(_check_in_of_last_case(store).id)
+    assert found is not None
+    return found
+
+
+def _timeline(store: Store, case_id: int | None) -> list[tuple[str, str | None]]:
+    assert case_id is not None
+    case = store.get_case(case_id)
+    assert case is not None
+    return [(e.action, e.author) for e in case.events if e.action.startswith("check_in")]
+
+
+def _answer_and_press(phones: SipPhoneSystem, stack: RespectlineStack, lead: SipAgent, answered_before: int,
+                      key: str, timeout: float) -> None:
+    """``lead``'s phone rings and answers; after the summary they press ``key`` (none: they just listen)."""
+    phones.wait_until(lambda: lead.calls_answered > answered_before and lead.state is PeerState.CONNECTED,
+                      timeout, "the person on duty answered")
+    phones.pump(_seconds(stack.prompt_file("checkin_summary", "en")) + 1.5)
+    if key:
+        lead.press(key)
+
+
+def test_threat_rings_the_second_person_on_duty_who_presses_1_and_talks_to_the_agent(
+        stack: RespectlineStack, phones: SipPhoneSystem, agent: SipAgent, caller: SipCaller,
+        leads: tuple[SipAgent, SipAgent], store: Store, tmp_path: Path) -> None:
+    lead1, lead2 = leads
+    lead1.auto_answer = False
+    try:
+        offered1, answered2, agent_answered = lead1.calls_offered, lead2.calls_answered, agent.calls_answered
+        _threat_call(stack, phones, caller, agent)
+        phones.wait_until(lambda: lead1.calls_offered > offered1, 20, "the first person on duty rang")
+        _answer_and_press(phones, stack, lead2, answered2, "1", timeout=30)
+        phones.wait_until(lambda: agent.calls_answered > agent_answered and agent.state is PeerState.CONNECTED,
+                          30, "the agent's phone rang and answered")
+    finally:
+        lead1.auto_answer = True
+    assert agent_paused(stack.asterisk, "support", "agent1"), "the agent should still be on their recovery pause"
+    phones.pump(1.0)
+    lead_words, agent_words = speak(LEAD_SAYS, tmp_path / "lead.wav"), speak(AGENT_SAYS, tmp_path / "agent.wav")
+    phones.pump(lead2.play(lead_words) + 0.8)
+    phones.pump(agent.play(agent_words) + 0.8)
+    lead2.hangup()
+    phones.wait_until(lambda: not lead2.in_call and not agent.in_call, 15, "both hung up")
+    phones.pump(0.3)
+
+    lead_heard, agent_heard = lead2.last_recording, agent.last_recording
+    assert lead_heard is not None and agent_heard is not None
+    assert contains_prompt(lead_heard, stack.prompt_file("checkin_summary", "en")).matched
+    assert contains_prompt(lead_heard, stack.prompt_file("checkin_connecting", "en")).matched
+    assert contains_prompt(agent_heard, lead_words).matched, "the agent did not hear the person on duty"
+    assert contains_prompt(lead_heard, agent_words).matched, "the person on duty did not hear the agent"
+    assert not contains_prompt(agent_heard, stack.prompt_file("checkin_summary", "en")).matched
+
+    check_in = _wait_finished(phones, store, 10)
+    assert (check_in.status, check_in.outcome, check_in.done_by) == ("done", "connected", "Deputy team lead")
+    assert check_in.agent == "Agent One" and check_in.agent_endpoint == "PJSIP/agent1"
+    assert [(t.person, t.result) for t in CheckInBook(store).tries(check_in.id)] == [
+        ("Team lead", "no_answer"), ("Deputy team lead", "connected")]
+    assert _timeline(store, check_in.case_id) == [
+        ("check_in_requested", None), ("check_in_no_answer", "Team lead"), ("check_in_connected", "Deputy team lead")]
+
+
+def test_one_answers_without_a_key_the_next_presses_2_and_the_agent_is_not_rung(
+        stack: RespectlineStack, phones: SipPhoneSystem, agent: SipAgent,
+        leads: tuple[SipAgent, SipAgent], store: Store) -> None:
+    lead1, lead2 = leads
+    caller = phones.caller("caller2", caller_id_name="Bob", caller_id_number="+32471234599")
+    answered1, answered2 = lead1.calls_answered, lead2.calls_answered
+    _threat_call(stack, phones, caller, agent)
+    agent_offered = agent.calls_offered
+    _answer_and_press(phones, stack, lead1, answered1, "", timeout=20)  # listens, presses nothing
+    phones.wait_until(lambda: not lead1.in_call, 30, "the first person's call ended without a key")
+    _answer_and_press(phones, stack, lead2, answered2, "2", timeout=30)
+    check_in = _wait_finished(phones, store, 30)
+    phones.wait_until(lambda: not lead2.in_call, 15, "the second person's call ended")
+    phones.pump(0.5)
+    assert (check_in.outcome, check_in.done_by) == ("acknowledged", "Deputy team lead")
+    assert agent.calls_offered == agent_offered, "the agent's phone must not ring on 2"
+    assert lead2.last_recording is not None
+    assert contains_prompt(lead2.last_recording, stack.prompt_file("checkin_thanks", "en")).matched
+    assert _timeline(store, check_in.case_id) == [
+        ("check_in_requested", None), ("check_in_not_acknowledged", "Team lead"),
+        ("check_in_acknowledged", "Deputy team lead")]
+
+
+def test_the_agent_line_1_extends_the_pause_in_asterisk_and_2_ends_it(
+        stack: RespectlineStack, phones: SipPhoneSystem, store: Store) -> None:
+    agent = phones.caller("agent1")  # the agent's own phone (its device) calling their line
+    device = "PJSIP/agent1"
+    stack.asterisk.rx(f"queue pause member {device} reason test")
+    before = store.record_pause(agent=device, queues=["support"], reason="test", paused_at=utc_now(),
+                                resume_at=utc_now() + timedelta(seconds=4))
+    _dial_agent_line(phones, stack, agent, "1")
+    phones.pump(6.0)  # past the pause's first end: the keeper would have lifted it by now
+    assert agent_paused(stack.asterisk, "support", "agent1"), "the extended pause must hold in Asterisk"
+    [pause] = [p for p in store.active_pauses() if p.id == before.id]
+    assert pause.resume_at is not None and pause.resume_at - before.paused_at >= timedelta(minutes=10)
+    assert agent.last_recording is not None
+    assert contains_prompt(agent.last_recording, stack.prompt_file("agent_line_extended", "en")).matched
+
+    _dial_agent_line(phones, stack, agent, "2")
+    assert not agent_paused(stack.asterisk, "support", "agent1"), "2 takes calls again at once"
+    assert not [p for p in store.active_pauses() if p.agent == device]
+
+
+def _dial_agent_line(phones: SipPhoneSystem, stack: RespectlineStack, agent: SipCaller, key: str) -> None:
+    """The agent dials *89 from their own phone, presses ``key`` during the menu, hears the answer."""
+    line = stack.bundle.abuse_policy.aftercare.agent_line
+    assert line is not None
+    agent.call(line.code)
+    phones.wait_until(lambda: agent.state is PeerState.CONNECTED, 10, "the agent line answered")
+    phones.pump(1.5)
+    agent.press(key)
+    phones.pump(5.0)
+    if agent.in_call:
+        agent.hangup()
+    phones.wait_until(lambda: not agent.in_call, 10, "the agent line ended")
+    phones.pump(0.3)
