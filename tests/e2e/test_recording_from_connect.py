@@ -37,7 +37,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RespectlineStack
     flows = record_from_connect(demo_flows(folder, ALWAYS_ON_CAMPAIGNS), f"{SPOOL_GRACE}s")
     shorten_pauses(flows, PAUSE_SECONDS)
     options = StackOptions(agents={"agent1": ["support"]}, agent_names={"agent1": "Agent One"},
-                           callers=tuple(f"caller{n}" for n in range(1, 7)), flows_dir=flows)
+                           callers=tuple(f"caller{n}" for n in range(1, 8)), flows_dir=flows)
     running = started(options, folder)
     try:
         yield running
@@ -191,6 +191,21 @@ def test_a_caller_who_hangs_up_as_the_agent_answers_leaves_nothing(
                       15, "call ended")
     phones.wait_until(lambda: not spool(stack, uniqueid).exists(), 60, "spool removed", interval=0.2)
     assert not list(stack.recordings_dir.rglob(f"{uniqueid}*"))
+
+
+def test_a_caller_who_hangs_up_during_the_notice_leaves_no_spool_folder(
+        stack: RespectlineStack, phones: SipPhoneSystem, agent: SipAgent) -> None:
+    caller = a_caller(phones, 6)
+    answered = agent.calls_answered
+    caller.call(stack.number("support"))
+    phones.wait_until(lambda: caller.state is PeerState.CONNECTED, 15, "caller answered by Asterisk")
+    uniqueid = channel_uniqueid(stack, caller.username)
+    phones.wait_until(lambda: spool(stack, uniqueid).is_dir(), 5, "screen made the spool", interval=0.1)
+    phones.pump(1.0)  # the recording notice is playing
+    caller.hangup()
+    phones.wait_until(lambda: caller.state is PeerState.DISCONNECTED, 15, "caller gone")
+    phones.wait_until(lambda: not spool(stack, uniqueid).exists(), 10, "spool folder removed", interval=0.2)
+    assert agent.calls_answered == answered and not list(stack.recordings_dir.rglob(f"{uniqueid}*"))
 
 
 def test_a_spool_the_hang_up_did_not_remove_is_swept_by_the_server(
