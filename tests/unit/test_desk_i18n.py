@@ -167,7 +167,7 @@ def test_a_user_chooses_their_language_and_keeps_it_whatever_the_browser(client:
     user = DeskStore(store).user_named("sec")
     assert user is not None and user.language == "nl" and user.language_chosen_at is not None
     inbox = client.get("/inbox")  # the browser still says French
-    assert lang_of(inbox.text) == "nl" and "Inbox: Security" in inbox.text and "dringend" in inbox.text
+    assert lang_of(inbox.text) == "nl" and "Inbox: Security" in inbox.text and "dringend" in inbox.text and "Te behandelen vóór" in inbox.text
     case = client.get(f"/cases/{world.security_case.id}")
     assert "Aan mij toewijzen" in case.text and "Bedreiging" in case.text and "zaak geopend" in case.text
     assert "categorie Bedreiging, team Security" in case.text
