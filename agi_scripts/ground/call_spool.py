@@ -31,7 +31,8 @@ SPOOL_FOLDER = "calls"
 CALLER_SUFFIX = "-caller"
 """What the caller said: MixMonitor's ``r()`` file on the caller's channel (the audio it reads)."""
 AGENT_SUFFIX = "-agent"
-"""What the agent said: MixMonitor's ``t()`` file on the caller's channel (the audio sent to it)."""
+"""What the agent said: MixMonitor's ``t()`` file on the caller's channel (the audio sent to it), so
+also what Asterisk played to the caller meanwhile (a warning from the ladder)."""
 DIRECTION_SUFFIXES = (CALLER_SUFFIX, AGENT_SUFFIX)
 CALL_ID = re.compile(r"^[0-9A-Za-z_-][0-9A-Za-z_.-]{0,63}$")
 """Asterisk's uniqueid (``1700000000.21``); anything else never names a spool."""

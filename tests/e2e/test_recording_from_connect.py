@@ -149,6 +149,10 @@ def test_a_flagged_calls_evidence_holds_what_the_caller_said_before_the_first_fl
     assert not contains_prompt(caller_file, agent_words).matched
     assert contains_prompt(agent_file, agent_words).matched
     assert not contains_prompt(agent_file, caller_words).matched
+    # What the caller heard from Asterisk during the call (the warning) is on the agent's side: the
+    # transcription reads that file as "agent".
+    warning = stack.prompt_file("abuse_warning", "en")
+    assert contains_prompt(agent_file, warning).matched and not contains_prompt(caller_file, warning).matched
     # The caller was told once, when the call entered the queue, before the agent answered.
     assert len(heard_times(stack, caller, "recording_notice")) == 1
     assert heard_times(stack, caller, "recording_notice")[0] < heard_times(stack, caller, "abuse_warning")[0]
