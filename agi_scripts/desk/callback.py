@@ -7,15 +7,19 @@ call on a thread of its own (``policy.callback``); each step is a case event on 
 and when, and the press itself is in the audit log. Admins set each staff member's phone on the users page
 (``POST /admin/users/phone``) or with ``respectline desk set-phone``.
 
-One call back at a time per staff member in this desk process: a second press while their phone rings
-or they talk is refused with a message, not a second call. When AMI is not configured or does not
+One call back at a time per staff member, across every desk process on the store (a ``callbacks`` row
+without an end, migration 7): a second press while their phone rings or they talk is refused with a
+message, not a second call. A row a stopped desk left running counts as lost after ``MAX_CALL_SECONDS``
+and the ring times. When AMI is not configured or does not
 answer, the page says so and the timeline keeps the failed try.
 """
 
 from __future__ import annotations
 
+import logging
 import secrets
 import threading
+from datetime import timedelta
 from urllib.parse import quote
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -26,8 +30,9 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from agi_scripts.config.settings import Settings
-from agi_scripts.policy.callback import CallbackInProgress, CallbackRefused, CallbackRequest, start_callback
-from agi_scripts.storage.base import StoreError
+from agi_scripts.policy.callback import (MAX_CALL_SECONDS, CallbackInProgress, CallbackRefused, CallbackRequest,
+                                        start_callback)
+from agi_scripts.storage.base import StoreError, utc_now
 from agi_scripts.storage.desk import DeskSession, DeskUser
 
 if TYPE_CHECKING:
@@ -38,30 +43,12 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 PageDecorator = Callable[..., Callable[[Handler], Endpoint]]
 CaseFor = Callable[[Request, Any, DeskSession, str], Awaitable[tuple[int, Response | None]]]
 CASE_ROLES = ("special_care", "security", "supervisor")
+LOG = logging.getLogger("respectline.callback")
+
+
+class StillRunning(Exception):
+    """The staff member's previous call back has not ended (on this desk or another on the store)."""
 RECORDINGS_SUBFOLDER = "callbacks"
-
-
-class CallsInProgress:
-    """The staff members of this desk process whose call back is still going."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._staff: set[str] = set()
-
-    def claim(self, staff: str) -> bool:
-        with self._lock:
-            if staff in self._staff:
-                return False
-            self._staff.add(staff)
-            return True
-
-    def release(self, staff: str) -> None:
-        with self._lock:
-            self._staff.discard(staff)
-
-    def __contains__(self, staff: object) -> bool:
-        with self._lock:
-            return staff in self._staff
 
 
 def offer(settings: Settings, user: DeskUser | None) -> str:
@@ -75,14 +62,6 @@ def offer(settings: Settings, user: DeskUser | None) -> str:
     return ""
 
 
-def _calls(request: Request) -> CallsInProgress:
-    state = request.app.state
-    if not hasattr(state, "callbacks"):
-        state.callbacks = CallsInProgress()
-    calls: CallsInProgress = state.callbacks
-    return calls
-
-
 def routes(page: PageDecorator, case_for: CaseFor) -> list[Route]:
     """The call back route, guarded by the desk's own ``page`` (session, role, CSRF) and ``case_for`` (team)."""
 
@@ -94,18 +73,13 @@ def routes(page: PageDecorator, case_for: CaseFor) -> list[Route]:
         problem = offer(desk.options.settings, session.user)
         if problem:
             return _back(case_id, problem)
-        calls = _calls(request)
-        if not calls.claim(session.user.name):
-            return _back(case_id, "Your call back is still going; wait until it has ended.")
         try:
             started = await run_in_threadpool(_start, desk, session, case_id)
+        except StillRunning:
+            return _back(case_id, "Your call back is still going; wait until it has ended.")
         except CallbackRefused as error:
-            calls.release(session.user.name)
             return _back(case_id, f"The call back did not start: {error}. The try is on the timeline.")
-        except BaseException:
-            calls.release(session.user.name)
-            raise
-        threading.Thread(target=_follow, args=(started, calls), name=f"respectline-callback-{case_id}",
+        threading.Thread(target=_follow, args=(started, desk), name=f"respectline-callback-{case_id}",
                          daemon=True).start()
         return _back(case_id, "")
 
@@ -150,15 +124,29 @@ def _start(desk: Desk, session: DeskSession, case_id: int) -> CallbackInProgress
     def timeline(case_id: int, action: str, detail: str, author: str) -> None:
         desk.store.add_case_event(case_id, action, detail, author=author)
 
+    now = utc_now()
+    running_since = now - timedelta(seconds=MAX_CALL_SECONDS + settings.callback.ring_staff
+                                    + settings.callback.ring_caller + 60)
+    if not desk.desk.claim_callback(callback_id, case_id, request.staff, request.endpoint,
+                                    running_since=running_since, at=now):
+        raise StillRunning(request.staff)
     desk.audit(session, "callback", case_id=case_id, detail=session.user.phone or "")
-    return start_callback(request, settings.ami, settings.callback, timeline)
-
-
-def _follow(started: CallbackInProgress, calls: CallsInProgress) -> None:
     try:
-        started.follow()
+        return start_callback(request, settings.ami, settings.callback, timeline)
+    except BaseException:
+        desk.desk.end_callback(callback_id, "not_started")
+        raise
+
+
+def _follow(started: CallbackInProgress, desk: Desk) -> None:
+    outcome = "unfollowed"
+    try:
+        outcome = started.follow()
     finally:
-        calls.release(started.request.staff)
+        try:
+            desk.desk.end_callback(started.request.callback_id, outcome)
+        except StoreError:  # the row stays running until it is taken as lost (MAX_CALL_SECONDS)
+            LOG.exception("call back %s: its end could not be written", started.request.callback_id)
 
 
 def _back(case_id: int, message: str) -> Response:

@@ -42,7 +42,7 @@ RECORDING = re.compile(r"^/[A-Za-z0-9_./-]{1,400}$")
 """A path Asterisk's ``MixMonitor`` takes as one argument (no comma, space, ``$`` or parenthesis)."""
 PING_EVERY = 1.0
 """Asterisk 22.10 can hold an AMI event back until the next input (see real-asterisk notes): ping while waiting."""
-MAX_CALL_SECONDS = 2 * 3600.0
+MAX_CALL_SECONDS = 3600.0
 """Following stops after this long; the timeline says so."""
 AMI_TIMEOUT = 5.0
 

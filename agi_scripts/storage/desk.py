@@ -46,6 +46,19 @@ class DeskUser:
 
 
 @dataclass(frozen=True)
+class DeskCallback:
+    """One call back from the desk (migration 7): no caller number, the case has it."""
+
+    id: str
+    case_id: int
+    staff: str
+    endpoint: str
+    started_at: datetime
+    ended_at: datetime | None
+    outcome: str | None
+
+
+@dataclass(frozen=True)
 class DeskSession:
     user: DeskUser
     csrf_token: str
@@ -217,6 +230,39 @@ class DeskStore:
         with self.dialect.read() as tx:
             return [_user(tx, row) for row in tx.rows(
                 f"SELECT * FROM desk_users ORDER BY role, name{self.dialect.by_code_point}")]
+
+    # ------------------------------------------------------------ calls back
+
+    def claim_callback(self, callback_id: str, case_id: int, staff: str, endpoint: str, *,
+                       running_since: datetime, at: datetime | None = None) -> bool:
+        """Book a call back starting now; False when ``staff`` has one without an end that started at or
+        after ``running_since`` (an older one is taken as lost: a desk stopped while it ran). The staff
+        member's row is locked first, so two desk processes cannot both start one."""
+        now = as_utc(at or utc_now())
+        with self.dialect.write() as tx:
+            tx.row(f"SELECT id FROM desk_users WHERE name = ?{self.dialect.for_update}", (staff,))
+            running = tx.row("SELECT id FROM callbacks WHERE staff = ? AND ended_at IS NULL AND started_at >= ?"
+                             " LIMIT 1", (staff, as_utc(running_since)))
+            if running is not None:
+                return False
+            tx.run("INSERT INTO callbacks (id, case_id, staff, endpoint, started_at) VALUES (?, ?, ?, ?, ?)",
+                   (callback_id, case_id, staff, endpoint, now))
+        return True
+
+    def end_callback(self, callback_id: str, outcome: str, *, at: datetime | None = None) -> None:
+        """The call back's end and outcome (the first end counts)."""
+        with self.dialect.write() as tx:
+            tx.run("UPDATE callbacks SET ended_at = ?, outcome = ? WHERE id = ? AND ended_at IS NULL",
+                   (as_utc(at or utc_now()), outcome, callback_id))
+
+    def callbacks_of_case(self, case_id: int) -> list[DeskCallback]:
+        """Oldest first."""
+        with self.dialect.read() as tx:
+            return [DeskCallback(id=r["id"], case_id=r["case_id"], staff=r["staff"], endpoint=r["endpoint"],
+                                 started_at=_time(tx, r["started_at"]),
+                                 ended_at=_time(tx, r["ended_at"]) if r["ended_at"] is not None else None,
+                                 outcome=r["outcome"])
+                    for r in tx.rows("SELECT * FROM callbacks WHERE case_id = ? ORDER BY started_at, id", (case_id,))]
 
     # ------------------------------------------------------------ sessions
 

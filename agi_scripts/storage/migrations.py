@@ -299,6 +299,23 @@ _V9 = (
     "ALTER TABLE agent_pauses ADD COLUMN extended_seconds INTEGER NOT NULL DEFAULT 0",
 )
 
+# Version 7: calls back from the desk (``desk.callback``): one row per press, who rang which phone for which
+# case, when it ended and how. A running row (no ``ended_at``) keeps a second call back of the same staff
+# member from starting, from any desk process. No caller number: the case has it.
+_V7 = (
+    """CREATE TABLE callbacks (
+        id          TEXT NOT NULL PRIMARY KEY CHECK (id <> ''),
+        case_id     {ref} NOT NULL REFERENCES cases (id),
+        staff       TEXT NOT NULL,
+        endpoint    TEXT NOT NULL,
+        started_at  {time} NOT NULL,
+        ended_at    {time},
+        outcome     TEXT
+    )""",
+    "CREATE INDEX callbacks_staff_running ON callbacks (staff, ended_at)",
+    "CREATE INDEX callbacks_case_id ON callbacks (case_id)",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "calls, compliments, cases, case events, incidents, agent pauses", _V1_SQLITE, _V1_POSTGRESQL),
     Migration(2, "pending erasure requests", tuple(statement.format_map(_SQLITE_TYPES) for statement in _V2),
@@ -315,6 +332,9 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(9, "aftercare: check-ins owed to agents after hard calls, each try, pause extensions",
               tuple(statement.format_map(_SQLITE_TYPES) for statement in _V9),
               tuple(statement.format_map(_POSTGRESQL_TYPES) for statement in _V9)),
+    Migration(7, "the desk's calls back: who rang which phone for which case, when it ended and how",
+              tuple(statement.format_map(_SQLITE_TYPES) for statement in _V7),
+              tuple(statement.format_map(_POSTGRESQL_TYPES) for statement in _V7)),
     Migration(10, "thank-you rounds: each agent's delivery and reply, the managers' recorded messages",
               tuple(statement.format_map(_SQLITE_TYPES) for statement in _V10),
               tuple(statement.format_map(_POSTGRESQL_TYPES) for statement in _V10)),

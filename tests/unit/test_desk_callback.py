@@ -8,6 +8,7 @@ import dataclasses
 import io
 import re
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,7 @@ from agi_scripts.ground import channel_vars, metrics
 from agi_scripts.policy.callback import CallbackRefused, CallbackRequest
 from agi_scripts.sandbox.asterisk import free_port
 from agi_scripts.storage import Store
+from agi_scripts.storage.base import utc_now
 from agi_scripts.storage.desk import DeskStore
 from tests.support.cli_runner import Cli
 from tests.support.config_errors import errors_of, only
@@ -289,3 +291,50 @@ def test_doctor_fails_when_call_back_is_on_but_its_contexts_are_not_loaded(confi
     assert "respectline asterisk-conf" in missing.fix
     off = checks.Setup(load_bundle(PROJECT / "config" / "respectline.yaml"), Path("cfg.yaml"), Path("/x"), {})
     assert checks._check_callback({}, off) == []
+
+
+# ---------------------------------------------------------------- one call back at a time (migration 7)
+
+
+def test_a_call_back_is_booked_and_one_at_a_time_per_staff_member(store: Store, world: World) -> None:
+    desk = DeskStore(store)
+    now = utc_now()
+    since = now - timedelta(hours=1)
+    assert desk.claim_callback("aa01", world.care_case.id, "care", "PJSIP/care1", running_since=since, at=now)
+    assert not desk.claim_callback("aa02", world.care_case.id, "care", "PJSIP/care1", running_since=since, at=now)
+    assert desk.claim_callback("aa03", world.security_case.id, "boss", "PJSIP/boss1", running_since=since, at=now)
+    desk.end_callback("aa01", "caller_answered", at=now + timedelta(minutes=3))
+    desk.end_callback("aa01", "unfollowed", at=now + timedelta(minutes=4))  # the first end counts
+    assert desk.claim_callback("aa04", world.care_case.id, "care", "PJSIP/care1", running_since=since, at=now)
+    [first, fourth] = desk.callbacks_of_case(world.care_case.id)
+    assert (first.id, first.staff, first.endpoint, first.outcome) == ("aa01", "care", "PJSIP/care1", "caller_answered")
+    assert first.ended_at == now + timedelta(minutes=3) and first.started_at == now
+    assert (fourth.id, fourth.ended_at, fourth.outcome) == ("aa04", None, None)
+
+
+def test_a_call_back_a_stopped_desk_left_running_is_taken_as_lost(store: Store, world: World) -> None:
+    desk = DeskStore(store)
+    now = utc_now()
+    assert desk.claim_callback("bb01", world.care_case.id, "care", "PJSIP/care1",
+                               running_since=now - timedelta(hours=3), at=now - timedelta(hours=2))
+    assert desk.claim_callback("bb02", world.care_case.id, "care", "PJSIP/care1",
+                               running_since=now - timedelta(hours=1), at=now)
+
+
+def test_a_press_while_a_call_back_runs_on_another_desk_is_refused(store: Store, store_url: str, tmp_path: Path,
+                                                                   world: World) -> None:
+    DeskStore(store).claim_callback("cc01", world.care_case.id, "care", "PJSIP/care1",
+                                    running_since=utc_now() - timedelta(hours=1))
+    with _client(store, store_url, tmp_path, ami=AmiSettings(port=free_port(), username="desk", secret="s"),
+                 callback=CallbackSettings(dial=DIAL)) as other_desk:
+        csrf = log_in(other_desk, "care")
+        assert "Your call back is still going" in _press(other_desk, csrf, world.care_case.id)
+    assert _events(store, world.care_case.id) == []
+    assert [c.id for c in DeskStore(store).callbacks_of_case(world.care_case.id)] == ["cc01"]
+
+
+def test_a_try_that_did_not_start_is_booked_as_ended(ami_down: TestClient, store: Store, world: World) -> None:
+    csrf = log_in(ami_down, "care")
+    _press(ami_down, csrf, world.care_case.id)
+    [booked] = DeskStore(store).callbacks_of_case(world.care_case.id)
+    assert booked.outcome == "not_started" and booked.ended_at is not None and booked.endpoint == "PJSIP/care1"
