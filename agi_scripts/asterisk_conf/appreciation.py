@@ -27,8 +27,9 @@ REPLY_SECONDS = 30
 AFTER_WAIT_SECONDS = 6
 _HEX = "0123456789abcdef"
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
-_PATH = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_./-"
-_NAME = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_/@.+-"
+_PATH = "-ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_./"
+_NAME = "-ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_/@.+"
+"""FILTER reads ``x-y`` as a range: the hyphen goes first, where it is only itself."""
 
 
 def appreciation_dialplan(bundle: Bundle, agi_url: str) -> str:

@@ -20,7 +20,7 @@ from agi_scripts.sandbox.sip import PeerState, SipAgent, SipCaller, SipPhoneSyst
 from agi_scripts.sandbox.stack import RespectlineStack, StackOptions
 from agi_scripts.storage import open_store
 from agi_scripts.storage.appreciation import AppreciationStore
-from tests.support.appreciation import add_round, appreciation_flows, start_round
+from tests.support.appreciation import add_recorded_round, add_round, appreciation_flows, start_round
 from tests.support.e2e_stack import started
 
 pytestmark = pytest.mark.e2e
@@ -37,6 +37,7 @@ class Stage:
     agent2: SipAgent
     caller1: SipCaller
     caller2: SipCaller
+    manager: SipCaller
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +46,7 @@ def stage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stage]:
     flows = appreciation_flows(folder, tries=2, retry_after="5s", ring_timeout="8s")
     options = StackOptions(flows_dir=flows, agents={"agent1": ["support"], "agent2": ["billing"]},
                            agent_names={"agent1": "Agent One", "agent2": "Agent Two"},
-                           callers=("caller1", "caller2"))
+                           callers=("caller1", "caller2", "manager1"))
     stack = started(options, folder)
     try:
         with SipPhoneSystem("127.0.0.1", stack.sip_port, record_dir=folder / "heard",
@@ -54,8 +55,9 @@ def stage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stage]:
             agent2 = phones.agent("agent2", ring_delay=0.3)
             caller1 = phones.caller("caller1", caller_id_number="+32471000001")
             caller2 = phones.caller("caller2", caller_id_number="+32471000002")
+            manager = phones.caller("manager1", caller_id_number="+32471000009")
             phones.wait_until(lambda: agent1.registered and agent2.registered, 10, "agents registered")
-            yield Stage(stack, flows, phones, agent1, agent2, caller1, caller2)
+            yield Stage(stack, flows, phones, agent1, agent2, caller1, caller2, manager)
     finally:
         stack.stop()
 
@@ -138,3 +140,56 @@ def test_hang_up_mid_message_then_no_answer_is_missed_and_the_agent_unpaused(sta
         stage.caller2.hangup()
     finally:
         agent1.auto_answer = True
+
+
+def test_a_phone_not_listed_as_a_manager_cannot_record(stage: Stage) -> None:
+    phones, caller = stage.phones, stage.caller1
+    caller.call("*87")
+    phones.wait_until(lambda: caller.state is PeerState.CONNECTED, 15, "the manager's line answered")
+    phones.wait_until(lambda: not caller.in_call, 20, "the line hung up on a non-manager")
+    phones.pump(1.0)
+    heard = caller.last_recording
+    assert heard is not None
+    assert contains_prompt(heard, stage.stack.prompt_file("appreciation_not_manager", "en")).matched
+    assert not contains_prompt(heard, stage.stack.prompt_file("appreciation_record_intro", "en")).matched
+
+
+def test_the_message_recorded_on_the_managers_line_is_the_one_the_agent_hears(stage: Stage) -> None:
+    phones, manager, agent1 = stage.phones, stage.manager, stage.agent1
+    said = stage.stack.prompt_file("campaign_thank_you_week", "en")  # what the manager says into the phone
+    before = agent1.invites_received
+    add_recorded_round(stage.flows, "e2e-recorded", "PJSIP/manager1", to="[support]")
+    phones.pump(4.0)
+    assert agent1.invites_received == before, "the agent was rung before the manager recorded anything"
+
+    manager.call("*87")
+    phones.wait_until(lambda: manager.state is PeerState.CONNECTED, 15, "the manager's line answered")
+    phones.pump(8.0)  # "record your message after the tone ..." and the beep
+    seconds = manager.play(said)
+    phones.pump(seconds + 1.0)
+    manager.press("#")
+    phones.pump(2.0 + seconds + 3.0)  # "this is your message", the message, then "press 1 to keep it"
+    manager.press("1")
+    phones.wait_until(lambda: not manager.in_call, 30, "the manager's line ended after keeping")
+    phones.pump(1.0)
+    back = manager.last_recording
+    assert back is not None and contains_prompt(back, said).matched, "the manager did not hear the message back"
+    assert contains_prompt(back, stage.stack.prompt_file("appreciation_record_saved", "en")).matched
+
+    phones.wait_until(lambda: agent1.invites_received == before + 1, 20, "agent1 rung with the recorded message")
+    phones.wait_until(lambda: not agent1.in_call, 90, "agent1's thank-you call ended")
+    phones.pump(1.0)
+    heard = agent1.last_recording
+    assert heard is not None and contains_prompt(heard, said).matched, "the agent did not hear the manager's words"
+    assert not contains_prompt(heard, stage.stack.prompt_file(PROMPT, "en")).matched  # not the round's prompt
+
+    store = open_store(stage.stack.db_url)
+    try:
+        rounds = AppreciationStore(store)
+        (recording,) = rounds.recordings("e2e-recorded")
+        delivery = rounds.get("e2e-recorded", "PJSIP/agent1")
+    finally:
+        store.close()
+    assert (recording.language, recording.manager) == ("en", "PJSIP/manager1")
+    assert Path(recording.path + ".wav").is_file()
+    assert delivery is not None and delivery.status == "reached"

@@ -36,3 +36,11 @@ def add_round(flows: Path, round_id: str, *, to: str = "all") -> None:
     text = file.read_text(encoding="utf-8")
     file.write_text(text + f"  - id: {round_id}\n    to: {to}\n    message: {{prompt: appreciation_thank_you}}\n"
                     "    language: en\n", encoding="utf-8")
+
+
+def add_recorded_round(flows: Path, round_id: str, manager: str, *, to: str = "all") -> None:
+    """A round running from now whose message the manager records on the manager's line."""
+    file = flows / "appreciation.yaml"
+    text = file.read_text(encoding="utf-8")
+    file.write_text(text + f"  - id: {round_id}\n    to: {to}\n    message: recorded\n    manager: {manager}\n"
+                    "    language: en\n", encoding="utf-8")
