@@ -6,8 +6,10 @@ case's call), in bulk. Then a real ``respectline desk`` process serves it, and a
 loopback logs in as a Security user and as a supervisor and asks, one request after another,
 ``--requests`` times each: the Security inbox, the supervisor's all-teams inbox, the inbox rows the
 live inbox fetches, and the page of a random open Security case (each view also writes its audit
-row, as in real use). Prints p50, p95 and the slowest per page and backend, and a JSON line; the
-issue's target is under 200 ms p95 with 100,000 cases and 1,000,000 incidents.
+row, as in real use); then, fewer times, the supervisors' reports page over a month and over the
+year of data, and the incidents CSV of that year. Prints p50, p95 and the slowest per page and
+backend, and a JSON line; the issue's target is under 200 ms p95 for the inbox and the case page
+with 100,000 cases and 1,000,000 incidents.
 """
 
 from __future__ import annotations
@@ -41,6 +43,10 @@ PASSWORD = "bench password 1"
 T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
 CATEGORIES = ("verbal_abuse", "threat", "discrimination")
 _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+TARGET_PAGES = ("security inbox", "all-teams inbox", "inbox rows", "case page")
+"""The pages the issue's 200 ms p95 target is for; the reports are measured and shown beside them."""
+REPORT_SHARE = 20
+"""Reports are asked for this many times fewer than the target pages (each reads a period's incidents)."""
 
 
 def fill(url: str, cases: int, incidents: int) -> float:
@@ -153,12 +159,17 @@ def measure(url: str, requests: int, log: Path) -> dict[str, dict[str, float]]:
             "all-teams inbox": lambda: boss.timed("/inbox"),
             "inbox rows": lambda: security.timed("/inbox/rows"),
             "case page": lambda: security.timed(f"/cases/{chooser.choice(open_cases)}"),
+            # Reports read every incident of their period: a month, and the whole year the bench fills.
+            "reports, a month": lambda: boss.timed("/reports?from=2024-06-01&to=2024-06-30"),
+            "reports, a year": lambda: boss.timed("/reports?from=2024-01-01&to=2024-12-31"),
+            "incidents CSV, a year": lambda: boss.timed("/reports/incidents.csv?from=2024-01-01&to=2024-12-31"),
         }
         figures = {}
         for name, ask in pages.items():
-            for _ in range(5):
+            asked = requests if name in TARGET_PAGES else max(3, requests // REPORT_SHARE)
+            for _ in range(min(5, asked)):
                 ask()  # warm-up
-            times = sorted(ask() for _ in range(requests))
+            times = sorted(ask() for _ in range(asked))
             figures[name] = {"p50_ms": round(statistics.median(times), 1),
                              "p95_ms": round(times[int(0.95 * (len(times) - 1))], 1), "max_ms": round(times[-1], 1)}
         return figures
@@ -192,12 +203,13 @@ def main() -> int:
             figures = measure(url, args.requests, work / f"desk-{backend}.log")
             results[backend] = figures
             for page, row in figures.items():
-                print(f"  {page:<16} p50 {row['p50_ms']:7.1f} ms   p95 {row['p95_ms']:7.1f} ms"
+                print(f"  {page:<22} p50 {row['p50_ms']:7.1f} ms   p95 {row['p95_ms']:7.1f} ms"
                       f"   max {row['max_ms']:7.1f} ms", flush=True)
-    worst = max(row["p95_ms"] for figures in results.values() for row in figures.values())
+    worst = max(row["p95_ms"] for figures in results.values() for page, row in figures.items() if page in TARGET_PAGES)
     print(json.dumps({"cases": args.cases, "incidents": args.incidents, "requests": args.requests,
                       "results": results}))
-    print(f"desk: worst p95 {worst:.1f} ms ({'under' if worst < 200 else 'OVER'} the 200 ms target)")
+    print(f"desk: worst p95 of the inbox and case pages {worst:.1f} ms "
+          f"({'under' if worst < 200 else 'OVER'} the 200 ms target)")
     return 0
 
 

@@ -19,6 +19,7 @@ from agi_scripts.cli.common import (
     load_context,
     moment_option,
 )
+from agi_scripts.reports.aftercare import AFTERCARE_COLUMNS, aftercare_row
 from agi_scripts.reports.moments import DATE_HELP, check_period, iso_local, shown_local
 from agi_scripts.reports.render import FORMATS, Cell, Column, csv_text, json_text, table
 from agi_scripts.reports.views import (
@@ -34,6 +35,8 @@ from agi_scripts.reports.views import (
     incident_row,
 )
 from agi_scripts.storage import INCIDENT_DIMENSIONS, IncidentCount, IncidentDimension, Store
+from agi_scripts.storage.checkins import CheckInBook
+from agi_scripts.storage.figures import Figures
 
 Counted = list[tuple[tuple[IncidentDimension, ...], list[IncidentCount]]]
 """Each breakdown (the dimensions grouped by) with its rows."""
@@ -71,6 +74,17 @@ def register(commands: Any) -> None:
     add_store_arguments(agents)
     agents.set_defaults(func=run_agents)
 
+    campaigns = reports.add_parser(
+        "campaigns", help="the hold campaigns' A/B result: calls, compliments offered, accepted, rated, recorded",
+        description="Per campaign (the variant each call got by the weights in campaigns.yaml): calls that "
+                    "got it, compliments offered after them, accepted, rated and recorded, and the average "
+                    "rating. Calls count by when they started, compliments by when they were given. The "
+                    "desk's reports page shows the same figures.")
+    _period_arguments(campaigns)
+    _format_argument(campaigns)
+    add_store_arguments(campaigns)
+    campaigns.set_defaults(func=run_campaigns)
+
     incidents = reports.add_parser(
         "incidents", help="incident counts per category, team, queue, month, outcome",
         description="How many times agents flagged abuse, counted per category, team, queue, month (local "
@@ -84,6 +98,17 @@ def register(commands: Any) -> None:
     _format_argument(incidents)
     add_store_arguments(incidents)
     incidents.set_defaults(func=run_incidents)
+
+    aftercare = reports.add_parser(
+        "aftercare", help="per hard call: who checked in on the agent, when, after how many tries",
+        description="One row per check-in the abuse ladder (check_in) or an agent's own line asked for: the "
+                    "agent, the category, when it was flagged, when and by whom somebody talked to the agent "
+                    "(or said someone had), the people tried before, and the recovery pause's minutes taken "
+                    "and extended by the agent. Never a caller's number.")
+    _period_arguments(aftercare)
+    _format_argument(aftercare)
+    add_store_arguments(aftercare)
+    aftercare.set_defaults(func=run_aftercare)
 
 
 def _period_arguments(parser: argparse.ArgumentParser) -> None:
@@ -151,6 +176,37 @@ def run_agents(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- campaigns
+
+CAMPAIGN_COLUMNS = (
+    Column("campaign", "campaign"), Column("calls", "calls", numeric=True), Column("offered", "offered", numeric=True),
+    Column("accepted", "accepted", numeric=True), Column("acceptance", "accepted/offered", numeric=True),
+    Column("rated", "rated", numeric=True), Column("average_rating", "average", numeric=True),
+    Column("recorded", "recorded", numeric=True),
+)
+
+
+@guarded
+def run_campaigns(args: argparse.Namespace) -> int:
+    context = load_context(args.config, args.db)
+    since, until = _period(args, context)
+    with context.store() as store:
+        results = Figures(store).campaign_results(since=since, until=until)
+    rows: list[dict[str, Cell]] = [{
+        "campaign": r.campaign, "calls": r.calls, "offered": r.offered, "accepted": r.accepted,
+        "acceptance": round(r.acceptance, 3) if r.acceptance is not None else None, "rated": r.rated,
+        "average_rating": round(r.average_rating, 2) if r.average_rating is not None else None,
+        "recorded": r.recorded} for r in results]
+    if args.format == "json":
+        emit(json_text([dict(row) for row in rows]))
+    elif args.format == "csv":
+        emit(csv_text(CAMPAIGN_COLUMNS, rows))
+    else:
+        shown = [{**row, "campaign": row["campaign"] or "(no campaign)"} for row in rows]
+        emit(table(CAMPAIGN_COLUMNS, shown, empty="no calls or compliments"))
+    return 0
+
+
 # ---------------------------------------------------------------- incidents
 
 
@@ -202,6 +258,27 @@ def _incidents_table(counted: Counted, total: int, since: dt.datetime | None, un
         out.append(f"\nBy {' and '.join(by)}\n")
         out.append(table(incident_columns(by), [incident_row(c, by) for c in counts], empty="no incidents"))
     return "".join(out)
+
+
+# ---------------------------------------------------------------- aftercare
+
+
+@guarded
+def run_aftercare(args: argparse.Namespace) -> int:
+    context = load_context(args.config, args.db)
+    since, until = _period(args, context)
+    tz = context.settings.timezone
+    with context.store() as store:
+        rows = [aftercare_row(row, tz) for row in CheckInBook(store).aftercare_rows(since=since, until=until)]
+    if args.format == "json":
+        emit(json_text([dict(row) for row in rows]))
+    elif args.format == "csv":
+        emit(csv_text(AFTERCARE_COLUMNS, rows))
+    else:
+        emit(table(AFTERCARE_COLUMNS, rows, empty="no check-ins"))
+        if rows:
+            emit(f"times in {tz.key}\n")
+    return 0
 
 
 def _period(args: argparse.Namespace, context: ReportContext) -> tuple[dt.datetime | None, dt.datetime | None]:

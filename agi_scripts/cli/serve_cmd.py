@@ -16,6 +16,7 @@ from agi_scripts.notify import EmailNotifier, LadderMail, MailQueue
 from agi_scripts.policy.appreciation import AppreciationWorker
 from agi_scripts.policy.checkins import CheckInKeeper
 from agi_scripts.policy.pauses import PauseKeeper
+from agi_scripts.policy.presence import PresenceAnnouncer
 from agi_scripts.privacy.spool_sweeper import SpoolSweeper
 from agi_scripts.privacy.sweeper import RetentionSweeper
 from agi_scripts.server.options import parse_listen
@@ -89,11 +90,15 @@ def run_serve(args: argparse.Namespace) -> int:
     # The spools of calls recorded from the agent's answer that a crash left (grace as at start).
     spools = SpoolSweeper(bundle.settings.recordings_dir, bundle.abuse_policy.spool_grace)
     spools.start()
+    # The desk's configuration view learns from this which files each server runs on.
+    presence = PresenceAnnouncer(store, bundle.watched_files())
+    presence.start()
     _log_email_settings(bundle)
     # Transcripts of evidence and spoken compliments, in the background (off without transcription.model).
     transcription = start_transcription(config, bundle, store)
     def reload() -> Bundle:
         fresh = reload_bundle(config, bundle.settings)
+        presence.loaded(fresh.watched_files())
         check_ins.reloaded(fresh.abuse_policy)
         return fresh
 
@@ -109,6 +114,7 @@ def run_serve(args: argparse.Namespace) -> int:
         if transcription is not None:
             transcription.stop()
         spools.stop()
+        presence.stop()
         store.close()
 
 

@@ -172,11 +172,13 @@ def _nav(user: DeskUser | None, path: str) -> list[dict[str, Any]]:
         links.append(("/inbox", N_("Inbox")))
     if user.role == "supervisor":
         links.append(("/live", N_("Live")))
+        links.append(("/reports", "Reports"))
         links.append(("/review/compliments", "Compliments to review"))
     if user.role == "agent":
         links += [("/my/compliments", N_("My compliments")), ("/my/incidents", N_("My incidents"))]
     if user.role == "admin":
         links.append(("/admin/users", N_("Users")))
+        links += [("/reports", "Reports"), ("/admin/config", "Configuration")]
     links.append(("/my/settings", N_("My settings")))
     return [{"href": href, "label": i18n.gettext(label), "current": path == href} for href, label in links]
 
@@ -919,6 +921,7 @@ class SecurityHeaders:
 
 def create_app(options: DeskOptions, store: Store | None = None) -> Starlette:
     """The desk. It opens ``options.store_url`` at start-up unless given an opened ``store`` (kept open)."""
+    from agi_scripts.desk import config_view, reports_pages  # they import this module
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -957,6 +960,8 @@ def create_app(options: DeskOptions, store: Store | None = None) -> Starlette:
         Route("/my/settings", my_settings, methods=["GET"]),
         Route("/my/settings", my_settings_save, methods=["POST"]),
         Route("/admin/users", admin_users),
+        *reports_pages.routes(),
+        *config_view.routes(),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)

@@ -26,6 +26,7 @@ from agi_scripts.protocol.channel import Channel
 from agi_scripts.protocol.errors import ChannelHungUp
 from agi_scripts.server.blocking import Offloaded, run_blocking
 from agi_scripts.storage.base import Store, StoreError, utc_now
+from agi_scripts.storage.figures import OFFERED
 from agi_scripts.storage.screening import ScreeningStore
 
 
@@ -49,6 +50,9 @@ def post_call(ctx: HandlerContext) -> None:
     ctx.outcome = "started"
     trace = run_post_call(bundle.post_call, io, sink)
     ctx.outcome = f"{trace.outcome} steps={'>'.join(trace.steps)}"
+    # After the flow, so the caller never waits for it: the campaigns' A/B report counts the offer.
+    despite_the_store(ctx, lambda: ctx.services.store.update_call(call_id, agent=agent, outcome=OFFERED), None,
+                      "this offer is not counted in the campaign report")
     if sink.compliment_id is not None:
         _screen(ctx, sink.compliment_id)
 

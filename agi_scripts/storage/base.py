@@ -555,17 +555,17 @@ def check_incident_dimensions(group_by: Sequence[str]) -> None:
                          f" choose from {', '.join(INCIDENT_DIMENSIONS)}")
 
 
-def count_incidents(rows: Iterable[tuple[str, str | None, str, datetime, str | None]],
-                    group_by: Sequence[IncidentDimension], tz: tzinfo) -> list[IncidentCount]:
-    """``(category, team, queue, at, action)`` rows counted per combination of ``group_by``.
+def count_incidents(rows: Iterable[tuple[str, str | None, str, str, str | None, int]],
+                    group_by: Sequence[IncidentDimension]) -> list[IncidentCount]:
+    """``(category, team, queue, month, action, count)`` rows summed per combination of ``group_by``.
 
-    Every backend groups here rather than in SQL: months in the report's time zone, and the same
-    order whatever the database's collation."""
+    The database counts per local month (``rules.local_months``); the sums and the order are made
+    here, the same whatever the database's collation."""
     counts: Counter[tuple[str | None, ...]] = Counter()
-    for category, team, queue, at, action in rows:
-        values: dict[str, str | None] = {"category": category, "team": team, "queue": queue,
-                                         "month": at.astimezone(tz).strftime("%Y-%m"), "outcome": action}
-        counts[tuple(values[name] for name in group_by)] += 1
+    for category, team, queue, month, action, counted in rows:
+        values: dict[str, str | None] = {"category": category, "team": team, "queue": queue, "month": month,
+                                         "outcome": action}
+        counts[tuple(values[name] for name in group_by)] += counted
     ordered = sorted(counts.items(), key=lambda item: tuple(value or "" for value in item[0]))
     return [IncidentCount(count=count, **dict(zip(group_by, key))) for key, count in ordered]
 

@@ -316,6 +316,22 @@ _V7 = (
     "CREATE INDEX callbacks_case_id ON callbacks (case_id)",
 )
 
+# Version 8: each ``respectline serve`` process announces itself (``storage.servers``), so the desk can
+# tell which server runs an older version of the files.
+_V8 = (
+    """CREATE TABLE server_presence (
+        instance       TEXT NOT NULL PRIMARY KEY,
+        host           TEXT NOT NULL,
+        pid            INTEGER NOT NULL,
+        started_at     {time} NOT NULL,
+        bundle_digest  TEXT NOT NULL,
+        loaded_at      {time} NOT NULL,
+        seen_at        {time} NOT NULL,
+        stopped_at     {time}
+    )""",
+    "CREATE INDEX server_presence_seen_at ON server_presence (seen_at)",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "calls, compliments, cases, case events, incidents, agent pauses", _V1_SQLITE, _V1_POSTGRESQL),
     Migration(2, "pending erasure requests", tuple(statement.format_map(_SQLITE_TYPES) for statement in _V2),
@@ -332,6 +348,9 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(7, "the desk's calls back: who rang which phone for which case, when it ended and how",
               tuple(statement.format_map(_SQLITE_TYPES) for statement in _V7),
               tuple(statement.format_map(_POSTGRESQL_TYPES) for statement in _V7)),
+    Migration(8, "the serve processes announce themselves (host, pid, the digest of the files they loaded)",
+              tuple(statement.format_map(_SQLITE_TYPES) for statement in _V8),
+              tuple(statement.format_map(_POSTGRESQL_TYPES) for statement in _V8)),
     Migration(9, "aftercare: check-ins owed to agents after hard calls, each try, pause extensions",
               tuple(statement.format_map(_SQLITE_TYPES) for statement in _V9),
               tuple(statement.format_map(_POSTGRESQL_TYPES) for statement in _V9)),

@@ -7,10 +7,10 @@ transaction fail half-way.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from typing import Any, TypeVar
 
-from agi_scripts.storage.base import CASE_STATUSES, Case, Incident, SchemaTooNew
+from agi_scripts.storage.base import CASE_STATUSES, UTC, Case, Incident, SchemaTooNew
 
 Row = TypeVar("Row", bound=Mapping[str, Any])
 
@@ -87,3 +87,23 @@ def split_for_erasure(case_rows: Sequence[Row], closed_before: datetime) -> tupl
 def free_recordings(erased: Iterable[Mapping[str, Any]], shared: set[str]) -> tuple[str, ...]:
     """Recordings of the erased cases that no other case points at (``shared``), each once."""
     return tuple(dict.fromkeys(r["recording"] for r in erased if r["recording"] and r["recording"] not in shared))
+
+
+MAX_REPORT_MONTHS = 1200
+"""A report spans at most a century of months; a longer span is refused rather than made into SQL."""
+
+
+def local_months(first: datetime, last: datetime, tz: tzinfo) -> list[tuple[str, datetime]]:
+    """The calendar months of ``tz`` from ``first``'s to ``last``'s: each as (``YYYY-MM``, its start in UTC).
+
+    A month starts at local midnight of its first day, as ``datetime`` puts it in ``tz`` (on the rare
+    zone whose clocks go back at that midnight, its first repeated hour counts to the month before)."""
+    start, end = first.astimezone(tz), last.astimezone(tz)
+    year, month = start.year, start.month
+    months: list[tuple[str, datetime]] = []
+    while (year, month) <= (end.year, end.month):
+        if len(months) >= MAX_REPORT_MONTHS:
+            raise ValueError(f"a report spans at most {MAX_REPORT_MONTHS} months; give a shorter period")
+        months.append((f"{year:04d}-{month:02d}", datetime(year, month, 1, tzinfo=tz).astimezone(UTC)))
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return months

@@ -162,7 +162,8 @@ def settings_errors(tree: ConfigTree, keys: str) -> tuple[list[ConfigError], int
 
 
 def test_a_good_section_is_read(config_tree: ConfigTree) -> None:
-    with_desk_keys(config_tree, "  trusted_proxy:\n    header: X-Remote-User\n    from: [127.0.0.1, 10.0.0.0/24, \"::1\"]")
+    with_desk_keys(config_tree,
+                   "  trusted_proxy:\n    header: X-Remote-User\n    from: [127.0.0.1, 10.0.0.0/24, \"::1\"]")
     errors: list[ConfigError] = []
     rule = load_settings(config_tree.config, errors).desk.trusted_proxy
     assert errors == []
