@@ -19,13 +19,17 @@ from agi_scripts.policy.screening import delete_message
 from agi_scripts.reports.moments import shown_local
 from agi_scripts.reports.render import Cell, Column, json_text, safe_text, table
 from agi_scripts.storage import NotFound
+from agi_scripts.storage.base import Transcript
 from agi_scripts.storage.screening import FollowUp, ScreenedCompliment, ScreeningStore
+from agi_scripts.storage.transcripts import TranscriptStore
 
+MAX_SHOWN = 2000
+"""Characters of a transcript shown per compliment (a 30 s message says far fewer)."""
 CLI_ROLE = "cli"
 """The role written to the audit log for changes made here (the desk writes its users' roles)."""
 REVIEW_COLUMNS = (Column("id", "id", numeric=True), Column("at", "when"), Column("agent", "agent"),
                   Column("queue", "queue"), Column("rating", "rating", numeric=True), Column("state", "state"),
-                  Column("reason", "why"), Column("recording", "message"))
+                  Column("reason", "why"), Column("recording", "message"), Column("transcript", "words"))
 FOLLOW_UP_COLUMNS = (Column("id", "id", numeric=True), Column("at", "when"), Column("agent", "agent"),
                      Column("queue", "queue"), Column("rating", "rating", numeric=True),
                      Column("compliment", "compliment", numeric=True), Column("closed", "closed"),
@@ -122,7 +126,9 @@ def run_review(args: argparse.Namespace) -> int:
     tz = context.settings.timezone
     with context.store() as store:
         waiting = ScreeningStore(store).review_list()
-    rows = [_review_row(found, tz) for found in waiting]
+        # What the transcription worker heard, so the team lead need not listen first.
+        transcripts = TranscriptStore(store).of_recordings(found.compliment.recording for found in waiting)
+    rows = [_review_row(found, tz, transcripts) for found in waiting]
     if args.format == "json":
         emit(json_text(rows))  # type: ignore[arg-type]
     else:
@@ -130,12 +136,14 @@ def run_review(args: argparse.Namespace) -> int:
     return 0
 
 
-def _review_row(found: ScreenedCompliment, tz: Any) -> dict[str, Cell]:
+def _review_row(found: ScreenedCompliment, tz: Any, transcripts: dict[str, Transcript]) -> dict[str, Cell]:
     compliment = found.compliment
-    return {"id": compliment.id, "at": shown_local(compliment.created_at, tz), "agent": safe_text(compliment.agent),
+    transcript = transcripts.get(compliment.recording or "")
+    words = transcript.text if transcript is not None and transcript.status == "done" else ""
+    return {"transcript": safe_text(words[:MAX_SHOWN]), **{"id": compliment.id, "at": shown_local(compliment.created_at, tz), "agent": safe_text(compliment.agent),
             "queue": safe_text(compliment.queue), "rating": compliment.rating, "state": found.screening,
             "reason": safe_text(found.reason), "recording": safe_text(compliment.recording or ""),
-            "call_id": compliment.call_id}
+            "call_id": compliment.call_id}}
 
 
 @guarded

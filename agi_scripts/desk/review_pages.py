@@ -24,6 +24,7 @@ from agi_scripts.policy.screening import delete_message
 from agi_scripts.storage.base import NotFound, StoreError
 from agi_scripts.storage.desk import DeskSession
 from agi_scripts.storage.screening import ScreeningStore
+from agi_scripts.storage.transcripts import TranscriptStore
 
 if TYPE_CHECKING:
     from agi_scripts.desk.app import Desk
@@ -34,6 +35,8 @@ PageDecorator = Callable[..., Callable[[Handler], Endpoint]]
 REVIEW_ROLES = ("supervisor",)
 PAGE = "/review/compliments"
 MAX_TEXT = 500
+MAX_WORDS = 2000
+"""Characters of a transcript shown per compliment (a 30 s message says far fewer)."""
 AUDIT_REPLAY = dt.timedelta(seconds=60)
 """An audio player asks for a recording again when seeking: one play is logged per minute."""
 DONE = {"released": "The compliment was released: the agent hears it on the compliments line.",
@@ -67,7 +70,12 @@ def routes(page: PageDecorator) -> list[Route]:
     async def review_list(request: Request, desk: Desk, session: DeskSession) -> Response:
         def load() -> dict[str, Any]:
             screening = ScreeningStore(desk.store)
-            return {"waiting": screening.review_list(limit=500), "follow_ups": screening.follow_ups(limit=500)}
+            waiting = screening.review_list(limit=500)
+            # What the transcription worker heard, so the team lead need not listen first.
+            found = TranscriptStore(desk.store).of_recordings(c.compliment.recording for c in waiting)
+            words = {path: transcript.text[:MAX_WORDS] for path, transcript in found.items()
+                     if transcript.status == "done"}
+            return {"waiting": waiting, "words": words, "follow_ups": screening.follow_ups(limit=500)}
 
         context = await run_in_threadpool(load)
         done = DONE.get(request.query_params.get("done", ""), "")

@@ -34,8 +34,7 @@ log = logging.getLogger(__name__)
 def transcription_on(settings: Settings) -> bool:
     """Whether a transcript will come for spoken compliments: the config names a model
     (``transcription.model``; transcription is off while it is unset)."""
-    transcription = getattr(settings, "transcription", None)
-    return bool(getattr(transcription, "model", None))
+    return settings.transcription.enabled
 
 
 def screen_after_call(screening: ScreeningStore, rules: ScreeningRules, compliment_id: int, *,

@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 
 from agi_scripts.storage import Store
+from agi_scripts.storage.base import TranscriptSegment
 from agi_scripts.storage.desk import DeskStore
 from agi_scripts.storage.screening import ScreeningStore
+from agi_scripts.storage.transcripts import TranscriptStore, new_transcript
 from tests.support.cli_runner import Cli
 from tests.support.config_tree import ConfigTree
 
@@ -38,9 +40,22 @@ def test_the_review_list_shows_why_each_compliment_waits(cli: Cli, store: Store,
     listed = cli.json("compliments", "review")
     assert listed == [{"id": first, "at": "2026-12-06 10:00", "agent": "Agent One", "queue": "support", "rating": 1,
                        "state": "held", "reason": "rating 1 (at or below 2)", "recording": "",
-                       "call_id": "1700000000.9"}]
+                       "call_id": "1700000000.9", "transcript": ""}]
     text = cli.ok("compliments", "review")
     assert "rating 1 (at or below 2)" in text and "held" in text
+
+
+def test_the_review_list_shows_what_the_transcription_worker_heard(cli: Cli, store: Store,
+                                                                  config_tree: ConfigTree) -> None:
+    compliment_id = held_compliment(store, 5, recordings_of(config_tree) / "compliments" / "w.wav",
+                                    reason="word list (en): idiot")
+    transcripts = TranscriptStore(store)
+    [job] = transcripts.pending(10)
+    assert transcripts.save(new_transcript(job, language="en", model="test", segments=[
+        TranscriptSegment(0.0, 1.5, "caller", "Thanks,"), TranscriptSegment(1.5, 3.0, "caller", "you idiot.")]))
+    [row] = cli.json("compliments", "review")  # type: ignore[misc]
+    assert (row["id"], row["transcript"]) == (compliment_id, "Thanks, you idiot.")
+    assert "you idiot." in cli.ok("compliments", "review")
 
 
 def test_release_lets_the_agent_hear_it_and_is_audited(cli: Cli, store: Store, config_tree: ConfigTree) -> None:

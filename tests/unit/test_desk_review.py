@@ -15,7 +15,9 @@ from agi_scripts.desk import passwords
 from agi_scripts.desk.app import create_app
 from agi_scripts.storage import Store
 from agi_scripts.storage.desk import DeskStore
+from agi_scripts.storage.base import TranscriptSegment
 from agi_scripts.storage.screening import ScreeningStore
+from agi_scripts.storage.transcripts import TranscriptStore, new_transcript
 from tests.support.desk import CHEAP_HASHER, World, desk_options, fill, log_in, tone
 
 
@@ -58,6 +60,12 @@ def test_the_review_page_shows_why_each_compliment_waits_and_plays_it_audited(
     page = client.get("/review/compliments").text
     assert f'data-compliment-id="{rude}"' in page
     assert "word list (en): &lt;idiot&gt;" in page and "<idiot>" not in page  # escaped
+    assert "Transcript:" not in page  # none yet
+    transcripts = TranscriptStore(store)
+    [job] = [job for job in transcripts.pending(10) if job.owner_id == rude]
+    transcripts.save(new_transcript(job, language="en", model="test",
+                                    segments=[TranscriptSegment(0.0, 2.0, "caller", "Thanks, you <idiot>.")]))
+    assert "Transcript: <q>Thanks, you &lt;idiot&gt;.</q>" in client.get("/review/compliments").text
     assert client.get(f"/review/compliments/{rude}/recording").status_code == 200
     assert [(e.actor, e.action) for e in DeskStore(store).audit_entries()][0] == ("boss", "compliment_reviewed")
 
