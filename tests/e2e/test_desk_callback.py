@@ -103,6 +103,14 @@ def _wait_for_step(stage: Stage, case_id: int, action: str, timeout: float = 20.
                             interval=0.1)
 
 
+def _outcomes(stage: Stage, case_id: int, timeout: float = 10.0) -> list[str | None]:
+    """The booked call backs' outcomes once each has ended (the follower books the end last)."""
+    desk = DeskStore(stage.store)
+    stage.phones.wait_until(lambda: all(c.ended_at for c in desk.callbacks_of_case(case_id)), timeout,
+                            "call backs booked as ended", interval=0.1)
+    return [c.outcome for c in desk.callbacks_of_case(case_id)]
+
+
 def _hang_up_all(stage: Stage) -> None:
     for phone in (stage.staff, stage.caller):
         phone.hangup()
@@ -143,6 +151,7 @@ def test_staff_answers_the_caller_answers_and_they_hear_each_other(stage: Stage)
     assert contains_prompt(staff_heard, caller_says).matched, "the staff member did not hear the caller"
     assert _timeline(stage, case_id) == ["callback_started", "callback_staff_answered", "callback_caller_answered",
                                          "callback_ended"]
+    assert _outcomes(stage, case_id) == ["caller_answered"]
     case = stage.store.get_case(case_id)
     assert case is not None and {e.author for e in case.events if e.action.startswith("callback")} == {"care"}
     # The conversation was recorded, as the caller was told.
@@ -166,6 +175,7 @@ def test_staff_does_not_answer_and_the_caller_is_never_rung(stage: Stage) -> Non
     _hang_up_all(stage)
     assert stage.caller.calls_offered == caller_offered
     assert _timeline(stage, case_id) == ["callback_started", "callback_staff_no_answer"]
+    assert _outcomes(stage, case_id) == ["staff_no_answer"]
 
 
 def test_caller_does_not_answer(stage: Stage) -> None:
@@ -184,6 +194,7 @@ def test_caller_does_not_answer(stage: Stage) -> None:
     assert case is not None
     [last] = [e for e in case.events if e.action == "callback_caller_no_answer"]
     assert "did not answer" in last.detail
+    assert _outcomes(stage, case_id) == ["caller_no_answer"]
 
 
 def test_a_second_press_while_the_phone_rings_is_refused(stage: Stage) -> None:
@@ -220,3 +231,4 @@ def test_ami_refusing_the_desk_is_said_on_the_page_and_on_the_timeline_and_nothi
     stage.phones.pump(2.0)
     assert stage.staff.calls_offered == offered and stage.caller.calls_offered == caller_offered
     assert _timeline(stage, case_id) == ["callback_failed"]
+    assert _outcomes(stage, case_id) == ["not_started"]
