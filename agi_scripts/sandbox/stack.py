@@ -76,6 +76,8 @@ class StackOptions:
     extra_dialplan: str = ""
     server: bool = True
     """Start ``respectline serve`` (tests of the fall-through start without it)."""
+    transcription_model: Path | None = None
+    """A model folder: the server transcribes evidence and spoken compliments with it (default: off)."""
 
 
 def member_name(agent: str) -> str:
@@ -199,6 +201,10 @@ class RespectlineStack:
             if old not in text:
                 raise RuntimeError(f"{source}: expected the line {old!r} to adapt it to the sandbox")
             text = text.replace(old, new)
+        if self.options.transcription_model is not None:
+            # One thread, as a small site would give it; a short settle time: the sandbox's calls are short.
+            text += (f"\ntranscription:\n  model: {self.options.transcription_model}\n  cpu_threads: 1\n"
+                     "  settle_time: 2s\n")
         self.config_path.parent.mkdir(parents=True, exist_ok=True)
         self.config_path.write_text(text, encoding="utf-8")
         self.recordings_dir.mkdir(parents=True, exist_ok=True)

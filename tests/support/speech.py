@@ -27,9 +27,10 @@ class Sentence:
 
 SENTENCES = (
     Sentence("nl", "Jij bent een idioot. Ik maak je kapot.", ("idioot", "kapot")),
-    # Whisper base hears little of espeak-ng's French (bench/README.md has the error rate): of this
-    # sentence it keeps "police"; "casser la gueule" and "imbécile" came out as other words every time.
-    Sentence("fr", "Vous êtes vraiment stupide. Je vais appeler la police.", ("police",)),
+    # Whisper base hears little of espeak-ng's French (bench/README.md has the error rate): through the
+    # real Asterisk it kept "police" in every run; "idiot" only in some, and "casser la gueule",
+    # "imbécile" and "stupide" came out as other words.
+    Sentence("fr", "Vous êtes un idiot. Je vais appeler la police.", ("police",)),
     Sentence("en", "You are a stupid idiot and I will find you.", ("stupid", "idiot", "find")),
 )
 BY_LANGUAGE = {sentence.language: sentence for sentence in SENTENCES}
