@@ -70,9 +70,12 @@ def routes(page: PageDecorator, case_for: CaseFor) -> list[Route]:
         case_id, refused = await case_for(request, desk, session, "callback")
         if refused is not None:
             return refused
-        problem = offer(desk.options.settings, session.user)
-        if problem:
+        settings = desk.options.settings
+        problem = offer(settings, session.user)
+        only_ami_missing = not settings.ami.enabled and settings.callback.enabled and bool(session.user.phone)
+        if problem and not only_ami_missing:
             return _back(case_id, problem)
+        # Without AMI the try goes on, to be refused on the timeline (a page opened before the change).
         try:
             started = await run_in_threadpool(_start, desk, session, case_id)
         except StillRunning:

@@ -104,14 +104,15 @@ def test_ami_down_the_page_says_so_and_the_timeline_keeps_the_failed_try(ami_dow
     assert [e[0] for e in _events(store, world.care_case.id)] == ["callback_failed", "callback_failed"]
 
 
-def test_ami_not_configured_the_page_says_so_and_a_forced_press_is_refused(ami_off: TestClient, store: Store,
+def test_ami_not_configured_the_page_says_so_and_a_press_is_refused_on_the_timeline(ami_off: TestClient, store: Store,
                                                                             world: World) -> None:
     csrf = log_in(ami_off, "care")
     page = ami_off.get(f"/cases/{world.care_case.id}").text
     assert 'id="callback-button"' not in page and "AMI, which is not configured" in page
-    shown = _press(ami_off, csrf, world.care_case.id)
-    assert "AMI, which is not configured" in shown
-    assert _events(store, world.care_case.id) == []  # nothing was tried
+    shown = _press(ami_off, csrf, world.care_case.id)  # a page opened before AMI was taken off
+    assert "The call back did not start: AMI is not configured" in shown
+    [(action, detail, author)] = _events(store, world.care_case.id)
+    assert action == "callback_failed" and "AMI is not configured" in detail and author == "care"
 
 
 @pytest.mark.parametrize(("user", "case", "status"), [
