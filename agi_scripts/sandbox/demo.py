@@ -20,7 +20,11 @@ from pathlib import Path
 from agi_scripts.sandbox.audio import contains_prompt
 from agi_scripts.sandbox.sip import PeerState, SipAgent, SipCaller, SipPhoneSystem
 from agi_scripts.sandbox.stack import PROJECT_ROOT, RespectlineStack, StackOptions
-from agi_scripts.storage import open_store
+from agi_scripts.reports.transcripts import transcript_heading, transcript_lines
+from agi_scripts.storage import Store, open_store
+from agi_scripts.storage.transcripts import TranscriptStore
+from agi_scripts.transcribe.testmodel import TestModelMissing, joined_test_model
+from agi_scripts.storage.screening import ScreeningStore
 
 DEMO_CAMPAIGNS = """\
 # The demo's campaign: always running, message after 4 s then every 15 s (embedded default).
@@ -34,6 +38,9 @@ campaigns:
     offer_compliment: true
 """
 ALICE_SAYS = "Thank you so much, you solved my problem in five minutes. Have a lovely day."
+BOB_SAYS = "This is ridiculous. You are a useless idiot and I know where your office is."
+TRANSCRIPT_WAIT = 120.0
+"""Seconds the demo waits, after the calls, for the transcripts of Bob's evidence and Alice's message."""
 
 
 def demo_flows(folder: Path, campaigns: str = DEMO_CAMPAIGNS) -> Path:
@@ -81,7 +88,7 @@ def run_demo(db_file: Path, say: Callable[[str], None] = print) -> int:
         agents={"agent1": ["support", "billing"], "care1": ["special-care"]},
         agent_names={"agent1": "Agent One", "care1": "Sam (Special Care)"},
         callers=("alice", "bob"), flows_dir=record_from_connect(demo_flows(work)), db_url=f"sqlite:///{db_file}",
-        recordings_dir=recordings)
+        recordings_dir=recordings, transcription_model=_test_model(narrate))
     narrate("Building prompts, generating the Asterisk configuration, starting Asterisk and respectline serve ...")
     with RespectlineStack(options, work_dir=work / "stack") as stack, \
             SipPhoneSystem("127.0.0.1", stack.sip_port, record_dir=work / "phones",
@@ -98,6 +105,8 @@ def run_demo(db_file: Path, say: Callable[[str], None] = print) -> int:
         _bob_calls_again(stack, phones, care, bob, narrate)
         stack.asterisk.wait_no_channels(15)
         narrate("All calls ended; no channel left in Asterisk.")
+        if options.transcription_model is not None:
+            _wait_for_transcripts(db_file, narrate)
     _summary(db_file, narrate)
     shutil.rmtree(work, ignore_errors=True)
     return 0
@@ -146,7 +155,9 @@ def _bob_is_warned_then_disconnected(stack: RespectlineStack, phones: SipPhoneSy
     bob.call(stack.number("billing"))
     phones.wait_until(lambda: agent.state is PeerState.CONNECTED, 40, "Agent One answered Bob")
     phones.wait_until(lambda: bob.state is PeerState.CONNECTED, 5, "Bob connected")
-    phones.pump(2.0)
+    phones.pump(1.0)
+    narrate(f"Bob: {BOB_SAYS!r}")
+    phones.pump(bob.play(speak(BOB_SAYS, stack.work_dir / "bob.wav")) + 0.5)
     narrate("Agent One presses *1 (verbal abuse): the recording running since Agent One answered (Bob heard "
             "the recording notice when he called) becomes evidence; Bob alone hears the warning.")
     agent.press("*1")
@@ -173,16 +184,58 @@ def _summary(db_file: Path, narrate: Narrator) -> None:
     store = open_store(f"sqlite:///{db_file}")
     try:
         narrate("What the store holds now:")
+        screening = ScreeningStore(store)
         for compliment in store.list_compliments():
+            found = screening.get(compliment.id)
+            # Whether Agent One may hear it on *88 yet, and why not (respectline compliments review).
+            state = f"{found.screening}{f' ({found.reason})' if found.reason else ''}" if found else "unknown"
             narrate(f"  compliment #{compliment.id} for {compliment.agent}: rating {compliment.rating}, "
-                    f"campaign {compliment.campaign}, recording {'yes' if compliment.recording else 'no'}")
+                    f"campaign {compliment.campaign}, recording {'yes' if compliment.recording else 'no'}, "
+                    f"screening: {state}")
         for case in store.list_cases():
             narrate(f"  case #{case.id} {case.category} for team {case.team} ({case.status}), "
                     f"events: {', '.join(e.action for e in case.events)}")
+        _print_transcripts(store, narrate)
     finally:
         store.close()
     narrate(f"The store stays at {db_file}, the recordings in {db_file.parent / 'demo-recordings'}.")
     narrate(f"Try: respectline report compliments --db sqlite:///{db_file} --format json")
+    narrate(f"     respectline compliments review --db sqlite:///{db_file}   (what waits for the team lead)")
+
+
+def _test_model(narrate: Narrator) -> Path | None:
+    """The pinned test model (``make install`` joins it), for the demo only: the product's model is
+    ``transcription.model`` in the config."""
+    try:
+        return joined_test_model()
+    except TestModelMissing as exc:
+        narrate(f"Transcripts are off in this demo: {exc}")
+        return None
+
+
+def _wait_for_transcripts(db_file: Path, narrate: Narrator) -> None:
+    """Until respectline serve's worker has transcribed every recording, or ``TRANSCRIPT_WAIT`` passed."""
+    narrate("respectline serve transcribes the recordings in the background (the test model, on the CPU) ...")
+    deadline = time.monotonic() + TRANSCRIPT_WAIT
+    store = open_store(f"sqlite:///{db_file}")
+    try:
+        transcripts = TranscriptStore(store)
+        while transcripts.pending(5) and time.monotonic() < deadline:
+            time.sleep(1.0)
+        left = len(transcripts.pending(50))
+    finally:
+        store.close()
+    narrate("Every recording is transcribed." if not left else
+            f"{left} recording(s) not transcribed after {TRANSCRIPT_WAIT:.0f} s (see the server log).")
+
+
+def _print_transcripts(store: Store, narrate: Narrator) -> None:
+    recordings = [case.recording for case in store.list_cases()] + [c.recording for c in store.list_compliments()]
+    for recording, transcript in sorted(TranscriptStore(store).of_recordings(recordings).items()):
+        what = "evidence" if transcript.kind == "evidence" else "spoken compliment"
+        narrate(f"  transcript of the {what} of call {transcript.call_id} ({transcript_heading(transcript)}):")
+        for line in transcript_lines(transcript):
+            narrate(f"    {line}")
 
 
 def speak(text: str, target: Path) -> Path:

@@ -5,8 +5,8 @@ plays. Every "heard" and "not heard" is audio correlation on the agent's phone.
 
 Transcription is off in this stack, so each spoken message is first held for want of a transcript. The
 word-list case hands the message's words to ``ComplimentScreener.on_compliment_transcript`` exactly as
-the transcription worker does after saving a transcript (the worker itself is tested with its model in
-its own tests); the decision, the store and ``*88`` are the real ones."""
+the transcription worker does after saving a transcript; the decision, the store and ``*88`` are the real
+ones. The worker's own run, with the test model, is ``test_compliment_transcripts.py``."""
 
 from __future__ import annotations
 

@@ -11,6 +11,7 @@ import pytest
 
 from agi_scripts.sandbox.audio import contains_prompt
 from agi_scripts.sandbox.demo import ALICE_SAYS, speak
+from agi_scripts.transcribe.measure import missing_key_words
 from tests.support.config_tree import PROJECT
 
 pytestmark = pytest.mark.e2e
@@ -27,6 +28,7 @@ def test_demo_leaves_a_spoken_five_star_compliment_and_a_case(tmp_path: Path) ->
     demo = respectline("demo", "--db", db, timeout=400)
     assert demo.returncode == 0, demo.stdout[-3000:] + demo.stderr[-3000:]
     assert "no channel left in Asterisk" in demo.stdout
+    assert "screening: " in demo.stdout  # whether Agent One may hear the compliment on *88 yet
     # One desk account per role, printed with its password and kept beside the store for `make desk`.
     accounts = demo.stdout[demo.stdout.index("Desk accounts in"):]
     for role in ("special_care", "security", "supervisor", "admin", "agent"):
@@ -45,6 +47,12 @@ def test_demo_leaves_a_spoken_five_star_compliment_and_a_case(tmp_path: Path) ->
     assert cases.returncode == 0, cases.stderr
     [case] = json.loads(cases.stdout)
     assert (case["team"], case["category"], case["status"]) == ("special_care", "verbal_abuse", "open")
+    # Bob's evidence transcribed with the test model by respectline serve, printed in the closing summary.
+    transcript = case["transcript"]
+    assert transcript is not None and transcript["status"] == "done", demo.stdout[-3000:]
+    said_by_bob = " ".join(s["text"] for s in transcript["segments"] if s["speaker"] == "caller")
+    assert missing_key_words(("useless", "idiot"), said_by_bob) == [], transcript
+    assert "transcript of the evidence of call" in demo.stdout and "] caller: " in demo.stdout
 
     # The abusive caller's GDPR access request finds the case and its evidence recording.
     export = respectline("privacy", "export", "--caller", case["caller"], "--db", db)

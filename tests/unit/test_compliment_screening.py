@@ -255,3 +255,13 @@ def test_a_message_held_for_want_of_a_transcript_is_decided_when_one_comes_after
     assert screening.get(kind).screening == "released"  # type: ignore[union-attr]
     assert screening.get(rude).reason == "word list (nl): sukkel"  # type: ignore[union-attr]
     assert screening.get(low).reason == "rating 1 (at or below 2)"  # type: ignore[union-attr]  # the rating stands
+
+
+def test_an_entry_written_twice_is_a_warning_with_its_position_and_the_files_still_load(
+        config_tree: ConfigTree) -> None:
+    flows = "flows/post_call.yaml"
+    config_tree.replace(flows, 'en: [idiot, moron,', 'en: [idiot, moron, "IDIOT",')
+    bundle = load_bundle(config_tree.config)
+    [warning] = [w for w in bundle.warnings if "already in the 'en' list" in w.message]
+    assert warning.line == config_tree.line_of(flows, '"IDIOT"') and warning.hint == "remove one of them"
+    assert bundle.post_call.screening.shown_words["en"].count("idiot") == 1
