@@ -82,6 +82,9 @@ def routes(page: PageDecorator, case_for: CaseFor) -> list[Route]:
             return _back(case_id, "Your call back is still going; wait until it has ended.")
         except CallbackRefused as error:
             return _back(case_id, f"The call back did not start: {error}. The try is on the timeline.")
+        except StoreError:
+            LOG.exception("call back of case %d not started: the store failed", case_id)
+            return _back(case_id, "The call back did not start: the store did not answer. Try again.")
         threading.Thread(target=_follow, args=(started, desk), name=f"respectline-callback-{case_id}",
                          daemon=True).start()
         return _back(case_id, "")
@@ -137,7 +140,10 @@ def _start(desk: Desk, session: DeskSession, case_id: int) -> CallbackInProgress
     try:
         return start_callback(request, settings.ami, settings.callback, timeline)
     except BaseException:
-        desk.desk.end_callback(callback_id, "not_started")
+        try:
+            desk.desk.end_callback(callback_id, "not_started")
+        except StoreError:  # the row counts as lost after MAX_CALL_SECONDS; the refusal is what matters here
+            LOG.exception("call back %s: its end could not be written", callback_id)
         raise
 
 

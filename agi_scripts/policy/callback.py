@@ -135,12 +135,20 @@ def start_callback(request: CallbackRequest, ami: AmiSettings, settings: Callbac
     except (AmiError, OSError, ValueError) as error:
         client.close()
         _failed(request, timeline, f"Asterisk refused to ring the phone ({printable(str(error), 200)})")
-    timeline(request.case_id, "callback_started", f"ringing {request.endpoint}", request.staff)
+    _write(timeline, request, "callback_started", f"ringing {request.endpoint}")
     return CallbackInProgress(request, settings, client, action_id, timeline)
 
 
+def _write(timeline: Timeline, request: CallbackRequest, action: str, detail: str) -> None:
+    """A step on the timeline; a store that fails loses the step (logged), never the call in progress."""
+    try:
+        timeline(request.case_id, action, detail, request.staff)
+    except Exception:
+        LOG.exception("call back of case %d: could not write %s on the timeline", request.case_id, action)
+
+
 def _failed(request: CallbackRequest, timeline: Timeline, reason: str, outcome: str = "ami_unavailable") -> NoReturn:
-    timeline(request.case_id, "callback_failed", reason, request.staff)
+    _write(timeline, request, "callback_failed", reason)
     metrics.callback_outcome(outcome)
     LOG.warning("call back of case %d by %s not started: %s", request.case_id, printable(request.staff), reason)
     raise CallbackRefused(reason)
@@ -236,7 +244,4 @@ class CallbackInProgress:
         return bool(uniqueid) and event.get("Event") == "Hangup" and event.get("Uniqueid") == uniqueid
 
     def _step(self, action: str, detail: str) -> None:
-        try:
-            self.timeline(self.request.case_id, action, detail, self.request.staff)
-        except Exception:  # the store is down: the log keeps the step, the call is not disturbed
-            LOG.exception("call back of case %d: could not write %s on the timeline", self.request.case_id, action)
+        _write(self.timeline, self.request, action, detail)  # the store down: the log keeps it, the call goes on

@@ -25,10 +25,10 @@ from agi_scripts.doctor import checks
 from agi_scripts.doctor.findings import Status
 from agi_scripts.doctor.parse import Context
 from agi_scripts.ground import channel_vars, metrics
-from agi_scripts.policy.callback import CallbackRefused, CallbackRequest
+from agi_scripts.policy.callback import CallbackRefused, CallbackRequest, start_callback
 from agi_scripts.sandbox.asterisk import free_port
 from agi_scripts.storage import Store
-from agi_scripts.storage.base import utc_now
+from agi_scripts.storage.base import StoreError, utc_now
 from agi_scripts.storage.desk import DeskStore
 from tests.support.cli_runner import Cli
 from tests.support.config_errors import errors_of, only
@@ -339,3 +339,30 @@ def test_a_try_that_did_not_start_is_booked_as_ended(ami_down: TestClient, store
     _press(ami_down, csrf, world.care_case.id)
     [booked] = DeskStore(store).callbacks_of_case(world.care_case.id)
     assert booked.outcome == "not_started" and booked.ended_at is not None and booked.endpoint == "PJSIP/care1"
+
+
+def test_the_desk_rings_into_the_context_the_dialplan_generator_writes() -> None:
+    from agi_scripts.asterisk_conf import callback as generated
+    from agi_scripts.policy import callback as desk_side
+
+    assert (desk_side.CONTEXT, desk_side.ANSWERED_CONTEXT) == (generated.CONTEXT, generated.ANSWERED_CONTEXT)
+
+
+def test_a_store_that_fails_while_a_try_is_refused_still_refuses_it_cleanly() -> None:
+    def broken(_case_id: int, _action: str, _detail: str, _author: str) -> None:
+        raise StoreError("database is locked")
+
+    request = CallbackRequest(case_id=1, staff="care", endpoint="PJSIP/care1", number="+32470000001")
+    with pytest.raises(CallbackRefused, match="AMI is not configured"):
+        start_callback(request, AmiSettings(), CallbackSettings(dial=DIAL), broken)
+
+
+def test_a_store_that_fails_at_the_press_gives_a_message_not_an_error_page(
+        ami_down: TestClient, store: Store, world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    csrf = log_in(ami_down, "care")
+
+    def broken(*_args: object, **_kwargs: object) -> bool:
+        raise StoreError("database is locked")
+
+    monkeypatch.setattr(DeskStore, "claim_callback", broken)
+    assert "the store did not answer" in _press(ami_down, csrf, world.care_case.id)
