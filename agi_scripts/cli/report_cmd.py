@@ -20,6 +20,9 @@ from agi_scripts.cli.common import (
     moment_option,
 )
 from agi_scripts.reports.aftercare import AFTERCARE_COLUMNS, aftercare_row
+from agi_scripts.reports.appreciation import AGENT_COLUMNS as APPRECIATION_AGENT_COLUMNS
+from agi_scripts.reports.appreciation import ROUND_COLUMNS, round_json, round_row, summaries
+from agi_scripts.reports.appreciation import agent_row as appreciation_agent_row
 from agi_scripts.reports.moments import DATE_HELP, check_period, iso_local, shown_local
 from agi_scripts.reports.render import FORMATS, Cell, Column, csv_text, json_text, table
 from agi_scripts.reports.views import (
@@ -35,6 +38,7 @@ from agi_scripts.reports.views import (
     incident_row,
 )
 from agi_scripts.storage import INCIDENT_DIMENSIONS, IncidentCount, IncidentDimension, Store
+from agi_scripts.storage.appreciation import AppreciationStore
 from agi_scripts.storage.checkins import CheckInBook
 from agi_scripts.storage.figures import Figures
 
@@ -109,6 +113,18 @@ def register(commands: Any) -> None:
     _format_argument(aftercare)
     add_store_arguments(aftercare)
     aftercare.set_defaults(func=run_aftercare)
+
+    appreciation = reports.add_parser(
+        "appreciation", help="thank-you rounds: agents reached, not reached yet, missed, replies, and when",
+        description="Per round of flows/appreciation.yaml: the agents it is for, how many heard the message, "
+                    "how many wait for a (next) try, how many were missed after the configured tries or "
+                    "skipped on a recovery pause, how many replied, and when the first and last heard it. "
+                    "--agents gives one row per agent.")
+    appreciation.add_argument("--round", metavar="ID", help="only this round")
+    appreciation.add_argument("--agents", action="store_true", help="one row per agent and round")
+    _format_argument(appreciation)
+    add_store_arguments(appreciation)
+    appreciation.set_defaults(func=run_appreciation)
 
 
 def _period_arguments(parser: argparse.ArgumentParser) -> None:
@@ -287,3 +303,26 @@ def _period(args: argparse.Namespace, context: ReportContext) -> tuple[dt.dateti
     check_period(since, until)
     return since, until
 
+
+
+# ---------------------------------------------------------------- thank-you rounds
+
+
+@guarded
+def run_appreciation(args: argparse.Namespace) -> int:
+    context = load_context(args.config, args.db)
+    tz = context.settings.timezone
+    with context.store() as store:
+        deliveries = AppreciationStore(store).deliveries(args.round)
+    found = summaries(deliveries)
+    if args.format == "json":
+        emit(json_text({"timezone": tz.key, "rounds": [round_json(s, deliveries, tz) for s in found]}))
+    elif args.agents:
+        rows = [appreciation_agent_row(d, tz) for d in deliveries]
+        emit(csv_text(APPRECIATION_AGENT_COLUMNS, rows) if args.format == "csv"
+             else table(APPRECIATION_AGENT_COLUMNS, rows, empty="no thank-you round has reached anyone yet"))
+    else:
+        rows = [round_row(s, tz) for s in found]
+        emit(csv_text(ROUND_COLUMNS, rows) if args.format == "csv"
+             else table(ROUND_COLUMNS, rows, empty="no thank-you round has reached anyone yet"))
+    return 0

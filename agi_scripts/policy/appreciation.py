@@ -87,6 +87,9 @@ class Ringing:
     token: str
     action_id: str
     started: float
+    reply: str = ""
+    """Where the agent's reply is recorded (without ``.wav``); ``""``: no reply possible."""
+    language: str = ""
     answered_uniqueid: str = ""
     heard: bool = False
 
@@ -299,7 +302,7 @@ class AppreciationWorker:
             self._not_reached(appreciation, found.id, member.device,
                               f"Asterisk refused to ring ({printable(str(error), 200)})")
             return False
-        self._ringing[token] = Ringing(found.id, member.device, token, action_id, time.monotonic())
+        self._ringing[token] = Ringing(found.id, member.device, token, action_id, time.monotonic(), reply, language)
         LOG.info("thank-you round %s: ringing %s", found.id, member.device)
         return True
 
@@ -361,9 +364,8 @@ class AppreciationWorker:
             if step == "heard" and event.get("Status", "") == "SUCCESS":
                 ringing.heard = True
                 self.rounds.reached(ringing.round_id, ringing.device, at=self.clock())
-            elif step == "replied":
-                self.rounds.replied(ringing.round_id, ringing.device, event.get("Reply", "") or
-                                    self._reply_path_of(ringing), at=self.clock())
+            elif step == "replied" and ringing.reply:
+                self._replied(ringing)
             elif step == "ended":
                 self._finish(client, appreciation, ringing, "hung up before the end of the message")
         elif name == "Hangup":
@@ -372,10 +374,19 @@ class AppreciationWorker:
             if ringing is not None:
                 self._finish(client, appreciation, ringing, "hung up before the end of the message")
 
-    def _reply_path_of(self, ringing: Ringing) -> str:
-        found = self.bundle.appreciation.round(ringing.round_id)
-        folder = self.bundle.settings.recordings_dir / "appreciation" / (found.id if found else ringing.round_id)
-        return str(folder / f"reply-{ringing.device.replace('/', '_')}-{ringing.token}")
+    def _replied(self, ringing: Ringing) -> None:
+        """The reply is kept for the manager, screened as a spoken compliment is (``flows/post_call.yaml``'s
+        screening). Replies get no transcript in this version, so ``without_transcript`` decides."""
+        file = Path(ringing.reply + ".wav")
+        if not file.is_file():
+            return  # hung up before saying anything: Record left no file
+        rules = self.bundle.post_call.screening
+        decision = rules.decide(rating=None, has_message=True, transcript=None, language=ringing.language,
+                                transcription_on=False)
+        state = "released" if decision.state == "released" else "held"
+        self.rounds.replied(ringing.round_id, ringing.device, str(file), screening=state, reason=decision.reason,
+                            at=self.clock())
+        LOG.info("thank-you round %s: %s replied (%s)", ringing.round_id, ringing.device, state)
 
     def _expire(self, client: AmiClient, appreciation: Appreciation) -> None:
         now = time.monotonic()

@@ -40,6 +40,9 @@ class Delivery:
     reached_at: datetime | None
     reply_path: str | None
     reply_at: datetime | None
+    reply_screening: str | None
+    """``held`` (the manager hears it after a review) or ``released``; None without a reply."""
+    reply_reason: str
     detail: str
     updated_at: datetime
 
@@ -127,11 +130,16 @@ class AppreciationStore:
             tx.run("UPDATE appreciation_deliveries SET status = 'skipped', detail = ?, updated_at = ?"
                    " WHERE round_id = ? AND agent = ? AND status = 'waiting'", (why[:MAX_TEXT], now, round_id, agent))
 
-    def replied(self, round_id: str, agent: str, path: str, *, at: datetime | None = None) -> None:
+    def replied(self, round_id: str, agent: str, path: str, *, screening: str, reason: str = "",
+                at: datetime | None = None) -> None:
+        """The agent's reply, screened as a compliment is (``held`` or ``released``, and why)."""
+        if screening not in ("held", "released"):
+            raise ValueError(f"a reply is held or released, not {screening!r}")
         now = as_utc(at or utc_now())
         with self.dialect.write() as tx:
-            tx.run("UPDATE appreciation_deliveries SET reply_path = ?, reply_at = ?, updated_at = ?"
-                   " WHERE round_id = ? AND agent = ?", (path[:MAX_TEXT], now, now, round_id, agent))
+            tx.run("UPDATE appreciation_deliveries SET reply_path = ?, reply_at = ?, reply_screening = ?,"
+                   " reply_reason = ?, updated_at = ? WHERE round_id = ? AND agent = ?",
+                   (path[:MAX_TEXT], now, screening, reason[:MAX_TEXT], now, round_id, agent))
 
     def interrupted(self, *, at: datetime | None = None) -> int:
         """Tries a stopped server left ringing go back to waiting (at start); how many."""
@@ -170,5 +178,6 @@ def _delivery(tx: Tx, row: Row) -> Delivery:
     return Delivery(round_id=row["round_id"], agent=row["agent"], agent_name=row["agent_name"],
                     status=row["status"], tries=int(row["tries"]), next_try_at=_maybe_time(tx, row["next_try_at"]),
                     first_try_at=_maybe_time(tx, row["first_try_at"]), reached_at=_maybe_time(tx, row["reached_at"]),
-                    reply_path=row["reply_path"], reply_at=_maybe_time(tx, row["reply_at"]), detail=row["detail"],
+                    reply_path=row["reply_path"], reply_at=_maybe_time(tx, row["reply_at"]),
+                    reply_screening=row["reply_screening"], reply_reason=row["reply_reason"], detail=row["detail"],
                     updated_at=_time(tx, row["updated_at"]))

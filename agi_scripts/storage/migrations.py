@@ -245,6 +245,8 @@ _V10 = (
         reached_at    {time},
         reply_path    TEXT,
         reply_at      {time},
+        reply_screening TEXT CHECK (reply_screening IN ('held', 'released')),
+        reply_reason  TEXT NOT NULL DEFAULT '',
         detail        TEXT NOT NULL DEFAULT '',
         updated_at    {time} NOT NULL,
         UNIQUE (round_id, agent)

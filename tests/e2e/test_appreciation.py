@@ -8,7 +8,11 @@ not routed to that agent (they are paused in their queues), and is routed to the
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import time
+import wave
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -193,3 +197,44 @@ def test_the_message_recorded_on_the_managers_line_is_the_one_the_agent_hears(st
     assert (recording.language, recording.manager) == ("en", "PJSIP/manager1")
     assert Path(recording.path + ".wav").is_file()
     assert delivery is not None and delivery.status == "reached"
+
+
+def _seconds(wav: Path) -> float:
+    with wave.open(str(wav)) as audio:
+        return audio.getnframes() / audio.getframerate()
+
+
+def test_press_2_records_a_reply_for_the_manager_screened_and_reported(stage: Stage) -> None:
+    phones, agent2, stack = stage.phones, stage.agent2, stage.stack
+    before = agent2.invites_received
+    add_round(stage.flows, "e2e-reply", to="[billing]")
+    phones.wait_until(lambda: agent2.state is PeerState.CONNECTED, 20, "agent2 rung for the reply round")
+    spoken = _seconds(stack.prompt_file("appreciation_intro", "en")) + _seconds(stack.prompt_file(PROMPT, "en"))
+    phones.pump(spoken + 1.5)  # during "press 1 to hear it again, press 2 to send a short reply"
+    agent2.press("2")
+    phones.pump(_seconds(stack.prompt_file("appreciation_reply_record", "en")) + 1.5)  # and the beep
+    said = stack.prompt_file("agent_compliments_none", "en")  # the agent's reply, as audio
+    phones.pump(agent2.play(said) + 0.5)
+    agent2.press("#")
+    phones.wait_until(lambda: not agent2.in_call, 30, "the thank-you call ended after the reply")
+    assert agent2.invites_received == before + 1
+    phones.pump(1.0)
+    heard = agent2.last_recording
+    assert heard is not None
+    assert contains_prompt(heard, stack.prompt_file("appreciation_reply_thanks", "en")).matched
+
+    store = open_store(stack.db_url)
+    try:
+        delivery = AppreciationStore(store).get("e2e-reply", "PJSIP/agent2")
+    finally:
+        store.close()
+    assert delivery is not None and delivery.status == "reached" and delivery.reply_path is not None
+    # Screened like a compliment: the shipped screening holds a spoken message nobody could transcribe.
+    assert delivery.reply_screening == "held" and "transcript" in delivery.reply_reason
+    assert contains_prompt(Path(delivery.reply_path), said).matched, "the reply file does not hold what was said"
+
+    report = subprocess.run([sys.executable, "-m", "agi_scripts.cli.main", "report", "appreciation", "--config",
+                             str(stack.config_path), "--db", stack.db_url, "--round", "e2e-reply", "--format", "json"],
+                            capture_output=True, text=True, timeout=60, check=True)
+    (found,) = json.loads(report.stdout)["rounds"]
+    assert (found["reached"], found["replies"]) == (1, 1)

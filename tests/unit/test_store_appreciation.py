@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+import pytest
+
 from agi_scripts.storage import Store
 from agi_scripts.storage.appreciation import AppreciationStore
 
@@ -62,9 +64,13 @@ def test_interrupted_tries_wait_again_and_skips_are_kept(store: Store) -> None:
 def test_replies_and_recordings(store: Store) -> None:
     rounds = AppreciationStore(store)
     rounds.enlist("day", "PJSIP/agent1", "Agent One", at=T0)
-    rounds.replied("day", "PJSIP/agent1", "/rec/appreciation/day/reply-1", at=T0)
+    rounds.replied("day", "PJSIP/agent1", "/rec/appreciation/day/reply-1.wav", screening="held",
+                   reason="spoken message without a transcript", at=T0)
     delivery = rounds.get("day", "PJSIP/agent1")
-    assert delivery is not None and delivery.reply_path == "/rec/appreciation/day/reply-1" and delivery.reply_at == T0
+    assert delivery is not None and delivery.reply_path == "/rec/appreciation/day/reply-1.wav" and delivery.reply_at == T0
+    assert (delivery.reply_screening, delivery.reply_reason) == ("held", "spoken message without a transcript")
+    with pytest.raises(ValueError):
+        rounds.replied("day", "PJSIP/agent1", "/x.wav", screening="pending")
     rounds.save_recording("day", "nl", "/rec/appreciation/day/message-nl-1", "PJSIP/manager1", at=T0)
     rounds.save_recording("day", "nl", "/rec/appreciation/day/message-nl-2", "PJSIP/manager1", at=T0)  # redone
     rounds.save_recording("day", "fr", "/rec/appreciation/day/message-fr-1", "PJSIP/manager1", at=T0)
