@@ -58,7 +58,7 @@ def my_compliments(ctx: HandlerContext) -> None:
         _say_how_many(agi, sound, total)
         for compliment in new:
             if not _play(agi, sound, compliment):
-                break  # a file that cannot be played: the rest stay new for the next call
+                continue  # a file Asterisk cannot play stays new; it does not hold the others back
             heard.append(compliment.id)
             # Marked one by one: an agent who hangs up during the next one has still heard this one.
             despite_the_store(ctx, lambda: ctx.services.store.mark_compliments_delivered([compliment.id]), None,

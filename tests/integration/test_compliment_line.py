@@ -114,3 +114,17 @@ def test_a_transcript_with_a_listed_word_keeps_a_message_away_from_the_agent(sta
     line = call_the_line(stack)
     assert message_of(stack, kind) in played(line) and message_of(stack, rude) not in played(line)
     assert screening.get(rude).reason == "word list (en): idiot"  # type: ignore[union-attr]
+
+
+def test_a_message_asterisk_cannot_play_stays_new_and_does_not_hold_back_the_next(stack: Stack) -> None:
+    screening = ScreeningStore(stack.store)
+    broken, fine = (leave_compliment(stack, ["1", "5", "1"], f"1700000000.9{n}") for n in range(2))
+    for compliment_id in (broken, fine):
+        screening.release(compliment_id, by="Lead", role="cli")
+    # As Asterisk answers STREAM FILE for a file it cannot open: result -1 on a live channel.
+    line = FakeChannel(unplayable=message_of(stack, broken))
+    with stack.call("my_compliments", **LINE) as peer:
+        line.serve(peer)
+    assert message_of(stack, fine) in played(line)
+    assert stack.store.get_compliment(broken).delivered_at is None  # type: ignore[union-attr]
+    assert stack.store.get_compliment(fine).delivered_at is not None  # type: ignore[union-attr]

@@ -37,6 +37,8 @@ class FakeChannel:
     """Hang up (send HANGUP) when a command starting with this arrives (its words as Asterisk parsed them)."""
     commands: list[list[str]] = field(default_factory=list)
     hung_up: bool = False
+    unplayable: str = ""
+    """A sound STREAM FILE cannot open: answered ``result=-1`` on a live channel, as Asterisk does."""
 
     def press(self, keys: Iterable[str]) -> FakeChannel:
         self.keys.extend(keys)
@@ -79,6 +81,8 @@ class FakeChannel:
         if verb == "SET VARIABLE":
             self.variables[argv[2]] = argv[3]
             return "200 result=1"
+        if verb == "STREAM FILE" and self.unplayable and argv[2] == self.unplayable:
+            return "200 result=-1 endpos=0"
         if verb == "STREAM FILE":
             escape = argv[3] if len(argv) > 3 else ""
             key = self.keys.popleft() if escape and self.keys and self.keys[0] in escape else ""
