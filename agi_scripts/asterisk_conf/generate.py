@@ -21,8 +21,8 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from agi_scripts.asterisk_conf.appreciation import MANAGERS_CONTEXT, appreciation_dialplan
 from agi_scripts.asterisk_conf.aftercare import agent_line_extension, checkin_dialplan
+from agi_scripts.asterisk_conf.appreciation import MANAGERS_CONTEXT, appreciation_dialplan
 from agi_scripts.asterisk_conf.callback import callback_dialplan
 from agi_scripts.config.bundle import Bundle
 from agi_scripts.flows.campaigns import Campaign
@@ -110,7 +110,7 @@ exten => _[A-Za-z0-9].,1,NoOp(Respectline: caller enters queue ${{EXTEN}})
  same => n,Set(CHANNEL(hangup_handler_push)=respectline-call-ended,s,1)
  same => n,Playback(${{RL_RECORDING_NOTICE}})
  same => n,MixMonitor(${{RL_RECORDING}}.wav,br(${{RL_RECORDING}}-caller.wav)t(${{RL_RECORDING}}-agent.wav))
- same => n(queue),Queue(${{RL_ROUTE}},cb(respectline-agent^s^1))
+ same => n(queue),Queue(${{RL_ROUTE}},cb(respectline-agent^s^1),,${{RL_WHISPER}})
  same => n,GotoIf($["${{RL_TRANSFER}}" != ""]?transfer)
  same => n,GotoIf($["${{QUEUESTATUS}}" != "CONTINUE"]?done)
  same => n,GotoIf($["${{RL_OFFER_COMPLIMENT}}" != "1"]?done)

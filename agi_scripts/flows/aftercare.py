@@ -25,6 +25,7 @@ ENDPOINT = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,15}/[A-Za-z0-9@._+-]{1,80}$")
 ``Dial`` would read as a second destination or a variable."""
 LINE_CODE = re.compile(r"^[0-9*#]{1,10}$")
 LANGUAGE = re.compile(r"^[a-z]{2}$")
+QUEUE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
 MAX_PEOPLE = 50
 """People per roster: each is rung in turn, so a longer list would never be worked through anyway."""
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -94,13 +95,56 @@ class AgentLine:
 
 
 @dataclass(frozen=True)
+class EntryNotice:
+    """The boundary made known: a prompt callers hear when they enter a queue, before the hold campaign."""
+
+    prompt: str
+    queues: tuple[str, ...] = ()
+    """Empty: every queue."""
+    hours: tuple[tuple[dt.time, dt.time], ...] = ()
+    days: tuple[int, ...] = ()
+    languages: tuple[str, ...] = ()
+    """Empty: every language (the prompt in the call's language)."""
+
+    def applies(self, queue: str, language: str, moment: dt.datetime) -> bool:
+        """``moment`` in the site's time."""
+        if (self.queues and queue not in self.queues) or (self.languages and language not in self.languages):
+            return False
+        return OnDuty("", "", self.hours, self.days).on_duty(moment)
+
+
+@dataclass(frozen=True)
+class Whisper:
+    """Played to the agent's leg only, before the caller is connected, when the caller has history."""
+
+    case_open: str | None = None
+    """The caller has an open (or recent) case: they are routed to its team, whose member hears this."""
+    warned_before: str | None = None
+    """The caller was flagged before (within ``repeat_callers.route_to_team_for``)."""
+    calls_today: str | None = None
+    calls_today_from: int = 3
+    """``calls_today`` is played from this call of the day on (this one counted)."""
+
+    def prompt_ids(self) -> set[str]:
+        return {p for p in (self.case_open, self.warned_before, self.calls_today) if p}
+
+
+@dataclass(frozen=True)
 class Aftercare:
     rosters: dict[str, Roster] = field(default_factory=dict)
     check_in: CheckInTimings = field(default_factory=CheckInTimings)
     agent_line: AgentLine | None = None
+    entry_notices: tuple[EntryNotice, ...] = ()
+    """The first that applies is played; none: no notice."""
+    whisper: Whisper = field(default_factory=Whisper)
+
+    def entry_notice(self, queue: str, language: str, moment: dt.datetime) -> str | None:
+        """The prompt a caller entering ``queue`` hears first, or None."""
+        return next((n.prompt for n in self.entry_notices if n.applies(queue, language, moment)), None)
 
     def prompt_ids(self) -> set[str]:
         ids = set(CHECK_IN_PROMPTS) if self.rosters else set()
+        ids |= {notice.prompt for notice in self.entry_notices} | self.whisper.prompt_ids()
         return ids | (set(AGENT_LINE_PROMPTS) if self.agent_line else set())
 
     def people(self, roster: str) -> tuple[OnDuty, ...]:
@@ -109,7 +153,8 @@ class Aftercare:
 
 
 def load_aftercare(source: YamlFile, node: Node | None) -> Aftercare:
-    spec = source.mapping(node, optional=("rosters", "check_in", "agent_line"), what="'aftercare' section")
+    spec = source.mapping(node, optional=("rosters", "check_in", "agent_line", "entry_notice", "whisper"),
+                          what="'aftercare' section")
     if spec is None:
         return Aftercare()
     rosters = _rosters(source, spec.get("rosters"))
@@ -119,7 +164,37 @@ def load_aftercare(source: YamlFile, node: Node | None) -> Aftercare:
         ring_for=timings.seconds("ring_for", 20.0, 5.0, 120.0),
         answer_within=timings.seconds("answer_within", 10.0, 3.0, 60.0),
         retry_after=timings.seconds("retry_after", 60.0, 5.0, 3600.0)) if timings else CheckInTimings()
-    return Aftercare(rosters=rosters, check_in=check_in, agent_line=_agent_line(source, spec.get("agent_line"), rosters))
+    notices = tuple(n for n in (_entry_notice(source, item) for item in source.sequence(
+        spec.get("entry_notice"), "list of entry notices ('- prompt: boundary_notice')")) if n)
+    return Aftercare(rosters=rosters, check_in=check_in, agent_line=_agent_line(source, spec.get("agent_line"), rosters),
+                     entry_notices=notices, whisper=_whisper(source, spec.get("whisper")))
+
+
+def _whisper(source: YamlFile, node: Node | None) -> Whisper:
+    spec = source.mapping(node, optional=("case_open", "warned_before", "calls_today", "calls_today_from"),
+                          what="'whisper' (case_open, warned_before, calls_today, calls_today_from)")
+    if spec is None:
+        return Whisper()
+    return Whisper(case_open=spec.identifier("case_open", "a prompt id"),
+                   warned_before=spec.identifier("warned_before", "a prompt id"),
+                   calls_today=spec.identifier("calls_today", "a prompt id"),
+                   calls_today_from=spec.integer("calls_today_from", 3, minimum=2, maximum=100))
+
+
+def _entry_notice(source: YamlFile, node: Node) -> EntryNotice | None:
+    spec = source.mapping(node, required=("prompt",), optional=("queues", "hours", "days", "languages"),
+                          what="entry notice (prompt, queues, hours, days, languages)")
+    if spec is None:
+        return None
+    prompt = source.identifier(spec.get("prompt"), "a prompt id")
+    queues = [source.string(n, "a queue name", pattern=QUEUE, pattern_hint="as in queues.conf")
+              for n in source.sequence(spec.get("queues"), "list of queues, such as [support, billing]")]
+    languages = [source.string(n, "a two-letter language code", pattern=LANGUAGE, pattern_hint="nl, fr, en")
+                 for n in source.sequence(spec.get("languages"), "list of languages, such as [nl, fr]")]
+    hours, days = _hours(source, spec), _days(source, spec)
+    if prompt is None or hours is None or days is None or None in queues or None in languages:
+        return None
+    return EntryNotice(prompt, tuple(q for q in queues if q), hours, days, tuple(lang for lang in languages if lang))
 
 
 def _agent_line(source: YamlFile, node: Node | None, rosters: dict[str, Roster]) -> AgentLine | None:

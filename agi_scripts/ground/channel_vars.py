@@ -28,6 +28,13 @@ RECORDING = "RL_RECORDING"
 RECORDING_NOTICE = "RL_RECORDING_NOTICE"
 """The recording notice's sound, played at queue entry when ``RL_RECORDING`` is set."""
 
+WHISPER = "RL_WHISPER"
+"""The sound Queue plays to the agent who answers, before the caller is connected (its announcement
+argument): the caller's history, told to the agent only. Empty: none."""
+CHECK_IN_CALL = ("RL_CHECKIN", "RL_CHECKIN_LANG", "RL_CHECKIN_AGENT", "RL_CHECKIN_WAIT", "RL_CHECKIN_KEY")
+"""On a person on duty's channel during an aftercare check-in (``policy.checkins``, ``asterisk_conf.aftercare``):
+the check-in's token, the summary's language, the agent's phone, the seconds to wait for a key, the key."""
+
 APPRECIATION_CALL = ("RL_APPRECIATION", "RL_APPRECIATION_SOUND", "RL_APPRECIATION_LANG", "RL_APPRECIATION_REPLY",
                      "RL_APPRECIATION_REPLAYS", "RL_APPRECIATION_CHOICE", "RL_APPRECIATION_AGENT",
                      "RL_APPRECIATION_INTRO")
@@ -41,9 +48,5 @@ CALLBACK_CALL = ("RL_CALLBACK", "RL_CALLBACK_TO", "RL_CALLBACK_LANG", "RL_CALLBA
 ``asterisk_conf.callback``): its id, the caller's number (digits and +), the staff member's and the
 caller's language, where the conversation is recorded (inherited by the caller's channel)."""
 
-CHECK_IN_CALL = ("RL_CHECKIN", "RL_CHECKIN_LANG", "RL_CHECKIN_AGENT", "RL_CHECKIN_WAIT", "RL_CHECKIN_KEY")
-"""On a person on duty's channel during an aftercare check-in (``policy.checkins``, ``asterisk_conf.aftercare``):
-the check-in's token, the summary's language, the agent's phone, the seconds to wait for a key, the key."""
-
 ALL = (ROUTE, NOTICE, MUSICCLASS, CAMPAIGN, LANGUAGE, OFFER_COMPLIMENT, TRANSFER, EVIDENCE, FLAGS,
-       RECORDING, RECORDING_NOTICE, *CALLBACK_CALL, *CHECK_IN_CALL, *APPRECIATION_CALL)
+       RECORDING, RECORDING_NOTICE, *CALLBACK_CALL, WHISPER, *CHECK_IN_CALL, *APPRECIATION_CALL)

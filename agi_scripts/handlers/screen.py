@@ -10,14 +10,19 @@ the dialplan sends the caller to the queue they dialled: a caller always reaches
 
 from __future__ import annotations
 
+import datetime as dt
+from typing import cast
+
+from agi_scripts.config.bundle import Bundle
 from agi_scripts.ground import call_spool, channel_vars
 from agi_scripts.handlers.callinfo import call_id_of, call_language, caller_number
 from agi_scripts.handlers.context import HandlerContext, despite_the_store
 from agi_scripts.handlers.recordings import call_spool_problem
 from agi_scripts.policy.queue_choice import decide_route
 from agi_scripts.protocol.errors import BlockingCallTimeout
-from agi_scripts.server.blocking import run_blocking
-from agi_scripts.storage.base import utc_now
+from agi_scripts.server.blocking import Offloaded, run_blocking
+from agi_scripts.storage.base import StoreError, utc_now
+from agi_scripts.storage.checkins import CheckInBook
 
 
 def screen(ctx: HandlerContext) -> None:
@@ -40,8 +45,10 @@ def screen(ctx: HandlerContext) -> None:
     agi = ctx.agi
     agi.set_variable(channel_vars.LANGUAGE, language)
     agi.set_variable(channel_vars.ROUTE, decision.queue)
-    agi.set_variable(channel_vars.NOTICE, bundle.prompts.sound_name(decision.notice_prompt, language)
-                     if decision.notice_prompt else "")
+    agi.set_variable(channel_vars.NOTICE, _notices(bundle, queue, language, now, decision.notice_prompt))
+    whisper = _whisper(ctx, caller, language, now, decision.team)
+    # Queue's announcement to the member who answers, before the caller is connected (empty: none).
+    agi.set_variable(channel_vars.WHISPER, whisper)
     agi.set_variable(channel_vars.MUSICCLASS, decision.music_class)
     agi.set_variable(channel_vars.CAMPAIGN, decision.campaign.id if decision.campaign else "")
     agi.set_variable(channel_vars.OFFER_COMPLIMENT, "1" if decision.offer_compliment else "0")
@@ -51,6 +58,35 @@ def screen(ctx: HandlerContext) -> None:
                    decision.campaign.id if decision.campaign else None)
     ctx.outcome = f"route={decision.queue} campaign={decision.campaign.id if decision.campaign else '-'}" \
                   + (f" team={decision.team}" if decision.team else "")
+
+
+def _notices(bundle: Bundle, queue: str, language: str, now: dt.datetime, team_notice: str | None) -> str:
+    """What the caller hears before queueing: the entry notice (the boundary made known, if one applies
+    to this queue, time and language), then the team's notice; ``&``-joined for one ``Playback``."""
+    boundary = bundle.abuse_policy.aftercare.entry_notice(queue, language, now.astimezone(bundle.settings.timezone))
+    return "&".join(bundle.prompts.sound_name(prompt, language) for prompt in (boundary, team_notice) if prompt)
+
+
+def _whisper(ctx: HandlerContext, caller: str, language: str, now: dt.datetime, team: str | None) -> str:
+    """The caller's history for the agent's ear (``aftercare: whisper``): the sound of the weightiest fact
+    (an open case, then an earlier flag, then the calls of the day), or ""."""
+    bundle = ctx.bundle
+    whisper = bundle.abuse_policy.aftercare.whisper
+    prompts: list[str] = []
+    if team is not None and whisper.case_open:
+        prompts.append(whisper.case_open)
+    if caller and (whisper.warned_before or whisper.calls_today):
+        local = now.astimezone(bundle.settings.timezone)
+        day_start = local.replace(hour=0, minute=0, second=0, microsecond=0)
+        since = now - dt.timedelta(seconds=bundle.abuse_policy.repeat_caller_window)
+        history = cast(CheckInBook, Offloaded(CheckInBook(ctx.services.store), timeout_error=StoreError))
+        flags, calls = despite_the_store(ctx, lambda: history.caller_history(
+            caller, flagged_since=since, day_start=day_start), (0, 0), "the agent hears no whisper of the caller's history")
+        if flags and whisper.warned_before and team is None:
+            prompts.append(whisper.warned_before)
+        if whisper.calls_today and calls + 1 >= whisper.calls_today_from:
+            prompts.append(whisper.calls_today)
+    return bundle.prompts.sound_name(prompts[0], language) if prompts else ""
 
 
 def _record_from_connect(ctx: HandlerContext, language: str) -> None:

@@ -229,6 +229,18 @@ class CheckInBook:
             return None, ""
         return row["case_id"], row["call_id"] or ""
 
+    # ------------------------------------------------------------ the caller's history (the whisper)
+
+    def caller_history(self, caller: str, *, flagged_since: datetime, day_start: datetime) -> tuple[int, int]:
+        """How often ``caller`` was flagged since ``flagged_since``, and how many calls they made since
+        ``day_start`` (this one not yet stored). Only counts leave the store: the agent hears a sentence."""
+        with self.dialect.read() as tx:
+            flags = tx.one("SELECT COUNT(*) AS n FROM incidents WHERE caller = ? AND at >= ?",
+                           (caller, as_utc(flagged_since)))["n"]
+            calls = tx.one("SELECT COUNT(*) AS n FROM calls WHERE caller = ? AND started_at >= ?",
+                           (caller, as_utc(day_start)))["n"]
+        return int(flags), int(calls)
+
     # ------------------------------------------------------------ the report
 
     def aftercare_rows(self, since: datetime | None = None, until: datetime | None = None) -> list[AftercareRow]:

@@ -19,9 +19,9 @@ from agi_scripts.sandbox.demo import demo_flows, speak
 from agi_scripts.sandbox.sip import PeerState, SipAgent, SipCaller, SipPhoneSystem
 from agi_scripts.sandbox.stack import RespectlineStack, StackOptions
 from agi_scripts.storage import Store, open_store
-from agi_scripts.storage.base import utc_now
+from agi_scripts.storage.base import Escalation, utc_now
 from agi_scripts.storage.checkins import CheckIn, CheckInBook
-from tests.support.calls import agent_paused, connect
+from tests.support.calls import agent_paused, connect, hang_up
 from tests.support.e2e_stack import ALWAYS_ON_CAMPAIGNS, started
 
 pytestmark = pytest.mark.e2e
@@ -39,6 +39,12 @@ def _aftercare_flows(folder: Path) -> Path:
                      ("      retry_after: 60s", "      retry_after: 5s")):
         assert old in text, f"the shipped aftercare section has no {old!r}"
         text = text.replace(old, new)
+    # The boundary notice at entry and the whisper to the agent, as the shipped file's examples show them.
+    for old, new in (("    # entry_notice:\n    #   - prompt: boundary_notice\n", "    entry_notice:\n      - prompt: boundary_notice\n"),
+                     ("    # whisper:\n    #   case_open: whisper_case_open", "    whisper:\n      case_open: whisper_case_open"),
+                     ("    #   warned_before: whisper_warned_before", "      warned_before: whisper_warned_before")):
+        assert old in text, f"the shipped aftercare section has no {old!r}"
+        text = text.replace(old, new)
     policy.write_text(text, encoding="utf-8")
     return flows
 
@@ -47,7 +53,7 @@ def _aftercare_flows(folder: Path) -> Path:
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RespectlineStack]:
     folder = tmp_path_factory.mktemp("aftercare")
     options = StackOptions(agents={"agent1": ["support"], "lead1": [], "lead2": []},
-                           agent_names={"agent1": "Agent One"}, callers=("caller1", "caller2", "caller3"),
+                           agent_names={"agent1": "Agent One"}, callers=("caller1", "caller2", "caller3", "caller4"),
                            flows_dir=_aftercare_flows(folder))
     running = started(options, folder)
     try:
@@ -221,3 +227,31 @@ def _dial_agent_line(phones: SipPhoneSystem, stack: RespectlineStack, agent: Sip
         agent.hangup()
     phones.wait_until(lambda: not agent.in_call, 10, "the agent line ended")
     phones.pump(0.3)
+
+
+def test_the_caller_hears_the_boundary_at_entry_and_only_the_agent_hears_the_callers_history(
+        stack: RespectlineStack, phones: SipPhoneSystem, agent: SipAgent, store: Store) -> None:
+    stack.asterisk.rx("queue unpause member PJSIP/agent1")
+    whisper = stack.prompt_file("whisper_warned_before", "en")
+    # A first-time caller: the boundary notice, and no whisper for the agent.
+    newcomer = phones.caller("caller4", caller_id_name="Dee", caller_id_number="+32471234544")
+    connect(phones, newcomer, agent, stack.number("support"))
+    phones.pump(3.0)
+    hang_up(phones, newcomer, agent)
+    assert newcomer.last_recording is not None and agent.last_recording is not None
+    notice = contains_prompt(newcomer.last_recording, stack.prompt_file("boundary_notice", "en"))
+    assert notice.matched and notice.offset_seconds < 3.0, "the boundary notice comes first, before queueing"
+    assert not contains_prompt(agent.last_recording, whisper).matched
+    assert not contains_prompt(agent.last_recording, stack.prompt_file("boundary_notice", "en")).matched
+
+    # A caller flagged before (a warning, no case): the agent hears so before the caller is connected.
+    store.book_escalation(Escalation(
+        call_id="earlier-call", category="verbal_abuse", number_in_call=1, number_in_category=1, agent="Agent One",
+        caller="+32471234577", queue="support", at=utc_now() - timedelta(days=2), outcome="warn"))
+    flagged = phones.caller("caller3", caller_id_name="Cy", caller_id_number="+32471234577")
+    connect(phones, flagged, agent, stack.number("support"))
+    phones.pump(_seconds(whisper) + 2.0)
+    hang_up(phones, flagged, agent)
+    assert flagged.last_recording is not None and agent.last_recording is not None
+    assert contains_prompt(agent.last_recording, whisper).matched, "the agent did not hear the whisper"
+    assert not contains_prompt(flagged.last_recording, whisper).matched, "the caller must never hear the whisper"
