@@ -1,7 +1,8 @@
 """Call back from the desk on the real Asterisk: the staff member's pjsua2 phone rings through AMI Originate,
 they answer and hear the intro, the caller's phone rings, the caller answers and hears the recording
 notice, audio passes both ways (checked by correlation), and the case's timeline holds each step.
-Rude twins: the staff member does not answer; the caller does not answer; Asterisk's AMI refuses the desk."""
+Rude twins: the staff member does not answer; the caller does not answer; the caller is busy; Asterisk's AMI
+refuses the desk."""
 
 from __future__ import annotations
 
@@ -232,3 +233,24 @@ def test_ami_refusing_the_desk_is_said_on_the_page_and_on_the_timeline_and_nothi
     assert stage.staff.calls_offered == offered and stage.caller.calls_offered == caller_offered
     assert _timeline(stage, case_id) == ["callback_failed"]
     assert _outcomes(stage, case_id) == ["not_started"]
+
+
+def test_caller_busy_on_another_call(stage: Stage) -> None:
+    case_id = _new_case(stage, "cb-6")
+    stage.caller.auto_answer = False
+    try:
+        offered = stage.caller.calls_offered
+        # Another call rings the caller's phone first; the phone answers a second one with 486 Busy Here.
+        stage.stack.asterisk.rx(f"channel originate PJSIP/{CALLER_NUMBER} application Wait 30")
+        stage.phones.wait_until(lambda: stage.caller.calls_offered > offered, 15, "caller phone busy ringing")
+        _press_call_back(stage, case_id)
+        _wait_for_step(stage, case_id, "callback_caller_no_answer", timeout=30)
+    finally:
+        stage.caller.auto_answer = True
+    _hang_up_all(stage)
+    assert _timeline(stage, case_id) == ["callback_started", "callback_staff_answered", "callback_caller_no_answer"]
+    case = stage.store.get_case(case_id)
+    assert case is not None
+    [last] = [e for e in case.events if e.action == "callback_caller_no_answer"]
+    assert "busy" in last.detail
+    assert _outcomes(stage, case_id) == ["caller_busy"]
