@@ -24,7 +24,7 @@ from tests.support.postgres_server import PostgresServer
 TABLES = {"calls", "compliments", "cases", "case_events", "incidents", "agent_pauses", "pending_erasures",
           "desk_users", "desk_sessions", "desk_login_failures", "desk_secrets", "audit_log", "callbacks",
           "transcripts", "compliment_follow_ups", "appreciation_deliveries", "appreciation_recordings",
-          "check_ins", "check_in_tries"}
+          "check_ins", "check_in_tries", "server_presence"}
 
 
 def tables_of(path: Path) -> set[str]:
