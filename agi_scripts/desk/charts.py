@@ -56,7 +56,8 @@ def bar_chart(key: str, title: str, rows: Sequence[tuple[str, float]], *, unit: 
               keep_order: bool = False, decimals: int = 0) -> BarChart:
     """A horizontal bar chart of ``(label, value)``: largest first unless ``keep_order`` (months)."""
     ordered = list(rows) if keep_order else sorted(rows, key=lambda row: (-row[1], row[0]))
-    shown_rows = ordered[:MAX_BARS]
+    # Too many for one picture: the largest, or for a time line (``keep_order``) the latest.
+    shown_rows = ordered[-MAX_BARS:] if keep_order else ordered[:MAX_BARS]
     top = max((value for _, value in shown_rows), default=0.0)
     bars = tuple(
         Bar(label=_cut(label), full_label=label, value=value, shown=_number(value, decimals),

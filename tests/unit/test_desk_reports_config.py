@@ -20,6 +20,7 @@ from starlette.testclient import TestClient
 from agi_scripts.config.settings import load_settings
 from agi_scripts.desk import passwords
 from agi_scripts.desk.app import create_app
+from agi_scripts.desk.charts import bar_chart
 from agi_scripts.desk.config_view import disk_version
 from agi_scripts.desk.reports_pages import BadPeriod, read_period
 from agi_scripts.storage import Escalation, Store
@@ -354,3 +355,18 @@ def test_incident_counts_summed_by_the_database_match_counting_each_incident_in_
     assert sum(c.count for c in store.incident_counts(["outcome"], since=since, tz=kolkata)) == sum(
         1 for n in range(60) if start + timedelta(hours=11 * n) >= since)
     assert store.incident_counts(["month"], since=datetime(2030, 1, 1, tzinfo=timezone.utc)) == []
+
+
+def test_a_bar_chart_draws_lengths_in_proportion_and_keeps_every_figure_in_its_table() -> None:
+    chart = bar_chart("c", "Per queue", [("billing", 2), ("support", 4), ("sales", 0)])
+    assert [(b.label, b.shown, b.width) for b in chart.bars] == [("support", "4", 330), ("billing", "2", 165),
+                                                                 ("sales", "0", 0)]
+    assert chart.description == "3 bars; the largest is support with 4; 6 in all"
+    many = bar_chart("m", "Per month", [(f"m{n:03d}", n) for n in range(100)], keep_order=True)
+    assert many.hidden == 100 - len(many.bars) and many.bars[-1].label == "m099"  # the latest months drawn
+    assert len(many.rows) == 100 and many.rows[0] == ("m000", "0")
+    tiny = bar_chart("t", "t", [("a", 1000), ("b", 1)])
+    assert tiny.bars[1].width == 1  # a value above zero is never invisible
+    long = bar_chart("l", "l", [("x" * 60, 1)])
+    assert long.bars[0].label.endswith("…") and len(long.bars[0].label) <= 22 and long.rows[0][0] == "x" * 60
+    assert bar_chart("e", "e", []).description == "No data in this period."
