@@ -87,8 +87,10 @@ exten => s,1,UserEvent({EVENT},Delivery: ${{FILTER({_HEX},${{ARG1}})}},Step: hea
 
 ; The managers' line ({appreciation.manager_line}): a manager records the message of a round, hears it back, and
 ; keeps it or records it again. The manager_line script lets only the endpoints listed as managers in.
+; (Half a second after the answer, so a phone's audio path is open before the first word.)
 [{MANAGERS_CONTEXT}]
 exten => {appreciation.manager_line},1,Answer()
+ same => n,Wait(0.5)
  same => n,AGI({agi_url}/manager_line)
  same => n,Hangup()
 """

@@ -26,6 +26,7 @@ from __future__ import annotations
 import logging
 import re
 import secrets
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -40,12 +41,15 @@ from agi_scripts.config.settings import AmiSettings
 from agi_scripts.flows.appreciation import Appreciation, Round
 from agi_scripts.ground.errors import ValidationFailed
 from agi_scripts.ground.redact import printable
+from agi_scripts.prompts.audio import convert
+from agi_scripts.prompts.engines import EspeakEngine, PromptToolError
 from agi_scripts.storage.appreciation import AppreciationStore
 from agi_scripts.storage.base import Store, StoreError, utc_now
 
 LOG = logging.getLogger("respectline.appreciation")
 
 CONTEXT = "respectline-appreciation"
+LIVE_CONTEXT = "respectline-appreciation-live"
 EVENT = "RespectlineAppreciation"
 PAUSE_REASON = "respectline-appreciation"
 """The queue pause reason: a pause with it is this worker's, lifted at connect if it was left behind."""
@@ -58,6 +62,9 @@ SETTLE = 0.3
 """After pausing an agent, the device state gets this long to show a customer call that raced the pause."""
 MAX_CALL_SECONDS = 15 * 60.0
 RECONNECT_AFTER = 5.0
+INTRO = {"nl": "{name}, {queue}, {position} van {total}", "fr": "{name}, {queue}, {position} sur {total}",
+         "en": "{name}, {queue}, {position} of {total}"}
+"""What the manager hears before each agent in live mode, in the round's language (English otherwise)."""
 RECORDING_PATH = re.compile(r"^/[A-Za-z0-9_./-]{1,400}$")
 """A path the dialplan's ``FILTER`` leaves as it is (and ``Record`` takes as one argument)."""
 
@@ -90,6 +97,8 @@ class Ringing:
     reply: str = ""
     """Where the agent's reply is recorded (without ``.wav``); ``""``: no reply possible."""
     language: str = ""
+    manager: str = ""
+    """Live mode: the manager's phone, rung first and connected to the agent."""
     answered_uniqueid: str = ""
     heard: bool = False
 
@@ -114,6 +123,8 @@ class AppreciationWorker:
         self._ringing: dict[str, Ringing] = {}
         """Token -> delivery in progress."""
         self._warned: set[str] = set()
+        self._manager_back: dict[str, float] = {}
+        """Live mode: a manager who did not answer is rung again from this monotonic time."""
         self._thread = threading.Thread(target=self._run, name="respectline-appreciation", daemon=True)
 
     # ------------------------------------------------------------ life cycle
@@ -251,9 +262,9 @@ class AppreciationWorker:
         recovering = {pause.agent for pause in self.store.active_pauses()}
         now = self.clock()
         for found in active:
-            if found.mode != "message":
-                self._warn_once(f"live:{found.id}", "round %s is live: live mode is not delivered by this "
-                                "version; nobody is rung for it", found.id)
+            if found.mode == "live":
+                if len(self._ringing) < appreciation.max_parallel:
+                    self._start_live(client, appreciation, found, members, recovering)
                 continue
             sound = self._sound(found)
             if not sound:
@@ -276,15 +287,9 @@ class AppreciationWorker:
                     busy.add(member.device)
 
     def _ring(self, client: AmiClient, appreciation: Appreciation, found: Round, member: Member, sound: str) -> bool:
-        if not self.rounds.ringing(found.id, member.device, at=self.clock()):
-            return False  # another server took this agent
-        self._pause(client, member.device)
-        # A customer call may have reached the agent between the look and the pause: look again.
-        time.sleep(SETTLE)
-        again = self._members(client).get(member.device)
-        if again is None or again.statuses != {FREE} or again.in_call:
-            self._unpause(client, member.device)
-            self.rounds.released(found.id, member.device, "a customer call came first", at=self.clock())
+        # Claimed in the store (another server may have taken this agent), paused, and looked at again:
+        # a customer call may have reached the agent between the look and the pause.
+        if not self._claim(client, found, member):
             return False
         token = secrets.token_hex(8)
         language = found.language or self.bundle.settings.language.default
@@ -354,6 +359,8 @@ class AppreciationWorker:
                 return
             if event.get("Response", "").lower() == "success":
                 ringing.answered_uniqueid = event.get("Uniqueid", "")
+            elif ringing.manager:
+                self._manager_missed(client, appreciation, ringing)
             else:
                 self._finish(client, appreciation, ringing, "no answer")
         elif name == "UserEvent" and event.get("UserEvent") == EVENT:
@@ -409,6 +416,96 @@ class AppreciationWorker:
         status = self.rounds.not_reached(round_id, device, why, tries=appreciation.tries, retry_at=retry_at,
                                          at=self.clock())
         LOG.info("thank-you round %s: %s not reached (%s): %s", round_id, device, why, status)
+
+    # ------------------------------------------------------------ live mode
+
+    def _start_live(self, client: AmiClient, appreciation: Appreciation, found: Round, members: dict[str, Member],
+                    recovering: set[str]) -> None:
+        """One agent at a time per manager: the manager's phone rings, hears who is next, then talks to them."""
+        if any(r.manager == found.manager for r in self._ringing.values()):
+            return
+        if self._manager_back.get(found.manager, 0.0) > time.monotonic():
+            return
+        now = self.clock()
+        everyone = self.rounds.deliveries(found.id)
+        for delivery in everyone:
+            if delivery.status != "waiting" or (delivery.next_try_at is not None and delivery.next_try_at > now):
+                continue
+            if delivery.agent in recovering:
+                if found.on_recovery_pause == "skip":
+                    self.rounds.skipped(found.id, delivery.agent, "on a recovery pause", at=now)
+                continue
+            member = members.get(delivery.agent)
+            if member is None or not member.free:
+                continue
+            position = 1 + sum(d.status in ("reached", "missed", "skipped") for d in everyone)
+            self._ring_live(client, appreciation, found, member, delivery.agent_name, position, len(everyone))
+            return
+
+    def _ring_live(self, client: AmiClient, appreciation: Appreciation, found: Round, member: Member, name: str,
+                   position: int, total: int) -> None:
+        if not self._claim(client, found, member):
+            return
+        token = secrets.token_hex(8)
+        language = found.language or self.bundle.settings.language.default
+        intro = self._intro(found, token, language, name, ", ".join(q for q in member.queues if q), position, total)
+        variables = {"RL_APPRECIATION": token, "RL_APPRECIATION_AGENT": member.device, "RL_APPRECIATION_INTRO": intro}
+        fields = {"Channel": found.manager, "Context": LIVE_CONTEXT, "Exten": "s", "Priority": "1",
+                  "Timeout": str(int(appreciation.ring_timeout * 1000)), "Async": "true",
+                  "CallerID": f'"{_caller_id_name(found)}" <>',
+                  "Variable": ",".join(f"{key}={value}" for key, value in variables.items())}
+        try:
+            action_id = client.send_action("Originate", fields).get("ActionID", "")
+        except AmiError as error:
+            self._unpause(client, member.device)
+            self.rounds.released(found.id, member.device, f"Asterisk refused to ring the manager "
+                                 f"({printable(str(error), 200)})", at=self.clock())
+            self._manager_back[found.manager] = time.monotonic() + appreciation.retry_after
+            return
+        self._ringing[token] = Ringing(found.id, member.device, token, action_id, time.monotonic(), "", language,
+                                       manager=found.manager)
+        LOG.info("thank-you round %s (live): ringing the manager %s for %s", found.id, found.manager, member.device)
+
+    def _claim(self, client: AmiClient, found: Round, member: Member) -> bool:
+        """The agent's try starts in the store, they are paused, and they are still free after the pause."""
+        if not self.rounds.ringing(found.id, member.device, at=self.clock()):
+            return False
+        self._pause(client, member.device)
+        time.sleep(SETTLE)
+        again = self._members(client).get(member.device)
+        if again is None or again.statuses != {FREE} or again.in_call:
+            self._unpause(client, member.device)
+            self.rounds.released(found.id, member.device, "a customer call came first", at=self.clock())
+            return False
+        return True
+
+    def _intro(self, found: Round, token: str, language: str, name: str, queue: str, position: int,
+               total: int) -> str:
+        """"Agent One, billing, 3 of 12", spoken (espeak-ng, as the prompts are built) into the round's folder;
+        ``""`` when it cannot be made (the manager is still connected, without the intro)."""
+        text = INTRO.get(language, INTRO["en"]).format(name=name, queue=queue, position=position, total=total)
+        folder = self.bundle.settings.recordings_dir / "appreciation" / found.id
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryDirectory(prefix="respectline-intro-") as scratch:
+                spoken = EspeakEngine().synthesise(text, language, 1.0, Path(scratch))
+                audio = convert(spoken)
+            target = folder / f"intro-{token}.wav"
+            target.write_bytes(audio.wav)
+        except (PromptToolError, OSError) as error:
+            self._warn_once(f"intro:{found.id}", "round %s: the spoken intro cannot be made (%s); the manager "
+                            "is connected without it", found.id, printable(str(error), 200))
+            return ""
+        path = str(target.with_suffix(""))
+        return path if RECORDING_PATH.match(path) else ""
+
+    def _manager_missed(self, client: AmiClient, appreciation: Appreciation, ringing: Ringing) -> None:
+        """The manager did not answer: the agent's try does not count; the manager is rung again later."""
+        self._ringing.pop(ringing.token, None)
+        self._unpause(client, ringing.device)
+        self.rounds.released(ringing.round_id, ringing.device, "the manager did not answer", at=self.clock())
+        self._manager_back[ringing.manager] = time.monotonic() + appreciation.retry_after
+        LOG.info("thank-you round %s (live): the manager %s did not answer", ringing.round_id, ringing.manager)
 
     # ------------------------------------------------------------ pauses
 

@@ -24,7 +24,13 @@ from agi_scripts.sandbox.sip import PeerState, SipAgent, SipCaller, SipPhoneSyst
 from agi_scripts.sandbox.stack import RespectlineStack, StackOptions
 from agi_scripts.storage import open_store
 from agi_scripts.storage.appreciation import AppreciationStore
-from tests.support.appreciation import add_recorded_round, add_round, appreciation_flows, start_round
+from tests.support.appreciation import (
+    add_live_round,
+    add_recorded_round,
+    add_round,
+    appreciation_flows,
+    start_round,
+)
 from tests.support.e2e_stack import started
 
 pytestmark = pytest.mark.e2e
@@ -42,13 +48,15 @@ class Stage:
     caller1: SipCaller
     caller2: SipCaller
     manager: SipCaller
+    boss: SipAgent
+    """A manager's phone that registers, so a live round can ring it."""
 
 
 @pytest.fixture(scope="module")
 def stage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stage]:
     folder = tmp_path_factory.mktemp("appreciation")
     flows = appreciation_flows(folder, tries=2, retry_after="5s", ring_timeout="8s")
-    options = StackOptions(flows_dir=flows, agents={"agent1": ["support"], "agent2": ["billing"]},
+    options = StackOptions(flows_dir=flows, agents={"agent1": ["support"], "agent2": ["billing"], "boss": []},
                            agent_names={"agent1": "Agent One", "agent2": "Agent Two"},
                            callers=("caller1", "caller2", "manager1"))
     stack = started(options, folder)
@@ -60,8 +68,10 @@ def stage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stage]:
             caller1 = phones.caller("caller1", caller_id_number="+32471000001")
             caller2 = phones.caller("caller2", caller_id_number="+32471000002")
             manager = phones.caller("manager1", caller_id_number="+32471000009")
-            phones.wait_until(lambda: agent1.registered and agent2.registered, 10, "agents registered")
-            yield Stage(stack, flows, phones, agent1, agent2, caller1, caller2, manager)
+            boss = phones.agent("boss", ring_delay=0.3)
+            phones.wait_until(lambda: agent1.registered and agent2.registered and boss.registered, 10,
+                              "agents and the manager registered")
+            yield Stage(stack, flows, phones, agent1, agent2, caller1, caller2, manager, boss)
     finally:
         stack.stop()
 
@@ -201,7 +211,7 @@ def test_the_message_recorded_on_the_managers_line_is_the_one_the_agent_hears(st
 
 def _seconds(wav: Path) -> float:
     with wave.open(str(wav)) as audio:
-        return audio.getnframes() / audio.getframerate()
+        return float(audio.getnframes() / audio.getframerate())
 
 
 def test_press_2_records_a_reply_for_the_manager_screened_and_reported(stage: Stage) -> None:
@@ -238,3 +248,42 @@ def test_press_2_records_a_reply_for_the_manager_screened_and_reported(stage: St
                             capture_output=True, text=True, timeout=60, check=True)
     (found,) = json.loads(report.stdout)["rounds"]
     assert (found["reached"], found["replies"]) == (1, 1)
+
+
+def test_live_mode_the_manager_hears_who_is_next_then_talks_with_the_agent(stage: Stage) -> None:
+    phones, boss, agent1, stack = stage.phones, stage.boss, stage.agent1, stage.stack
+    before = agent1.invites_received
+    add_live_round(stage.flows, "e2e-live", "PJSIP/boss", to="[support]")
+    phones.wait_until(lambda: boss.state is PeerState.CONNECTED, 20, "the manager's phone rung for the live round")
+    phones.wait_until(lambda: agent1.state is PeerState.CONNECTED, 25, "agent1 connected to the manager")
+    assert agent1.invites_received == before + 1
+    phones.pump(1.0)
+    agent_says = stack.prompt_file("agent_compliments_none", "en")
+    phones.pump(agent1.play(agent_says) + 0.5)
+    boss_says = stack.prompt_file("compliment_thanks", "en")
+    phones.pump(boss.play(boss_says) + 0.5)
+    boss.hangup()
+    phones.wait_until(lambda: not agent1.in_call and not boss.in_call, 15, "the live call ended")
+    phones.pump(1.0)
+
+    (intro,) = (stack.recordings_dir / "appreciation" / "e2e-live").glob("intro-*.wav")
+    manager_heard = boss.last_recording
+    assert manager_heard is not None
+    said_intro, said_agent = contains_prompt(manager_heard, intro), contains_prompt(manager_heard, agent_says)
+    assert said_intro.matched, "the manager did not hear who was next"
+    assert said_agent.matched, "the manager did not hear the agent"
+    assert said_intro.offset_seconds < said_agent.offset_seconds
+    agent_heard = agent1.last_recording
+    assert agent_heard is not None and contains_prompt(agent_heard, boss_says).matched, "the agent did not hear the manager"
+    assert not contains_prompt(agent_heard, intro).matched  # the intro is for the manager only
+
+    store = open_store(stack.db_url)
+    try:
+        delivery = AppreciationStore(store).get("e2e-live", "PJSIP/agent1")
+    finally:
+        store.close()
+    assert delivery is not None and (delivery.status, delivery.tries) == ("reached", 1)
+    # Unpaused after the live call: a customer reaches Agent One again.
+    stage.caller2.call(stack.number("support"))
+    phones.wait_until(lambda: agent1.invites_received == before + 2, 30, "a customer routed to agent1 again")
+    stage.caller2.hangup()

@@ -15,7 +15,7 @@ def appreciation_flows(folder: Path, *, max_parallel: int = 2, ring_timeout: str
                        retry_after: str = "5s", extra: str = "") -> Path:
     flows = demo_flows(folder, ALWAYS_ON_CAMPAIGNS)
     (flows / "appreciation.yaml").write_text(
-        f"manager_line: \"*87\"\nmanagers: [PJSIP/manager1]\nmax_parallel: {max_parallel}\n"
+        f"manager_line: \"*87\"\nmanagers: [PJSIP/manager1, PJSIP/boss]\nmax_parallel: {max_parallel}\n"
         f"ring_timeout: {ring_timeout}\ntries: {tries}\nretry_after: {retry_after}\n"
         "rounds:\n" + WAITING_ROUND + "    title: Thank you from the board\n    to: all\n"
         "    message: {prompt: appreciation_thank_you}\n    language: en\n" + extra, encoding="utf-8")
@@ -44,3 +44,11 @@ def add_recorded_round(flows: Path, round_id: str, manager: str, *, to: str = "a
     text = file.read_text(encoding="utf-8")
     file.write_text(text + f"  - id: {round_id}\n    to: {to}\n    message: recorded\n    manager: {manager}\n"
                     "    language: en\n", encoding="utf-8")
+
+
+def add_live_round(flows: Path, round_id: str, manager: str, *, to: str = "all") -> None:
+    """A live round running from now: the manager's phone is connected to each agent in turn."""
+    file = flows / "appreciation.yaml"
+    text = file.read_text(encoding="utf-8")
+    file.write_text(text + f"  - id: {round_id}\n    to: {to}\n    message: {{prompt: appreciation_thank_you}}\n"
+                    f"    mode: live\n    manager: {manager}\n    language: en\n", encoding="utf-8")
