@@ -44,6 +44,9 @@ _PENDING_EVIDENCE = (
     " FROM cases LEFT JOIN calls ON calls.call_id = cases.call_id"
     " WHERE cases.recording IS NOT NULL AND cases.recording <> ''"
     " AND NOT EXISTS (SELECT 1 FROM transcripts WHERE transcripts.recording = cases.recording)"
+    # A case keeps the path of evidence retention or an erasure deleted (with a recording_deleted event).
+    " AND NOT EXISTS (SELECT 1 FROM case_events WHERE case_events.case_id = cases.id"
+    " AND case_events.action = 'recording_deleted')"
     " GROUP BY cases.recording ORDER BY MIN(cases.id) LIMIT ?")
 _PENDING_COMPLIMENTS = (
     "SELECT compliments.id AS owner_id, compliments.recording, compliments.call_id, calls.language AS language,"
@@ -77,11 +80,13 @@ class TranscriptStore:
 
     def save(self, transcript: Transcript) -> bool:
         """Keep a transcript; False (nothing written) when its recording has one already, or when the
-        recording is no longer a case's or a compliment's (forgotten while it was being transcribed)."""
+        recording is no longer a case's or a compliment's, or was deleted (forgotten while it was being
+        transcribed)."""
         segments = [{"start": round(s.start, 2), "end": round(s.end, 2), "speaker": s.speaker[:20],
                      "text": s.text[:MAX_SEGMENT_TEXT]} for s in transcript.segments[:MAX_SEGMENTS]]
         with self.dialect.write() as tx:
-            owned = tx.row("SELECT 1 AS found FROM cases WHERE recording = ?"
+            owned = tx.row("SELECT 1 AS found FROM cases WHERE recording = ? AND NOT EXISTS (SELECT 1 FROM"
+                           " case_events WHERE case_events.case_id = cases.id AND action = 'recording_deleted')"
                            " UNION ALL SELECT 1 AS found FROM compliments WHERE recording = ?",
                            (transcript.recording, transcript.recording))
             if owned is None:
