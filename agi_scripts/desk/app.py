@@ -615,7 +615,8 @@ async def case_page(request: Request, desk: Desk, session: DeskSession) -> Respo
                       and user.disabled_at is None]
         has_recording = _servable(case, desk) is not None
         with i18n.rendering(catalog):
-            entries = case_timeline(case, call, incidents, catalog, desk.category, desk.outcome_label)
+            entries = case_timeline(case, call, incidents, catalog, desk.category, desk.outcome_label,
+                                    desk.team_name)
         return {"case": case, "caller": _caller_words(case.caller, catalog), "timeline": entries,
                 "audit": desk.desk.audit_of_case(case_id), "outcomes": desk.options.policy.case_outcomes,
                 "colleagues": colleagues, "has_recording": has_recording, "now": _now(),
