@@ -334,6 +334,13 @@ _V8 = (
     "CREATE INDEX server_presence_seen_at ON server_presence (seen_at)",
 )
 
+# Version 6: when a desk user chose their interface language. Until they do (NULL) the desk follows
+# their browser's language; users made with a language other than the old default had chosen it.
+_V6 = (
+    "ALTER TABLE desk_users ADD COLUMN language_chosen_at {time}",
+    "UPDATE desk_users SET language_chosen_at = created_at WHERE language <> 'en'",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "calls, compliments, cases, case events, incidents, agent pauses", _V1_SQLITE, _V1_POSTGRESQL),
     Migration(2, "pending erasure requests", tuple(statement.format_map(_SQLITE_TYPES) for statement in _V2),
@@ -347,6 +354,9 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(5, "compliment screening: state, reasons, review, follow-ups of low ratings",
               tuple(statement.format_map(_SQLITE_TYPES) for statement in _V5),
               tuple(statement.format_map(_POSTGRESQL_TYPES) for statement in _V5)),
+    Migration(6, "the desk: when a user chose their interface language",
+              tuple(statement.format_map(_SQLITE_TYPES) for statement in _V6),
+              tuple(statement.format_map(_POSTGRESQL_TYPES) for statement in _V6)),
     Migration(7, "the desk's calls back: who rang which phone for which case, when it ended and how",
               tuple(statement.format_map(_SQLITE_TYPES) for statement in _V7),
               tuple(statement.format_map(_POSTGRESQL_TYPES) for statement in _V7)),
