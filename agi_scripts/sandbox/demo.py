@@ -10,6 +10,7 @@ the agent. When Bob calls again, he is routed to the Special Care team. The stor
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 import subprocess
 import tempfile
@@ -206,6 +207,9 @@ def _summary(db_file: Path, narrate: Narrator) -> None:
 def _test_model(narrate: Narrator) -> Path | None:
     """The pinned test model (``make install`` joins it), for the demo only: the product's model is
     ``transcription.model`` in the config."""
+    if importlib.util.find_spec("faster_whisper") is None:
+        narrate("Transcripts are off in this demo: pip install 'respectline[transcribe]' to have them")
+        return None
     try:
         return joined_test_model()
     except TestModelMissing as exc:
