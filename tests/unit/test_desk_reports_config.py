@@ -21,9 +21,9 @@ from agi_scripts.config.settings import load_settings
 from agi_scripts.desk import passwords
 from agi_scripts.desk.app import create_app
 from agi_scripts.desk.charts import bar_chart
-from agi_scripts.desk.config_view import disk_version
+from agi_scripts.desk.config_view import disk_version, load_view
 from agi_scripts.desk.reports_pages import BadPeriod, read_period
-from agi_scripts.storage import Escalation, Store
+from agi_scripts.storage import Escalation, Store, StoreError
 from agi_scripts.storage.base import CaseToOpen, utc_now
 from agi_scripts.storage.desk import DeskStore
 from agi_scripts.storage.figures import OFFERED, Figures
@@ -370,3 +370,33 @@ def test_a_bar_chart_draws_lengths_in_proportion_and_keeps_every_figure_in_its_t
     long = bar_chart("l", "l", [("x" * 60, 1)])
     assert long.bars[0].label.endswith("…") and len(long.bars[0].label) <= 22 and long.rows[0][0] == "x" * 60
     assert bar_chart("e", "e", []).description == "No data in this period."
+
+
+def test_the_campaigns_running_now_per_queue_with_their_share_and_each_languages_prompt(
+        config_tree: ConfigTree, store: Store) -> None:
+    settings = load_settings(config_tree.config, [])
+    tuesday = datetime(2026, 11, 17, 10, 0, tzinfo=BRUSSELS)  # inside both thank-you weeks' hours
+    view = load_view(settings, ServerRegistry(store), tuesday)
+    running = {queue["queue"]: [(one["campaign"].id, one["share"]) for one in queue["running"]]
+               for queue in view["campaigns"]}
+    assert running == {"support": [("thank-you-week-a", 50), ("thank-you-week-b", 50)],
+                       "billing": [("thank-you-week-a", 100)]}
+    prompts = {language: prompt for language, prompt, _present in view["campaigns"][0]["running"][1]["prompts"]}
+    assert set(prompts) == set(view["languages"]) and set(prompts.values()) == {"campaign_thank_you_week"}
+    sunday = datetime(2026, 11, 22, 10, 0, tzinfo=BRUSSELS)
+    assert all(not queue["running"] for queue in load_view(settings, ServerRegistry(store), sunday)["campaigns"])
+
+
+def test_the_configuration_view_still_shows_the_files_when_the_store_does_not_answer(
+        tree_client: tuple[TestClient, ConfigTree], monkeypatch: pytest.MonkeyPatch) -> None:
+    client, _tree = tree_client
+    log_in(client, "root")
+
+    def down(self: ServerRegistry, *, limit: int = 200) -> list[object]:
+        raise StoreError("database is locked")
+
+    monkeypatch.setattr(ServerRegistry, "servers", down)
+    page = client.get("/admin/config")
+    assert page.status_code == 200
+    assert "The store did not answer: database is locked" in page.text
+    assert "The files on disk are valid" in page.text and "The ladder per category" in page.text
