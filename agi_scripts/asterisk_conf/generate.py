@@ -109,6 +109,7 @@ exten => _[A-Za-z0-9].,1,NoOp(Respectline: caller enters queue ${{EXTEN}})
  same => n,GotoIf($["${{RL_RECORDING}}" = ""]?queue)
  same => n,Set(CHANNEL(hangup_handler_push)=respectline-call-ended,s,1)
  same => n,Playback(${{RL_RECORDING_NOTICE}})
+ same => n,GotoIf($["${{PLAYBACKSTATUS}}" != "SUCCESS"]?queue)
  same => n,MixMonitor(${{RL_RECORDING}}.wav,br(${{RL_RECORDING}}-caller.wav)t(${{RL_RECORDING}}-agent.wav))
  same => n(queue),Queue(${{RL_ROUTE}},cb(respectline-agent^s^1),,${{RL_WHISPER}})
  same => n,GotoIf($["${{RL_TRANSFER}}" != ""]?transfer)
@@ -129,7 +130,8 @@ exten => s,1,Set(DYNAMIC_FEATURES={codes})
 
 ; recording.start: connect. The call is recorded (after the notice) from the moment an agent is
 ; connected: MixMonitor's 'b' writes only while the caller is bridged, so no hold music and no
-; post-call flow; r() is what the caller said, t() what the agent said. When the call ends, the
+; post-call flow; r() is what the caller said, t() what the agent said. A notice that could not be
+; played (PLAYBACKSTATUS not SUCCESS: a missing sound file) means no recording. When the call ends, the
 ; spool goes (a flagged call's files were linked into evidence/ at the first flag).
 [respectline-call-ended]
 exten => s,1,StopMixMonitor()

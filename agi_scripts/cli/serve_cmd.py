@@ -17,7 +17,7 @@ from agi_scripts.policy.appreciation import AppreciationWorker
 from agi_scripts.policy.checkins import CheckInKeeper
 from agi_scripts.policy.pauses import PauseKeeper
 from agi_scripts.policy.presence import PresenceAnnouncer
-from agi_scripts.privacy.spool_sweeper import SpoolSweeper
+from agi_scripts.privacy.spool_sweeper import SpoolSweeper, live_calls_over_ami, no_live_calls_answer
 from agi_scripts.privacy.sweeper import RetentionSweeper
 from agi_scripts.server.options import parse_listen
 from agi_scripts.storage import Store, StoreError, open_store
@@ -88,7 +88,9 @@ def run_serve(args: argparse.Namespace) -> int:
     sweeper = RetentionSweeper(store, bundle.settings.recordings_dir, bundle.settings.retention)
     sweeper.start()
     # The spools of calls recorded from the agent's answer that a crash left (grace as at start).
-    spools = SpoolSweeper(bundle.settings.recordings_dir, bundle.abuse_policy.spool_grace)
+    spools = SpoolSweeper(bundle.settings.recordings_dir, bundle.abuse_policy.spool_grace,
+                          live_calls_over_ami(bundle.settings.ami) if bundle.settings.ami.enabled
+                          else no_live_calls_answer)
     spools.start()
     # The desk's configuration view learns from this which files each server runs on.
     presence = PresenceAnnouncer(store, bundle.watched_files())

@@ -6,10 +6,13 @@ and tells people through ``Notifier`` (e-mail). The order is the agent's protect
 
 1. the flag is counted from the call's own memory (``FlagMemory``, kept on the caller's channel),
    so the ladder climbs whether or not the store answers;
-2. the whole booking (:class:`Escalation`) is written to the outbox before anything happens;
+2. the whole booking (:class:`Escalation`) is written to the outbox before anything happens, and
+   the agent is paused at once: the recordings share's work for the evidence (adopting the call's
+   recording, or checking room for a new one) was only started, never waited for;
 3. the store starts booking it in one transaction, on a worker thread, while
-4. the agent is paused and the caller warned, disconnected or transferred, as the rung says: the
-   caller never waits for the store, and a case is on the desk's inbox while the prompt still plays;
+4. the caller is warned, disconnected or transferred, as the rung says: the caller never waits for
+   the store (nor for a slow share more than ``EVIDENCE_HEAD_START``), and a case is on the desk's
+   inbox while the prompt still plays;
 5. the ladder then waits for the booking; when the store could not take it, the outbox keeps it and
    the server's keeper books it later, exactly once (and lifts the pause on time meanwhile);
 6. only what was really booked is announced (``RespectlineCase``, the case mail).
@@ -17,6 +20,7 @@ and tells people through ``Notifier`` (e-mail). The order is the agent's protect
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 import time
@@ -40,16 +44,14 @@ class CallerChannel(Protocol):
     def no_compliment_offer(self) -> None:
         """A caller flagged for abuse is not asked to compliment the agent afterwards."""
 
-    def prepare_evidence(self) -> str | None:
-        """Where this call's evidence recording will go, or None when the share cannot take it."""
+    def start_evidence(self, adopt: bool) -> EvidenceWork:
+        """Start, on the recordings share and without waiting for it, what the first flag's evidence
+        needs: with ``adopt`` (``recording.start: connect``) making the recording running since the
+        agent answered this call's evidence (no second recording, no notice: the caller heard it at
+        entry), else, or when there is none to adopt, checking the share can take a new recording."""
 
     def start_recording(self, evidence: str) -> None:
         """Tell the caller the call is recorded, and start recording it to ``evidence``."""
-
-    def adopt_call_recording(self) -> str | None:
-        """``recording.start: connect``: make the recording running since the agent answered this
-        call's evidence (no second recording, no notice: the caller heard it at entry); the evidence
-        path, or None when there is none to adopt or the share cannot take it."""
 
     def pause_agent(self, interface: str, reason: str) -> None: ...
 
@@ -65,6 +67,30 @@ class CallerChannel(Protocol):
         """An AMI ``UserEvent``; still sent after the caller hung up."""
 
 
+@dataclass(frozen=True)
+class Evidence:
+    """What the recordings share said for the first flag's evidence."""
+
+    path: str = ""
+    """The evidence file the case names; empty: the call has none."""
+    to_record: bool = False
+    """Nothing to adopt: the ladder tells the caller and starts recording into ``path``."""
+
+
+class EvidenceWork(Protocol):
+    def ready(self, within: float | None) -> Evidence | None:
+        """The share's answer; None when it did not come ``within`` seconds (the work goes on). With
+        ``within=None`` it waits the server's bound for file work, and says what to do without an answer
+        (an adoption still running keeps its path, and no second recording is started over it)."""
+
+
+EVIDENCE_HEAD_START = 0.25
+"""How long the caller's prompt waits for the share's answer on a first flag, after the agent is
+paused: a healthy share answers in milliseconds, so a new recording starts (with its notice) before
+the warning and holds it; a slow or hung one costs the warning no more than this, and what it says
+later is acted on after the prompt."""
+
+
 class Booking(Protocol):
     def outcome(self) -> EscalationBooked | None:
         """Wait for the booking; None when the store failed (the outbox keeps it)."""
@@ -76,6 +102,9 @@ class CaseBook(Protocol):
 
     def book(self, escalation: Escalation) -> Booking:
         """Start booking it in the store and return at once; never raises."""
+
+    def amend(self, escalation: Escalation) -> None:
+        """Replace the held copy (the evidence became known after it was held); never raises."""
 
 
 class CheckIns(Protocol):
@@ -199,17 +228,21 @@ def run_ladder(policy: AbusePolicy, category: Category, call: FlaggedCall, memor
     number, number_in_call = memory.add(category.id, call.at.timestamp())
     trace.number = number
     rung = category.rung(number)
-    evidence, new_recording = call.evidence, ""
-    if number_in_call == 1 and not evidence and policy.recording_start == "connect":
-        evidence = channel.adopt_call_recording() or ""
-    if number_in_call == 1 and not evidence and policy.recording_start != "off":
-        # first_flag, or connect without a recording to adopt (the share failed at entry): record from now.
-        evidence = new_recording = channel.prepare_evidence() or ""
-    escalation = _escalation(policy, category, call, rung, number, number_in_call, evidence)
-    trace.escalation = escalation
+    evidence_work = None
+    if number_in_call == 1 and not call.evidence and policy.recording_start != "off":
+        # Started, not waited for: the share may hang, and the agent's protection never waits for it.
+        evidence_work = channel.start_evidence(adopt=policy.recording_start == "connect")
+    escalation = _escalation(policy, category, call, rung, number, number_in_call, call.evidence)
     book.hold(escalation)
-    booking = book.book(escalation)
-    _protect(policy, escalation, rung, channel, trace, new_recording)
+    _pause(escalation, channel, trace)
+    evidence = evidence_work.ready(EVIDENCE_HEAD_START) if evidence_work is not None else None
+    booking = None
+    if evidence_work is None or evidence is not None:
+        escalation = _with_evidence(escalation, evidence, book)
+        booking = book.book(escalation)
+    trace.escalation = escalation
+    _protect(policy, escalation, rung, channel, trace,
+             evidence.path if evidence is not None and evidence.to_record else "")
     # Kept on the channel after the prompt, not before it (each command before it delays the caller's
     # warning): Asterisk runs one call's features one after another, so the next press sees it.
     # When this flag was done with: a key pressed again during its warning reaches us only now.
@@ -219,6 +252,18 @@ def run_ladder(policy: AbusePolicy, category: Category, call: FlaggedCall, memor
         channel.no_compliment_offer()
     except CallerGone:
         trace.caller_gone = True  # the call is over: there is no next press to count
+    if booking is None and evidence_work is not None:
+        # The share answered late (or not at all): acted on now, after the prompt.
+        late = evidence_work.ready(None) or Evidence()
+        outcome = _outcome(rung)
+        if late.to_record and not trace.caller_gone and (outcome is None or outcome.kind == "warn"):
+            _record(channel, late.path, trace)  # the conversation goes on: recorded from now
+        elif late.to_record:
+            late = Evidence()  # the call is over or leaves the agent: nothing left to record
+        escalation = _with_evidence(escalation, late, book)
+        trace.escalation = escalation
+        booking = book.book(escalation)
+    assert booking is not None
     trace.booked = booked = booking.outcome()
     _announce(category, escalation, rung, booked, channel, notifier, trace)
     check_in = next((a for a in rung if a.kind == "check_in" and a.roster), None)
@@ -227,6 +272,15 @@ def run_ladder(policy: AbusePolicy, category: Category, call: FlaggedCall, memor
         check_ins.ask(escalation, booked, check_in.roster or "", check_in.seconds)
         trace.done.append("check_in")
     return trace
+
+
+def _with_evidence(escalation: Escalation, evidence: Evidence | None, book: CaseBook) -> Escalation:
+    """The escalation with the first flag's evidence, held again when the evidence changed it."""
+    if evidence is None or not evidence.path or escalation.case is None:
+        return escalation
+    amended = dataclasses.replace(escalation, case=dataclasses.replace(escalation.case, recording=evidence.path))
+    book.amend(amended)
+    return amended
 
 
 def _escalation(policy: AbusePolicy, category: Category, call: FlaggedCall, rung: tuple[Action, ...],
@@ -255,19 +309,27 @@ def _outcome(rung: tuple[Action, ...]) -> Action | None:
     return next((a for a in rung if a.kind in ("warn", "disconnect", "transfer")), None)
 
 
-def _protect(policy: AbusePolicy, escalation: Escalation, rung: tuple[Action, ...], channel: CallerChannel,
-             trace: LadderTrace, new_recording: str) -> None:
-    """The agent first (the pause is silent and instant), then the recording notice, then the caller."""
+def _pause(escalation: Escalation, channel: CallerChannel, trace: LadderTrace) -> None:
+    """The agent first: the pause is silent and instant, and waits for nothing but its own record."""
     if escalation.pause is not None:
         channel.pause_agent(escalation.pause.agent, escalation.pause.reason)
         trace.done.append("agent_paused")
-    outcome = _outcome(rung)
+
+
+def _record(channel: CallerChannel, evidence: str, trace: LadderTrace) -> None:
     try:
-        if new_recording:
-            channel.start_recording(new_recording)
-            trace.done.append("recording")
+        channel.start_recording(evidence)
+        trace.done.append("recording")
     except CallerGone:
         trace.caller_gone = True
+
+
+def _protect(policy: AbusePolicy, escalation: Escalation, rung: tuple[Action, ...], channel: CallerChannel,
+             trace: LadderTrace, new_recording: str) -> None:
+    """After the pause: the recording notice (when a recording starts now), then the caller."""
+    outcome = _outcome(rung)
+    if new_recording:
+        _record(channel, new_recording, trace)
     if outcome is None:
         return
     trace.done.append(outcome.kind)

@@ -12,7 +12,8 @@ When the call is flagged, the flag handler hard-links the three files into the e
 the same names (``evidence/YYYY/MM/<call id>.wav``, ``<call id>-caller.wav``, ``<call id>-agent.wav``):
 MixMonitor keeps writing through its open file, and the links stay when the spool goes. When the call
 ends, the hangup handler (``call_ended``) removes the spool; the sweep in ``respectline serve`` removes
-what a crash left behind. This naming is shared with whatever reads evidence (transcription, retention,
+what a crash left behind, asking Asterisk first which calls are alive (a caller waiting in the queue
+has a spool of header-only files). This naming is shared with whatever reads evidence (transcription, retention,
 erasure): keep it.
 
 Everything here deletes through folder handles (``O_NOFOLLOW``), never by a walked path.
@@ -40,8 +41,12 @@ SAFE_FOLDER = re.compile(r"^/[0-9A-Za-z_./-]{1,400}$")
 """A recordings folder the dialplan can take as a MixMonitor argument as it is (no ',', '(', ')',
 '$', spaces...): it is pasted into ``MixMonitor(${RL_RECORDING}.wav,...)``."""
 EMPTY_SPOOL_AGE = 86400.0
-"""An empty spool (MixMonitor made the folder, no agent answered yet) may be a caller still waiting:
-the sweep leaves it for a day."""
+"""A spool without audio may be a caller still waiting in the queue: MixMonitor opens its three files
+(a WAV header each) when it starts, and with ``b`` writes nothing until an agent answers. Without an
+answer from Asterisk on which calls are alive, the sweep leaves such a spool a day, longer than any
+queue wait."""
+WAV_HEADER_BYTES = 44
+"""What Asterisk's ``format_wav`` writes before the first sample: a file no longer than this holds no audio."""
 
 _DIRECTORY = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -77,20 +82,29 @@ def mixed_file_of(path: Path) -> Path:
 
 @dataclass(frozen=True)
 class Adopted:
-    """What ``link_into_evidence`` made: the mixed evidence file, and the direction files linked."""
+    """What ``link_into_evidence`` made: the mixed evidence file, the direction files linked, and why
+    a direction file could not be (the mixed one is evidence all the same)."""
 
     mixed: Path
     directions: tuple[Path, ...]
+    refused: tuple[str, ...] = ()
 
 
 class NoSpool(OSError):
     """The call has no spooled recording to adopt (never started, or nothing bridged yet)."""
 
 
+class EvidenceTaken(OSError):
+    """The evidence path holds another file than the call's recording (a stale file, another host's
+    call with the same uniqueid): never adopted over, never recorded over."""
+
+
 def link_into_evidence(recordings_dir: Path, call_id: str, mixed_evidence: Path) -> Adopted:
     """Hard-link the call's spooled files to ``mixed_evidence`` and its direction names beside it.
-    The spool must hold the mixed file (else ``NoSpool``); a file already there is left as it is (a
-    second flag, or a retried one). Runs on a worker thread: a share can hang."""
+    The spool must hold the mixed file (else ``NoSpool``). A link already there to the same file is
+    left as it is (a retried or late adoption); another file there raises ``EvidenceTaken`` for the
+    mixed file, and leaves that direction out. Once the mixed file is linked, a direction file that
+    cannot be is only reported (``Adopted.refused``). Runs on a worker thread: a share can hang."""
     if not CALL_ID.match(call_id):
         raise NoSpool(f"call id {call_id!r} names no spool")
     folder = spool_folder(recordings_dir, call_id)
@@ -104,18 +118,33 @@ def link_into_evidence(recordings_dir: Path, call_id: str, mixed_evidence: Path)
         if not _is_regular(spool, names[0]):
             raise NoSpool(f"the spool {folder} holds no recording yet")
         mixed_evidence.parent.mkdir(parents=True, exist_ok=True)
+        _link_once(spool, names[0], mixed_evidence)  # the case's recording: any failure is the caller's to handle
         linked: list[Path] = []
-        for name, target in zip(names, targets):
+        refused: list[str] = []
+        for name, target in zip(names[1:], targets[1:]):
             if not _is_regular(spool, name):
                 continue
             try:
-                os.link(name, target, src_dir_fd=spool, follow_symlinks=False)
-            except FileExistsError:
-                pass
+                _link_once(spool, name, target)
+            except OSError as exc:
+                refused.append(f"{target.name} not linked ({exc.strerror or exc})")
+                continue
             linked.append(target)
-        return Adopted(mixed_evidence, tuple(linked[1:]))
+        return Adopted(mixed_evidence, tuple(linked), tuple(refused))
     finally:
         os.close(spool)
+
+
+def _link_once(spool: int, name: str, target: Path) -> None:
+    """Link ``name`` (in the spool) to ``target``; a link there already must be to the same file."""
+    try:
+        os.link(name, target, src_dir_fd=spool, follow_symlinks=False)
+    except FileExistsError:
+        ours = os.stat(name, dir_fd=spool, follow_symlinks=False)
+        there = os.stat(target, follow_symlinks=False)
+        if (ours.st_dev, ours.st_ino) != (there.st_dev, there.st_ino):
+            raise EvidenceTaken(f"evidence path {target} already holds another file than this call's "
+                                "recording; left as it is") from None
 
 
 def remove_spool(recordings_dir: Path, call_id: str) -> int:
@@ -133,11 +162,16 @@ def remove_spool(recordings_dir: Path, call_id: str) -> int:
         os.close(calls)
 
 
-def sweep_spools(recordings_dir: Path, grace: float, now: float | None = None) -> list[str]:
-    """Remove the spools of calls that are over: nothing written to them for ``grace`` seconds (a
-    bridged call writes several times a second). An empty spool may be a caller still waiting in
-    the queue (MixMonitor makes the folder when it starts) and stays ``EMPTY_SPOOL_AGE``. Returns the
-    call ids removed."""
+def sweep_spools(recordings_dir: Path, grace: float, now: float | None = None,
+                 live_calls: frozenset[str] | None = None) -> list[str]:
+    """Remove the spools of calls that are over; returns the call ids removed.
+
+    ``live_calls`` is Asterisk's answer (AMI ``CoreShowChannels``) on which channels exist, or None
+    when it could not be asked. A live call's spool is never touched, whatever its age. A spool of a
+    call Asterisk no longer has goes once nothing was written to it for ``grace``. Without Asterisk's
+    answer only the files speak: a spool with audio goes ``grace`` after its last write (a bridged call
+    writes several times a second); one without audio (no files, or only WAV headers: a caller still
+    waiting in the queue) stays ``EMPTY_SPOOL_AGE``."""
     now = time.time() if now is None else now
     try:
         calls = os.open(recordings_dir / SPOOL_FOLDER, _DIRECTORY)
@@ -146,10 +180,13 @@ def sweep_spools(recordings_dir: Path, grace: float, now: float | None = None) -
     removed = []
     try:
         for call_id in sorted(os.listdir(calls)):
-            if not CALL_ID.match(call_id):
+            if not CALL_ID.match(call_id) or (live_calls is not None and call_id in live_calls):
                 continue
-            newest, files = _newest_write(calls, call_id)
-            if newest is None or now - newest < (grace if files else max(grace, EMPTY_SPOOL_AGE)):
+            newest, audio = _newest_write(calls, call_id)
+            if newest is None:
+                continue
+            wait = grace if audio or live_calls is not None else max(grace, EMPTY_SPOOL_AGE)
+            if now - newest < wait:
                 continue
             _remove_folder(calls, call_id)
             removed.append(call_id)
@@ -158,21 +195,23 @@ def sweep_spools(recordings_dir: Path, grace: float, now: float | None = None) -
     return removed
 
 
-def _newest_write(calls: int, call_id: str) -> tuple[float | None, int]:
-    """(newest mtime of the folder and its files, how many files); (None, 0) for anything odd."""
+def _newest_write(calls: int, call_id: str) -> tuple[float | None, bool]:
+    """(newest mtime of the folder and its files, whether a file holds audio past its WAV header);
+    (None, False) for anything odd."""
     try:
         folder = os.open(call_id, _DIRECTORY, dir_fd=calls)
     except OSError:
-        return None, 0  # gone meanwhile, a link, or not a folder: not ours to judge
+        return None, False  # gone meanwhile, a link, or not a folder: not ours to judge
     try:
-        newest, files = os.fstat(folder).st_mtime, 0
+        newest, audio = os.fstat(folder).st_mtime, False
         for name in os.listdir(folder):
             try:
                 info = os.stat(name, dir_fd=folder, follow_symlinks=False)
             except FileNotFoundError:
                 continue
-            newest, files = max(newest, info.st_mtime), files + 1
-        return newest, files
+            newest = max(newest, info.st_mtime)
+            audio = audio or (stat.S_ISREG(info.st_mode) and info.st_size > WAV_HEADER_BYTES)
+        return newest, audio
     finally:
         os.close(folder)
 

@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from functools import partial
+from pathlib import Path
 
 from agi_scripts.config.agents import is_interface
 from agi_scripts.config.bundle import Bundle
-from agi_scripts.flows.ladder import CallerGone, FlaggedCall, FlagMemory, run_ladder
+from agi_scripts.flows.ladder import CallerGone, Evidence, EvidenceWork, FlaggedCall, FlagMemory, run_ladder
 from agi_scripts.ground import channel_vars, metrics
 from agi_scripts.handlers.callinfo import agent_for, call_id_of, call_language, caller_number, read_variables
 from agi_scripts.handlers.context import HandlerContext
-from agi_scripts.handlers.recordings import adopt_spool, evidence_file, evidence_room_problem, is_evidence_of
+from agi_scripts.handlers.file_work import RECORDINGS_SHARE, FileJob, ShareNotAnswering
+from agi_scripts.handlers.recordings import ShareAnswer, evidence_file, first_flag_evidence, is_evidence_of
 from agi_scripts.notify import EmailNotifier, LadderMail
 from agi_scripts.protocol.errors import BlockingCallTimeout, ChannelHungUp
 from agi_scripts.server.blocking import Pending, run_blocking, start_blocking
@@ -90,33 +93,22 @@ class AgiCallerChannel:
         except ChannelHungUp as gone:
             raise CallerGone() from gone
 
-    def prepare_evidence(self) -> str | None:
+    def start_evidence(self, adopt: bool) -> EvidenceWork:
         file = evidence_file(self.bundle.settings.recordings_dir, self.call.call_id, self.call.at)
         try:
-            problem = run_blocking(evidence_room_problem, file)
-        except BlockingCallTimeout:
-            problem = f"evidence folder {file.parent} did not answer in time (a hung share?)"
-        if problem:
-            # A read-only, full or missing share must not cost the agent their protection.
-            self.ctx.log.error("flag: %s; the ladder goes on without a recording", problem)
-            return None
-        return str(file)
+            job = RECORDINGS_SHARE.start(partial(first_flag_evidence, adopt=adopt), self.bundle.settings.recordings_dir,
+                                         self.call.call_id, file)
+        except ShareNotAnswering as busy:
+            # Known hung already: this flag neither waits for the share nor records.
+            self.ctx.log.error("flag: %s; the ladder goes on without a recording", busy)
+            return NoEvidence()
+        return ShareEvidence(self, job, file, adopt)
 
-    def adopt_call_recording(self) -> str | None:
-        file = evidence_file(self.bundle.settings.recordings_dir, self.call.call_id, self.call.at)
+    def keep_evidence(self, file: str) -> None:
         try:
-            problem = run_blocking(adopt_spool, self.bundle.settings.recordings_dir, self.call.call_id, file)
-        except BlockingCallTimeout:
-            problem = f"evidence folder {file.parent} did not answer in time (a hung share?)"
-        if problem:
-            # The agent's protection goes on; the call's spool is deleted at hang-up as for any call.
-            self.ctx.log.error("flag: the call's recording cannot become evidence: %s", problem)
-            return None
-        try:
-            self.agi.set_variable(channel_vars.EVIDENCE, str(file))
+            self.agi.set_variable(channel_vars.EVIDENCE, file)
         except ChannelHungUp:
             pass  # linked all the same: the evidence is booked with the case
-        return str(file)
 
     def start_recording(self, evidence: str) -> None:
         policy = self.bundle.abuse_policy
@@ -164,6 +156,55 @@ class AgiCallerChannel:
             self.ctx.log.warning("flag: %s not announced (connection gone)", event)
 
 
+class NoEvidence:
+    def ready(self, within: float | None) -> Evidence | None:
+        return Evidence()
+
+
+class ShareEvidence:
+    """The first flag's evidence as the recordings share answers it (``handlers.file_work``)."""
+
+    def __init__(self, channel: AgiCallerChannel, job: FileJob[ShareAnswer], file: Path, adopt: bool) -> None:
+        self.channel, self.job, self.file, self.adopt = channel, job, file, adopt
+        self.log = channel.ctx.log
+
+    def ready(self, within: float | None) -> Evidence | None:
+        try:
+            answer = self.job.result(within)
+        except BlockingCallTimeout:
+            if within is not None:
+                return None  # asked again after the caller's prompt
+            return self._no_answer()
+        except Exception as exc:  # a bug in the file work must not cost the agent the rest of the ladder
+            self.log.error("flag: the evidence could not be prepared (%s); the ladder goes on without a recording", exc)
+            return Evidence()
+        if answer.adopted:
+            if answer.problem:
+                self.log.warning("flag: the call's recording is evidence, but %s", answer.problem)
+            self.channel.keep_evidence(str(self.file))
+            return Evidence(str(self.file))
+        if answer.may_record:
+            if self.adopt:
+                self.log.warning("flag: no call recording to adopt (%s); recording from the flag on, with the notice",
+                                 answer.problem)
+            return Evidence(str(self.file), to_record=True)
+        # A read-only, full or missing share must not cost the agent their protection.
+        self.log.error("flag: %s; the ladder goes on without a recording", answer.problem)
+        return Evidence()
+
+    def _no_answer(self) -> Evidence:
+        if self.adopt:
+            # The link may still be made when the share answers: the case names where it goes, and no
+            # second recording is started over it (its O_TRUNC would cut the running one).
+            self.log.error("flag: the recordings share did not answer in time (a hung share?); the call's recording "
+                           "is adopted into %s when it does, and no second recording is started", self.file)
+            self.channel.keep_evidence(str(self.file))
+            return Evidence(str(self.file))
+        self.log.error("flag: evidence folder %s did not answer in time (a hung share?); the ladder goes on "
+                       "without a recording", self.file.parent)
+        return Evidence()
+
+
 class StoreCaseBook:
     """Books through the store, with the outbox written ahead: nothing is lost, nothing is booked twice."""
 
@@ -175,6 +216,14 @@ class StoreCaseBook:
             run_blocking(self.outbox.hold, escalation)
         except BlockingCallTimeout:
             # A hung spool disk must not hold up the agent's protection.
+            self.outbox.keep_in_memory(escalation)
+            self.log.error("flag: the outbox (paths.spool) did not answer in time; flag %s held in memory",
+                           escalation.key)
+
+    def amend(self, escalation: Escalation) -> None:
+        try:
+            run_blocking(self.outbox.update, escalation)
+        except BlockingCallTimeout:
             self.outbox.keep_in_memory(escalation)
             self.log.error("flag: the outbox (paths.spool) did not answer in time; flag %s held in memory",
                            escalation.key)

@@ -17,6 +17,7 @@ from agi_scripts.config.bundle import Bundle
 from agi_scripts.ground import call_spool, channel_vars
 from agi_scripts.handlers.callinfo import call_id_of, call_language, caller_number
 from agi_scripts.handlers.context import HandlerContext, despite_the_store
+from agi_scripts.handlers.file_work import RECORDINGS_SHARE, ShareNotAnswering
 from agi_scripts.handlers.recordings import call_spool_problem
 from agi_scripts.policy.queue_choice import decide_route
 from agi_scripts.protocol.errors import BlockingCallTimeout
@@ -97,15 +98,24 @@ def _record_from_connect(ctx: HandlerContext, language: str) -> None:
     notice = bundle.abuse_policy.recording_notice
     recordings = bundle.settings.recordings_dir
     try:
-        problem = run_blocking(call_spool_problem, recordings, call_id)
+        # On the share's own threads, briefly: the caller hears ringing meanwhile, and a share that
+        # already keeps earlier calls waiting is not asked again (``handlers.file_work``).
+        problem = RECORDINGS_SHARE.start(call_spool_problem, recordings, call_id).result(SHARE_WAIT)
+    except ShareNotAnswering as busy:
+        problem = str(busy)
     except BlockingCallTimeout:
-        problem = f"recordings folder {recordings} did not answer in time (a hung share?)"
+        problem = f"recordings folder {recordings} did not answer within {SHARE_WAIT:.0f} s (a hung share?)"
     if problem or not notice:
         ctx.log.error("screen: %s; this call is not recorded", problem or "no recording.announce_prompt")
         ctx.agi.set_variable(channel_vars.RECORDING, "")
         return
     ctx.agi.set_variable(channel_vars.RECORDING_NOTICE, bundle.prompts.sound_name(notice, language))
     ctx.agi.set_variable(channel_vars.RECORDING, str(call_spool.spool_base(recordings, call_id)))
+
+
+SHARE_WAIT = 2.0
+"""Seconds ``screen`` waits for the recordings share before the call goes on unrecorded (a healthy
+share answers in milliseconds)."""
 
 
 def _remember_call(ctx: HandlerContext, queue: str, caller: str, language: str, route_queue: str,

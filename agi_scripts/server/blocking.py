@@ -28,7 +28,8 @@ class SessionGreenlet(greenlet):  # type: ignore[misc]  # greenlet's stubs make 
 
     offload: Callable[[Callable[..., Any], tuple[Any, ...], Mapping[str, Any]], Any]
     submit: Callable[[Callable[..., Any], tuple[Any, ...], Mapping[str, Any]], Future[Any]]
-    wait_for: Callable[[Future[Any], str], Any]
+    wait_for: Callable[..., Any]
+    """``wait_for(future, what, within=None)``: parks the session until the future is done."""
 
 
 def run_blocking(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
@@ -68,6 +69,21 @@ def start_blocking(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Pendin
     except Exception as exc:  # handed to whoever asks for the result, as a worker thread would
         done.set_exception(exc)
     return Pending(done, None, what)
+
+
+def wait_for_future(future: Future[T], what: str, within: float | None = None) -> T:
+    """``future``'s result: from a FastAGI session the session is parked meanwhile (at most the
+    server's blocking timeout, or ``within`` when shorter: then the work goes on and
+    ``BlockingCallTimeout`` says it is not done yet); elsewhere this thread waits (``within``, or as
+    long as it takes)."""
+    current = greenlet.getcurrent()
+    if isinstance(current, SessionGreenlet):
+        value: T = current.wait_for(future, what, within)
+        return value
+    try:
+        return future.result(within)
+    except TimeoutError:
+        raise BlockingCallTimeout(f"{what} took more than {within:.1f} s") from None
 
 
 class Offloaded:

@@ -235,16 +235,20 @@ class AgiConnection:
                 kwargs: Mapping[str, Any]) -> concurrent.futures.Future[Any]:
         return self.core.executor.submit(fn, *args, **kwargs)
 
-    def _wait_for(self, future: concurrent.futures.Future[Any], what: str = "call") -> Any:
-        """Park this session until ``future`` is done (at most the server's blocking timeout)."""
+    def _wait_for(self, future: concurrent.futures.Future[Any], what: str = "call",
+                  within: float | None = None) -> Any:
+        """Park this session until ``future`` is done (at most the server's blocking timeout). With
+        ``within`` (shorter), the work is left running past it: the caller asks again later."""
         if not future.done():
+            limit = self.core.options.blocking_timeout if within is None else min(within, self.core.options.blocking_timeout)
             self._future = future
             future.add_done_callback(self._offload_done_in_worker)
-            wake = self._park(Wake.DONE, self.core.options.blocking_timeout)
+            wake = self._park(Wake.DONE, limit)
             self._future = None
             if wake is Wake.TIMEOUT:
-                future.cancel()
-                raise BlockingCallTimeout(f"{what} took more than {self.core.options.blocking_timeout:.1f} s")
+                if within is None:
+                    future.cancel()
+                raise BlockingCallTimeout(f"{what} took more than {limit:.1f} s")
         return future.result()
 
     def _offload_done_in_worker(self, future: concurrent.futures.Future[Any]) -> None:

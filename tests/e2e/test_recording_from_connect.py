@@ -72,6 +72,14 @@ def channel_name(stack: RespectlineStack, endpoint: str) -> str:
     raise AssertionError(f"no channel of {endpoint}")
 
 
+def channel_application(stack: RespectlineStack, endpoint: str) -> str:
+    for line in stack.asterisk.rx("core show channels concise").splitlines():
+        fields = line.split("!")
+        if fields[0].startswith(f"PJSIP/{endpoint}-") and len(fields) > 6:
+            return f"{fields[5]}({fields[6]})"
+    return ""
+
+
 def flag_lines(stack: RespectlineStack, uniqueid: str) -> list[str]:
     return [line for line in stack.server_log.read_text(errors="replace").splitlines()
             if "script=flag" in line and f"uniqueid={uniqueid} " in line]
@@ -204,11 +212,14 @@ def test_a_caller_who_hangs_up_during_the_notice_leaves_no_spool_folder(
     caller.call(stack.number("support"))
     phones.wait_until(lambda: caller.state is PeerState.CONNECTED, 15, "caller answered by Asterisk")
     uniqueid = channel_uniqueid(stack, caller.username)
-    phones.wait_until(lambda: spool(stack, uniqueid).is_dir(), 5, "screen made the spool", interval=0.1)
-    phones.pump(1.0)  # the recording notice is playing
+    phones.wait_until(lambda: "Playback" in channel_application(stack, caller.username), 5, "the notice playing",
+                      interval=0.1)
+    phones.pump(1.0)
+    # screen made only the spools' folder: the call's own is MixMonitor's, after the notice.
+    assert (stack.recordings_dir / "calls").is_dir() and not spool(stack, uniqueid).exists()
     caller.hangup()
     phones.wait_until(lambda: caller.state is PeerState.DISCONNECTED, 15, "caller gone")
-    phones.wait_until(lambda: not spool(stack, uniqueid).exists(), 10, "spool folder removed", interval=0.2)
+    phones.pump(1.0)
     assert agent.calls_answered == answered and not list(stack.recordings_dir.rglob(f"{uniqueid}*"))
 
 
@@ -231,6 +242,43 @@ def test_a_spool_the_hang_up_did_not_remove_is_swept_by_the_server(
     phones.wait_until(lambda: not spool(stack, uniqueid).exists(), SPOOL_GRACE + 30, "spool swept", interval=0.5)
     assert "call spools: 1 recording(s) of ended unflagged calls removed" in stack.server_log.read_text(
         errors="replace")
+
+
+def test_a_caller_who_waits_longer_than_the_grace_keeps_the_recording_the_first_flag_adopts(
+        stack: RespectlineStack, phones: SipPhoneSystem, agent: SipAgent, voices: tuple[Path, Path]) -> None:
+    caller_words, _agent_words = voices
+    caller = a_caller(phones, 7)
+    answered = agent.calls_answered
+    stack.asterisk.rx("queue pause member PJSIP/agent1 queue support reason busy")  # nobody free: the caller waits
+    try:
+        caller.call(stack.number("support"))
+        phones.wait_until(lambda: caller.state is PeerState.CONNECTED, 15, "caller answered by Asterisk")
+        uniqueid = channel_uniqueid(stack, caller.username)
+        phones.wait_until(lambda: len(list(spool(stack, uniqueid).glob("*.wav"))) == 3, 15,
+                          "MixMonitor opened its three files", interval=0.2)
+        phones.pump(SPOOL_GRACE * 4)  # several sweeps, each past the grace
+        waiting = sorted(spool(stack, uniqueid).glob("*.wav"))
+        # Still there, and still only WAV headers: the case the sweep used to take for an ended call.
+        assert len(waiting) == 3 and all(f.stat().st_size <= call_spool.WAV_HEADER_BYTES for f in waiting), waiting
+    finally:
+        stack.asterisk.rx("queue unpause member PJSIP/agent1 queue support")
+    phones.wait_until(lambda: agent.calls_answered > answered and agent.state is PeerState.CONNECTED, 30,
+                      "agent answered the waiting caller")
+    phones.pump(0.5)
+    phones.pump(caller.play(caller_words) + 0.5)
+    agent.press("*1")
+    [warned] = wait_for_flags(phones, stack, uniqueid, 1)
+    assert "recording" not in warned.split("outcome=", 1)[1], warned  # adopted: no second notice, no new recording
+    mixed = next(f for f in evidence_of(stack, uniqueid) if f.name == f"{uniqueid}.wav")
+    caller_file, _agent_file = call_spool.direction_files(mixed)
+    phones.pump(1.0)
+    caller.hangup()
+    phones.wait_until(lambda: caller.state is PeerState.DISCONNECTED and agent.state is PeerState.DISCONNECTED,
+                      15, "call ended")
+    phones.wait_until(lambda: not spool(stack, uniqueid).exists(), 10, "spool removed at hang-up", interval=0.2)
+    assert contains_prompt(caller_file, caller_words).matched  # the words said after the long wait are evidence
+    assert len(heard_times(stack, caller, "recording_notice")) == 1
+    wait_unpaused(phones, stack)
 
 
 @contextlib.contextmanager

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from agi_scripts.flows.abuse_policy import AbusePolicy, load_abuse_policy
-from agi_scripts.flows.ladder import CallerGone, FlaggedCall, FlagMemory, FlagsOfACategory, LadderTrace, run_ladder
+from agi_scripts.flows.ladder import (CallerGone, Evidence, FlaggedCall, FlagMemory, FlagsOfACategory, LadderTrace,
+                                     run_ladder)
 from agi_scripts.ground.errors import ConfigError
 from agi_scripts.storage.base import Escalation, EscalationBooked
 
@@ -37,6 +38,7 @@ class ScriptedChannel:
     def __init__(self, journal: Journal, *, gone_at: str = "", evidence: str | None = "/rec/evidence/c1.wav") -> None:
         self.journal, self.gone_at, self.evidence = journal, gone_at, evidence
         self.adopted: str | None = "/rec/evidence/c1.wav"
+        self.share_slow = self.share_hung = False
         self.flags = ""
         self.events: list[tuple[str, dict[str, str]]] = []
 
@@ -47,17 +49,12 @@ class ScriptedChannel:
     def no_compliment_offer(self) -> None:
         self.journal.steps.append("no_compliment_offer")
 
-    def prepare_evidence(self) -> str | None:
-        self.journal.steps.append("prepare_evidence")
-        return self.evidence
+    def start_evidence(self, adopt: bool) -> ScriptedEvidence:
+        self.journal.steps.append("adopt" if adopt else "prepare_evidence")
+        return ScriptedEvidence(self, adopt)
 
     def start_recording(self, evidence: str) -> None:
         self.journal.steps.append(f"record {evidence}")
-
-    def adopt_call_recording(self) -> str | None:
-        self.journal.steps.append("adopt")
-        return self.adopted
-
 
     def pause_agent(self, interface: str, reason: str) -> None:
         self.journal.steps.append(f"pause {interface}")
@@ -78,6 +75,27 @@ class ScriptedChannel:
         self.events.append((event, dict(fields)))
 
 
+class ScriptedEvidence:
+    """The share's answer as the channel was scripted: at once, or (``share_slow``) only after the
+    caller's prompt, or (``share_hung``) never."""
+
+    def __init__(self, channel: ScriptedChannel, adopt: bool) -> None:
+        self.channel, self.adopt = channel, adopt
+
+    def ready(self, within: float | None) -> Evidence | None:
+        channel = self.channel
+        if within is not None and (channel.share_slow or channel.share_hung):
+            channel.journal.steps.append("share not answered yet")
+            return None
+        channel.journal.steps.append("share answered" if within is None and not channel.share_hung else
+                                     "share never answered" if within is None else "share answered at once")
+        if channel.share_hung:
+            return Evidence(channel.adopted or "") if self.adopt else Evidence()
+        if self.adopt and channel.adopted:
+            return Evidence(channel.adopted)
+        return Evidence(channel.evidence, to_record=True) if channel.evidence else Evidence()
+
+
 class ScriptedBook:
     def __init__(self, journal: Journal, *, store_down: bool = False, already: bool = False) -> None:
         self.journal, self.store_down, self.already = journal, store_down, already
@@ -87,6 +105,10 @@ class ScriptedBook:
     def hold(self, escalation: Escalation) -> None:
         self.journal.steps.append("hold")
         self.held.append(escalation)
+
+    def amend(self, escalation: Escalation) -> None:
+        self.journal.steps.append("amend")
+        self.held[-1] = escalation
 
     def book(self, escalation: Escalation) -> ScriptedBooking:
         self.journal.steps.append("book")
@@ -137,8 +159,9 @@ def flag(policy: AbusePolicy, category: str, memory: FlagMemory, *, seconds: flo
 
 def test_a_first_verbal_flag_records_evidence_warns_and_books_a_warning(policy: AbusePolicy) -> None:
     trace, journal, channel, book = flag(policy, "verbal_abuse", FlagMemory())
-    assert journal.steps == ["prepare_evidence", "hold", "book", "record /rec/evidence/c1.wav",
-                             "play abuse_warning", "remember", "no_compliment_offer", "booked"]
+    assert journal.steps == ["prepare_evidence", "hold", "share answered at once", "book",
+                             "record /rec/evidence/c1.wav", "play abuse_warning", "remember", "no_compliment_offer",
+                             "booked"]
     [booked] = book.booked
     assert (booked.number_in_call, booked.number_in_category, booked.outcome, booked.case, booked.pause) == (
         1, 1, "warn", None, None)
@@ -151,7 +174,7 @@ def test_the_second_flag_books_while_it_protects_and_announces_only_after(policy
     flag(policy, "verbal_abuse", memory)
     trace, journal, channel, book = flag(policy, "verbal_abuse", memory, seconds=30)
     assert journal.steps == [
-        "hold", "book", "pause PJSIP/agent1", "play abuse_closing", "hang_up", "remember", "no_compliment_offer",
+        "hold", "pause PJSIP/agent1", "book", "play abuse_closing", "hang_up", "remember", "no_compliment_offer",
         "booked", "announce RespectlineCase", "mail case 42 normal", "announce RespectlineFlag", "mail pause case=42"]
     [escalation] = book.booked
     assert escalation.case is not None and escalation.case.recording is None  # the channel had no RL_EVIDENCE
@@ -204,8 +227,10 @@ def test_a_caller_who_hangs_up_during_the_warning_is_still_booked(policy: AbuseP
 def test_a_first_threat_pauses_the_agent_before_the_recording_notice_and_books_the_recording(
         policy: AbusePolicy) -> None:
     _trace, journal, _channel, book = flag(policy, "threat", FlagMemory())
-    assert journal.steps[:5] == ["prepare_evidence", "hold", "book", "pause PJSIP/agent1",
-                                 "record /rec/evidence/c1.wav"]
+    # Held first without the recording (the pause's record), the agent paused at once, then the
+    # recording the share made room for, amended into the held copy before the booking.
+    assert journal.steps[:7] == ["prepare_evidence", "hold", "pause PJSIP/agent1", "share answered at once",
+                                 "amend", "book", "record /rec/evidence/c1.wav"]
     [escalation] = book.booked
     assert escalation.case is not None and escalation.case.recording == "/rec/evidence/c1.wav"
 
@@ -261,7 +286,7 @@ def test_recording_from_connect_adopts_the_running_recording_and_starts_no_secon
         policy: AbusePolicy) -> None:
     connect = dataclasses.replace(policy, recording_start="connect")
     trace, journal, _channel, book = flag(connect, "threat", FlagMemory())
-    assert journal.steps[:4] == ["adopt", "hold", "book", "pause PJSIP/agent1"]
+    assert journal.steps[:6] == ["adopt", "hold", "pause PJSIP/agent1", "share answered at once", "amend", "book"]
     assert "prepare_evidence" not in journal.steps and not [s for s in journal.steps if s.startswith("record")]
     assert "recording" not in trace.done  # no notice at the flag: the caller heard it at entry
     [escalation] = book.booked
@@ -275,7 +300,7 @@ def test_recording_from_connect_without_a_recording_to_adopt_records_from_the_fl
     channel = ScriptedChannel(journal)
     channel.adopted = None  # the share failed at entry: nothing was recorded, the caller was not told
     trace, journal, _channel, book = flag(connect, "threat", FlagMemory(), channel=channel, journal=journal)
-    assert journal.steps[:2] == ["adopt", "prepare_evidence"] and "recording" in trace.done
+    assert journal.steps[:2] == ["adopt", "hold"] and "recording" in trace.done
     assert "record /rec/evidence/c1.wav" in journal.steps
 
 
@@ -294,3 +319,42 @@ def test_the_old_start_on_first_flag_false_still_means_no_recording(policy: Abus
     _trace, journal, _channel, book = flag(off, "threat", FlagMemory())
     assert "adopt" not in journal.steps and "prepare_evidence" not in journal.steps
     assert book.booked[0].case is not None and book.booked[0].case.recording is None
+
+
+def test_a_slow_share_never_holds_up_the_pause_nor_the_warning_and_the_recording_starts_after_it(
+        policy: AbusePolicy) -> None:
+    journal = Journal()
+    channel = ScriptedChannel(journal)
+    channel.share_slow = True
+    trace, journal, _channel, book = flag(policy, "verbal_abuse", FlagMemory(), channel=channel, journal=journal)
+    assert journal.steps == ["prepare_evidence", "hold", "share not answered yet", "play abuse_warning", "remember",
+                             "no_compliment_offer", "share answered", "record /rec/evidence/c1.wav", "book", "booked"]
+    assert trace.done == ["warn", "recording"]
+
+
+def test_a_slow_share_on_a_threat_pauses_and_disconnects_first_and_records_nothing_after(
+        policy: AbusePolicy) -> None:
+    journal = Journal()
+    channel = ScriptedChannel(journal)
+    channel.share_slow = True
+    trace, journal, _channel, book = flag(policy, "threat", FlagMemory(), channel=channel, journal=journal)
+    assert journal.steps[:5] == ["prepare_evidence", "hold", "pause PJSIP/agent1", "share not answered yet",
+                                 "play abuse_closing_threat"]
+    assert not [s for s in journal.steps if s.startswith("record")]  # the call is over: nothing to record
+    [escalation] = book.booked
+    assert escalation.case is not None and escalation.case.recording is None
+
+
+def test_a_hung_share_while_adopting_starts_no_second_recording_and_the_case_names_the_adoption(
+        policy: AbusePolicy) -> None:
+    connect = dataclasses.replace(policy, recording_start="connect")
+    journal = Journal()
+    channel = ScriptedChannel(journal)
+    channel.share_hung = True
+    trace, journal, _channel, book = flag(connect, "threat", FlagMemory(), channel=channel, journal=journal)
+    assert journal.steps.index("pause PJSIP/agent1") < journal.steps.index("play abuse_closing_threat") \
+        < journal.steps.index("share never answered")
+    # A second MixMonitor on the evidence path would cut the file the late link may still make.
+    assert not [s for s in journal.steps if s.startswith("record")] and "recording" not in trace.done
+    [escalation] = book.booked
+    assert escalation.case is not None and escalation.case.recording == "/rec/evidence/c1.wav"

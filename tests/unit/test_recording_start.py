@@ -17,18 +17,20 @@ import pytest
 
 from agi_scripts.asterisk_conf.generate import generate
 from agi_scripts.config.bundle import load_bundle
-from agi_scripts.config.settings import RetentionSettings
+from agi_scripts.config.settings import AmiSettings, RetentionSettings
 from agi_scripts.doctor import checks, parse
 from agi_scripts.doctor.findings import Status
 from agi_scripts.ground import call_spool
 from agi_scripts.handlers.recordings import adopt_spool, call_spool_problem, evidence_file
 from agi_scripts.privacy.retention import RecordingFile, plan_purge
+from agi_scripts.privacy.spool_sweeper import SpoolSweeper, live_calls_over_ami
 from agi_scripts.reports.incident_report import Labels, build_incident_report, markdown
 from agi_scripts.cli.main import main as respectline
 from agi_scripts.storage import CaseToOpen, Escalation, Store
 from agi_scripts.storage.base import Case, utc_now
 from tests.support.config_errors import errors_of, only
 from tests.support.config_tree import PROJECT, ConfigTree
+from tests.support.smtp_servers import free_port
 
 OLD_KEY = "    start: first_flag             # evidence: record both sides from the first flag on (the default)\n"
 CALL = "1765000000.42"
@@ -102,6 +104,9 @@ def test_the_dialplan_tells_the_caller_then_records_each_direction_while_bridged
     # The handler first (a caller hanging up during the notice leaves no spool folder), the notice
     # before the recording, the recording before the queue.
     assert list(index.values()) == sorted(index.values())
+    # A notice Asterisk could not play (a missing sound file) starts no recording.
+    assert lines[index["Playback(${RL_RECORDING_NOTICE})"] + 1].endswith(
+        'GotoIf($["${PLAYBACKSTATUS}" != "SUCCESS"]?queue)')
     mixmonitor = lines[index["MixMonitor("]]
     assert mixmonitor.endswith("MixMonitor(${RL_RECORDING}.wav,br(${RL_RECORDING}-caller.wav)"
                                "t(${RL_RECORDING}-agent.wav))")
@@ -117,7 +122,19 @@ def test_a_recordings_folder_the_dialplan_cannot_carry_records_nothing(tmp_path:
     assert call_spool_problem(tmp_path / "a,b(c)", CALL) is not None
     assert call_spool_problem(tmp_path, "1.2/../x") is not None
     assert call_spool_problem(tmp_path, CALL) is None
-    assert (tmp_path / "calls" / CALL).is_dir()
+    # Only the spools' folder: the call's own is MixMonitor's to make, so a caller who hangs up before
+    # the recording starts leaves nothing behind.
+    assert (tmp_path / "calls").is_dir() and not (tmp_path / "calls" / CALL).exists()
+
+
+def test_something_in_the_way_of_a_calls_spool_records_nothing(tmp_path: Path) -> None:
+    (tmp_path / "calls").mkdir()
+    (tmp_path / "calls" / CALL).symlink_to(tmp_path)
+    assert "not a folder" in (call_spool_problem(tmp_path, CALL) or "")
+    (tmp_path / "calls" / CALL).unlink()
+    (tmp_path / "calls" / CALL).mkdir()
+    os.mkfifo(tmp_path / "calls" / CALL / f"{CALL}-caller.wav")
+    assert "not a regular file" in (call_spool_problem(tmp_path, CALL) or "")
 
 
 def _spool(root: Path, call_id: str = CALL, names: tuple[str, ...] | None = None) -> Path:
@@ -181,18 +198,66 @@ def _age(path: Path, seconds: float) -> None:
         os.utime(item, (then, then), follow_symlinks=False)
 
 
+def _headers_only(root: Path, call_id: str) -> Path:
+    """What MixMonitor leaves while the caller waits in the queue: its three files, a WAV header each."""
+    folder = call_spool.spool_folder(root, call_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in call_spool.file_names(call_id):
+        (folder / name).write_bytes(b"RIFF" + bytes(call_spool.WAV_HEADER_BYTES - 4))
+    return folder
+
+
+def _with_audio(root: Path, call_id: str) -> Path:
+    """A spool of a call that was bridged: audio past the WAV headers."""
+    folder = _headers_only(root, call_id)
+    for file in folder.iterdir():
+        file.write_bytes(file.read_bytes() + bytes(1600))
+    return folder
+
+
 def test_the_sweep_removes_only_spools_nothing_has_written_to_for_the_grace(tmp_path: Path) -> None:
-    over = _spool(tmp_path, "1765000000.1")
+    over = _with_audio(tmp_path, "1765000000.1")
     _age(over, 120)
-    live = _spool(tmp_path, "1765000000.2")
+    live = _with_audio(tmp_path, "1765000000.2")
     _age(live, 120)
     (live / "1765000000.2.wav").write_bytes(b"RIFF still written")  # written to just now
-    waiting = _spool(tmp_path, "1765000000.3", names=())
-    _age(waiting, 3600)  # a caller still in the queue: MixMonitor made the folder, nobody answered yet
-    crashed_empty = _spool(tmp_path, "1765000000.4", names=())
+    waiting = _headers_only(tmp_path, "1765000000.3")
+    _age(waiting, 3600)  # a caller an hour in the queue: MixMonitor's files hold only their headers
+    crashed_empty = _headers_only(tmp_path, "1765000000.4")
     _age(crashed_empty, call_spool.EMPTY_SPOOL_AGE + 60)
+    no_files = _spool(tmp_path, "1765000000.5", names=())
+    _age(no_files, 3600)
     assert call_spool.sweep_spools(tmp_path, grace=60) == ["1765000000.1", "1765000000.4"]
-    assert not over.exists() and live.is_dir() and waiting.is_dir()
+    assert not over.exists() and live.is_dir() and waiting.is_dir() and no_files.is_dir()
+    assert len(list(waiting.iterdir())) == 3
+
+
+def test_the_sweep_never_touches_a_call_asterisk_says_is_alive_and_frees_a_dead_ones_at_once(
+        tmp_path: Path) -> None:
+    waiting = _headers_only(tmp_path, "1765000000.6")
+    _age(waiting, 3 * 86400)  # older than any rule by the files alone: Asterisk's word wins
+    quiet = _with_audio(tmp_path, "1765000000.7")
+    _age(quiet, 600)  # bridged, but nothing written for a while (a long flag prompt, a stuck share)
+    dead_waiting = _headers_only(tmp_path, "1765000000.8")
+    _age(dead_waiting, 120)  # a caller who was waiting when the server was down, gone now
+    fresh_dead = _headers_only(tmp_path, "1765000000.9")  # gone, but within the grace
+    alive = frozenset({"1765000000.6", "1765000000.7"})
+    assert call_spool.sweep_spools(tmp_path, grace=60, live_calls=alive) == ["1765000000.8"]
+    assert waiting.is_dir() and quiet.is_dir() and fresh_dead.is_dir()
+
+
+def test_the_sweeper_asks_for_the_live_calls_each_round_and_falls_back_to_the_files(tmp_path: Path) -> None:
+    waiting = _headers_only(tmp_path, "1765000000.10")
+    _age(waiting, 3600)
+    answers: list[frozenset[str] | None] = [frozenset({"1765000000.10"}), None, frozenset()]
+    sweeper = SpoolSweeper(tmp_path, 60, live_calls=lambda: answers.pop(0))
+    assert sweeper.sweep() == [] and sweeper.sweep() == []  # alive; then no answer: a waiting caller stays
+    assert sweeper.sweep() == ["1765000000.10"] and not waiting.exists()  # Asterisk no longer has it
+
+
+def test_an_ami_that_does_not_answer_says_nothing_about_live_calls() -> None:
+    ask = live_calls_over_ami(AmiSettings(host="127.0.0.1", port=free_port(), username="rl", secret="x"))
+    assert ask() is None
 
 
 def test_the_sweep_has_nothing_to_do_without_a_spool_folder(tmp_path: Path) -> None:
