@@ -66,6 +66,10 @@ class Transcriber(Protocol):
 
     def close(self) -> None: ...
 
+    def interrupt(self) -> None:
+        """From another thread: end the file in progress at once (the server is stopping)."""
+        ...
+
 
 @dataclass(frozen=True)
 class WorkerLimits:
@@ -117,6 +121,11 @@ class ChildTranscriber:
         if "parts" in answer and isinstance(answer["parts"], list):
             return [SpokenPart(float(start), float(end), str(text)) for start, end, text in answer["parts"]]
         raise FileNotTranscribed(str(answer.get("error", "no answer"))[:300])
+
+    def interrupt(self) -> None:
+        child = self._child
+        if child is not None and child.poll() is None:
+            self._kill(child)  # the reading thread sees the end of its output and gives up the file
 
     def close(self) -> None:
         child, self._child, self._buffer = self._child, None, b""
@@ -277,7 +286,11 @@ class TranscriptionWorker:
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop within seconds, also in the middle of a file (it is transcribed again next time)."""
         self._stop.set()
+        transcriber = self._transcriber
+        if transcriber is not None:
+            transcriber.interrupt()
         if self._thread.is_alive():
             self._thread.join(30)
         self._close_transcriber()
@@ -337,6 +350,8 @@ class TranscriptionWorker:
                 try:
                     parts = transcriber.transcribe(copy, language, timeout=self.limits.timeout_for(seconds))
                 except FileNotTranscribed as exc:
+                    if self._stop.is_set():
+                        return 0  # interrupted by the server's stop, not the file's fault: next time
                     return self._save(job, language, [], f"not transcribed: {exc}")
                 segments.extend(TranscriptSegment(p.start, p.end, speaker, p.text) for p in parts)
                 if self._model_problem is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 import wave
 from collections.abc import Iterator
@@ -52,6 +53,9 @@ class ScriptedTranscriber:
 
     def close(self) -> None:
         self.closed += 1
+
+    def interrupt(self) -> None:
+        pass
 
 
 @pytest.fixture
@@ -312,6 +316,31 @@ def test_the_worker_thread_works_in_the_background_and_stops(store: Store, recor
     run.stop()
     assert TranscriptStore(store).get(str(mixed)) is not None
     assert scripted.closed >= 1
+
+
+def test_stopping_in_the_middle_of_a_file_is_quick_and_leaves_it_for_next_time(store: Store,
+                                                                               recordings: Path) -> None:
+    mixed = flagged(store, recordings, "c1")
+    interrupted = threading.Event()
+    working = threading.Event()
+
+    class Slow(ScriptedTranscriber):
+        def transcribe(self, audio: Path, language: str, *, timeout: float) -> list[SpokenPart]:
+            working.set()
+            if interrupted.wait(60):
+                raise FileNotTranscribed("the transcriber ended")
+            return [SpokenPart(0, 1, "too late")]
+
+        def interrupt(self) -> None:
+            interrupted.set()
+
+    run = worker(store, recordings, Slow())
+    run.start()
+    assert working.wait(10)
+    started = time.monotonic()
+    run.stop()
+    assert time.monotonic() - started < 5
+    assert TranscriptStore(store).get(str(mixed)) is None  # not marked as failed: tried again next time
 
 
 # ------------------------------------------------------------------ the real child and the test model
