@@ -15,6 +15,7 @@ from agi_scripts.config.bundle import Bundle
 from agi_scripts.doctor import checks, parse, probes
 from agi_scripts.doctor.findings import Finding, failed, fail, render, summary
 from agi_scripts.doctor.inspect import AmiInspector, Inspector, PermissionDenied
+from agi_scripts.doctor.recordings_share import check_recordings_share
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_CANNOT_CHECK = 0, 1, 2
 INSPECTION_RIGHTS = "write = command,config (read = none)"
@@ -75,6 +76,7 @@ def collect(bundle: Bundle, options: DoctorOptions, report: Callable[[Finding], 
                           "then: asterisk -rx \"manager reload\"")])
         add(_agi_servers(inspector, setup, options))
     add(_server_account(bundle, setup, options.timeout))
+    add(check_recordings_share(bundle))  # on this host, as this user: what the server's flags will do
     return findings
 
 

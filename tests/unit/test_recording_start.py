@@ -9,7 +9,12 @@ import hashlib
 import json
 import os
 import re
+import shutil
+import subprocess
+import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -20,6 +25,7 @@ from agi_scripts.config.bundle import load_bundle
 from agi_scripts.config.settings import AmiSettings, RetentionSettings
 from agi_scripts.doctor import checks, parse
 from agi_scripts.doctor.findings import Status
+from agi_scripts.doctor.recordings_share import check_spool_links
 from agi_scripts.ground import call_spool
 from agi_scripts.handlers.recordings import adopt_spool, call_spool_problem, evidence_file
 from agi_scripts.privacy.retention import RecordingFile, plan_purge
@@ -321,6 +327,81 @@ def test_doctor_fails_a_connect_policy_whose_asterisk_lacks_the_hangup_handler(c
                            Path("/etc/asterisk/respectline"), {})
     assert not [f for f in checks.check_contexts(parse.dialplan_contexts(DIALPLAN_SHOW.replace("{call_ended}", "")),
                                                  shipped) if f.status is Status.FAIL]  # first_flag needs none
+
+
+@pytest.fixture
+def open_recordings() -> Iterator[Path]:
+    """A recordings folder another user may reach (pytest's own temporary folders are root's only)."""
+    folder = Path(tempfile.mkdtemp(prefix="rl-recordings-"))
+    folder.chmod(0o777)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _doctor_as(uid: int, recordings: Path) -> list[tuple[str, str]]:
+    """``check_spool_links`` run by another user (the server's), as doctor would run on the host."""
+    code = ("import json, sys; from pathlib import Path; "
+            "from agi_scripts.doctor.recordings_share import check_spool_links; "
+            "print(json.dumps([(f.status.value, f.message) for f in check_spool_links(Path(sys.argv[1]))]))")
+    done = subprocess.run(["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", sys.executable, "-c",
+                           code, str(recordings)], capture_output=True, text=True, cwd=PROJECT, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    return [tuple(pair) for pair in json.loads(done.stdout)]
+
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None,
+                                reason="needs root and setpriv to act as two users (Asterisk's and the server's)")
+
+
+@needs_root
+def test_doctor_fails_when_the_kernel_refuses_the_server_a_link_to_asterisks_file(open_recordings: Path) -> None:
+    if Path("/proc/sys/fs/protected_hardlinks").read_text().strip() != "1":
+        pytest.skip("fs.protected_hardlinks is off on this machine: the kernel would refuse nothing")
+    calls = open_recordings / "calls"
+    (open_recordings / "evidence").mkdir(mode=0o777)
+    calls.mkdir()
+    calls.chmod(0o2777)
+    (open_recordings / "evidence").chmod(0o777)
+    spool = calls / CALL
+    spool.mkdir()
+    spool.chmod(0o777)
+    asterisks = spool / f"{CALL}.wav"
+    asterisks.write_bytes(b"RIFF")
+    os.chown(asterisks, 65533, 65533)  # Asterisk's file, 0644 as its usual umask makes it
+    asterisks.chmod(0o644)
+    found = _doctor_as(65534, open_recordings)
+    [refused] = [m for status, m in found if status == "FAIL"]
+    assert "cannot be linked by this user" in refused and "protected_hardlinks" in refused
+    assert ("ok", f"{open_recordings / 'calls'} and {open_recordings / 'evidence'}: one file system, hard links made") \
+        in found
+    asterisks.chmod(0o666)  # Asterisk with umask 0002 (and a shared group): the server may read and write it
+    assert [s for s, _m in _doctor_as(65534, open_recordings) if s == "FAIL"] == []
+
+
+@needs_root
+def test_doctor_fails_when_calls_and_evidence_are_on_two_file_systems(open_recordings: Path) -> None:
+    evidence = open_recordings / "evidence"
+    evidence.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "rl-evidence", str(evidence)],
+                             capture_output=True, text=True, check=False)
+    assert mounted.returncode == 0, mounted.stderr
+    try:
+        [finding] = check_spool_links(open_recordings)
+    finally:
+        subprocess.run(["umount", "-l", str(evidence)], capture_output=True, check=False)
+    assert finding.status is Status.FAIL and "different file systems" in finding.message
+
+
+def test_doctor_warns_when_asterisk_cannot_make_a_calls_folder(tmp_path: Path) -> None:
+    (tmp_path / "calls").mkdir(mode=0o755)
+    (tmp_path / "calls").chmod(0o755)
+    warned = [f for f in check_spool_links(tmp_path) if f.status is Status.WARN and "setgid" in f.message]
+    assert warned and "umask 0002" in warned[0].fix
+    (tmp_path / "calls").chmod(0o2775)
+    assert not [f for f in check_spool_links(tmp_path) if "setgid" in f.message]
+    assert not list((tmp_path / "calls").iterdir()) and not list((tmp_path / "evidence").iterdir())  # probes gone
 
 
 def _closed_case_long_ago(store: Store, call_id: str, caller: str, mixed: Path, *, closed: bool) -> int:
