@@ -99,7 +99,9 @@ class ChildTranscriber:
 
     def __init__(self, model: str, *, cpu_threads: int, start_timeout: float = 180.0,
                  python: str = sys.executable) -> None:
-        self.model = model
+        self.model_ref = model
+        self.model = Path(model).name if Path(model).is_absolute() else model
+        """What transcripts name: a folder's name (a path of the server says nothing in a police report)."""
         self.cpu_threads = cpu_threads
         self.start_timeout = start_timeout
         self.python = python
@@ -149,7 +151,7 @@ class ChildTranscriber:
         self.close()
         env = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS=str(self.cpu_threads))
         self._child = subprocess.Popen(
-            [self.python, "-m", "agi_scripts.transcribe.child", self.model, str(self.cpu_threads)],
+            [self.python, "-m", "agi_scripts.transcribe.child", self.model_ref, str(self.cpu_threads)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,
             start_new_session=True)  # a signal to the server's group does not reach it mid-file
         try:

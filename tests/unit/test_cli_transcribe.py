@@ -40,6 +40,7 @@ def test_once_transcribes_what_waits_with_the_model_given(cli: Cli, store: Store
     assert "1 recording(s) transcribed" in out
     transcript = TranscriptStore(store).get(str(voice))
     assert transcript is not None and transcript.language == "en"
+    assert transcript.model == "whisper-base"  # the folder's name, not a path of this machine
     assert missing_key_words(BY_LANGUAGE["en"].key_words, transcript.text) == [], transcript
     assert "0 recording(s) transcribed" in cli.ok("transcribe", "--once", "--model", str(speech_model()))
 
