@@ -23,6 +23,7 @@ from agi_scripts.sandbox.sip import PeerState, SipAgent, SipCaller, SipPhoneSyst
 from agi_scripts.sandbox.stack import PROJECT_ROOT, RespectlineStack, StackOptions
 from agi_scripts.reports.transcripts import transcript_heading, transcript_lines
 from agi_scripts.storage import Store, open_store
+from agi_scripts.storage.appreciation import AppreciationStore
 from agi_scripts.storage.transcripts import TranscriptStore
 from agi_scripts.transcribe.testmodel import TestModelMissing, joined_test_model
 from agi_scripts.storage.screening import ScreeningStore
@@ -38,6 +39,19 @@ campaigns:
     repeat_every: 15s
     offer_compliment: true
 """
+DEMO_APPRECIATION = """\
+# The demo's thank-you round: it waits (a start in 2099) until the demo starts it after the compliment.
+managers: []
+ring_timeout: 20s
+rounds:
+  - id: demo-thank-you
+    from: 2099-01-01
+    title: Thank you from the board
+    to: [support]
+    message: {prompt: appreciation_thank_you}
+    language: en
+"""
+THANK_YOU_WAITS = "    from: 2099-01-01\n"
 ALICE_SAYS = "Thank you so much, you solved my problem in five minutes. Have a lovely day."
 BOB_SAYS = "This is ridiculous. You are a useless idiot and I know where your office is."
 TRANSCRIPT_WAIT = 120.0
@@ -88,7 +102,8 @@ def run_demo(db_file: Path, say: Callable[[str], None] = print) -> int:
     options = StackOptions(
         agents={"agent1": ["support", "billing"], "care1": ["special-care"]},
         agent_names={"agent1": "Agent One", "care1": "Sam (Special Care)"},
-        callers=("alice", "bob"), flows_dir=record_from_connect(demo_flows(work)), db_url=f"sqlite:///{db_file}",
+        callers=("alice", "bob"), flows_dir=_with_a_thank_you_round(record_from_connect(demo_flows(work))),
+        db_url=f"sqlite:///{db_file}",
         recordings_dir=recordings, transcription_model=_test_model(narrate))
     narrate("Building prompts, generating the Asterisk configuration, starting Asterisk and respectline serve ...")
     with RespectlineStack(options, work_dir=work / "stack") as stack, \
@@ -102,6 +117,7 @@ def run_demo(db_file: Path, say: Callable[[str], None] = print) -> int:
         alice = phones.caller("alice", caller_id_name="Alice", caller_id_number="+32470111111")
         bob = phones.caller("bob", caller_id_name="Bob", caller_id_number="+32470999999")
         _alice_compliments_her_agent(stack, phones, agent, alice, work, narrate)
+        _a_thank_you_round_for_agent_one(stack, phones, agent, narrate)
         _bob_is_warned_then_disconnected(stack, phones, agent, bob, narrate)
         _bob_calls_again(stack, phones, care, bob, narrate)
         stack.asterisk.wait_no_channels(15)
@@ -148,6 +164,32 @@ def _alice_compliments_her_agent(stack: RespectlineStack, phones: SipPhoneSystem
     else:
         narrate("Alice was connected before the hold campaign's message played.")
     narrate("Alice's compliment is stored for Agent One and announced with an AMI RespectlineCompliment event.")
+
+
+def _with_a_thank_you_round(flows: Path) -> Path:
+    (flows / "appreciation.yaml").write_text(DEMO_APPRECIATION, encoding="utf-8")
+    return flows
+
+
+def _a_thank_you_round_for_agent_one(stack: RespectlineStack, phones: SipPhoneSystem, agent: SipAgent,
+                                     narrate: Narrator) -> None:
+    narrate("Scene 1b. The board starts a thank-you round for the support agents (flows/appreciation.yaml).")
+    rounds = stack.options.flows_dir / "appreciation.yaml" if stack.options.flows_dir else None
+    if rounds is None or THANK_YOU_WAITS not in rounds.read_text(encoding="utf-8"):
+        raise RuntimeError("the demo's thank-you round is missing")
+    rounds.write_text(rounds.read_text(encoding="utf-8").replace(THANK_YOU_WAITS, ""), encoding="utf-8")
+    narrate("Agent One is free (not ringing, not in a call): respectline serve pauses them in their queues, so no")
+    narrate("customer reaches them meanwhile, and rings their phone with AMI Originate ...")
+    phones.wait_until(lambda: agent.state is PeerState.CONNECTED, 60, "Agent One answered the thank-you call")
+    narrate("Agent One hears: 'This is not a customer. A message from your manager.', then the thank-you message,")
+    narrate("then 'press 1 to hear it again, press 2 to send a short reply'. They just listen.")
+    phones.wait_until(lambda: not agent.in_call, 90, "the thank-you call ended")
+    phones.pump(0.5)
+    heard = agent.last_recording
+    if heard is not None and contains_prompt(heard, stack.prompt_file("appreciation_thank_you", "en")).matched:
+        narrate("Agent One heard the thank-you message; they are unpaused and take calls again.")
+    else:
+        narrate("Agent One's phone did not record the thank-you message (see the server's log).")
 
 
 def _bob_is_warned_then_disconnected(stack: RespectlineStack, phones: SipPhoneSystem, agent: SipAgent,
@@ -197,6 +239,9 @@ def _summary(db_file: Path, narrate: Narrator) -> None:
             narrate(f"  case #{case.id} {case.category} for team {case.team} ({case.status}), "
                     f"events: {', '.join(e.action for e in case.events)}")
         _print_transcripts(store, narrate)
+        for delivery in AppreciationStore(store).deliveries():
+            narrate(f"  thank-you round {delivery.round_id}: {delivery.agent_name} {delivery.status} "
+                    f"after {delivery.tries} tr{'y' if delivery.tries == 1 else 'ies'}")
     finally:
         store.close()
     narrate(f"The store stays at {db_file}, the recordings in {db_file.parent / 'demo-recordings'}.")

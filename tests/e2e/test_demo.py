@@ -29,6 +29,8 @@ def test_demo_leaves_a_spoken_five_star_compliment_and_a_case(tmp_path: Path) ->
     assert demo.returncode == 0, demo.stdout[-3000:] + demo.stderr[-3000:]
     assert "no channel left in Asterisk" in demo.stdout
     assert "screening: " in demo.stdout  # whether Agent One may hear the compliment on *88 yet
+    assert "Agent One heard the thank-you message" in demo.stdout  # scene 1b, checked by correlation
+    assert "thank-you round demo-thank-you: Agent One reached after 1 try" in demo.stdout
     # One desk account per role, printed with its password and kept beside the store for `make desk`.
     accounts = demo.stdout[demo.stdout.index("Desk accounts in"):]
     for role in ("special_care", "security", "supervisor", "admin", "agent"):
