@@ -23,6 +23,7 @@ from agi_scripts.config.agents import device_of
 from agi_scripts.flows.appreciation import Appreciation, Round
 from agi_scripts.handlers.callinfo import call_language
 from agi_scripts.handlers.context import HandlerContext, despite_the_store
+from agi_scripts.handlers.recordings import holds_voice
 from agi_scripts.protocol.errors import ChannelHungUp
 from agi_scripts.server.blocking import Offloaded, run_blocking
 from agi_scripts.storage.appreciation import AppreciationStore
@@ -32,8 +33,8 @@ KEEP, REDO = "1", "2"
 MAX_TAKES = 3
 """Recordings per call; then the line ends without keeping anything."""
 CHOICE_WAIT_MS = 6000
-MIN_BYTES = 8000
-"""A recording smaller than this (half a second at 8 kHz) holds nothing to keep."""
+MIN_VOICE_SECONDS = 1.0
+"""A take with less voice than this (silence, a hang-up at the beep) is not offered for keeping."""
 
 
 def manager_line(ctx: HandlerContext) -> None:
@@ -45,6 +46,8 @@ def manager_line(ctx: HandlerContext) -> None:
 
     manager = device_of(env.get("agi_channel", ""))
     appreciation = bundle.appreciation
+    take: Path | None = None
+    """The take being recorded or reviewed: deleted unless the manager keeps it."""
     try:
         if not manager or not appreciation.is_manager(manager):
             agi.stream_file(sound("appreciation_not_manager"))
@@ -57,13 +60,14 @@ def manager_line(ctx: HandlerContext) -> None:
             return
         folder = bundle.settings.recordings_dir / "appreciation" / found.id
         run_blocking(folder.mkdir, parents=True, exist_ok=True)
-        for take in range(1, MAX_TAKES + 1):
+        for number in range(1, MAX_TAKES + 1):
             base = folder / f"message-{language}-{secrets.token_hex(6)}"
+            take = base.with_suffix(".wav")
             agi.stream_file(sound("appreciation_record_intro"))
             agi.record_file(str(base), format="wav", escape_digits="#", timeout=int(appreciation.max_recording * 1000),
                             beep="beep", silence=0)
-            if not run_blocking(_has_sound, base.with_suffix(".wav")):
-                continue
+            if not run_blocking(_has_voice, base.with_suffix(".wav")):
+                continue  # silence: not played back, not kept; the manager is asked again
             agi.stream_file(sound("appreciation_record_review"))
             agi.stream_file(str(base))
             choice = agi.stream_file(sound("appreciation_record_keep"), escape_digits=KEEP + REDO) \
@@ -73,16 +77,21 @@ def manager_line(ctx: HandlerContext) -> None:
                                                            timeout_error=StoreError))
                 kept = despite_the_store(ctx, lambda: _save(rounds, found, language, str(base), manager), False,
                                          "the recording is not kept")
+                ctx.outcome = f"round {found.id} {language}: {'kept' if kept else 'not kept (store)'} take {number}"
                 if kept:
+                    take = None  # the store holds it now: a hang-up during the last sentence keeps it
                     agi.stream_file(sound("appreciation_record_saved"))
-                ctx.outcome = f"round {found.id} {language}: {'kept' if kept else 'not kept (store)'} take {take}"
                 return
-            run_blocking(base.with_suffix(".wav").unlink, missing_ok=True)  # redone or no answer: not kept
+            run_blocking(take.unlink, missing_ok=True)  # redone or no answer: not kept
+            take = None
             if choice != REDO:
                 break
         ctx.outcome = f"round {found.id} {language}: nothing kept"
     except ChannelHungUp:
         ctx.outcome = "hung up before keeping a recording"
+    finally:
+        if take is not None:  # a take the manager did not keep is not kept on disk either
+            run_blocking(take.unlink, missing_ok=True)
 
 
 def round_for(appreciation: Appreciation, manager: str) -> Round | None:
@@ -99,8 +108,14 @@ def _save(rounds: AppreciationStore, found: Round, language: str, path: str, man
     return True
 
 
-def _has_sound(file: Path) -> bool:
+def _has_voice(file: Path) -> bool:
+    """Whether the take holds a voice; a silent take's file is deleted."""
     try:
-        return file.is_file() and file.stat().st_size >= MIN_BYTES
+        if not file.is_file():
+            return False
+        if holds_voice(file, MIN_VOICE_SECONDS):
+            return True
+        file.unlink(missing_ok=True)
     except OSError:
-        return False
+        pass
+    return False
