@@ -13,7 +13,7 @@ from agi_scripts.storage.appreciation import AppreciationStore
 from tests.support.fake_channel import FakeChannel
 from tests.support.integration import Stack
 
-MANAGER = {"channel": "PJSIP/manager1-0000000a", "extra": {"agi_language": "en"}}
+MANAGER: dict[str, object] = {"channel": "PJSIP/manager1-0000000a", "extra": {"agi_language": "en"}}
 ROUNDS = """managers: [PJSIP/manager1]
 rounds:
   - id: board-thanks
