@@ -57,6 +57,8 @@ class Bundle:
         lines.append(f"abuse codes: {codes}")
         teams = ", ".join(f"{t.name} -> queue {t.queue}" for t in self.abuse_policy.teams.values())
         lines.append(f"teams: {teams}")
+        running = ", ".join(f"{r.id} ({r.mode})" for r in self.appreciation.active(now)) or "none"
+        lines.append(f"thank-you rounds: {len(self.appreciation.rounds)} defined, running now: {running}")
         return lines
 
 
