@@ -20,7 +20,7 @@ from agi_scripts.reports.moments import shown_local
 from agi_scripts.reports.render import Cell, Column, json_text, safe_text, table
 from agi_scripts.storage import NotFound
 from agi_scripts.storage.base import Transcript
-from agi_scripts.storage.screening import FollowUp, ScreenedCompliment, ScreeningStore
+from agi_scripts.storage.screening import FollowUp, NotDecidable, ScreenedCompliment, ScreeningStore
 from agi_scripts.storage.transcripts import TranscriptStore
 
 MAX_SHOWN = 2000
@@ -154,6 +154,8 @@ def run_release(args: argparse.Namespace) -> int:
             found = ScreeningStore(store).release(args.id, by=args.by, role=CLI_ROLE)
         except NotFound:
             raise CommandError(f"compliment {args.id} does not exist") from None
+        except NotDecidable as error:
+            raise CommandError(str(error)) from None
     emit(f"compliment {found.id} released: {safe_text(found.compliment.agent)} hears it on the compliments line\n")
     return 0
 
@@ -167,6 +169,8 @@ def run_delete(args: argparse.Namespace) -> int:
                                             recordings_dir=context.settings.recordings_dir)
         except NotFound:
             raise CommandError(f"compliment {args.id} does not exist") from None
+        except NotDecidable as error:
+            raise CommandError(str(error)) from None
     emit(f"compliment {found.id} deleted; its rating still counts in the reports\n")
     if problem:
         raise CommandError(f"its recording could not be deleted: {problem}")

@@ -23,7 +23,7 @@ from agi_scripts.desk import evidence
 from agi_scripts.policy.screening import delete_message
 from agi_scripts.storage.base import NotFound, StoreError
 from agi_scripts.storage.desk import DeskSession
-from agi_scripts.storage.screening import ScreeningStore
+from agi_scripts.storage.screening import NotDecidable, ScreeningStore
 from agi_scripts.storage.transcripts import TranscriptStore
 
 if TYPE_CHECKING:
@@ -45,6 +45,8 @@ DONE = {"released": "The compliment was released: the agent hears it on the comp
         "reason": "A deletion needs a reason.", "note": "Closing a follow-up needs a note.",
         "gone": "That compliment or follow-up does not exist.",
         "refused": "That cannot be done any more (deleted, or closed already).",
+        "unscreened": "That compliment is not screened yet: its caller may still be leaving it. Decide once it "
+                      "is held.",
         "file": "The message was deleted from the review, but its file could not be removed; the log says why."}
 """What a redirect back to the list says (its key only is in the URL: nothing typed is echoed)."""
 
@@ -75,7 +77,13 @@ def routes(page: PageDecorator) -> list[Route]:
             found = TranscriptStore(desk.store).of_recordings(c.compliment.recording for c in waiting)
             words = {path: transcript.text[:MAX_WORDS] for path, transcript in found.items()
                      if transcript.status == "done"}
-            return {"waiting": waiting, "words": words, "follow_ups": screening.follow_ups(limit=500)}
+            # Buttons only where the store would take them: never while a caller may still be speaking.
+            decidable = {c.id for c in waiting if screening.decidable(c)}
+            # The page shows what callers said (transcripts of held messages): who opened it is audited.
+            desk.audit(session, "compliments_review_opened", detail=f"{len(waiting)} waiting, {len(words)} transcripts",
+                       once_per=AUDIT_REPLAY)
+            return {"waiting": waiting, "words": words, "decidable": decidable,
+                    "follow_ups": screening.follow_ups(limit=500)}
 
         context = await run_in_threadpool(load)
         done = DONE.get(request.query_params.get("done", ""), "")
@@ -91,6 +99,8 @@ def routes(page: PageDecorator) -> list[Route]:
                 ScreeningStore(desk.store).release(compliment_id, by=session.user.name, role=session.user.role)
             except NotFound:
                 return "gone"
+            except NotDecidable:
+                return "unscreened"
             except StoreError:
                 return "refused"
             return "released"
@@ -110,6 +120,8 @@ def routes(page: PageDecorator) -> list[Route]:
                                             reason=reason, recordings_dir=desk.options.settings.recordings_dir)
             except NotFound:
                 return "gone"
+            except NotDecidable:
+                return "unscreened"
             return "file" if problem else "deleted"
 
         return _back(await run_in_threadpool(delete))

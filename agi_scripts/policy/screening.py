@@ -41,13 +41,17 @@ def screen_after_call(screening: ScreeningStore, rules: ScreeningRules, complime
                       transcription: bool) -> Decision | None:
     """Decide a compliment whose caller's flow is over; None when it was decided already (or is gone)."""
     found = screening.get(compliment_id)
-    if found is None or found.screening != "unscreened":
+    if found is None:
         return None
     compliment = found.compliment
-    decision = rules.decide(rating=compliment.rating, has_message=compliment.recording is not None,
-                            transcript=None, language="", transcription_on=transcription)
+    # Whatever its state (decided by an early transcript, even reviewed or deleted): a low rating is a
+    # conversation the team lead should look into.
     if rules.needs_follow_up(compliment.rating):
         screening.open_follow_up(compliment_id)
+    if found.screening != "unscreened":
+        return None
+    decision = rules.decide(rating=compliment.rating, has_message=compliment.recording is not None,
+                            transcript=None, language="", transcription_on=transcription)
     if not screening.screen(compliment_id, decision.state, decision.reason, only_from=("unscreened",)):
         return None
     return decision

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from agi_scripts.storage.base import Compliment, NotFound, Store, StoreError, as_utc, utc_now
@@ -32,6 +32,12 @@ ScreeningState = Literal["unscreened", "pending_transcript", "held", "released",
 SCREENING_STATES: tuple[ScreeningState, ...] = ("unscreened", "pending_transcript", "held", "released", "deleted")
 WAITING_STATES: tuple[ScreeningState, ...] = ("unscreened", "pending_transcript", "held")
 """What the team lead's review list shows: nothing an agent may hear yet."""
+DECIDABLE_STATES: tuple[ScreeningState, ...] = ("held", "pending_transcript")
+"""What the team lead may release or delete: screened after the call (never ``unscreened``: its caller may
+still be in the post-call flow, and releasing it would skip the screening and its follow-up)."""
+STUCK_UNSCREENED = timedelta(hours=6)
+"""An ``unscreened`` compliment this old is one whose screening could not be written (the store failed at
+the end of its call): no post-call flow lasts this long, so the team lead may decide it by hand."""
 MAX_REASON = 500
 """Characters of a screening or review reason kept (longer ones are cut)."""
 
@@ -66,6 +72,10 @@ class FollowUp:
     closed_at: datetime | None
     closed_by: str | None
     note: str | None
+
+
+class NotDecidable(StoreError):
+    """Release or delete refused: the compliment is not screened yet (``DECIDABLE_STATES``)."""
 
 
 class ScreeningStore:
@@ -153,13 +163,16 @@ class ScreeningStore:
     # ------------------------------------------------------------ the team lead's review
 
     def release(self, compliment_id: int, *, by: str, role: str, at: datetime | None = None) -> ScreenedCompliment:
-        """The agent may hear it now. StoreError for a deleted one; releasing twice changes nothing."""
+        """The agent may hear it now. Only a held one or one waiting for its transcript (or an unscreened one
+        left stuck, see ``decidable``): NotDecidable for one whose caller may still be speaking, StoreError
+        for a deleted one; releasing twice changes nothing."""
         now = as_utc(at or utc_now())
         with self.dialect.write() as tx:
-            row = self._locked(tx, compliment_id)
+            row = self._locked(tx, compliment_id)  # locked: the check and the change are one step
             if row["screening"] == "deleted":
                 raise StoreError(f"compliment {compliment_id} was deleted; it cannot be released")
             if row["screening"] != "released":
+                self._check_decidable(row, now)
                 tx.run("UPDATE compliments SET screening = 'released', reviewed_by = ?, review_reason = NULL,"
                        " screened_at = ? WHERE id = ?", (by, now, compliment_id))
                 _audit(tx, now, by, role, "compliment_released", f"compliment {compliment_id}")
@@ -169,7 +182,8 @@ class ScreeningStore:
                at: datetime | None = None) -> tuple[ScreenedCompliment, str | None]:
         """Delete the message with a reason: it is never played; the rating stays for the reports.
         Returns the compliment and the recording the caller must now unlink (None when it had none).
-        ValueError for a blank reason; deleting twice changes nothing."""
+        ValueError for a blank reason; NotDecidable while its caller may still be speaking (the recording
+        may still be written); a released one may be deleted after all; deleting twice changes nothing."""
         reason = " ".join(reason.split())[:MAX_REASON]
         if not reason:
             raise ValueError("a deletion needs a reason")
@@ -177,12 +191,27 @@ class ScreeningStore:
         with self.dialect.write() as tx:
             row = self._locked(tx, compliment_id)
             recording = row["recording"]
-            if row["screening"] != "deleted":
-                tx.run("UPDATE compliments SET screening = 'deleted', recording = NULL, reviewed_by = ?,"
-                       " review_reason = ?, screened_at = ?, updated_at = ? WHERE id = ?",
-                       (by, reason, now, now, compliment_id))
-                _audit(tx, now, by, role, "compliment_deleted", f"compliment {compliment_id}: {reason}")
+            if row["screening"] == "deleted":
+                return self._screened(row), None
+            if row["screening"] != "released":
+                self._check_decidable(row, now)
+            tx.run("UPDATE compliments SET screening = 'deleted', recording = NULL, reviewed_by = ?,"
+                   " review_reason = ?, screened_at = ?, updated_at = ? WHERE id = ?",
+                   (by, reason, now, now, compliment_id))
+            _audit(tx, now, by, role, "compliment_deleted", f"compliment {compliment_id}: {reason}")
             return self._screened(tx.one("SELECT * FROM compliments WHERE id = ?", (compliment_id,))), recording
+
+    def decidable(self, found: ScreenedCompliment, *, at: datetime | None = None) -> bool:
+        """Whether the team lead may release or delete it now (what the review list offers buttons for)."""
+        return _decidable(found.screening, found.compliment.created_at, as_utc(at or utc_now()))
+
+    def _check_decidable(self, row: Row, now: datetime) -> None:
+        created = row["created_at"]
+        if not isinstance(created, datetime):
+            created = self.dialect.decode_time(created)
+        if not _decidable(row["screening"], created, now):
+            raise NotDecidable(f"compliment {row['id']} is not screened yet: its caller may still be leaving it; "
+                               "decide once it is held")
 
     # ------------------------------------------------------------ follow-ups
 
@@ -242,6 +271,10 @@ _WAITING = "screening IN ('unscreened', 'pending_transcript', 'held')"
 databases use that index only for the very same condition."""
 _PLAYABLE = "agent = ? AND screening = 'released' AND (rating IS NOT NULL OR recording IS NOT NULL)"
 """What an agent may hear: released, with a rating or a message."""
+
+
+def _decidable(state: str, created_at: datetime, now: datetime) -> bool:
+    return state in DECIDABLE_STATES or (state == "unscreened" and now - as_utc(created_at) >= STUCK_UNSCREENED)
 
 
 def _check_state(state: str) -> None:

@@ -104,6 +104,17 @@ def test_bad_ids_and_unknown_compliments_get_clear_errors(cli: Cli, store: Store
     assert code == 1 and "follow-up 42 does not exist" in err
 
 
+def test_an_unscreened_compliment_is_not_released_nor_deleted(cli: Cli, store: Store) -> None:
+    """Its caller may still be in the post-call flow (see the store's ``release``)."""
+    fresh = store.start_compliment("1700000000.8", agent="Agent One", queue="support", campaign=None)
+    store.set_compliment_rating(fresh, 1)
+    code, _, err = cli.run("compliments", "review", "release", str(fresh), "--by", "Lead")
+    assert code == 1 and "not screened yet" in err
+    code, _, err = cli.run("compliments", "review", "delete", str(fresh), "--by", "Lead", "--reason", "rude")
+    assert code == 1 and "not screened yet" in err
+    assert ScreeningStore(store).get(fresh).screening == "unscreened"  # type: ignore[union-attr]
+
+
 def test_follow_ups_are_listed_and_closed_with_a_note(cli: Cli, store: Store) -> None:
     compliment_id = held_compliment(store, 1, None)
     follow_up = ScreeningStore(store).open_follow_up(compliment_id, at=T0)

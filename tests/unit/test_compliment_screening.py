@@ -13,7 +13,7 @@ from agi_scripts.flows.screening import ScreeningRules, normalised_words
 from agi_scripts.policy.screening import ComplimentScreener, screen_after_call
 from agi_scripts.storage import NotFound, Store, StoreError
 from agi_scripts.storage.desk import DeskStore
-from agi_scripts.storage.screening import ScreeningStore
+from agi_scripts.storage.screening import STUCK_UNSCREENED, NotDecidable, ScreeningStore
 from tests.support.config_errors import errors_of, only
 from tests.support.config_tree import ConfigTree
 
@@ -183,6 +183,31 @@ def test_release_and_delete_are_audited_and_a_deleted_message_never_comes_back(s
         screening.release(999, by="Lead", role="cli")
 
 
+def test_an_unscreened_compliment_is_neither_released_nor_deleted_until_its_caller_is_done(store: Store) -> None:
+    """Its caller may still be in the post-call flow: releasing it would skip the screening (and the
+    follow-up of a low rating); deleting it would race the recording still being written."""
+    screening = ScreeningStore(store)
+    now = datetime.now(timezone.utc)
+    fresh = compliment(store, rating=1, recording="/r/fresh.wav", at=now - timedelta(minutes=2))
+    with pytest.raises(NotDecidable, match="not screened yet"):
+        screening.release(fresh, by="Lead", role="cli")
+    with pytest.raises(NotDecidable, match="not screened yet"):
+        screening.delete(fresh, by="Lead", role="cli", reason="insults")
+    found = screening.get(fresh)
+    assert found is not None and (found.screening, found.compliment.recording) == ("unscreened", "/r/fresh.wav")
+    assert not screening.decidable(found) and DeskStore(store).audit_entries() == []
+    # Once screened, it is the team lead's to decide.
+    assert screening.screen(fresh, "held", "rating 1", only_from=("unscreened",))
+    assert screening.decidable(screening.get(fresh))  # type: ignore[arg-type]
+    assert screening.release(fresh, by="Lead", role="cli").screening == "released"
+    # One whose screening was never written (the store failed at the end of its call) is stuck: decidable
+    # by hand once no post-call flow can still be running.
+    stuck = compliment(store, rating=5, recording="/r/stuck.wav", at=now - STUCK_UNSCREENED - timedelta(minutes=1))
+    assert screening.decidable(screening.get(stuck))  # type: ignore[arg-type]
+    deleted, recording = screening.delete(stuck, by="Lead", role="cli", reason="never screened; rude")
+    assert (deleted.screening, recording) == ("deleted", "/r/stuck.wav")
+
+
 def test_a_low_rating_opens_one_follow_up_that_is_closed_with_a_note(store: Store) -> None:
     screening = ScreeningStore(store)
     low = compliment(store, rating=1)
@@ -212,6 +237,20 @@ def test_after_the_call_a_low_rating_is_held_with_a_follow_up(store: Store, rule
     assert [f.compliment_id for f in screening.follow_ups()] == [low]
     assert screen_after_call(screening, rules, low, transcription=True) is None  # decided already
     assert screen_after_call(screening, rules, 999, transcription=True) is None
+
+
+def test_a_low_rating_given_after_an_early_transcript_still_opens_its_follow_up(
+        store: Store, rules: ScreeningRules) -> None:
+    """The message's transcript may decide it before the caller presses the rating; the end of the call
+    still opens the follow-up of that low rating, whatever the compliment's state by then."""
+    screening = ScreeningStore(store)
+    early = compliment(store, rating=None, recording="/r/early.wav")
+    ComplimentScreener(store, lambda: rules).on_compliment_transcript(early, "Thank you so much", "en")
+    assert screening.get(early).screening == "released"  # type: ignore[union-attr]
+    assert screening.follow_ups() == []
+    store.set_compliment_rating(early, 1)
+    assert screen_after_call(screening, rules, early, transcription=True) is None  # decided already
+    assert [f.compliment_id for f in screening.follow_ups()] == [early]
 
 
 def test_a_transcript_decides_a_waiting_message_and_never_a_reviewed_one(store: Store, rules: ScreeningRules) -> None:

@@ -91,6 +91,34 @@ def test_a_released_compliment_reaches_the_agents_page_and_a_held_one_never(
     assert f'data-compliment-id="{kind}"' in client.get("/my/compliments").text
 
 
+def test_an_unscreened_compliment_is_listed_without_buttons_and_refused_if_posted(
+        client: TestClient, store: Store, recordings: Path) -> None:
+    """Its caller may still be in the post-call flow: a release now would skip the screening."""
+    fresh = store.start_compliment("c-fresh", agent="Agent One", queue="support", campaign=None)
+    store.set_compliment_rating(fresh, 1)
+    csrf = log_in(client, "boss")
+    page = client.get("/review/compliments").text
+    assert f'data-compliment-id="{fresh}"' in page and "Not screened yet" in page
+    assert f"/review/compliments/{fresh}/release" not in page and f"/review/compliments/{fresh}/delete" not in page
+    for action, form in (("release", {"csrf": csrf}), ("delete", {"csrf": csrf, "reason": "rude"})):
+        answer = client.post(f"/review/compliments/{fresh}/{action}", data=form, follow_redirects=False)
+        assert answer.headers["location"] == "/review/compliments?done=unscreened"
+    assert "not screened yet" in client.get("/review/compliments?done=unscreened").text
+    assert ScreeningStore(store).get(fresh).screening == "unscreened"  # type: ignore[union-attr]
+    # Held once the call is over: now the buttons are there.
+    ScreeningStore(store).screen(fresh, "held", "rating 1 (at or below 2)", only_from=("unscreened",))
+    assert f"/review/compliments/{fresh}/release" in client.get("/review/compliments").text
+
+
+def test_opening_the_review_list_is_audited(client: TestClient, store: Store, recordings: Path) -> None:
+    """The list shows what callers said (transcripts of held messages): who looked is in the audit log."""
+    held(store, recordings, rating=1, reason="rating 1 (at or below 2)", name="low")
+    log_in(client, "boss")
+    assert client.get("/review/compliments").status_code == 200
+    [entry] = [e for e in DeskStore(store).audit_entries() if e.action == "compliments_review_opened"]
+    assert (entry.actor, entry.detail) == ("boss", "1 waiting, 0 transcripts")
+
+
 def test_a_deletion_needs_a_reason_removes_the_file_and_is_audited(
         client: TestClient, store: Store, recordings: Path) -> None:
     rude = held(store, recordings, rating=5, reason="word list (en): idiot", name="rude")
