@@ -16,6 +16,8 @@ from __future__ import annotations
 from agi_scripts.config.bundle import Bundle
 
 CONTEXT = "respectline-checkin"
+LISTEN_CONTEXT = "respectline-listen"
+NOBODY_CONTEXT = "respectline-listen-nobody"
 ANSWERED_CONTEXT = "respectline-checkin-answered"
 _HEX = "0123456789abcdef"
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
@@ -62,6 +64,56 @@ exten => s,1,Set(RL_CHECKIN=${{FILTER({_HEX},${{RL_CHECKIN}})}})
 [{ANSWERED_CONTEXT}]
 exten => s,1,UserEvent(RespectlineCheckIn,CheckIn: ${{FILTER({_HEX},${{ARG1}})}},Step: agent_answered)
  same => n,Return()
+""" + listen_in_dialplan(bundle)
+
+
+LISTEN_FEATURE = "rl_listen_in"
+
+
+def listen_in_features(bundle: Bundle) -> list[str]:
+    """The listen-in feature's name for the agent leg's ``DYNAMIC_FEATURES`` (none when not configured)."""
+    return [LISTEN_FEATURE] if bundle.abuse_policy.aftercare.listen_in else []
+
+
+def listen_in_feature_lines(bundle: Bundle, agi_url: str) -> list[str]:
+    """``[applicationmap]``: the agent's listen-in key runs ``listen_in`` on the agent's own channel ('self');
+    the caller hears hold music for the second the agent is told help is being called."""
+    listen_in = bundle.abuse_policy.aftercare.listen_in
+    if listen_in is None:
+        return []
+    return [f"{LISTEN_FEATURE} => {listen_in.code},self,AGI,{agi_url}/listen_in,default"]
+
+
+def listen_in_dialplan(bundle: Bundle) -> str:
+    if bundle.abuse_policy.aftercare.listen_in is None:
+        return ""
+    lang = "${RL_CHECKIN_LANG}"
+    return f"""
+; Listen in: AMI Originate rings a person on duty into this context; on 1 they listen to the agent's call
+; with ChanSpy in whisper mode (they hear both sides, only the agent hears them); then 4 listens only,
+; 5 whispers to the agent again, 6 barges in (the caller hears them too).
+[{LISTEN_CONTEXT}]
+exten => s,1,Set(RL_CHECKIN=${{FILTER({_HEX},${{RL_CHECKIN}})}})
+ same => n,Set(RL_CHECKIN_LANG=${{FILTER({_LETTERS},${{RL_CHECKIN_LANG}})}})
+ same => n,Set(RL_LISTEN_SPY=${{FILTER({_ENDPOINT},${{RL_LISTEN_SPY}})}})
+ same => n,Set(RL_CHECKIN_WAIT=${{FILTER({_DIGITS},${{RL_CHECKIN_WAIT}})}})
+ same => n,Answer()
+ same => n,{_STEP}answered)
+ same => n,Read(RL_CHECKIN_KEY,respectline/{lang}/listen_in_request,1,,1,${{RL_CHECKIN_WAIT}})
+ same => n,GotoIf($["${{RL_CHECKIN_KEY}}" != "1"]?nokey)
+ same => n,GotoIf($["${{RL_LISTEN_SPY}}" = ""]?nokey)
+ same => n,{_STEP}listening)
+ same => n,ChanSpy(${{RL_LISTEN_SPY}},qwdES)
+ same => n,Hangup()
+ same => n(nokey),{_STEP}no_key)
+ same => n,Hangup()
+
+; Nobody could listen in: a Local channel whispers a tone and "no one is free" to the agent (ChanSpy on
+; the agent's channel runs on the other half); the extension is the language.
+[{NOBODY_CONTEXT}]
+exten => _[a-z][a-z],1,Answer()
+ same => n,Playback(beep&respectline/${{EXTEN}}/listen_in_nobody)
+ same => n,Hangup()
 """
 
 

@@ -21,7 +21,12 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from agi_scripts.asterisk_conf.aftercare import agent_line_extension, checkin_dialplan
+from agi_scripts.asterisk_conf.aftercare import (
+    agent_line_extension,
+    checkin_dialplan,
+    listen_in_feature_lines,
+    listen_in_features,
+)
 from agi_scripts.asterisk_conf.appreciation import MANAGERS_CONTEXT, appreciation_dialplan
 from agi_scripts.asterisk_conf.callback import callback_dialplan
 from agi_scripts.config.bundle import Bundle
@@ -83,7 +88,7 @@ def agi_url(agi_address: str) -> str:
 
 
 def extensions(bundle: Bundle, agi_address: str) -> str:
-    codes = "#".join(feature_name(c) for c in bundle.abuse_policy.categories)
+    codes = "#".join([feature_name(c) for c in bundle.abuse_policy.categories] + listen_in_features(bundle))
     line = bundle.settings.compliments.agent_line
     # Thank-you rounds (flows/appreciation.yaml); the managers' line is dialled from the agents' phones.
     rounds = appreciation_dialplan(bundle, agi_url(agi_address))
@@ -158,6 +163,7 @@ def features(bundle: Bundle, agi_address: str) -> str:
     for category in policy.categories.values():
         lines.append(f"{feature_name(category.id)} => {category.code},peer,AGI,"
                      f"{agi_url(agi_address)}/flag?category={category.id}{music}")
+    lines += listen_in_feature_lines(bundle, agi_url(agi_address))
     return "\n".join(lines) + "\n"
 
 

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from agi_scripts.asterisk_conf.aftercare import listen_in_features
 from agi_scripts.asterisk_conf.callback import ANSWERED_CONTEXT as CALLBACK_ANSWERED_CONTEXT
 from agi_scripts.asterisk_conf.callback import CONTEXT as CALLBACK_CONTEXT
 from agi_scripts.asterisk_conf.generate import feature_name, prompt_sounds, sound_exists
@@ -133,7 +134,8 @@ def _check_call_recording(contexts: Mapping[str, Context], setup: Setup) -> list
 
 
 def _check_agent_codes(context: Context, setup: Setup) -> list[Finding]:
-    expected = sorted(feature_name(category) for category in setup.bundle.abuse_policy.categories)
+    expected = sorted([feature_name(category) for category in setup.bundle.abuse_policy.categories]
+                      + listen_in_features(setup.bundle))
     given = sorted(dynamic_features_set(context))
     if given == expected:
         return []

@@ -130,6 +130,7 @@ def load_abuse_policy(path: Path, errors: list[ConfigError]) -> AbusePolicy:
     teams = _teams(source, spec.get("teams") if spec else None)
     aftercare = load_aftercare(source, spec.get("aftercare") if spec else None)
     categories = _categories(source, spec.get("categories") if spec else None, teams, aftercare.rosters)
+    _check_listen_in_code(source, aftercare, categories)
     recording = source.mapping(spec.get("recording") if spec else None,
                                optional=("start", "start_on_first_flag", "announce_prompt", "spool_grace"),
                                what="'recording' section")
@@ -175,6 +176,18 @@ def _recording_start(source: YamlFile, recording: Mapping | None, notice: str | 
         source.error(start_node, "'start: connect' records every answered call, so the caller must be told first",
                      "add 'announce_prompt: recording_notice' (a prompt naming the purpose and the retention)")
     return start
+
+
+def _check_listen_in_code(source: YamlFile, aftercare: Aftercare,
+                          categories: dict[str, Category]) -> None:
+    """The listen-in key is a feature code like the categories': equal or prefix codes would shadow each other."""
+    listen_in = aftercare.listen_in
+    if listen_in is None:
+        return
+    for category in categories.values():
+        if category.code.startswith(listen_in.code) or listen_in.code.startswith(category.code):
+            source.error(listen_in.code_node, f"listen_in code {listen_in.code!r} clashes with {category.id!r}'s "
+                         f"{category.code!r}", "give listen-in its own code of the same length, such as \"*4\"")
 
 
 def _case_outcomes(source: YamlFile, node: Node | None) -> dict[str, str]:

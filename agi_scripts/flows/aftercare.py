@@ -29,6 +29,7 @@ QUEUE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
 MAX_PEOPLE = 50
 """People per roster: each is rung in turn, so a longer list would never be worked through anyway."""
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+LISTEN_IN_PROMPTS = frozenset({"listen_in_request", "listen_in_asked", "listen_in_nobody"})
 CHECK_IN_PROMPTS = frozenset({"checkin_summary", "checkin_options", "checkin_connecting", "checkin_thanks"})
 AGENT_LINE_PROMPTS = frozenset({"agent_line_menu", "agent_line_menu_no_talk", "agent_line_extended",
                                 "agent_line_resumed", "agent_line_someone_calls"})
@@ -130,6 +131,20 @@ class Whisper:
 
 
 @dataclass(frozen=True)
+class ListenIn:
+    """The agent's key during a hard call: the first free person on duty listens in (``ChanSpy``, whisper
+    mode: they hear both sides, the agent hears them, the caller does not) and may barge in with 6."""
+
+    code: str = "*4"
+    roster: str = ""
+    ring_for: float = 15.0
+    within: float = 60.0
+    """Nobody listening by then: the agent hears a tone and "no one is free"."""
+    code_node: Node | None = field(default=None, compare=False, repr=False)
+    """Where the code was written, for an error about it found later (a clash with a category's code)."""
+
+
+@dataclass(frozen=True)
 class Aftercare:
     rosters: dict[str, Roster] = field(default_factory=dict)
     check_in: CheckInTimings = field(default_factory=CheckInTimings)
@@ -137,6 +152,7 @@ class Aftercare:
     entry_notices: tuple[EntryNotice, ...] = ()
     """The first that applies is played; none: no notice."""
     whisper: Whisper = field(default_factory=Whisper)
+    listen_in: ListenIn | None = None
 
     def entry_notice(self, queue: str, language: str, moment: dt.datetime) -> str | None:
         """The prompt a caller entering ``queue`` hears first, or None."""
@@ -145,6 +161,7 @@ class Aftercare:
     def prompt_ids(self) -> set[str]:
         ids = set(CHECK_IN_PROMPTS) if self.rosters else set()
         ids |= {notice.prompt for notice in self.entry_notices} | self.whisper.prompt_ids()
+        ids |= set(LISTEN_IN_PROMPTS) if self.listen_in else set()
         return ids | (set(AGENT_LINE_PROMPTS) if self.agent_line else set())
 
     def people(self, roster: str) -> tuple[OnDuty, ...]:
@@ -153,7 +170,7 @@ class Aftercare:
 
 
 def load_aftercare(source: YamlFile, node: Node | None) -> Aftercare:
-    spec = source.mapping(node, optional=("rosters", "check_in", "agent_line", "entry_notice", "whisper"),
+    spec = source.mapping(node, optional=("rosters", "check_in", "agent_line", "entry_notice", "whisper", "listen_in"),
                           what="'aftercare' section")
     if spec is None:
         return Aftercare()
@@ -167,7 +184,22 @@ def load_aftercare(source: YamlFile, node: Node | None) -> Aftercare:
     notices = tuple(n for n in (_entry_notice(source, item) for item in source.sequence(
         spec.get("entry_notice"), "list of entry notices ('- prompt: boundary_notice')")) if n)
     return Aftercare(rosters=rosters, check_in=check_in, agent_line=_agent_line(source, spec.get("agent_line"), rosters),
-                     entry_notices=notices, whisper=_whisper(source, spec.get("whisper")))
+                     entry_notices=notices, whisper=_whisper(source, spec.get("whisper")),
+                     listen_in=_listen_in(source, spec.get("listen_in"), rosters))
+
+
+def _listen_in(source: YamlFile, node: Node | None, rosters: dict[str, Roster]) -> ListenIn | None:
+    spec = source.mapping(node, required=("code", "roster"), optional=("ring_for", "within"),
+                          what="'listen_in' (code, roster, ring_for, within)")
+    if spec is None or spec.get("code") is None or spec.get("roster") is None:
+        return None
+    code = source.string(spec.get("code"), "a feature code", pattern=LINE_CODE,
+                         pattern_hint='digits, * and #, for example "*4"; quote it in YAML')
+    roster = roster_reference(source, spec.get("roster"), rosters)
+    if code is None or roster is None:
+        return None
+    return ListenIn(code, roster, spec.seconds("ring_for", 15.0, 5.0, 60.0), spec.seconds("within", 60.0, 10.0, 600.0),
+                    spec.get("code"))
 
 
 def _whisper(source: YamlFile, node: Node | None) -> Whisper:

@@ -39,6 +39,8 @@ from agi_scripts.storage.checkins import CheckIn, CheckInBook
 LOG = logging.getLogger("respectline.checkins")
 
 CONTEXT = "respectline-checkin"
+LISTEN_CONTEXT = "respectline-listen"
+NOBODY_CONTEXT = "respectline-listen-nobody"
 EVENT = "RespectlineCheckIn"
 PING_EVERY = 1.0
 """Asterisk 22.10 can hold an AMI event back until the next input (see real-asterisk notes): ping while waiting."""
@@ -157,17 +159,42 @@ class CheckInKeeper:
                 self.book.finish(check_in, "connected" if tried.result == "connected" else tried.result,
                                  person.name, tried.detail)
                 return
-        if utc_now() >= check_in.due_at:
+        if check_in.reason == "listen_in" or utc_now() >= check_in.due_at:
+            # A listen-in is for the call going on now: one round, then the agent is told nobody is free.
             who = "nobody on duty" if not people else f"none of {len(people)} on duty"
             self.book.finish(check_in, "missed", None, f"{who} took the check-in of {check_in.agent} in time")
             LOG.warning("check-in %d of %s missed: %s", check_in.id, printable(check_in.agent), who)
+            if check_in.reason == "listen_in":
+                self.tell_nobody_is_free(check_in)
             return
         retry_at = utc_now() + dt.timedelta(seconds=self.policy.aftercare.check_in.retry_after)
         self.book.try_again_at(check_in, min(retry_at, check_in.due_at))
 
+    def tell_nobody_is_free(self, check_in: CheckIn) -> None:
+        """The agent hears a tone and "no one is free" in their call (a Local channel whispers it through
+        ``ChanSpy``); the caller hears nothing of it."""
+        language = check_in.language if check_in.language in self.languages else self.default_language
+        try:
+            client = self.connect(self.ami)
+        except (AmiError, OSError) as exc:
+            LOG.error("listen-in %d: cannot tell the agent nobody is free: %s", check_in.id, exc)
+            return
+        try:
+            client.send_action("Originate", {
+                "Channel": f"Local/{language}@{NOBODY_CONTEXT}", "Application": "ChanSpy",
+                "Data": f"{check_in.spy_channel},qwES", "Timeout": "5000", "Async": "true",
+                "CallerID": '"Respectline" <>'})
+        except (AmiError, OSError, ValueError) as exc:
+            LOG.error("listen-in %d: cannot tell the agent nobody is free: %s", check_in.id, exc)
+        finally:
+            client.logoff()
+            client.close()
+
     def ring(self, check_in: CheckIn, person: OnDuty) -> TryResult:
         """One person: their phone rings with the summary; what they did."""
         timings = self.policy.aftercare.check_in
+        listen_in = self.policy.aftercare.listen_in
+        ring_for = listen_in.ring_for if check_in.reason == "listen_in" and listen_in else timings.ring_for
         language = person.language(check_in.language, self.default_language)
         if language not in self.languages:
             language = self.default_language
@@ -177,11 +204,10 @@ class CheckInKeeper:
         except (AmiError, OSError) as exc:
             return TryResult("failed", f"Asterisk's AMI is unavailable ({printable(str(exc), 200)})")
         try:
-            fields = originate_fields(person.endpoint, check_in, token, language, timings.ring_for,
-                                      timings.answer_within)
+            fields = originate_fields(person.endpoint, check_in, token, language, ring_for, timings.answer_within)
             action_id = client.send_action("Originate", fields).get("ActionID", "")
             return follow_try(client, token, action_id, person, check_in,
-                              answer_wait=timings.ring_for + 15, key_wait=timings.answer_within + SUMMARY_SECONDS)
+                              answer_wait=ring_for + 15, key_wait=timings.answer_within + SUMMARY_SECONDS)
         except (AmiError, OSError, ValueError) as exc:
             return TryResult("failed", f"ringing {person.endpoint} failed ({printable(str(exc), 200)})")
         finally:
@@ -204,8 +230,12 @@ def originate_fields(endpoint: str, check_in: CheckIn, token: str, language: str
     name = _NAME.sub("", check_in.agent)[:40] or "an agent"
     variables = {"RL_CHECKIN": token, "RL_CHECKIN_LANG": language, "RL_CHECKIN_AGENT": check_in.agent_endpoint,
                  "RL_CHECKIN_WAIT": str(round(answer_within))}
-    return {"Channel": endpoint, "Context": CONTEXT, "Exten": "s", "Priority": "1",
-            "Timeout": str(int(ring_for * 1000)), "CallerID": f'"Check-in {name}" <>', "Async": "true",
+    context, label = CONTEXT, "Check-in"
+    if check_in.reason == "listen_in":
+        variables["RL_LISTEN_SPY"] = check_in.spy_channel
+        context, label = LISTEN_CONTEXT, "Help"
+    return {"Channel": endpoint, "Context": context, "Exten": "s", "Priority": "1",
+            "Timeout": str(int(ring_for * 1000)), "CallerID": f'"{label} {name}" <>', "Async": "true",
             "Variable": ",".join(f"{key}={value}" for key, value in variables.items())}
 
 
@@ -234,6 +264,8 @@ def follow_try(client: AmiClient, token: str, action_id: str, person: OnDuty, ch
             connecting = True
         elif step == "agent_answered":
             return TryResult("connected", f"{person.name} was connected to {check_in.agent}")
+        elif step == "listening":
+            return TryResult("connected", f"{person.name} listens in on {check_in.agent}'s call")
         elif step == "agent_not_reached" or (step == "hung_up" and connecting):
             return TryResult("agent_not_reached", f"{person.name} pressed 1 but {check_in.agent}'s phone did not "
                                                   "answer")

@@ -42,7 +42,10 @@ class CheckInToBook:
     incident_id: int | None = None
     case_id: int | None = None
     reason: str = "flag"
-    """``flag`` (the ladder) or ``agent_asked`` (the agent's own line)."""
+    """``flag`` (the ladder), ``agent_asked`` (the agent's own line) or ``listen_in`` (the agent's key during
+    a call: someone listens in on it now)."""
+    spy_channel: str = ""
+    """``listen_in``: the agent's channel in the call (``PJSIP/agent1-0000002a``), for ``ChanSpy``."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,7 @@ class CheckIn:
     roster: str
     language: str
     reason: str
+    spy_channel: str
     requested_at: datetime
     due_at: datetime
     status: str
@@ -106,13 +110,18 @@ class CheckInBook:
             if wanted.incident_id is not None and tx.row(
                     "SELECT id FROM check_ins WHERE incident_id = ?", (wanted.incident_id,)) is not None:
                 return None
+            if wanted.spy_channel and tx.row(
+                    "SELECT id FROM check_ins WHERE spy_channel = ? AND status IN ('waiting', 'ringing')",
+                    (wanted.spy_channel,)) is not None:
+                return None  # the listen-in key pressed again while someone is being rung
             check_in_id = tx.insert(
                 "INSERT INTO check_ins (call_id, incident_id, case_id, agent, agent_endpoint, category, roster,"
-                " language, reason, requested_at, due_at, next_try_at, status)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " language, reason, spy_channel, requested_at, due_at, next_try_at, status)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (wanted.call_id[:MAX_TEXT], wanted.incident_id, wanted.case_id, wanted.agent[:MAX_TEXT],
                  wanted.agent_endpoint[:MAX_TEXT], wanted.category[:MAX_TEXT], wanted.roster[:MAX_TEXT],
-                 wanted.language[:8], wanted.reason, at, at + timedelta(seconds=wanted.within), at, "waiting"))
+                 wanted.language[:8], wanted.reason, wanted.spy_channel[:MAX_TEXT], at,
+                 at + timedelta(seconds=wanted.within), at, "waiting"))
             if wanted.case_id is not None:
                 _event(tx, wanted.case_id, at, "check_in_requested",
                        f"someone on roster {wanted.roster} to talk to {wanted.agent} by "
@@ -307,7 +316,7 @@ def _check_in(tx: Tx, row: Row) -> CheckIn:
     return CheckIn(
         id=row["id"], call_id=row["call_id"], incident_id=row["incident_id"], case_id=row["case_id"],
         agent=row["agent"], agent_endpoint=row["agent_endpoint"], category=row["category"], roster=row["roster"],
-        language=row["language"], reason=row["reason"],
+        language=row["language"], reason=row["reason"], spy_channel=row["spy_channel"],
         requested_at=_time(tx, row["requested_at"]), due_at=_time(tx, row["due_at"]), status=row["status"],
         done_at=_optional_time(tx, row["done_at"]), done_by=row["done_by"], outcome=row["outcome"])
 

@@ -42,7 +42,8 @@ def _aftercare_flows(folder: Path) -> Path:
     # The boundary notice at entry and the whisper to the agent, as the shipped file's examples show them.
     for old, new in (("    # entry_notice:\n    #   - prompt: boundary_notice\n", "    entry_notice:\n      - prompt: boundary_notice\n"),
                      ("    # whisper:\n    #   case_open: whisper_case_open", "    whisper:\n      case_open: whisper_case_open"),
-                     ("    #   warned_before: whisper_warned_before", "      warned_before: whisper_warned_before")):
+                     ("    #   warned_before: whisper_warned_before", "      warned_before: whisper_warned_before"),
+                     ("      ring_for: 15s          # each person", "      ring_for: 6s          # each person")):
         assert old in text, f"the shipped aftercare section has no {old!r}"
         text = text.replace(old, new)
     policy.write_text(text, encoding="utf-8")
@@ -77,6 +78,16 @@ def store(stack: RespectlineStack) -> Iterator[Store]:
         yield opened
     finally:
         opened.close()
+
+
+_CALLERS: dict[str, SipCaller] = {}
+
+
+def _caller(phones: SipPhoneSystem, name: str, number: str) -> SipCaller:
+    """One account per caller for the module (pjsua2 holds at most 8 accounts at once)."""
+    if name not in _CALLERS or _CALLERS[name].system is not phones:
+        _CALLERS[name] = phones.caller(name, caller_id_name=name.title(), caller_id_number=number)
+    return _CALLERS[name]
 
 
 def _seconds(wav: Path) -> float:
@@ -234,7 +245,7 @@ def test_the_caller_hears_the_boundary_at_entry_and_only_the_agent_hears_the_cal
     stack.asterisk.rx("queue unpause member PJSIP/agent1")
     whisper = stack.prompt_file("whisper_warned_before", "en")
     # A first-time caller: the boundary notice, and no whisper for the agent.
-    newcomer = phones.caller("caller4", caller_id_name="Dee", caller_id_number="+32471234544")
+    newcomer = _caller(phones, "caller4", "+32471234544")
     connect(phones, newcomer, agent, stack.number("support"))
     phones.pump(3.0)
     hang_up(phones, newcomer, agent)
@@ -248,10 +259,97 @@ def test_the_caller_hears_the_boundary_at_entry_and_only_the_agent_hears_the_cal
     store.book_escalation(Escalation(
         call_id="earlier-call", category="verbal_abuse", number_in_call=1, number_in_category=1, agent="Agent One",
         caller="+32471234577", queue="support", at=utc_now() - timedelta(days=2), outcome="warn"))
-    flagged = phones.caller("caller3", caller_id_name="Cy", caller_id_number="+32471234577")
+    flagged = _caller(phones, "caller3", "+32471234577")
     connect(phones, flagged, agent, stack.number("support"))
     phones.pump(_seconds(whisper) + 2.0)
     hang_up(phones, flagged, agent)
     assert flagged.last_recording is not None and agent.last_recording is not None
     assert contains_prompt(agent.last_recording, whisper).matched, "the agent did not hear the whisper"
     assert not contains_prompt(flagged.last_recording, whisper).matched, "the caller must never hear the whisper"
+
+
+CALLER_SAYS = "I want my money back and I want it today, do you hear me?"
+LEAD_WHISPERS = "Stay calm, you are doing fine, I am here with you."
+LEAD_BARGES = "Good afternoon, this is the team leader speaking, let us find a solution."
+
+
+def test_listen_in_rings_the_next_free_person_who_hears_both_whispers_to_the_agent_and_barges_in(
+        stack: RespectlineStack, phones: SipPhoneSystem, agent: SipAgent, leads: tuple[SipAgent, SipAgent],
+        store: Store, tmp_path: Path) -> None:
+    lead1, lead2 = leads
+    stack.asterisk.rx("queue unpause member PJSIP/agent1")
+    caller = _caller(phones, "caller4", "+32471234544")  # pjsua holds 8 accounts: the callers are reused
+    connect(phones, caller, agent, stack.number("support"))
+    phones.pump(1.0)
+    lead1.auto_answer = False
+    try:
+        offered1, answered2 = lead1.calls_offered, lead2.calls_answered
+        agent.press("*4")
+        agent.press("*4")  # pressed twice: one request
+        phones.wait_until(lambda: lead1.calls_offered > offered1, 20, "the first person on duty rang")
+        phones.wait_until(lambda: lead2.calls_answered > answered2 and lead2.state is PeerState.CONNECTED, 30,
+                          "the second person on duty answered")
+    finally:
+        lead1.auto_answer = True
+    phones.pump(_seconds(stack.prompt_file("listen_in_request", "en")) + 0.5)  # the whole summary, then 1
+    lead2.press("1")
+    phones.pump(2.0)
+    said, whispered, barged = (speak(CALLER_SAYS, tmp_path / "caller.wav"), speak(LEAD_WHISPERS, tmp_path / "w.wav"),
+                               speak(LEAD_BARGES, tmp_path / "b.wav"))
+    phones.pump(caller.play(said) + 0.8)
+    phones.pump(lead2.play(whispered) + 0.8)
+    lead2.press("6")  # barge: the caller hears them too
+    phones.pump(1.0)
+    phones.pump(lead2.play(barged) + 0.8)
+    assert caller.state is PeerState.CONNECTED and agent.state is PeerState.CONNECTED
+    lead2.hangup()
+    phones.wait_until(lambda: not lead2.in_call, 10, "the person listening hung up")
+    hang_up(phones, caller, agent)
+
+    lead_heard, agent_heard, caller_heard = lead2.last_recording, agent.last_recording, caller.last_recording
+    assert lead_heard is not None and agent_heard is not None and caller_heard is not None
+    assert contains_prompt(lead_heard, stack.prompt_file("listen_in_request", "en")).matched
+    assert contains_prompt(lead_heard, said).matched, "the person listening did not hear the caller"
+    assert contains_prompt(agent_heard, whispered).matched, "the agent did not hear the whisper"
+    assert not contains_prompt(caller_heard, whispered).matched, "the caller must not hear the whisper"
+    assert contains_prompt(caller_heard, barged).matched, "after 6 the caller hears the person barging in"
+    assert contains_prompt(agent_heard, stack.prompt_file("listen_in_asked", "en")).matched
+    assert not contains_prompt(caller_heard, stack.prompt_file("listen_in_asked", "en")).matched
+    [request] = [c for c in CheckInBook(store).for_call(_agent_call_id(store)) if c.reason == "listen_in"]
+    assert (request.status, request.outcome, request.done_by) == ("done", "connected", "Deputy team lead")
+    assert [(t.person, t.result) for t in CheckInBook(store).tries(request.id)] == [
+        ("Team lead", "no_answer"), ("Deputy team lead", "connected")]
+
+
+def test_listen_in_with_nobody_free_the_agent_hears_a_tone_and_no_one_is_free(
+        stack: RespectlineStack, phones: SipPhoneSystem, agent: SipAgent, leads: tuple[SipAgent, SipAgent],
+        store: Store) -> None:
+    lead1, lead2 = leads
+    stack.asterisk.rx("queue unpause member PJSIP/agent1")
+    caller = _caller(phones, "caller3", "+32471234577")  # flagged before: the agent hears the whisper first
+    connect(phones, caller, agent, stack.number("support"))
+    phones.pump(_seconds(stack.prompt_file("whisper_warned_before", "en")) + 1.5)  # codes work once bridged
+    lead1.auto_answer = lead2.auto_answer = False
+    try:
+        offered2 = lead2.calls_offered
+        agent.press("*4")
+        phones.wait_until(lambda: lead2.calls_offered > offered2, 30, "the second person on duty rang")
+        nobody = stack.prompt_file("listen_in_nobody", "en")
+        phones.pump(6.0 + 2.0 + _seconds(nobody) + 2.0)  # the ring runs out, then the tone and the sentence
+    finally:
+        lead1.auto_answer = lead2.auto_answer = True
+    assert caller.state is PeerState.CONNECTED
+    hang_up(phones, caller, agent)
+    assert agent.last_recording is not None and caller.last_recording is not None
+    assert contains_prompt(agent.last_recording, nobody).matched, "the agent was not told nobody is free"
+    assert not contains_prompt(caller.last_recording, nobody).matched
+    [request] = [c for c in CheckInBook(store).for_call(_agent_call_id(store)) if c.reason == "listen_in"]
+    assert (request.status, request.outcome) == ("missed", "missed")
+
+
+def _agent_call_id(store: Store) -> str:
+    """The call id a listen-in is booked under: the agent's channel's own uniqueid (the latest request)."""
+    book = CheckInBook(store)
+    with book.dialect.read() as tx:
+        row = tx.one("SELECT call_id FROM check_ins WHERE reason = 'listen_in' ORDER BY id DESC LIMIT 1")
+    return str(row["call_id"])

@@ -34,7 +34,7 @@ def test_codes_are_given_to_the_agent_leg_only() -> None:
     files = generate(load_bundle(PROJECT / "config/respectline.yaml"), "127.0.0.1:4573")
     dialplan = files["extensions_respectline.conf"]
     assert "__DYNAMIC_FEATURES" not in dialplan
-    assert "Set(DYNAMIC_FEATURES=rl_verbal_abuse#rl_threat#rl_discrimination)" in dialplan
+    assert "Set(DYNAMIC_FEATURES=rl_verbal_abuse#rl_threat#rl_discrimination#rl_listen_in)" in dialplan
     # The caller's own leg starts with no codes, whatever the admin's dialplan set before.
     assert " same => n,Set(DYNAMIC_FEATURES=)" in dialplan
 

@@ -39,7 +39,7 @@ Include =>        'respectline-agents'                          [pbx_config]
 3. Hangup()                                   [extensions_respectline.conf:48]
 
 [ Context 'respectline-agent' created by 'pbx_config' ]
-'s' =>            1. Set(DYNAMIC_FEATURES=rl_verbal_abuse#rl_threat#rl_discrimination) [extensions_respectline.conf:40]
+'s' =>            1. Set(DYNAMIC_FEATURES=rl_verbal_abuse#rl_threat#rl_discrimination#rl_listen_in) [extensions_respectline.conf:40]
 2. Return()                                   [extensions_respectline.conf:41]
 
 [ Context 'respectline-queue' created by 'pbx_config' ]
@@ -121,7 +121,7 @@ def test_dialplan_contexts_with_extensions_includes_and_agi_addresses() -> None:
     assert contexts["phones"].includes == ["respectline-agents"]
     assert contexts["respectline-agents"].extensions == ["*88"]
     assert parse.dynamic_features_set(contexts["respectline-agent"]) == [
-        "rl_verbal_abuse", "rl_threat", "rl_discrimination"]
+        "rl_verbal_abuse", "rl_threat", "rl_discrimination", "rl_listen_in"]
     targets = parse.agi_targets(DIALPLAN_SHOW)
     assert [(t.host, t.port, t.script) for t in targets] == [
         ("127.0.0.1", 4573, "my_compliments"), ("127.0.0.1", 4573, "screen"), ("127.0.0.1", 4573, "post_call")]
