@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+import wave
 from collections.abc import Callable
 from pathlib import Path
 
@@ -100,7 +101,7 @@ def run_demo(db_file: Path, say: Callable[[str], None] = print) -> int:
     shutil.rmtree(recordings, ignore_errors=True)
     work = Path(tempfile.mkdtemp(prefix="rl-demo-"))
     options = StackOptions(
-        agents={"agent1": ["support", "billing"], "care1": ["special-care"]},
+        agents={"agent1": ["support", "billing"], "care1": ["special-care"], "lead1": []},
         agent_names={"agent1": "Agent One", "care1": "Sam (Special Care)"},
         callers=("alice", "bob"), flows_dir=_with_a_thank_you_round(record_from_connect(demo_flows(work))),
         db_url=f"sqlite:///{db_file}",
@@ -113,12 +114,14 @@ def run_demo(db_file: Path, say: Callable[[str], None] = print) -> int:
                 f"127.0.0.1:{stack.agi_port}.")
         agent = phones.agent("agent1", ring_delay=9.0)
         care = phones.agent("care1", ring_delay=2.0)
-        phones.wait_until(lambda: agent.registered and care.registered, 15, "agents registered")
+        lead = phones.agent("lead1", ring_delay=2.0)  # the team lead on duty (aftercare roster 'duty')
+        phones.wait_until(lambda: agent.registered and care.registered and lead.registered, 15, "agents registered")
         alice = phones.caller("alice", caller_id_name="Alice", caller_id_number="+32470111111")
         bob = phones.caller("bob", caller_id_name="Bob", caller_id_number="+32470999999")
         _alice_compliments_her_agent(stack, phones, agent, alice, work, narrate)
         _a_thank_you_round_for_agent_one(stack, phones, agent, narrate)
         _bob_is_warned_then_disconnected(stack, phones, agent, bob, narrate)
+        _the_team_lead_checks_in_on_agent_one(stack, phones, agent, lead, narrate)
         _bob_calls_again(stack, phones, care, bob, narrate)
         stack.asterisk.wait_no_channels(15)
         narrate("All calls ended; no channel left in Asterisk.")
@@ -210,6 +213,38 @@ def _bob_is_warned_then_disconnected(stack: RespectlineStack, phones: SipPhoneSy
     phones.wait_until(lambda: bob.state is PeerState.DISCONNECTED, 40, "Bob disconnected")
     phones.wait_until(lambda: agent.state is PeerState.DISCONNECTED, 10, "Agent One's leg ended")
     narrate("A case is opened for Special Care, and Agent One is paused for 5 minutes to recover.")
+
+
+def _the_team_lead_checks_in_on_agent_one(stack: RespectlineStack, phones: SipPhoneSystem, agent: SipAgent,
+                                          lead: SipAgent, narrate: Narrator) -> None:
+    narrate("Scene 2b. Nobody alone with a bad call: the disconnect rung asks for a check-in (check_in: within 10m,")
+    narrate("roster duty). respectline serve rings the team lead on duty with AMI Originate ...")
+    answered = lead.calls_answered
+    phones.wait_until(lambda: lead.calls_answered > answered and lead.state is PeerState.CONNECTED, 60,
+                      "the team lead answered the check-in call")
+    narrate("The team lead hears: 'A colleague has just had a threatening or abusive call and is on a recovery")
+    narrate("pause. Press 1 to be connected to your colleague now, 2 if someone already talked to them.' 1.")
+    phones.pump(_wav_seconds(stack.prompt_file("checkin_summary", "en")) + 1.0)
+    lead.press("1")
+    phones.wait_until(lambda: agent.state is PeerState.CONNECTED, 40, "Agent One answered the team lead's call")
+    narrate("Agent One's phone rings (they are paused, so free for this): the team lead asks how they are doing.")
+    phones.pump(3.0)
+    lead.hangup()
+    phones.wait_until(lambda: not lead.in_call and not agent.in_call, 15, "the check-in call ended")
+    phones.pump(0.5)
+    store = open_store(stack.db_url)
+    try:
+        case = max(store.list_cases(), key=lambda c: c.id)
+        steps = [f"{e.action} ({e.author})" if e.author else e.action for e in case.events
+                 if e.action.startswith("check_in")]
+    finally:
+        store.close()
+    narrate(f"Case #{case.id}'s timeline holds the check-in: {', '.join(steps)}.")
+
+
+def _wav_seconds(wav: Path) -> float:
+    with wave.open(str(wav)) as audio:
+        return float(audio.getnframes()) / float(audio.getframerate())
 
 
 def _bob_calls_again(stack: RespectlineStack, phones: SipPhoneSystem, care: SipAgent, bob: SipCaller,

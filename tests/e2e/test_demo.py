@@ -31,6 +31,8 @@ def test_demo_leaves_a_spoken_five_star_compliment_and_a_case(tmp_path: Path) ->
     assert "screening: " in demo.stdout  # whether Agent One may hear the compliment on *88 yet
     assert "Agent One heard the thank-you message" in demo.stdout  # scene 1b, checked by correlation
     assert "thank-you round demo-thank-you: Agent One reached after 1 try" in demo.stdout
+    # Scene 2b: after Bob's disconnect the team lead on duty is rung, presses 1 and talks to Agent One.
+    assert "check_in_requested, check_in_connected (Team lead)" in demo.stdout, demo.stdout[-3000:]
     # One desk account per role, printed with its password and kept beside the store for `make desk`.
     accounts = demo.stdout[demo.stdout.index("Desk accounts in"):]
     for role in ("special_care", "security", "supervisor", "admin", "agent"):

@@ -58,6 +58,9 @@ def test_the_shipped_policy_has_a_duty_roster_and_check_ins_on_the_disconnect_ru
     ("      ring_for: 20s", "      ring_for: 2s", "out of range", "ring_for: 2s"),
     ("      roster: duty           # key 3", "      roster: nobody           # key 3", "unknown roster 'nobody'",
      "roster: nobody"),
+    ('      code: "*4"', '      code: "*1"', "clashes with 'verbal_abuse'", 'code: "*1"             # an agent code'),
+    ('      code: "*4"', '      code: "*"', "clashes with 'threat'", 'code: "*"             # an agent code'),
+    ("      within: 60s", "      within: 2s", "out of range", "within: 2s"),
 ])
 def test_broken_aftercare_values_are_refused_with_their_place(config_tree: ConfigTree, old: str, new: str,
                                                               message: str, needle: str) -> None:
