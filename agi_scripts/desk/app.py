@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 import os
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -39,6 +40,7 @@ from agi_scripts.config.settings import Settings
 from agi_scripts.desk import access, evidence, i18n
 from agi_scripts.desk.i18n import N_, Catalog, Language
 from agi_scripts.desk.timeline import action_words, case_timeline
+from agi_scripts.desk.callback import MESSAGES as CALLBACK_MESSAGES
 from agi_scripts.desk.callback import offer as callback_offer
 from agi_scripts.desk.callback import routes as callback_routes
 from agi_scripts.desk.review_pages import routes as review_routes
@@ -58,6 +60,7 @@ HERE = Path(__file__).resolve().parent
 MAX_NOTE = 4000
 AUDIT_REPLAY = dt.timedelta(seconds=60)
 """An audio player asks for a recording again when seeking: one play is logged per minute."""
+LOG = logging.getLogger("respectline.desk")
 ROLE_LABELS: dict[str, str] = {"special_care": N_("Special Care"), "security": N_("Security"),
                                "supervisor": N_("Supervisor"), "admin": N_("Admin"), "agent": N_("Agent")}
 AUDIT_WORDS: dict[str, str] = {
@@ -114,7 +117,8 @@ class Desk:
         self.templates.globals["priority_label"] = priority_label
         self.templates.globals["category"] = self.category
         self.templates.globals["team_name"] = self.team_name
-        self.templates.globals["callback_offer"] = lambda user: callback_offer(options.settings, user)
+        self.templates.globals["callback_offer"] = lambda user, number="": i18n.gettext(
+            CALLBACK_MESSAGES.get(callback_offer(options.settings, user, number), ""))
         self.templates.globals["role_label"] = lambda role: i18n.gettext(ROLE_LABELS.get(role, role or ""))
         self.templates.globals["audit_words"] = lambda action: i18n.gettext(AUDIT_WORDS.get(action, action or ""))
         self.templates.globals["outcome_label"] = self.outcome_label
@@ -172,8 +176,8 @@ def _nav(user: DeskUser | None, path: str) -> list[dict[str, Any]]:
         links.append(("/inbox", N_("Inbox")))
     if user.role == "supervisor":
         links.append(("/live", N_("Live")))
-        links.append(("/reports", "Reports"))
         links.append(("/review/compliments", "Compliments to review"))
+        links.append(("/reports", "Reports"))
     if user.role == "agent":
         links += [("/my/compliments", N_("My compliments")), ("/my/incidents", N_("My incidents"))]
     if user.role == "admin":
@@ -620,7 +624,7 @@ async def case_page(request: Request, desk: Desk, session: DeskSession) -> Respo
         return {"case": case, "caller": _caller_words(case.caller, catalog), "timeline": entries,
                 "audit": desk.desk.audit_of_case(case_id), "outcomes": desk.options.policy.case_outcomes,
                 "colleagues": colleagues, "has_recording": has_recording, "now": _now(),
-                "error": request.query_params.get("error", "")[:200]}
+                "error": _case_message(request.query_params.get("error", ""), catalog)}
 
     context = await run_in_threadpool(load)
     return desk.render(request, "case.html", {"title": catalog.gettext("Case %(id)s") % {"id": case_id}, **context},
@@ -708,8 +712,35 @@ async def case_report(request: Request, desk: Desk, session: DeskSession) -> Res
                              "Cache-Control": "no-store"})
 
 
+CASE_MESSAGES: dict[str, str] = {
+    "cannot_work": N_("That colleague cannot work this case."),
+    "store_refused": N_("That could not be done: the case changed meanwhile (closed or erased). Reload the page."),
+    "note_empty": N_("The note is empty."),
+    "note_long": N_("A note has at most %(count)d characters."),
+    "outcome": N_("Choose an outcome from the list."),
+    **CALLBACK_MESSAGES,
+}
+"""What a redirect back to the case page may say, by key: ``?error=`` carries the key only, so a link
+someone sends cannot put their own words in the page's alert."""
+
+
+def _case_message(key: str, catalog: Catalog) -> str:
+    message = CASE_MESSAGES.get(key)
+    if message is None:
+        return ""
+    return catalog.gettext(message) % {"count": MAX_NOTE} if "%(count)d" in message else catalog.gettext(message)
+
+
 def _back_to_case(case_id: int, error: str = "") -> Response:
-    return RedirectResponse(f"/cases/{case_id}" + (f"?error={quote(error)}" if error else ""), status_code=303)
+    """Back to the case page; ``error`` is a key of ``CASE_MESSAGES`` (or "")."""
+    assert not error or error in CASE_MESSAGES, error
+    return RedirectResponse(f"/cases/{case_id}" + (f"?error={error}" if error else ""), status_code=303)
+
+
+def _store_refused(case_id: int, error: StoreError) -> str:
+    """The store's words go to the log; the page says ``store_refused``."""
+    LOG.info("case %d: the store refused a change: %s", case_id, error)
+    return "store_refused"
 
 
 @page("special_care", "security", "supervisor")
@@ -719,17 +750,16 @@ async def case_assign(request: Request, desk: Desk, session: DeskSession) -> Res
         return refused
     form = _form(request)
     assignee = _field(form, "assignee").strip()[:80] or session.user.name
-    _ = desk.catalog_for(request, session).gettext
 
     def assign() -> str:
         case_team = desk.desk.case_team(case_id) or ""
         colleague = desk.desk.user_named(assignee)
         if colleague is None or colleague.disabled_at is not None or not access.may_work_case(colleague, case_team):
-            return _("%(name)s cannot work this case") % {"name": assignee}
+            return "cannot_work"
         try:
             desk.store.assign_case(case_id, assignee, author=session.user.name)
         except StoreError as error:
-            return str(error)
+            return _store_refused(case_id, error)
         desk.audit(session, "assigned", case_id=case_id, detail=assignee)
         return ""
 
@@ -742,17 +772,16 @@ async def case_note(request: Request, desk: Desk, session: DeskSession) -> Respo
     if refused is not None:
         return refused
     text = _field(_form(request), "text").strip()
-    _ = desk.catalog_for(request, session).gettext
     if not text:
-        return _back_to_case(case_id, _("The note is empty."))
+        return _back_to_case(case_id, "note_empty")
     if len(text) > MAX_NOTE:
-        return _back_to_case(case_id, _("A note has at most %(count)d characters.") % {"count": MAX_NOTE})
+        return _back_to_case(case_id, "note_long")
 
     def note() -> str:
         try:
             event = desk.store.add_case_note(case_id, session.user.name, text)
         except StoreError as error:
-            return str(error)
+            return _store_refused(case_id, error)
         desk.audit(session, "note_added", case_id=case_id, detail=f"event {event.id}")
         return ""
 
@@ -767,11 +796,10 @@ async def case_close(request: Request, desk: Desk, session: DeskSession) -> Resp
     form = _form(request)
     outcome = _field(form, "outcome")
     note = _field(form, "note").strip()
-    _ = desk.catalog_for(request, session).gettext
     if outcome not in desk.options.policy.case_outcomes:
-        return _back_to_case(case_id, _("Choose an outcome from the list."))
+        return _back_to_case(case_id, "outcome")
     if len(note) > MAX_NOTE:
-        return _back_to_case(case_id, _("A note has at most %(count)d characters.") % {"count": MAX_NOTE})
+        return _back_to_case(case_id, "note_long")
 
     def close() -> str:
         try:
@@ -779,7 +807,7 @@ async def case_close(request: Request, desk: Desk, session: DeskSession) -> Resp
                 desk.store.add_case_note(case_id, session.user.name, note)
             desk.store.close_case(case_id, outcome, author=session.user.name)
         except StoreError as error:
-            return str(error)
+            return _store_refused(case_id, error)
         desk.audit(session, "closed", case_id=case_id, detail=outcome)
         return ""
 

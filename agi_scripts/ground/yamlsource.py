@@ -159,7 +159,7 @@ class YamlFile:
         if not value.strip():
             self.error(node, f"expected {what}, found an empty value")
             return None
-        if pattern is not None and not pattern.match(value):
+        if pattern is not None and not pattern.fullmatch(value):  # whole: '$' would let a final newline by
             self.error(node, f"{value!r} is not {what}", pattern_hint)
             return None
         return value

@@ -11,7 +11,9 @@ the call to its end, writing each step on the case's timeline.
    ``Hangup`` event ends the following too if that last event never comes. Every wait is bounded.
 
 The caller's number reaches AMI only as digits and ``+`` (checked here, filtered again by the dialplan
-with ``FILTER``); the dial string around it comes from ``callback.dial`` in the configuration.
+with ``FILTER``), and only when it matches one of ``callback.allowed``'s patterns (a caller ID is the
+caller's to choose: a premium-rate line, a victim's number); the dial string around it comes from
+``callback.dial`` in the configuration.
 """
 
 from __future__ import annotations
@@ -67,7 +69,12 @@ class Timeline(Protocol):
 
 
 class CallbackRefused(ValueError):
-    """The call back cannot start (AMI off or down, no usable number or phone): the reason, for people."""
+    """The call back cannot start (AMI off or down, no usable number or phone): the reason, for people, and
+    ``key``, one word naming the kind of refusal (what the desk's page says: never the text itself)."""
+
+    def __init__(self, reason: str, key: str = "refused") -> None:
+        super().__init__(reason)
+        self.key = key
 
 
 @dataclass(frozen=True)
@@ -87,15 +94,16 @@ class CallbackRequest:
 
     def checked(self) -> CallbackRequest:
         """This request with an id, or CallbackRefused naming what is wrong."""
-        if not NUMBER.match(self.number):
-            raise CallbackRefused("this case holds no phone number that can be called back")
-        if not PHONE_PATTERN.match(self.endpoint):
-            raise CallbackRefused(f"your phone {self.endpoint!r} is not an endpoint such as PJSIP/care1")
-        if not LANGUAGE.match(self.staff_language) or not LANGUAGE.match(self.caller_language):
-            raise CallbackRefused("a language is not a two-letter code")
-        if self.recording and not RECORDING.match(self.recording):
+        # fullmatch: with match and '$', a final newline would slip through into AMI's Variable header.
+        if not NUMBER.fullmatch(self.number):
+            raise CallbackRefused("this case holds no phone number that can be called back", "no_number")
+        if not PHONE_PATTERN.fullmatch(self.endpoint):
+            raise CallbackRefused(f"your phone {self.endpoint!r} is not an endpoint such as PJSIP/care1", "endpoint")
+        if not LANGUAGE.fullmatch(self.staff_language) or not LANGUAGE.fullmatch(self.caller_language):
+            raise CallbackRefused("a language is not a two-letter code", "language")
+        if self.recording and not RECORDING.fullmatch(self.recording):
             raise CallbackRefused("the recordings folder has characters Asterisk cannot take in a path "
-                                  "(use letters, digits, '_', '.', '-' and '/')")
+                                  "(use letters, digits, '_', '.', '-' and '/')", "recording_path")
         if self.callback_id:
             return self
         return replace(self, callback_id=secrets.token_hex(8))
@@ -120,21 +128,27 @@ def start_callback(request: CallbackRequest, ami: AmiSettings, settings: Callbac
     try:
         request = request.checked()
         if not settings.enabled:
-            raise CallbackRefused("calling back is off: the configuration has no callback.dial")
+            raise CallbackRefused("calling back is off: the configuration has no callback.dial", "off")
+        # The number is the caller's caller ID: anyone can set it to a premium-rate line or a victim's number.
+        if not settings.allows(request.number):
+            raise CallbackRefused(f"{request.number} is not a number callback.allowed lets the desk call",
+                                  "not_allowed")
     except CallbackRefused as error:
-        _failed(request, timeline, str(error), "refused")
+        _failed(request, timeline, str(error), "refused", error.key)
     if not ami.enabled:
-        _failed(request, timeline, "AMI is not configured (the ami section of the configuration has no username)")
+        _failed(request, timeline, "AMI is not configured (the ami section of the configuration has no username)",
+                key="ami_off")
     try:
         client = connect(ami)
     except (AmiError, OSError) as error:
-        _failed(request, timeline, f"Asterisk's AMI is unavailable ({printable(str(error), 200)})")
+        _failed(request, timeline, f"Asterisk's AMI is unavailable ({printable(str(error), 200)})", key="ami_down")
     try:
         # Async: Asterisk answers at once; OriginateResponse, with this ActionID, says later who answered.
         action_id = client.send_action("Originate", _originate_fields(request, settings)).get("ActionID", "")
     except (AmiError, OSError, ValueError) as error:
         client.close()
-        _failed(request, timeline, f"Asterisk refused to ring the phone ({printable(str(error), 200)})")
+        _failed(request, timeline, f"Asterisk refused to ring the phone ({printable(str(error), 200)})",
+                key="ami_refused")
     _write(timeline, request, "callback_started", f"ringing {request.endpoint}")
     return CallbackInProgress(request, settings, client, action_id, timeline)
 
@@ -147,11 +161,13 @@ def _write(timeline: Timeline, request: CallbackRequest, action: str, detail: st
         LOG.exception("call back of case %d: could not write %s on the timeline", request.case_id, action)
 
 
-def _failed(request: CallbackRequest, timeline: Timeline, reason: str, outcome: str = "ami_unavailable") -> NoReturn:
+def _failed(request: CallbackRequest, timeline: Timeline, reason: str, outcome: str = "ami_unavailable",
+            key: str = "refused") -> NoReturn:
     _write(timeline, request, "callback_failed", reason)
     metrics.callback_outcome(outcome)
-    LOG.warning("call back of case %d by %s not started: %s", request.case_id, printable(request.staff), reason)
-    raise CallbackRefused(reason)
+    LOG.warning("call back of case %d by %s not started: %s", request.case_id, printable(request.staff),
+                printable(reason, 300))
+    raise CallbackRefused(reason, key)
 
 
 def _originate_fields(request: CallbackRequest, settings: CallbackSettings) -> dict[str, str]:

@@ -444,7 +444,7 @@ PHONE_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,15}/[A-Za-z0-9@._+-]{1,80}$"
 
 
 def check_phone(phone: str | None) -> None:
-    if phone and not PHONE_PATTERN.match(phone):
+    if phone and not PHONE_PATTERN.fullmatch(phone):  # whole: "$" would let a final newline by
         raise ValueError(f"a phone is an endpoint such as PJSIP/care1 (technology/resource: letters, digits "
                          f"and @ . _ + -), not {phone!r}")
 

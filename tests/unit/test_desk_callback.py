@@ -36,6 +36,8 @@ from tests.support.config_tree import PROJECT, ConfigTree
 from tests.support.desk import CHEAP_HASHER, World, desk_options, fill, log_in
 
 DIAL = "PJSIP/{number}@trunk"
+ALLOWED = ("+324[5-9]XXXXXXX",)
+"""Belgian mobiles in international form: the world's two cases' callers."""
 
 
 @pytest.fixture(autouse=True)
@@ -63,13 +65,14 @@ def _client(store: Store, store_url: str, tmp_path: Path, *, ami: AmiSettings,
 def ami_down(store: Store, store_url: str, tmp_path: Path, world: World) -> Iterator[TestClient]:
     """Call back configured, AMI configured on a port where nothing listens."""
     with _client(store, store_url, tmp_path, ami=AmiSettings(port=free_port(), username="desk", secret="s"),
-                 callback=CallbackSettings(dial=DIAL)) as client:
+                 callback=CallbackSettings(dial=DIAL, allowed=ALLOWED)) as client:
         yield client
 
 
 @pytest.fixture
 def ami_off(store: Store, store_url: str, tmp_path: Path, world: World) -> Iterator[TestClient]:
-    with _client(store, store_url, tmp_path, ami=AmiSettings(), callback=CallbackSettings(dial=DIAL)) as client:
+    with _client(store, store_url, tmp_path, ami=AmiSettings(),
+                 callback=CallbackSettings(dial=DIAL, allowed=ALLOWED)) as client:
         yield client
 
 
@@ -165,13 +168,87 @@ def test_a_case_without_a_callable_number_is_refused_on_the_timeline(ami_down: T
     assert action == "callback_failed" and "no phone number" in detail
 
 
-@pytest.mark.parametrize("number", ["0470&PJSIP/evil", "+32 470", "0470\n1", "12", "1" * 25, "anonymous", ""])
+@pytest.fixture
+def nothing_allowed(store: Store, store_url: str, tmp_path: Path, world: World) -> Iterator[TestClient]:
+    """Call back configured without ``allowed``: AMI is on a port where nothing listens (never reached)."""
+    with _client(store, store_url, tmp_path, ami=AmiSettings(port=free_port(), username="desk", secret="s"),
+                 callback=CallbackSettings(dial=DIAL)) as client:
+        yield client
+
+
+def test_the_page_shows_the_number_dialled_and_the_audit_records_it(ami_down: TestClient, store: Store,
+                                                                     world: World) -> None:
+    csrf = log_in(ami_down, "care")
+    page = ami_down.get(f"/cases/{world.care_case.id}").text
+    assert '<strong id="callback-number">+32470999888</strong>' in page
+    _press(ami_down, csrf, world.care_case.id)
+    [detail] = [e.detail for e in DeskStore(store).audit_of_case(world.care_case.id) if e.action == "callback"]
+    assert detail == "PJSIP/care1 -> +32470999888"
+
+
+def test_a_number_callback_allowed_does_not_list_is_never_dialled(ami_down: TestClient, store: Store,
+                                                                  world: World) -> None:
+    """A caller ID is the caller's to choose: a premium-rate line, a victim's number."""
+    case = store.open_case(category="verbal_abuse", team="special_care", priority=3, caller="+3290012345",
+                           agent="Agent Two", queue="billing", call_id="c-premium")
+    csrf = log_in(ami_down, "care")
+    page = ami_down.get(f"/cases/{case.id}").text
+    assert 'id="callback-button"' not in page and "not one the configuration lets the desk call" in page
+    shown = _press(ami_down, csrf, case.id)  # a page opened before the list changed
+    assert "not one callback.allowed lets the desk call" in shown
+    [(action, detail, _author)] = _events(store, case.id)
+    # Refused before any AMI connection: the timeline says why, not "AMI is unavailable".
+    assert action == "callback_failed" and "+3290012345 is not a number callback.allowed" in detail
+
+
+def test_without_an_allowed_list_no_number_is_called(nothing_allowed: TestClient, store: Store, world: World) -> None:
+    csrf = log_in(nothing_allowed, "care")
+    page = nothing_allowed.get(f"/cases/{world.care_case.id}").text
+    assert 'id="callback-button"' not in page and "callback.allowed in the configuration is empty" in page
+    assert "not one callback.allowed lets the desk call" in _press(nothing_allowed, csrf, world.care_case.id)
+    [(action, _detail, _author)] = _events(store, world.care_case.id)
+    assert action == "callback_failed"
+
+
+def test_allowed_patterns_match_whole_numbers_only() -> None:
+    settings = CallbackSettings(dial=DIAL, allowed=("+324[5-9]XXXXXXX", "0[1-57]XXXXXXXX", "+31NXZ"))
+    assert settings.allows("+32470999888") and settings.allows("0201234567") and settings.allows("+31291")
+    for number in ("+3247099988", "+324709998881", "+32440999888", "+32470999888\n", "0801234567", "+31191",
+                   "+31200", "32470999888", ""):
+        assert not settings.allows(number), number
+
+
+def test_the_case_page_shows_only_its_own_messages_never_text_from_the_link(ami_down: TestClient,
+                                                                            world: World) -> None:
+    """``?error=`` names a message; text a phisher puts there is not shown."""
+    log_in(ami_down, "care")
+    case_page = f"/cases/{world.care_case.id}"
+    phishing = ami_down.get(case_page, params={"error": "Your session expired: log in again at evil.example"}).text
+    assert "evil.example" not in phishing and 'role="alert"' not in phishing
+    assert "Asterisk&#39;s AMI is unavailable" in ami_down.get(case_page + "?error=ami_down").text
+    french = ami_down.get(case_page + "?error=note_long", headers={"Accept-Language": "fr"}).text
+    assert '<p class="error" role="alert">Une note compte au plus 4000 caractères.</p>' in french
+
+
+def test_a_case_erased_between_the_page_and_the_press_gets_a_clear_message(
+        ami_down: TestClient, store: Store, world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    csrf = log_in(ami_down, "care")
+    monkeypatch.setattr(store, "get_case", lambda case_id: None)  # erased after the team check
+    answer = ami_down.post(f"/cases/{world.care_case.id}/callback", data={"csrf": csrf}, follow_redirects=False)
+    assert answer.headers["location"] == f"/cases/{world.care_case.id}?error=case_gone"
+    monkeypatch.undo()
+    assert "this case was erased meanwhile" in ami_down.get(answer.headers["location"]).text
+
+
+@pytest.mark.parametrize("number", ["0470&PJSIP/evil", "+32 470", "0470\n1", "0470123456\n", "12", "1" * 25,
+                                    "anonymous", ""])
 def test_a_number_other_than_digits_never_reaches_ami(number: str) -> None:
     with pytest.raises(CallbackRefused, match="no phone number"):
         CallbackRequest(case_id=1, staff="care", endpoint="PJSIP/care1", number=number).checked()
 
 
-@pytest.mark.parametrize("endpoint", ["PJSIP/care1,SIP/evil", "PJSIP/care1&PJSIP/x", "PJSIP/${EVIL}", "care1", ""])
+@pytest.mark.parametrize("endpoint", ["PJSIP/care1,SIP/evil", "PJSIP/care1&PJSIP/x", "PJSIP/${EVIL}", "care1", "",
+                                      "PJSIP/care1\n"])
 def test_a_phone_other_than_an_endpoint_is_refused(store: Store, endpoint: str) -> None:
     with pytest.raises(CallbackRefused, match="not an endpoint"):
         CallbackRequest(case_id=1, staff="care", endpoint=endpoint, number="+32470000001").checked()
@@ -252,6 +329,33 @@ def test_a_dial_template_that_could_dial_more_is_refused_with_its_place(config_t
     error = only(errors_of(config_tree), fragment)
     assert error.file.name == "respectline.yaml" and error.line > 1 and error.column > 1
     assert "{number}" in error.hint
+
+
+def test_the_shipped_allowed_list_takes_nl_and_be_landlines_and_mobiles_not_service_numbers(
+        config_tree: ConfigTree) -> None:
+    allowed = load_bundle(config_tree.config).settings.callback
+    for number in ("+32470999888", "0470000001", "+3222345678", "022345678", "+31612345678", "0612345678",
+                   "+31201234567", "0201234567", "+3293301234"):
+        assert allowed.allows(number), number
+    for number in ("+3290012345", "090012345", "+3270123456", "070123456", "+3280012345", "+31900123456",
+                   "0900123456", "+31800123456", "+447911123456", "+32470999888\n", "112"):
+        assert not allowed.allows(number), number
+
+
+def test_a_bad_allowed_pattern_is_refused_with_its_place(config_tree: ConfigTree) -> None:
+    config_tree.replace("config/respectline.yaml", '    - "+316XXXXXXXX"', '    - "+31.*"\n    - "+32[a]X"\n'
+                        '    - "+316XXXXXXXX\\n"')
+    errors = errors_of(config_tree)
+    for bad in ("'+31.*'", "'+32[a]X'", "'+316XXXXXXXX\\n'"):
+        error = only(errors, f"{bad} is not a number pattern")
+        assert error.file.name == "respectline.yaml" and error.line > 1 and error.column > 1
+        assert "X (any digit)" in error.hint
+
+
+def test_a_final_newline_in_a_configured_value_is_refused(config_tree: ConfigTree) -> None:
+    """YAML can quote a line break; a '$'-anchored pattern tried with match would let it through."""
+    config_tree.replace("config/respectline.yaml", '  dial: ""', '  dial: "PJSIP/{number}@trunk\\n"')
+    assert only(errors_of(config_tree), "is not a dial string")
 
 
 def test_bad_ring_times_and_caller_id_are_refused(config_tree: ConfigTree) -> None:
@@ -354,7 +458,7 @@ def test_a_store_that_fails_while_a_try_is_refused_still_refuses_it_cleanly() ->
 
     request = CallbackRequest(case_id=1, staff="care", endpoint="PJSIP/care1", number="+32470000001")
     with pytest.raises(CallbackRefused, match="AMI is not configured"):
-        start_callback(request, AmiSettings(), CallbackSettings(dial=DIAL), broken)
+        start_callback(request, AmiSettings(), CallbackSettings(dial=DIAL, allowed=ALLOWED), broken)
 
 
 def test_a_store_that_fails_at_the_press_gives_a_message_not_an_error_page(
