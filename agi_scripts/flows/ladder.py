@@ -11,8 +11,8 @@ and tells people through ``Notifier`` (e-mail). The order is the agent's protect
    recording, or checking room for a new one) was only started, never waited for;
 3. the store starts booking it in one transaction, on a worker thread, while
 4. the caller is warned, disconnected or transferred, as the rung says: the caller never waits for
-   the store (nor for a slow share more than ``EVIDENCE_HEAD_START``), and a case is on the desk's
-   inbox while the prompt still plays;
+   the store (nor for a slow share more than ``EVIDENCE_HEAD_START``; a late answer is acted on
+   after the prompt), and a case is on the desk's inbox while the prompt still plays;
 5. the ladder then waits for the booking; when the store could not take it, the outbox keeps it and
    the server's keeper books it later, exactly once (and lifts the pause on time meanwhile);
 6. only what was really booked is announced (``RespectlineCase``, the case mail).
@@ -78,10 +78,12 @@ class Evidence:
 
 
 class EvidenceWork(Protocol):
-    def ready(self, within: float | None) -> Evidence | None:
-        """The share's answer; None when it did not come ``within`` seconds (the work goes on). With
-        ``within=None`` it waits the server's bound for file work, and says what to do without an answer
-        (an adoption still running keeps its path, and no second recording is started over it)."""
+    def ready(self, within: float) -> Evidence | None:
+        """The share's answer; None when it did not come ``within`` seconds (the work goes on)."""
+
+    def no_answer(self) -> Evidence:
+        """What to do when the share never answered: an adoption still running keeps its path (it is
+        linked when the share answers) and no second recording is started over it; else none."""
 
 
 EVIDENCE_HEAD_START = 0.25
@@ -89,6 +91,9 @@ EVIDENCE_HEAD_START = 0.25
 paused: a healthy share answers in milliseconds, so a new recording starts (with its notice) before
 the warning and holds it; a slow or hung one costs the warning no more than this, and what it says
 later is acted on after the prompt."""
+LATE_ANSWER_WAIT = 2.0
+"""How long, after the prompt, the flag still waits for a slow share. Caller and agent stay apart
+while a flag's session runs (the agent hears hold music), so not the server's whole bound."""
 
 
 class Booking(Protocol):
@@ -254,7 +259,7 @@ def run_ladder(policy: AbusePolicy, category: Category, call: FlaggedCall, memor
         trace.caller_gone = True  # the call is over: there is no next press to count
     if booking is None and evidence_work is not None:
         # The share answered late (or not at all): acted on now, after the prompt.
-        late = evidence_work.ready(None) or Evidence()
+        late = evidence_work.ready(LATE_ANSWER_WAIT) or evidence_work.no_answer()
         outcome = _outcome(rung)
         if late.to_record and not trace.caller_gone and (outcome is None or outcome.kind == "warn"):
             _record(channel, late.path, trace)  # the conversation goes on: recorded from now
@@ -263,8 +268,7 @@ def run_ladder(policy: AbusePolicy, category: Category, call: FlaggedCall, memor
         escalation = _with_evidence(escalation, late, book)
         trace.escalation = escalation
         booking = book.book(escalation)
-    assert booking is not None
-    trace.booked = booked = booking.outcome()
+    trace.booked = booked = booking.outcome() if booking is not None else None
     _announce(category, escalation, rung, booked, channel, notifier, trace)
     check_in = next((a for a in rung if a.kind == "check_in" and a.roster), None)
     if check_in is not None and check_ins is not None:

@@ -24,7 +24,9 @@ from __future__ import annotations
 import os
 import re
 import stat
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,6 +51,44 @@ WAV_HEADER_BYTES = 44
 """What Asterisk's ``format_wav`` writes before the first sample: a file no longer than this holds no audio."""
 
 _DIRECTORY = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+class AdoptionsUnderWay:
+    """The calls whose spool this process is linking into evidence right now. On a slow or hung share a
+    link can outlast the flag's wait, and the call: removing the spool meanwhile (the hangup handler,
+    the sweep) would leave the case naming evidence that never comes. So the removal waits for the
+    link (:meth:`after`), and the sweep leaves these calls alone (:meth:`calls`). Per process: a
+    hangup handler served by another server does not know of it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._waiting: dict[str, list[Callable[[], None]]] = {}
+
+    def begin(self, call_id: str) -> None:
+        with self._lock:
+            self._waiting.setdefault(call_id, [])
+
+    def end(self, call_id: str) -> None:
+        """The link is made (or failed): what waited for it runs now, here."""
+        with self._lock:
+            waiting = self._waiting.pop(call_id, [])
+        for then in waiting:
+            then()
+
+    def after(self, call_id: str, then: Callable[[], None]) -> bool:
+        """Run ``then`` once the adoption of ``call_id`` ends; False (nothing kept) when none is under way."""
+        with self._lock:
+            if call_id not in self._waiting:
+                return False
+            self._waiting[call_id].append(then)
+            return True
+
+    def calls(self) -> frozenset[str]:
+        with self._lock:
+            return frozenset(self._waiting)
+
+
+ADOPTIONS = AdoptionsUnderWay()
 
 
 def spool_folder(recordings_dir: Path, call_id: str) -> Path:
@@ -105,7 +145,7 @@ def link_into_evidence(recordings_dir: Path, call_id: str, mixed_evidence: Path)
     left as it is (a retried or late adoption); another file there raises ``EvidenceTaken`` for the
     mixed file, and leaves that direction out. Once the mixed file is linked, a direction file that
     cannot be is only reported (``Adopted.refused``). Runs on a worker thread: a share can hang."""
-    if not CALL_ID.match(call_id):
+    if not CALL_ID.fullmatch(call_id):
         raise NoSpool(f"call id {call_id!r} names no spool")
     folder = spool_folder(recordings_dir, call_id)
     names = file_names(call_id)
@@ -150,7 +190,7 @@ def _link_once(spool: int, name: str, target: Path) -> None:
 def remove_spool(recordings_dir: Path, call_id: str) -> int:
     """Delete the call's spool folder and the files in it; returns how many files went. A missing
     spool is no error; a link or anything not a regular file inside is left, and so is the folder."""
-    if not CALL_ID.match(call_id):
+    if not CALL_ID.fullmatch(call_id):
         return 0
     try:
         calls = os.open(recordings_dir / SPOOL_FOLDER, _DIRECTORY)
@@ -163,7 +203,7 @@ def remove_spool(recordings_dir: Path, call_id: str) -> int:
 
 
 def sweep_spools(recordings_dir: Path, grace: float, now: float | None = None,
-                 live_calls: frozenset[str] | None = None) -> list[str]:
+                 live_calls: frozenset[str] | None = None, keep: frozenset[str] = frozenset()) -> list[str]:
     """Remove the spools of calls that are over; returns the call ids removed.
 
     ``live_calls`` is Asterisk's answer (AMI ``CoreShowChannels``) on which channels exist, or None
@@ -171,7 +211,7 @@ def sweep_spools(recordings_dir: Path, grace: float, now: float | None = None,
     call Asterisk no longer has goes once nothing was written to it for ``grace``. Without Asterisk's
     answer only the files speak: a spool with audio goes ``grace`` after its last write (a bridged call
     writes several times a second); one without audio (no files, or only WAV headers: a caller still
-    waiting in the queue) stays ``EMPTY_SPOOL_AGE``."""
+    waiting in the queue) stays ``EMPTY_SPOOL_AGE``. The spools in ``keep`` (adoptions under way) stay."""
     now = time.time() if now is None else now
     try:
         calls = os.open(recordings_dir / SPOOL_FOLDER, _DIRECTORY)
@@ -180,7 +220,7 @@ def sweep_spools(recordings_dir: Path, grace: float, now: float | None = None,
     removed = []
     try:
         for call_id in sorted(os.listdir(calls)):
-            if not CALL_ID.match(call_id) or (live_calls is not None and call_id in live_calls):
+            if not CALL_ID.fullmatch(call_id) or call_id in keep or (live_calls is not None and call_id in live_calls):
                 continue
             newest, audio = _newest_write(calls, call_id)
             if newest is None:

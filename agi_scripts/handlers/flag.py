@@ -17,7 +17,7 @@ from pathlib import Path
 from agi_scripts.config.agents import is_interface
 from agi_scripts.config.bundle import Bundle
 from agi_scripts.flows.ladder import CallerGone, Evidence, EvidenceWork, FlaggedCall, FlagMemory, run_ladder
-from agi_scripts.ground import channel_vars, metrics
+from agi_scripts.ground import call_spool, channel_vars, metrics
 from agi_scripts.handlers.callinfo import agent_for, call_id_of, call_language, caller_number, read_variables
 from agi_scripts.handlers.context import HandlerContext
 from agi_scripts.handlers.file_work import RECORDINGS_SHARE, FileJob, ShareNotAnswering
@@ -94,14 +94,20 @@ class AgiCallerChannel:
             raise CallerGone() from gone
 
     def start_evidence(self, adopt: bool) -> EvidenceWork:
-        file = evidence_file(self.bundle.settings.recordings_dir, self.call.call_id, self.call.at)
+        call_id = self.call.call_id
+        file = evidence_file(self.bundle.settings.recordings_dir, call_id, self.call.at)
+        if adopt:
+            call_spool.ADOPTIONS.begin(call_id)  # the hangup handler and the sweep leave the spool to it
         try:
             job = RECORDINGS_SHARE.start(partial(first_flag_evidence, adopt=adopt), self.bundle.settings.recordings_dir,
-                                         self.call.call_id, file)
+                                         call_id, file)
         except ShareNotAnswering as busy:
+            call_spool.ADOPTIONS.end(call_id)
             # Known hung already: this flag neither waits for the share nor records.
             self.ctx.log.error("flag: %s; the ladder goes on without a recording", busy)
             return NoEvidence()
+        if adopt:
+            job.future.add_done_callback(lambda _done: call_spool.ADOPTIONS.end(call_id))
         return ShareEvidence(self, job, file, adopt)
 
     def keep_evidence(self, file: str) -> None:
@@ -157,7 +163,10 @@ class AgiCallerChannel:
 
 
 class NoEvidence:
-    def ready(self, within: float | None) -> Evidence | None:
+    def ready(self, within: float) -> Evidence | None:
+        return Evidence()
+
+    def no_answer(self) -> Evidence:
         return Evidence()
 
 
@@ -168,13 +177,11 @@ class ShareEvidence:
         self.channel, self.job, self.file, self.adopt = channel, job, file, adopt
         self.log = channel.ctx.log
 
-    def ready(self, within: float | None) -> Evidence | None:
+    def ready(self, within: float) -> Evidence | None:
         try:
             answer = self.job.result(within)
         except BlockingCallTimeout:
-            if within is not None:
-                return None  # asked again after the caller's prompt
-            return self._no_answer()
+            return None  # the job goes on; asked again, or given up on (``no_answer``)
         except Exception as exc:  # a bug in the file work must not cost the agent the rest of the ladder
             self.log.error("flag: the evidence could not be prepared (%s); the ladder goes on without a recording", exc)
             return Evidence()
@@ -192,7 +199,7 @@ class ShareEvidence:
         self.log.error("flag: %s; the ladder goes on without a recording", answer.problem)
         return Evidence()
 
-    def _no_answer(self) -> Evidence:
+    def no_answer(self) -> Evidence:
         if self.adopt:
             # The link may still be made when the share answers: the case names where it goes, and no
             # second recording is started over it (its O_TRUNC would cut the running one).

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from agi_scripts.ami.client import AmiClient, AmiError
 from agi_scripts.config.settings import AmiSettings
-from agi_scripts.ground.call_spool import sweep_spools
+from agi_scripts.ground.call_spool import ADOPTIONS, sweep_spools
 
 LOG = logging.getLogger("respectline.retention")
 LONGEST_INTERVAL = 30.0
@@ -73,7 +73,7 @@ class SpoolSweeper:
     def sweep(self) -> list[str]:
         live = self.live_calls()  # asked before the folder is read: a call that starts after has a fresh spool
         try:
-            removed = sweep_spools(self.recordings_dir, self.grace, live_calls=live)
+            removed = sweep_spools(self.recordings_dir, self.grace, live_calls=live, keep=ADOPTIONS.calls())
         except OSError as exc:  # a share gone for a while: the next round tries again
             LOG.error("call spools under %s could not be swept (%s); retrying in %.0f s", self.recordings_dir, exc,
                       self.interval)

@@ -210,8 +210,9 @@ def test_a_share_already_hung_by_earlier_calls_is_not_waited_for_at_all(
         slow_stack: Stack, hung_share: threading.Event, monkeypatch: pytest.MonkeyPatch) -> None:
     # Earlier calls' share work still hangs: the pool of the share is full.
     stuck = threading.Event()
-    for _ in range(RECORDINGS_SHARE.max_running):
+    for _ in range(RECORDINGS_SHARE.max_stuck):
         RECORDINGS_SHARE.start(stuck.wait, 30)
+    time.sleep(RECORDINGS_SHARE.stuck_after + 0.2)
     try:
         started = time.monotonic()
         channel = FakeChannel()
@@ -229,3 +230,24 @@ def test_a_share_already_hung_by_earlier_calls_is_not_waited_for_at_all(
         assert "RL_EVIDENCE" not in threat.variables and not [c for c in threat.sent("EXEC") if c[1] == "MixMonitor"]
     finally:
         stuck.set()
+
+
+def test_a_hang_up_during_a_late_adoption_removes_the_spool_only_once_the_evidence_is_linked(
+        slow_stack: Stack, hung_share: threading.Event) -> None:
+    recordings = slow_stack.bundle.settings.recordings_dir
+    folder = spooled(recordings, "1700000000.71")
+    flagged = TimedChannel(dict(AGENT))
+    with AgiPeer(slow_stack.server.port, timeout=30).start("flag?category=threat", uniqueid="1700000000.71") as peer:
+        flagged.serve(peer, timeout=30)
+    evidence = Path(flagged.variables["RL_EVIDENCE"])
+    hung_up = FakeChannel()
+    with slow_stack.call("call_ended", uniqueid="1700000000.71") as peer:
+        hung_up.serve(peer)
+    assert folder.is_dir() and not evidence.exists()  # the link still to come: the spool stays for it
+    hung_share.set()
+    deadline = time.monotonic() + 10
+    while folder.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not folder.exists()
+    assert evidence.read_bytes() == b"RIFF" + b"1700000000.71.wav"  # linked first, then the spool went
+    assert evidence.with_name("1700000000.71-caller.wav").is_file()

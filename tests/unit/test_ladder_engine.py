@@ -82,18 +82,20 @@ class ScriptedEvidence:
     def __init__(self, channel: ScriptedChannel, adopt: bool) -> None:
         self.channel, self.adopt = channel, adopt
 
-    def ready(self, within: float | None) -> Evidence | None:
+    def ready(self, within: float) -> Evidence | None:
         channel = self.channel
-        if within is not None and (channel.share_slow or channel.share_hung):
+        asked_late = "share not answered yet" in channel.journal.steps
+        if channel.share_hung or (channel.share_slow and not asked_late):
             channel.journal.steps.append("share not answered yet")
             return None
-        channel.journal.steps.append("share answered" if within is None and not channel.share_hung else
-                                     "share never answered" if within is None else "share answered at once")
-        if channel.share_hung:
-            return Evidence(channel.adopted or "") if self.adopt else Evidence()
+        channel.journal.steps.append("share answered" if asked_late else "share answered at once")
         if self.adopt and channel.adopted:
             return Evidence(channel.adopted)
         return Evidence(channel.evidence, to_record=True) if channel.evidence else Evidence()
+
+    def no_answer(self) -> Evidence:
+        self.channel.journal.steps.append("share never answered")
+        return Evidence(self.channel.adopted or "") if self.adopt else Evidence()
 
 
 class ScriptedBook:
