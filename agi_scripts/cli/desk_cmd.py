@@ -134,7 +134,7 @@ def _policy(context: ReportContext) -> AbusePolicy:
 
 
 def _seconds(text: str, option: str) -> float:
-    match = _DURATION.match(text.strip())
+    match = _DURATION.fullmatch(text.strip())
     if match is None or int(match.group(1)) == 0:
         raise CommandError(f"{option}: expected a duration such as 900s, 15m or 1h, got {text!r}", exit_code=2)
     return int(match.group(1)) * {"s": 1, "m": 60, "h": 3600, None: 1}[match.group(2)]

@@ -39,14 +39,14 @@ _INTERFACE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,19}/[A-Za-z0-9_.@+/-]{1,100}$"
 def is_interface(text: str) -> bool:
     """A queue member's interface as Asterisk gives it (``PJSIP/agent1``, ``Local/2001@agents/n``):
     safe to store and to hand back to Asterisk in an action."""
-    return bool(_INTERFACE.match(text))
+    return bool(_INTERFACE.fullmatch(text))
 
 
 def device_of(channel_or_interface: str) -> str:
     """``PJSIP/agent1-0000001a`` or ``PJSIP/agent1`` -> ``PJSIP/agent1``; ``""`` for anything else."""
     value = _CHANNEL_SUFFIX.sub("", channel_or_interface.strip())
     value = _LOCAL_OPTIONS.sub(r"\1", value)
-    return value if DEVICE.match(value) else ""
+    return value if DEVICE.fullmatch(value) else ""
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ def load_agents(source: YamlFile, node: Node | None) -> AgentDirectory:
     table = source.mapping(node, what="'agents' section (agent name: device or list of devices)")
     names: dict[str, str] = {}
     for name, key_node, value_node in table.items() if table else ():
-        if not AGENT_NAME.match(name):
+        if not AGENT_NAME.fullmatch(name):
             source.error(key_node, f"agent name {name!r} cannot be used",
                          "letters, digits, spaces and . @ ' ( ) - _ (up to 80)")
             continue
@@ -75,7 +75,7 @@ def load_agents(source: YamlFile, node: Node | None) -> AgentDirectory:
             if raw is None:
                 continue
             device = _LOCAL_OPTIONS.sub(r"\1", raw.strip())
-            if not DEVICE.match(device):
+            if not DEVICE.fullmatch(device):
                 source.error(device_node, f"{raw!r} is not a device",
                              "the queue member's interface as in queues.conf, e.g. PJSIP/agent1")
                 continue

@@ -72,7 +72,7 @@ def _model(source: YamlFile, node: Node | None, base: Path) -> str | None:
         return None
     if value.startswith(("/", "./", "../")) or (base / value).is_dir():
         return str((base / value).resolve())
-    if not MODEL_NAME_PATTERN.match(value):
+    if not MODEL_NAME_PATTERN.fullmatch(value):
         source.error(node, f"{value!r} is neither a model folder nor a model name",
                      "give a folder (./models/whisper-base, /srv/models/whisper-small) or a name such as base")
         return None

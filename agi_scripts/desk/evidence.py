@@ -49,7 +49,7 @@ def parse_range(header: str | None, size: int) -> Slice:
     whole = Slice(0, max(size - 1, 0), size, partial=False)
     if not header:
         return whole
-    match = _RANGE.match(header.strip())
+    match = _RANGE.fullmatch(header.strip())
     if match is None:
         return whole
     first, last = match.group(1), match.group(2)

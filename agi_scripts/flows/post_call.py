@@ -165,7 +165,7 @@ def _choices(source: YamlFile, spec: Mapping) -> dict[str, str]:
     table = source.mapping(spec.get("choices"), what="choices (digit: next step)")
     result: dict[str, str] = {}
     for digit, key_node, value_node in table.items() if table else ():
-        if not _DIGIT.match(digit):
+        if not _DIGIT.fullmatch(digit):
             source.error(key_node, f"choice {digit!r} is not one key", "use one of 0-9, * or #; quote it: \"1\"")
             continue
         target = source.identifier(value_node, "a step id")

@@ -125,7 +125,7 @@ def load_screening(source: YamlFile, node: Node | None) -> ScreeningRules:
     shown: dict[str, tuple[str, ...]] = {}
     table = source.mapping(section.get("words"), what="'words' mapping (language: list of words)")
     for language, key_node, value_node in table.items() if table else ():
-        if not _LANGUAGE.match(language):
+        if not _LANGUAGE.fullmatch(language):
             source.error(key_node, f"{language!r} is not a language code",
                          "use the two-letter code callers' channels carry: nl, fr, en")
             continue

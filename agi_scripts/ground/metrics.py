@@ -69,7 +69,7 @@ CALLBACKS = Counter("respectline_desk_callbacks", "Calls back from the desk, by 
 
 def bounded(metric: str, label: str, value: str) -> str:
     """``value`` as a label value: a plain short word, and one of at most ``MAX_LABEL_VALUES`` per label."""
-    if not _LABEL.match(value):
+    if not _LABEL.fullmatch(value):
         return "other"
     seen = _seen.setdefault((metric, label), set())
     if value not in seen:

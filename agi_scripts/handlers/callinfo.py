@@ -43,7 +43,7 @@ def read_variables(agi: Channel, names: Sequence[str]) -> dict[str, str]:
 def caller_number(raw: str) -> str:
     """The caller's number, or ``""`` when withheld or not a phone number."""
     value = raw.strip().replace(" ", "")
-    return value if _NUMBER.match(value) else ""
+    return value if _NUMBER.fullmatch(value) else ""
 
 
 def agent_for(bundle: Bundle, channel_or_interface: str) -> str:
@@ -54,11 +54,11 @@ def agent_for(bundle: Bundle, channel_or_interface: str) -> str:
 
 def queue_name(raw: str) -> str:
     """A queue name read back from a channel variable (``RL_ROUTE``), or ``""``: it goes into event fields."""
-    return raw if QUEUE_PATTERN.match(raw) else ""
+    return raw if QUEUE_PATTERN.fullmatch(raw) else ""
 
 
 def campaign_id(raw: str) -> str | None:
-    return raw if ID_PATTERN.match(raw) else None
+    return raw if ID_PATTERN.fullmatch(raw) else None
 
 
 def call_id_of(ctx: HandlerContext) -> str:
@@ -66,7 +66,7 @@ def call_id_of(ctx: HandlerContext) -> str:
     (``asterisk_hosts``), a uniqueid that carries none of their system names could equal another
     host's: the call is still served (the agent's protection first) and the log says what to fix."""
     raw = ctx.request.env.get("agi_uniqueid", "")
-    call_id = raw if _CALL_ID.match(raw) else ""
+    call_id = raw if _CALL_ID.fullmatch(raw) else ""
     hosts = ctx.bundle.settings.asterisk_hosts
     if call_id and hosts and not any(_made_by(host, call_id) for host in hosts):
         ctx.log.error("call id %s carries none of the system names in asterisk_hosts (%s): two hosts may give "
@@ -77,7 +77,7 @@ def call_id_of(ctx: HandlerContext) -> str:
 
 def _made_by(system_name: str, call_id: str) -> bool:
     prefix = f"{system_name}-"
-    return call_id.startswith(prefix) and bool(_ASTERISK_ID.match(call_id[len(prefix):]))
+    return call_id.startswith(prefix) and bool(_ASTERISK_ID.fullmatch(call_id[len(prefix):]))
 
 
 def call_language(bundle: Bundle, channel_language: str) -> str:

@@ -28,7 +28,7 @@ def listen_in(ctx: HandlerContext) -> None:
     listen = bundle.abuse_policy.aftercare.listen_in
     channel = env.get("agi_channel", "")
     device = device_of(channel)
-    if listen is None or not is_interface(device) or not SPY_CHANNEL.match(channel):
+    if listen is None or not is_interface(device) or not SPY_CHANNEL.fullmatch(channel):
         ctx.log.warning("listen_in: not configured, or not an agent's channel; nothing done")
         ctx.outcome = "refused"
         return

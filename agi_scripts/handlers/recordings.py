@@ -119,9 +119,9 @@ def call_spool_problem(recordings_dir: Path, call_id: str) -> str | None:
     spools' folder (``calls/``) made, room in it, nothing in the way of the call's folder and files
     (no FIFO or link), a path the dialplan can take. The call's own folder is not made here:
     MixMonitor makes it when the recording starts, so a caller who hangs up before leaves nothing."""
-    if not call_spool.CALL_ID.match(call_id):
+    if not call_spool.CALL_ID.fullmatch(call_id):
         return f"call id {call_id!r} cannot name a recording"
-    if not call_spool.SAFE_FOLDER.match(str(recordings_dir)):
+    if not call_spool.SAFE_FOLDER.fullmatch(str(recordings_dir)):
         return (f"paths.recordings {recordings_dir} holds characters Asterisk's MixMonitor arguments cannot "
                 "carry (use letters, digits, '.', '_', '-' and '/')")
     calls = recordings_dir / call_spool.SPOOL_FOLDER
@@ -158,7 +158,7 @@ def is_evidence_of(path: str, recordings_dir: Path, call_id: str) -> bool:
     prefix = f"{recordings_dir}/"
     if not path.startswith(prefix) or "/../" in f"/{path}/" or "/./" in f"/{path}/":
         return False
-    match = _EVIDENCE_TAIL.match(path[len(prefix):])
+    match = _EVIDENCE_TAIL.fullmatch(path[len(prefix):])
     return match is not None and match["call"] == call_id
 
 

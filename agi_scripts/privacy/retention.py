@@ -189,7 +189,7 @@ def _callback_recording(file: RecordingFile, cases_by_id: dict[int, Case], reten
                         now: datetime) -> RetentionDecision:
     """A call back lives as long as its case's evidence; one whose case is gone (or a file of another
     name) ages out as a recording nobody flagged."""
-    match = CALLBACK_FILE.match(file.path.name)
+    match = CALLBACK_FILE.fullmatch(file.path.name)
     case = cases_by_id.get(int(match.group(1))) if match else None
     if case is None:
         until = file.modified_at + timedelta(seconds=retention.unflagged_recordings)

@@ -105,7 +105,7 @@ def _manifest_entries(built_dir: Path) -> dict[str, dict[str, Any]]:
 
 def _split_key(item_key: str, built_dir: Path) -> tuple[str, str]:
     language, _, prompt_id = item_key.partition("/")
-    if not LANGUAGE_PATTERN.match(language) or not ID_PATTERN.match(prompt_id):
+    if not LANGUAGE_PATTERN.fullmatch(language) or not ID_PATTERN.fullmatch(prompt_id):
         raise PromptInstallError(f"{built_dir / MANIFEST_NAME} lists {item_key!r}, which is not "
                                  "<language>/<prompt id>; rebuild the prompts")
     return language, prompt_id

@@ -20,7 +20,7 @@ def normalise_language(tag: str) -> str | None:
     """``nl_be`` -> ``nl-BE``, ``FR`` -> ``fr``; ``None`` for anything that is not a language tag."""
     if not isinstance(tag, str) or len(tag) > MAX_TAG_LENGTH:
         return None
-    match = _TAG.match(tag.strip())
+    match = _TAG.fullmatch(tag.strip())
     if match is None:
         return None
     primary, region = match.group(1).lower(), match.group(2)
