@@ -7,8 +7,11 @@ compliments per agent (``Store.compliments_per_agent``) and the hold campaigns' 
 (``storage.figures``). No report reads or shows a caller's number.
 
 A period filter (``from`` and ``to``, local dates, both inclusive) applies to every figure; bad
-dates get a clear message and the page with the form. Every view and every download is written to
-the audit log with its period.
+dates get a clear message and the page with the form. A period starts somewhere (``from`` may not be
+empty) and spans at most ``MAX_PERIOD_MONTHS``: a report reads every incident of its period. Each
+session makes one report at a time and the desk ``MAX_REPORTS_AT_ONCE`` in all (a press more gets
+"busy", 503), so reports never take the worker threads the inbox and the case pages need. Every view
+and every download is written to the audit log with its period.
 """
 
 from __future__ import annotations
@@ -41,6 +44,10 @@ DEFAULT_MONTHS = 12
 """Without a period: the current month and the eleven before it."""
 MAX_MONTHS_SHOWN = 60
 """Empty months are filled in between the period's ends, up to this many."""
+MAX_PERIOD_MONTHS = 36
+"""The longest period a report covers (calendar months touched, ``from``'s to ``to``'s or this month)."""
+MAX_REPORTS_AT_ONCE = 2
+"""Reports being made at once by one desk process (each holds a worker thread and a store query)."""
 CSV_NAMES = ("incidents", "cases", "agents", "campaigns")
 CAMPAIGN_COLUMNS = (
     Column("campaign", "campaign"), Column("weight", "weight now", numeric=True),
@@ -81,14 +88,22 @@ def read_period(params: dict[str, str], tz: tzinfo, today: dt.date) -> Period:
         month = today.month - (DEFAULT_MONTHS - 1)
         year = today.year + (month - 1) // 12
         first = dt.date(year, (month - 1) % 12 + 1, 1).isoformat()
-    since = _day(first, tz, "from") if first else None
+    if not first:
+        raise BadPeriod(f"'from' is empty: a report covers at most {MAX_PERIOD_MONTHS} months from a date "
+                        "written YYYY-MM-DD")
+    since = _day(first, tz, "from")
     until = None
+    last_day = today
     if last:
         to_day = _day(last, tz, "to")
-        next_day = to_day.astimezone(tz).date() + dt.timedelta(days=1)
-        until = parse_moment(next_day.isoformat(), tz)
-    if since is not None and until is not None and until <= since:
+        last_day = to_day.astimezone(tz).date()
+        until = parse_moment((last_day + dt.timedelta(days=1)).isoformat(), tz)
+    if until is not None and until <= since:
         raise BadPeriod(f"the period ends ({last}) before it begins ({first})")
+    first_day = since.astimezone(tz).date()
+    if (last_day.year - first_day.year) * 12 + last_day.month - first_day.month >= MAX_PERIOD_MONTHS:
+        raise BadPeriod(f"the period from {first} to {last or 'today'} is longer than {MAX_PERIOD_MONTHS} months; "
+                        "choose a shorter one")
     return Period(since, until, first, last)
 
 
@@ -240,6 +255,34 @@ def csv_of(name: str, desk: Desk, period: Period) -> str:
 # ---------------------------------------------------------------- routes
 
 
+class ReportSlots:
+    """Who is making a report now (sessions, by their CSRF token) in this desk process. Used on the event
+    loop only: taking a slot never waits, so a refused report ties up nothing."""
+
+    def __init__(self, limit: int = MAX_REPORTS_AT_ONCE) -> None:
+        self.limit = limit
+        self.running: set[str] = set()
+
+    def take(self, session: DeskSession) -> str:
+        """"" when taken; else why not, for the page."""
+        if session.csrf_token in self.running:
+            return "Your previous report is still being made; wait for it, then try again."
+        if len(self.running) >= self.limit:
+            return "Other reports are being made right now; try again in a moment."
+        self.running.add(session.csrf_token)
+        return ""
+
+    def give_back(self, session: DeskSession) -> None:
+        self.running.discard(session.csrf_token)
+
+
+SLOTS = ReportSlots()
+
+
+def _busy(message: str) -> Response:
+    return Response(f"{message}\n", status_code=503, media_type="text/plain", headers={"Retry-After": "5"})
+
+
 def _period_of(request: Request, desk: Desk) -> Period:
     params = {key: request.query_params[key] for key in ("from", "to") if key in request.query_params}
     return read_period(params, desk.tz, dt.datetime.now(desk.tz).date())
@@ -259,7 +302,13 @@ async def reports_page(request: Request, desk: Desk, session: DeskSession) -> Re
         desk.audit(session, "report_viewed", detail=period.audit_text(desk.tz))
         return figures
 
-    figures = await run_in_threadpool(load)
+    busy = SLOTS.take(session)
+    if busy:
+        return _busy(busy)
+    try:
+        figures = await run_in_threadpool(load)
+    finally:
+        SLOTS.give_back(session)
     return desk.render(request, "reports.html", {
         "title": "Reports", "error": "", "first_day": period.first_day, "last_day": period.last_day,
         "timezone": desk.tz.key,
@@ -284,7 +333,13 @@ async def report_csv(request: Request, desk: Desk, session: DeskSession) -> Resp
         desk.audit(session, "report_downloaded", detail=f"{name}.csv {period.audit_text(desk.tz)}")
         return text
 
-    text = await run_in_threadpool(export)
+    busy = SLOTS.take(session)
+    if busy:
+        return _busy(busy)
+    try:
+        text = await run_in_threadpool(export)
+    finally:
+        SLOTS.give_back(session)
     filename = f"respectline-{name}-{period.first_day or 'start'}-{period.last_day or 'now'}.csv"
     return Response(text, media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"})

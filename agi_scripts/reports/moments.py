@@ -10,6 +10,10 @@ import datetime as dt
 from datetime import tzinfo
 
 DATE_HELP = "YYYY-MM-DD (local midnight) or an ISO 8601 date and time such as 2025-03-14T09:30 or 2025-03-14T08:30Z"
+FIRST_YEAR = 1900
+LAST_YEAR = 2999
+"""Years a moment may fall in: far around any record, far inside what ``datetime`` can shift by a time
+zone or a day (``0001-01-01`` in Brussels is before ``datetime.min`` in UTC)."""
 
 
 class BadMoment(ValueError):
@@ -33,6 +37,8 @@ def parse_moment(text: str, tz: tzinfo, *, option: str = "date") -> dt.datetime:
             local = parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=tz)
     except ValueError:
         raise BadMoment(f"{option} {text!r} is not a date; expected {DATE_HELP}") from None
+    if not FIRST_YEAR <= local.year <= LAST_YEAR:
+        raise BadMoment(f"{option} {text!r} is out of range; expected a year from {FIRST_YEAR} to {LAST_YEAR}")
     return local.astimezone(dt.timezone.utc)
 
 

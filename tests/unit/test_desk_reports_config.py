@@ -22,7 +22,7 @@ from agi_scripts.desk import passwords
 from agi_scripts.desk.app import create_app
 from agi_scripts.desk.charts import bar_chart
 from agi_scripts.desk.config_view import disk_version, load_view
-from agi_scripts.desk.reports_pages import BadPeriod, read_period
+from agi_scripts.desk.reports_pages import SLOTS, BadPeriod, read_period
 from agi_scripts.storage import Escalation, Store, StoreError
 from agi_scripts.storage.base import CaseToOpen, utc_now
 from agi_scripts.storage.desk import DeskStore
@@ -155,6 +155,11 @@ def test_a_period_filter_counts_only_its_days_in_local_time(client: TestClient, 
     ("from=yesterday", "must be a date written YYYY-MM-DD"),
     ("from=2025-03-01&to=2025-02-01", "ends (2025-02-01) before it begins (2025-03-01)"),
     ("from=" + "9" * 5000, "must be a date"),
+    # Dates datetime cannot shift by the time zone or a day: a clear 400, not an OverflowError.
+    ("from=0001-01-01", "out of range; expected a year from 1900 to 2999"),
+    ("from=2025-01-01&to=9999-12-31", "out of range; expected a year from 1900 to 2999"),
+    ("from=", "'from' is empty"),
+    ("from=2022-01-01&to=2025-01-31", "longer than 36 months"),
 ])
 def test_a_bad_period_gets_a_clear_message_not_a_crash(client: TestClient, world: World, query: str,
                                                        message: str) -> None:
@@ -165,6 +170,34 @@ def test_a_bad_period_gets_a_clear_message_not_a_crash(client: TestClient, world
     assert "<form" in page.text  # the form, to try again
     download = client.get(f"/reports/incidents.csv?{query}")
     assert download.status_code == 400 and message in download.text
+
+
+def test_one_report_at_a_time_per_session_and_a_few_in_all(client: TestClient, world: World) -> None:
+    """A report holds a worker thread and a store query: a session asking for a second one while its
+    first is being made, or a desk already making its share, answers "busy" at once instead of queueing."""
+    csrf = log_in(client, "boss")
+    try:
+        SLOTS.running.add(csrf)  # this session's first report, still being made
+        for path in ("/reports", "/reports/incidents.csv"):
+            busy = client.get(path)
+            assert busy.status_code == 503 and "still being made" in busy.text and busy.headers["Retry-After"]
+        SLOTS.running.discard(csrf)
+        SLOTS.running.update({"another session", "and another"})
+        assert "Other reports are being made" in client.get("/reports").text
+        SLOTS.running.clear()
+        assert client.get("/reports").status_code == 200
+        assert client.get("/reports/incidents.csv").status_code == 200
+        assert SLOTS.running == set()  # given back after each
+    finally:
+        SLOTS.running.clear()
+
+
+def test_a_period_of_36_months_is_the_longest() -> None:
+    today = datetime(2026, 12, 6).date()
+    longest = read_period({"from": "2024-01-01", "to": "2026-12-31"}, BRUSSELS, today)
+    assert longest.first_day == "2024-01-01"
+    with pytest.raises(BadPeriod, match="longer than 36 months"):
+        read_period({"from": "2023-12-31"}, BRUSSELS, today)  # to today
 
 
 def test_an_unknown_report_is_not_found_and_markup_in_a_period_is_escaped(client: TestClient, world: World) -> None:
