@@ -124,6 +124,8 @@ class AppreciationWorker:
         """Token -> delivery in progress."""
         self._warned: set[str] = set()
         self._manager_back: dict[str, float] = {}
+        self._enlisted: set[tuple[str, str]] = set()
+        """(round, device) already in the store: a look writes only the agents it has not seen before."""
         """Live mode: a manager who did not answer is rung again from this monotonic time."""
         self._thread = threading.Thread(target=self._run, name="respectline-appreciation", daemon=True)
 
@@ -251,8 +253,11 @@ class AppreciationWorker:
     def _enlist(self, found: Round, members: dict[str, Member]) -> None:
         names = self.bundle.settings.agents
         for member in members.values():
+            if (found.id, member.device) in self._enlisted:
+                continue
             if not found.queues or set(found.queues) & set(member.queues):
                 self.rounds.enlist(found.id, member.device, names.name_for(member.device), at=self.clock())
+                self._enlisted.add((found.id, member.device))
 
     # ------------------------------------------------------------ ringing
 
@@ -333,7 +338,7 @@ class AppreciationWorker:
             self._warn_once(f"replies:{folder}", "replies cannot be kept: %s", error)
             return ""
         path = str(folder / f"reply-{device.replace('/', '_')}-{token}")
-        if not RECORDING_PATH.match(path):  # the dialplan would filter it into another path: no reply then
+        if not RECORDING_PATH.fullmatch(path):  # the dialplan would filter it into another path: no reply then
             self._warn_once(f"replies:{folder}", "replies cannot be kept under %s: use letters, digits and "
                             "_ . / - in paths.recordings", folder)
             return ""
@@ -497,7 +502,7 @@ class AppreciationWorker:
                             "is connected without it", found.id, printable(str(error), 200))
             return ""
         path = str(target.with_suffix(""))
-        return path if RECORDING_PATH.match(path) else ""
+        return path if RECORDING_PATH.fullmatch(path) else ""
 
     def _manager_missed(self, client: AmiClient, appreciation: Appreciation, ringing: Ringing) -> None:
         """The manager did not answer: the agent's try does not count; the manager is rung again later."""
