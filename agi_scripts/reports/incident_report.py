@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
 import re
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,6 +62,8 @@ class Evidence:
     exists: bool
     size: int | None
     sha256: str | None
+    still_written: bool = False
+    """Written to moments ago: a call recorded from connect that still runs (the evidence grows until it ends)."""
 
 
 @dataclass(frozen=True)
@@ -172,9 +176,15 @@ def evidence_of(recording: str | None) -> Evidence:
             for block in iter(lambda: file.read(1 << 20), b""):
                 digest.update(block)
                 size += len(block)
+            written = os.fstat(file.fileno()).st_mtime
     except OSError:
         return Evidence(recording, False, None, None)
-    return Evidence(recording, True, size, digest.hexdigest())
+    return Evidence(recording, True, size, digest.hexdigest(), still_written=time.time() - written < STILL_WRITTEN)
+
+
+STILL_WRITTEN = 10.0
+"""A recording written to this recently is taken as still being recorded (a bridged call writes several
+times a second)."""
 
 
 def _evidence_fields(evidence: Evidence) -> tuple[Fieldline, ...]:
@@ -222,7 +232,12 @@ def _evidence_notes(evidence: Evidence) -> tuple[str, ...]:
                 "(abuse_policy.recording.start: connect); this case has no recording on file.",)
     if not evidence.exists:
         return ("The file was not found: it may not have been written, or it was deleted.",)
-    return ("A copy of the file is the same recording when its SHA-256 (sha256sum FILE) equals the one above.",)
+    same = "A copy of the file is the same recording when its SHA-256 (sha256sum FILE) equals the one above."
+    if evidence.still_written:
+        return ("The recording was still being written when this report was made (the call had not ended): "
+                "the SHA-256 above is that of the file at that moment, and the file goes on growing until the "
+                "call ends. Make the report again after the call for a SHA-256 that stays.", same)
+    return (same,)
 
 
 def retention_notes(case: Case, settings: Settings) -> tuple[str, ...]:

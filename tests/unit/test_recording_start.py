@@ -480,6 +480,28 @@ def test_the_incident_report_hashes_each_side_beside_the_mixed_evidence(
     assert str(agent_side) not in report and str(caller_side) in report
 
 
+def test_an_incident_report_made_during_the_call_says_the_evidence_still_grows(
+        store: Store, config_tree: ConfigTree) -> None:
+    recordings = config_tree.root / "var" / "recordings"
+    mixed, _caller_side, _agent_side = _evidence_with_directions(recordings, "6.2")
+    case_id = _closed_case_long_ago(store, "6.2", "+32470123456", mixed, closed=False)
+    case = store.get_case(case_id)
+    assert case is not None
+    settings = load_bundle(config_tree.config).settings
+    with open(mixed, "ab") as recording:  # MixMonitor still writing: the call goes on
+        recording.write(b"more of the call")
+    report = markdown(build_incident_report(store, case, settings, Labels(), utc_now()))
+    assert "still being written when this report was made" in report
+    assert hashlib.sha256(b"RIFF....WAVEmore of the call").hexdigest() in report
+    _age_file(mixed, 60)
+    assert "still being written" not in markdown(build_incident_report(store, case, settings, Labels(), utc_now()))
+
+
+def _age_file(path: Path, seconds: float) -> None:
+    then = time.time() - seconds
+    os.utime(path, (then, then))
+
+
 def test_privacy_export_lists_and_copies_both_sides_of_the_evidence(
         store: Store, store_url: str, config_tree: ConfigTree, tmp_path: Path) -> None:
     recordings = config_tree.root / "var" / "recordings"
