@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from agi_scripts.config.settings import AmiSettings
 from agi_scripts.ground import call_spool
+from agi_scripts.privacy.spool_sweeper import live_calls_over_ami
 from agi_scripts.sandbox.audio import contains_prompt, find_prompt_times
 from agi_scripts.sandbox.demo import demo_flows, record_from_connect, speak
 from agi_scripts.sandbox.sip import PeerState, SipAgent, SipCaller, SipPhoneSystem
@@ -260,6 +262,11 @@ def test_a_caller_who_waits_longer_than_the_grace_keeps_the_recording_the_first_
         waiting = sorted(spool(stack, uniqueid).glob("*.wav"))
         # Still there, and still only WAV headers: the case the sweep used to take for an ended call.
         assert len(waiting) == 3 and all(f.stat().st_size <= call_spool.WAV_HEADER_BYTES for f in waiting), waiting
+        # What the server's sweep asks Asterisk: the waiting call is alive.
+        live = live_calls_over_ami(AmiSettings(host="127.0.0.1", port=stack.asterisk.ami_port,
+                                               username=stack.asterisk.ami_username,
+                                               secret=stack.asterisk.ami_secret))()
+        assert live is not None and uniqueid in live
     finally:
         stack.asterisk.rx("queue unpause member PJSIP/agent1 queue support")
     phones.wait_until(lambda: agent.calls_answered > answered and agent.state is PeerState.CONNECTED, 30,
@@ -277,6 +284,7 @@ def test_a_caller_who_waits_longer_than_the_grace_keeps_the_recording_the_first_
                       15, "call ended")
     phones.wait_until(lambda: not spool(stack, uniqueid).exists(), 10, "spool removed at hang-up", interval=0.2)
     assert contains_prompt(caller_file, caller_words).matched  # the words said after the long wait are evidence
+    assert "did not say which calls are alive" not in stack.server_log.read_text(errors="replace")
     assert len(heard_times(stack, caller, "recording_notice")) == 1
     wait_unpaused(phones, stack)
 
