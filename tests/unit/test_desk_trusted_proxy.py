@@ -11,7 +11,9 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from starlette.responses import PlainTextResponse
 from starlette.testclient import TestClient
+from starlette.types import Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from agi_scripts.config.desk_settings import DeskSettings, TrustedProxy
@@ -19,6 +21,7 @@ from agi_scripts.config.settings import load_settings
 from agi_scripts.desk import passwords
 from agi_scripts.desk.app import create_app
 from agi_scripts.desk.proxy_login import RecordPeer
+from agi_scripts.desk.serve import behind_proxy, forwarding_peers
 from agi_scripts.desk.security import SESSION_COOKIE
 from agi_scripts.ground.errors import ConfigError
 from agi_scripts.storage import Store
@@ -138,6 +141,38 @@ def test_the_peer_is_the_connections_own_not_what_x_forwarded_for_claims(
         assert client.get("/inbox", headers={"X-Remote-User": "sec"}).status_code == 200
     # An IPv4 proxy reaching an IPv6 socket is still itself.
     assert RULE.trusts("::ffff:10.0.0.7") and not RULE.trusts("::ffff:10.0.0.8") and not RULE.trusts("testclient")
+
+
+def _seen_by_the_desk(settings_proxy: TrustedProxy | None, peer: str, headers: dict[str, str]) -> tuple[str, str]:
+    """(client address, scheme) the desk's app sees behind ``serve.behind_proxy``, for a connection from ``peer``."""
+    seen: dict[str, str] = {}
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        seen["client"], seen["scheme"] = scope["client"][0], scope["scheme"]
+        await PlainTextResponse("ok")(scope, receive, send)
+
+    client = TestClient(behind_proxy(app, settings_proxy), client=(peer, 40000))  # no lifespan: a bare app
+    assert client.get("/", headers=headers).status_code == 200
+    return seen["client"], seen["scheme"]
+
+
+FORWARDED = {"X-Forwarded-For": "192.0.2.5", "X-Forwarded-Proto": "https"}
+
+
+def test_forwarded_headers_are_believed_from_the_configured_proxy_only() -> None:
+    """A proxy on another host: each browser keeps its own address (login throttling per browser, not
+    everyone locked out together) and https marks the cookies Secure."""
+    assert _seen_by_the_desk(RULE, PROXY, FORWARDED) == ("192.0.2.5", "https")
+    assert _seen_by_the_desk(RULE, "::ffff:10.0.0.7", FORWARDED) == ("192.0.2.5", "https")  # IPv4 on a :: socket
+    assert _seen_by_the_desk(RULE, "10.0.0.8", FORWARDED) == ("10.0.0.8", "http")  # anyone else: their own
+    assert _seen_by_the_desk(RULE, "127.0.0.1", FORWARDED) == ("127.0.0.1", "http")  # not the loopback then
+
+
+def test_without_a_trusted_proxy_the_loopback_is_believed_on_ipv4_and_ipv6() -> None:
+    assert _seen_by_the_desk(None, "127.0.0.1", FORWARDED) == ("192.0.2.5", "https")
+    assert _seen_by_the_desk(None, "::1", FORWARDED) == ("192.0.2.5", "https")
+    assert _seen_by_the_desk(None, PROXY, FORWARDED) == (PROXY, "http")
+    assert forwarding_peers(None) == ["127.0.0.1", "::1", "::ffff:127.0.0.1"]
 
 
 # ---------------------------------------------------------------- the config section
