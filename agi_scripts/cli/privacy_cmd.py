@@ -17,7 +17,7 @@ from typing import Any
 from agi_scripts.cli.common import (CommandError, ReportContext, add_store_arguments, emit, guarded,
                                     load_context)
 from agi_scripts.ground.redact import mask_number
-from agi_scripts.privacy.beneath import copy_out, real_path
+from agi_scripts.ground.beneath import copy_out, real_path
 from agi_scripts.privacy.requests import (access_report, erase_caller_data, erasure_json, inside_folder,
                                           queued_erasures, recordings_of, wait_json, wait_text)
 from agi_scripts.privacy.retention import RetentionDecision, apply_retention

@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import logging
 import os
-import stat
 from collections.abc import Callable
 from pathlib import Path
 
 from agi_scripts.config.settings import Settings
 from agi_scripts.flows.screening import NO_TRANSCRIPT_REASON, Decision, ScreeningRules
+from agi_scripts.ground.beneath import real_path, unlink_beneath
 from agi_scripts.storage.base import NotFound, Store
 from agi_scripts.storage.screening import ScreenedCompliment, ScreeningStore
 
@@ -108,18 +108,17 @@ def delete_message(store: Store, compliment_id: int, *, by: str, role: str, reas
 
 
 def _unlink_recording(path: Path, recordings_dir: Path) -> str | None:
-    """Delete a regular file inside the recordings folder; never a link, never anything outside it."""
+    """Delete a regular file inside the recordings folder; never a link, never anything outside it.
+    Through directory handles (``ground.beneath``): checking the path first and unlinking it after
+    would race with anyone who swaps a folder on the way for a link."""
+    if path.is_symlink():
+        return "a symbolic link; not followed"
     try:
         root = Path(os.path.realpath(recordings_dir))
-        if path.is_symlink():
-            return "a symbolic link; not followed"
-        folder = Path(os.path.realpath(path.parent))
-        if folder != root and root not in folder.parents:
+        target = real_path(path)
+        if target.parent != root and root not in target.parents:
             return f"outside the recordings folder {recordings_dir}; delete it by hand"
-        target = folder / path.name
-        if target.exists() and not stat.S_ISREG(target.lstat().st_mode):
-            return "not a regular file; left alone"
-        target.unlink(missing_ok=True)
+        unlink_beneath(root, target)
     except OSError as error:
         return str(error)
     return None

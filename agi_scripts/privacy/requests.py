@@ -28,7 +28,7 @@ from typing import Any
 from agi_scripts.config.settings import RetentionSettings
 from agi_scripts.ground import call_spool
 from agi_scripts.ground.redact import mask_number
-from agi_scripts.privacy.beneath import real_path, unlink_beneath
+from agi_scripts.ground.beneath import real_path, unlink_beneath
 from agi_scripts.reports.moments import iso_local, shown_local
 from agi_scripts.reports.render import JsonValue
 from agi_scripts.reports.transcripts import transcript_json

@@ -41,7 +41,7 @@ from typing import Literal
 
 from agi_scripts.config.settings import RetentionSettings
 from agi_scripts.ground import call_spool
-from agi_scripts.privacy.beneath import unlink_beneath
+from agi_scripts.ground.beneath import unlink_beneath
 from agi_scripts.privacy.requests import ErasureSweep, finish_pending_erasures
 from agi_scripts.storage.base import UTC, Case, Compliment, Store, StoreError, as_utc
 

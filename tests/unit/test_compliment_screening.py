@@ -4,13 +4,16 @@ follow-ups (``storage/screening.py``) on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from agi_scripts.config.bundle import load_bundle
 from agi_scripts.flows.screening import ScreeningRules, normalised_words
-from agi_scripts.policy.screening import ComplimentScreener, screen_after_call
+from agi_scripts.policy.screening import ComplimentScreener, delete_message, screen_after_call
 from agi_scripts.storage import NotFound, Store, StoreError
 from agi_scripts.storage.desk import DeskStore
 from agi_scripts.storage.screening import STUCK_UNSCREENED, NotDecidable, ScreeningStore
@@ -206,6 +209,38 @@ def test_an_unscreened_compliment_is_neither_released_nor_deleted_until_its_call
     assert screening.decidable(screening.get(stuck))  # type: ignore[arg-type]
     deleted, recording = screening.delete(stuck, by="Lead", role="cli", reason="never screened; rude")
     assert (deleted.screening, recording) == ("deleted", "/r/stuck.wav")
+
+
+def test_a_folder_swapped_for_a_link_while_a_message_is_deleted_stops_the_deletion(
+        store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Someone who can write in the recordings folder swaps ``compliments`` for a link to another folder
+    right after the path was checked: the deletion goes through folder handles and stops at the link."""
+    recordings, elsewhere = tmp_path / "recordings", tmp_path / "elsewhere"
+    (recordings / "compliments").mkdir(parents=True)
+    elsewhere.mkdir()
+    message = recordings / "compliments" / "c1.wav"
+    message.write_bytes(b"RIFF")
+    precious = elsewhere / "c1.wav"
+    precious.write_bytes(b"not a recording")
+    compliment_id = compliment(store, rating=1, recording=str(message))
+    ScreeningStore(store).screen(compliment_id, "held", "rating 1", only_from=("unscreened",))
+    checked = os.path.realpath
+
+    def check_then_swap(path: Any, *args: Any, **kwargs: Any) -> str:
+        answer: str = checked(path, *args, **kwargs)
+        if Path(path) == recordings / "compliments" and not (recordings / "compliments").is_symlink():
+            (recordings / "compliments" / "c1.wav").unlink()
+            (recordings / "compliments").rmdir()
+            (recordings / "compliments").symlink_to(elsewhere)  # the swap, between the check and the unlink
+        return answer
+
+    monkeypatch.setattr(os.path, "realpath", check_then_swap)
+    found, problem = delete_message(store, compliment_id, by="Lead", role="cli", reason="insults",
+                                    recordings_dir=recordings)
+    monkeypatch.undo()
+    assert precious.read_bytes() == b"not a recording"
+    assert problem is not None and "link" in problem
+    assert found.screening == "deleted" and found.compliment.recording is None  # never played either way
 
 
 def test_a_low_rating_opens_one_follow_up_that_is_closed_with_a_note(store: Store) -> None:

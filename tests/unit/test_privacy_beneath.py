@@ -11,7 +11,7 @@ import pytest
 
 from agi_scripts.config.settings import RetentionSettings
 from agi_scripts.privacy import retention
-from agi_scripts.privacy.beneath import NotBeneath, copy_out, unlink_beneath
+from agi_scripts.ground.beneath import NotBeneath, copy_out, unlink_beneath
 from agi_scripts.storage import open_store
 
 
