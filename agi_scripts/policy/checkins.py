@@ -152,6 +152,9 @@ class CheckInKeeper:
                 return
             if utc_now() >= check_in.due_at:
                 break
+            if check_in.reason == "listen_in" and not self.call_is_up(check_in.spy_channel):
+                self.book.finish(check_in, "missed", None, f"{check_in.agent}'s call ended before anyone listened in")
+                return
             tried = self.ring(check_in, person)
             self.book.add_try(check_in, person.name, person.endpoint, tried.result, tried.detail)
             LOG.info("check-in %d: %s: %s", check_in.id, printable(person.name), tried.result)
@@ -169,6 +172,20 @@ class CheckInKeeper:
             return
         retry_at = utc_now() + dt.timedelta(seconds=self.policy.aftercare.check_in.retry_after)
         self.book.try_again_at(check_in, min(retry_at, check_in.due_at))
+
+    def call_is_up(self, channel: str) -> bool:
+        """Whether the agent's channel of a listen-in still exists (AMI ``Status``); when AMI cannot say, yes."""
+        try:
+            client = self.connect(self.ami)
+        except (AmiError, OSError):
+            return True
+        try:
+            return client.send_action("Status", {"Channel": channel}, check=False).get("Response", "").lower() != "error"
+        except (AmiError, OSError, ValueError):
+            return True
+        finally:
+            client.logoff()
+            client.close()
 
     def tell_nobody_is_free(self, check_in: CheckIn) -> None:
         """The agent hears a tone and "no one is free" in their call (a Local channel whispers it through

@@ -151,6 +151,8 @@ class CheckInBook:
         with self.dialect.write() as tx:
             tx.insert("INSERT INTO check_in_tries (check_in_id, at, person, endpoint, result) VALUES (?, ?, ?, ?, ?)",
                       (check_in.id, at, person[:MAX_TEXT], endpoint[:MAX_TEXT], result[:MAX_TEXT]))
+            # Still being worked: a long roster must not look like a claim left by a dead server.
+            tx.run("UPDATE check_ins SET claimed_at = ? WHERE id = ? AND status = 'ringing'", (at, check_in.id))
             if check_in.case_id is not None and result not in OUTCOMES:  # an ending try: finish() writes it
                 _event(tx, check_in.case_id, at, f"check_in_{result}", detail, person)
 

@@ -216,6 +216,14 @@ class ScriptedKeeper(CheckInKeeper):
         super().__init__(store, AmiSettings(username="rl", secret="x"), policy, timezone=dt.timezone.utc,
                          default_language="nl", languages=("nl", "fr", "en"))
         self.answers, self.rung = answers, []  # type: list[str]
+        self.call_up = True
+        self.told_nobody: list[str] = []
+
+    def call_is_up(self, channel: str) -> bool:
+        return self.call_up
+
+    def tell_nobody_is_free(self, check_in: CheckIn) -> None:
+        self.told_nobody.append(check_in.spy_channel)
 
     def ring(self, check_in: CheckIn, person: OnDuty) -> TryResult:
         self.rung.append(person.endpoint)
@@ -273,5 +281,34 @@ def test_a_roster_removed_from_the_flows_misses_the_check_in_when_its_time_is_up
     [claimed] = keeper.book.claim_due(keeper.worker)
     keeper.work(claimed)
     assert keeper.rung == []
+    found = keeper.book.get(claimed.id)
+    assert found is not None and found.status == "missed"
+
+
+def _listen_in(keeper: ScriptedKeeper) -> CheckIn:
+    keeper.book.request(CheckInToBook(call_id="c9", agent="Agent One", agent_endpoint="PJSIP/agent1",
+                                      category="listen_in", roster="duty", language="en", within=60,
+                                      at=dt.datetime.now(dt.timezone.utc), reason="listen_in",
+                                      spy_channel="PJSIP/agent1-0000002a"))
+    [claimed] = keeper.book.claim_due(keeper.worker)
+    return claimed
+
+
+def test_a_listen_in_nobody_takes_is_missed_after_one_round_and_the_agent_is_told(store: Store) -> None:
+    keeper = ScriptedKeeper(store, {})
+    claimed = _listen_in(keeper)
+    keeper.work(claimed)
+    assert keeper.rung == ["PJSIP/lead1", "PJSIP/lead2"]  # one round only: the call is going on now
+    assert keeper.told_nobody == ["PJSIP/agent1-0000002a"]
+    found = keeper.book.get(claimed.id)
+    assert found is not None and found.status == "missed"
+
+
+def test_a_listen_in_whose_call_ended_rings_nobody(store: Store) -> None:
+    keeper = ScriptedKeeper(store, {"PJSIP/lead1": "connected"})
+    keeper.call_up = False
+    claimed = _listen_in(keeper)
+    keeper.work(claimed)
+    assert keeper.rung == [] and keeper.told_nobody == []
     found = keeper.book.get(claimed.id)
     assert found is not None and found.status == "missed"
