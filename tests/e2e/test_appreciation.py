@@ -287,3 +287,47 @@ def test_live_mode_the_manager_hears_who_is_next_then_talks_with_the_agent(stage
     stage.caller2.call(stack.number("support"))
     phones.wait_until(lambda: agent1.invites_received == before + 2, 30, "a customer routed to agent1 again")
     stage.caller2.hangup()
+
+
+MINIMAL_AMI_USER = """
+[rl-rounds-only]
+secret = rounds-only-secret-42
+deny = 0.0.0.0/0.0.0.0
+permit = 127.0.0.1/255.255.255.255
+read = call,agent,user
+write = agent,originate
+"""
+
+
+def test_the_documented_ami_permissions_are_enough(stage: Stage) -> None:
+    """The server restarted with an AMI account holding only what the README asks for rounds."""
+    stack, phones, agent2 = stage.stack, stage.phones, stage.agent2
+    manager_conf = stack.asterisk.etc_dir / "manager.conf"
+    manager_conf.write_text(manager_conf.read_text(encoding="utf-8") + MINIMAL_AMI_USER, encoding="utf-8")
+    stack.asterisk.rx("manager reload")
+    config = stack.config_path.read_text(encoding="utf-8")
+    for old, new in ((f"  username: {stack.asterisk.ami_username}", "  username: rl-rounds-only"),
+                     (f'  secret: "{stack.asterisk.ami_secret}"', '  secret: "rounds-only-secret-42"')):
+        assert old in config
+        config = config.replace(old, new, 1)
+    stack.config_path.write_text(config, encoding="utf-8")
+    stack.stop_server()
+    stack.start_server()
+    before = agent2.invites_received
+    add_round(stage.flows, "e2e-minimal-ami", to="[billing]")
+    phones.wait_until(lambda: agent2.invites_received == before + 1, 30, "agent2 rung through the minimal account")
+    phones.wait_until(lambda: not agent2.in_call, 60, "the thank-you call ended")
+    phones.pump(1.0)
+    heard = agent2.last_recording
+    assert heard is not None and contains_prompt(heard, stack.prompt_file(PROMPT, "en")).matched
+    store = open_store(stack.db_url)
+    try:
+        delivery = AppreciationStore(store).get("e2e-minimal-ami", "PJSIP/agent2")
+    finally:
+        store.close()
+    assert delivery is not None and (delivery.status, delivery.tries) == ("reached", 1), delivery
+    assert "failed" not in stack.server_log_tail(200).split("e2e-minimal-ami", 1)[-1].lower()
+    # Unpaused through the same account: a customer reaches Agent Two again.
+    stage.caller1.call(stack.number("billing"))
+    phones.wait_until(lambda: agent2.invites_received == before + 2, 30, "a customer routed to agent2 again")
+    stage.caller1.hangup()
