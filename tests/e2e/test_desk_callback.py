@@ -206,7 +206,7 @@ def test_a_second_press_while_the_phone_rings_is_refused(stage: Stage) -> None:
         _press_call_back(stage, case_id)
         stage.phones.wait_until(lambda: stage.staff.calls_offered > offered, 15, "staff phone rang")
         again = stage.desk.post(f"/cases/{case_id}/callback", data={"csrf": stage.csrf}, follow_redirects=False)
-        assert again.status_code == 303 and "still%20going" in again.headers["location"]
+        assert again.status_code == 303 and again.headers["location"].endswith("?error=still_running")
         _wait_for_step(stage, case_id, "callback_staff_no_answer", timeout=30)
     finally:
         stage.staff.auto_answer = True
@@ -226,13 +226,28 @@ def test_ami_refusing_the_desk_is_said_on_the_page_and_on_the_timeline_and_nothi
     with TestClient(create_app(dataclasses.replace(stage.options, settings=wrong), stage.store)) as desk:
         csrf = log_in(desk, "care")
         answer = desk.post(f"/cases/{case_id}/callback", data={"csrf": csrf}, follow_redirects=False)
-        assert answer.status_code == 303
+        assert answer.status_code == 303 and answer.headers["location"].endswith("?error=ami_down")
         page = desk.get(answer.headers["location"]).text
-    assert "The call back did not start" in page and "AMI is unavailable" in page
+    # The message named by its key, in the user's language (Dutch here); never text from the link.
+    assert "Het terugbellen is niet gestart: de AMI van Asterisk is niet bereikbaar" in page
     stage.phones.pump(2.0)
     assert stage.staff.calls_offered == offered and stage.caller.calls_offered == caller_offered
     assert _timeline(stage, case_id) == ["callback_failed"]
     assert _outcomes(stage, case_id) == ["not_started"]
+
+
+def test_a_number_callback_allowed_does_not_list_rings_no_phone(stage: Stage) -> None:
+    """A caller ID set to a premium-rate number: refused before AMI is asked, nothing rings."""
+    case = stage.store.open_case(category="verbal_abuse", team="special_care", priority=3, caller="+3290012345",
+                                 agent="Agent One", queue="support", call_id="cb-premium")
+    offered, caller_offered = stage.staff.calls_offered, stage.caller.calls_offered
+    assert 'id="callback-button"' not in stage.desk.get(f"/cases/{case.id}").text
+    answer = stage.desk.post(f"/cases/{case.id}/callback", data={"csrf": stage.csrf}, follow_redirects=False)
+    assert answer.status_code == 303 and answer.headers["location"].endswith("?error=not_allowed")
+    stage.phones.pump(2.0)
+    assert stage.staff.calls_offered == offered and stage.caller.calls_offered == caller_offered
+    assert _timeline(stage, case.id) == ["callback_failed"]
+    assert _outcomes(stage, case.id) == ["not_started"]
 
 
 def test_caller_busy_on_another_call(stage: Stage) -> None:
