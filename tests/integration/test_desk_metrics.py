@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
+import httpx2 as httpx  # the test extra brings httpx2 (Starlette's TestClient uses it); same client API
 import pytest
 
 from agi_scripts.storage import open_store
