@@ -114,12 +114,18 @@ def check_contexts(contexts: Mapping[str, Context], setup: Setup) -> list[Findin
 
 def _check_callback(contexts: Mapping[str, Context], setup: Setup) -> list[Finding]:
     """``callback.dial`` set: the desk's Originate needs the generated call back contexts."""
-    if not setup.bundle.settings.callback.enabled:
+    callback = setup.bundle.settings.callback
+    if not callback.enabled:
         return []
+    # An empty list is safe (nothing is dialled) but surprising: every press is refused.
+    allowed = [] if callback.allowed else [
+        warn("callback", "callback.dial is set but callback.allowed lists no number: every call back is refused",
+             "list the numbers the desk may call in callback.allowed (see docs/configuration.md)")]
     missing = [name for name in (CALLBACK_CONTEXT, CALLBACK_ANSWERED_CONTEXT) if name not in contexts]
     if not missing:
-        return [ok("dialplan", f"call back contexts {CALLBACK_CONTEXT} and {CALLBACK_ANSWERED_CONTEXT} are loaded")]
-    return [fail("dialplan", f"callback.dial is set but {limited(missing)} is not loaded: the desk's Call back "
+        return [ok("dialplan", f"call back contexts {CALLBACK_CONTEXT} and {CALLBACK_ANSWERED_CONTEXT} are loaded"),
+                *allowed]
+    return allowed + [fail("dialplan", f"callback.dial is set but {limited(missing)} is not loaded: the desk's Call back "
                              "would ring the staff phone into nothing",
                  f"{setup.regenerate}\nthen: asterisk -rx \"dialplan reload\"")]
 

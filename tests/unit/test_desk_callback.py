@@ -398,6 +398,18 @@ def test_doctor_fails_when_call_back_is_on_but_its_contexts_are_not_loaded(confi
     assert checks._check_callback({}, off) == []
 
 
+def test_doctor_warns_when_call_back_is_on_without_an_allowed_list(config_tree: ConfigTree) -> None:
+    config_tree.replace("config/respectline.yaml", '  dial: ""', f"  dial: {DIAL}")
+    text = config_tree.config.read_text()
+    config_tree.config.write_text(re.sub(r"(?m)^  allowed:\n(?:    - .*\n)+", "  allowed: []\n", text))
+    setup = checks.Setup(load_bundle(config_tree.config), Path("cfg.yaml"), Path("/etc/asterisk/respectline"), {})
+    assert setup.bundle.settings.callback.allowed == ()
+    loaded = {name: Context(name) for name in ("respectline-callback", "respectline-callback-answered")}
+    found, warned = checks._check_callback(loaded, setup)
+    assert found.status is Status.OK
+    assert warned.status is Status.WARN and "every call back is refused" in warned.message
+
+
 # ---------------------------------------------------------------- one call back at a time (migration 7)
 
 
