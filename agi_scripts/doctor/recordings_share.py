@@ -11,9 +11,12 @@ import os
 import stat
 from pathlib import Path
 
+from agi_scripts.ami.client import AmiClient, AmiError
 from agi_scripts.config.bundle import Bundle
+from agi_scripts.config.settings import AmiSettings
 from agi_scripts.doctor.findings import Finding, fail, ok, warn
 from agi_scripts.ground import call_spool
+from agi_scripts.ground.redact import printable
 
 AREA = "recordings"
 PROBE = f".respectline-doctor-{os.getpid()}.wav"
@@ -24,10 +27,32 @@ SHARED_SETUP = ("run Asterisk with umask 0002 (systemd: UMask=0002 in asterisk.s
                 "chmod 2775 RECORDINGS RECORDINGS/calls RECORDINGS/evidence")
 
 
-def check_recordings_share(bundle: Bundle) -> list[Finding]:
+def check_recordings_share(bundle: Bundle, timeout: float) -> list[Finding]:
     if bundle.abuse_policy.recording_start != "connect":
         return []
-    return check_spool_links(bundle.settings.recordings_dir)
+    sweep = [check_sweep_account(bundle.settings.ami, timeout)] if bundle.settings.ami.enabled else []
+    return sweep + check_spool_links(bundle.settings.recordings_dir)
+
+
+def check_sweep_account(ami: AmiSettings, timeout: float) -> Finding:
+    """The server's account asks ``CoreShowChannels`` before each sweep of the spools; refused, a
+    spool without audio (a caller waiting in the queue) stays a day instead of going with its call."""
+    try:
+        with AmiClient(ami.host, ami.port, timeout=timeout) as client:
+            client.login(ami.username, ami.secret)
+            answer = client.send_action("CoreShowChannels", check=False)
+            client.logoff()
+    except AmiError as exc:
+        return warn("server AMI", f"the server's AMI account '{ami.username}' could not be asked for the live calls "
+                    f"({exc})")
+    if answer.get("Response", "").lower() == "success":
+        return ok("server AMI", f"the server's AMI account '{ami.username}' may list the live calls "
+                  "(the sweep of call spools)")
+    return warn("server AMI", f"the server's AMI account '{ami.username}' may not list the live calls "
+                f"({printable(answer.get('Message', ''), 120)}): the sweep of call spools cannot tell a caller "
+                "waiting in the queue from an ended call, and leaves spools without audio a day",
+                f"in manager.conf, section [{ami.username}]: add reporting to write (write = agent,reporting)\n"
+                "then: asterisk -rx \"manager reload\"")
 
 
 def check_spool_links(recordings: Path) -> list[Finding]:

@@ -76,7 +76,7 @@ def collect(bundle: Bundle, options: DoctorOptions, report: Callable[[Finding], 
                           "then: asterisk -rx \"manager reload\"")])
         add(_agi_servers(inspector, setup, options))
     add(_server_account(bundle, setup, options.timeout))
-    add(check_recordings_share(bundle))  # on this host, as this user: what the server's flags will do
+    add(check_recordings_share(bundle, options.timeout))  # on this host, as this user: what a flag will do
     return findings
 
 

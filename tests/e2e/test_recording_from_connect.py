@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 
 from agi_scripts.config.settings import AmiSettings
+from agi_scripts.doctor.findings import Status
+from agi_scripts.doctor.recordings_share import check_sweep_account
 from agi_scripts.ground import call_spool
 from agi_scripts.privacy.spool_sweeper import live_calls_over_ami
 from agi_scripts.sandbox.audio import contains_prompt, find_prompt_times
@@ -263,10 +265,11 @@ def test_a_caller_who_waits_longer_than_the_grace_keeps_the_recording_the_first_
         # Still there, and still only WAV headers: the case the sweep used to take for an ended call.
         assert len(waiting) == 3 and all(f.stat().st_size <= call_spool.WAV_HEADER_BYTES for f in waiting), waiting
         # What the server's sweep asks Asterisk: the waiting call is alive.
-        live = live_calls_over_ami(AmiSettings(host="127.0.0.1", port=stack.asterisk.ami_port,
-                                               username=stack.asterisk.ami_username,
-                                               secret=stack.asterisk.ami_secret))()
+        servers_account = AmiSettings(host="127.0.0.1", port=stack.asterisk.ami_port,
+                                      username=stack.asterisk.ami_username, secret=stack.asterisk.ami_secret)
+        live = live_calls_over_ami(servers_account)()
         assert live is not None and uniqueid in live
+        assert check_sweep_account(servers_account, 5).status is Status.OK  # what doctor says of it
     finally:
         stack.asterisk.rx("queue unpause member PJSIP/agent1 queue support")
     phones.wait_until(lambda: agent.calls_answered > answered and agent.state is PeerState.CONNECTED, 30,

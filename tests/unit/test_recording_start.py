@@ -10,9 +10,11 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -25,7 +27,7 @@ from agi_scripts.config.bundle import load_bundle
 from agi_scripts.config.settings import AmiSettings, RetentionSettings
 from agi_scripts.doctor import checks, parse
 from agi_scripts.doctor.findings import Finding, Status
-from agi_scripts.doctor.recordings_share import check_spool_links
+from agi_scripts.doctor.recordings_share import check_spool_links, check_sweep_account
 from agi_scripts.ground import call_spool
 from agi_scripts.handlers.recordings import adopt_spool, call_spool_problem, evidence_file
 from agi_scripts.privacy.retention import RecordingFile, plan_purge
@@ -418,6 +420,44 @@ def test_doctor_warns_when_asterisk_cannot_make_a_calls_folder(tmp_path: Path) -
     (tmp_path / "calls").chmod(0o2775)
     assert not [f for f in check_spool_links(tmp_path) if "setgid" in f.message]
     assert not list((tmp_path / "calls").iterdir()) and not list((tmp_path / "evidence").iterdir())  # probes gone
+
+
+class RefusingAmi:
+    """An AMI that logs the account in and refuses it ``CoreShowChannels``, as Asterisk does an
+    account without ``write = reporting`` (one connection, then closed)."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        connection, _address = self.listener.accept()
+        with connection, connection.makefile("rb") as lines:
+            connection.sendall(b"Asterisk Call Manager/9.0.0\r\n")
+            action: dict[str, str] = {}
+            for raw in lines:
+                line = raw.decode().strip()
+                if line:
+                    key, _sep, value = line.partition(":")
+                    action[key.strip().lower()] = value.strip()
+                    continue
+                answer = {"login": "Response: Success\r\nMessage: Authentication accepted",
+                          "coreshowchannels": "Response: Error\r\nMessage: Permission denied",
+                          "logoff": "Response: Goodbye"}[action.get("action", "").lower()]
+                connection.sendall(f"{answer}\r\nActionID: {action.get('actionid', '')}\r\n\r\n".encode())
+                if action.get("action", "").lower() == "logoff":
+                    return
+                action = {}
+
+
+def test_doctor_warns_when_the_servers_account_may_not_list_the_live_calls() -> None:
+    ami = RefusingAmi()
+    finding = check_sweep_account(AmiSettings(host="127.0.0.1", port=ami.port, username="rl", secret="x"), 5)
+    ami.thread.join(5)
+    assert finding.status is Status.WARN and "may not list the live calls" in finding.message
+    assert "Permission denied" in finding.message and "write = agent,reporting" in finding.fix
 
 
 def _closed_case_long_ago(store: Store, call_id: str, caller: str, mixed: Path, *, closed: bool) -> int:
