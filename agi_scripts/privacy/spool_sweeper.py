@@ -35,6 +35,8 @@ LiveCalls = Callable[[], "frozenset[str] | None"]
 def live_calls_over_ami(settings: AmiSettings) -> LiveCalls:
     """Asks Asterisk for its channels (``CoreShowChannels``) at each sweep; None when it does not answer."""
 
+    answered = [True]  # said once when AMI stops answering, and once when it answers again
+
     def live_calls() -> frozenset[str] | None:
         try:
             with AmiClient(settings.host, settings.port, timeout=AMI_TIMEOUT) as ami:
@@ -42,9 +44,14 @@ def live_calls_over_ami(settings: AmiSettings) -> LiveCalls:
                 _response, channels = ami.send_action_list("CoreShowChannels")
                 ami.logoff()
         except (AmiError, OSError) as exc:
-            LOG.warning("call spools: Asterisk's AMI did not say which calls are alive (%s); only spools with "
-                        "audio are swept this round (needs write = reporting)", exc)
+            if answered[0]:
+                LOG.warning("call spools: Asterisk's AMI did not say which calls are alive (%s); until it does, "
+                            "only spools with audio are swept (the account needs write = reporting)", exc)
+            answered[0] = False
             return None
+        if not answered[0]:
+            LOG.info("call spools: Asterisk's AMI says which calls are alive again")
+        answered[0] = True
         return frozenset(c["Uniqueid"] for c in channels if c.get("Uniqueid"))
 
     return live_calls

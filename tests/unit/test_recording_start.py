@@ -263,9 +263,11 @@ def test_the_sweeper_asks_for_the_live_calls_each_round_and_falls_back_to_the_fi
     assert sweeper.sweep() == ["1765000000.10"] and not waiting.exists()  # Asterisk no longer has it
 
 
-def test_an_ami_that_does_not_answer_says_nothing_about_live_calls() -> None:
+def test_an_ami_that_does_not_answer_says_nothing_about_live_calls_and_is_logged_once(
+        caplog: pytest.LogCaptureFixture) -> None:
     ask = live_calls_over_ami(AmiSettings(host="127.0.0.1", port=free_port(), username="rl", secret="x"))
-    assert ask() is None
+    assert ask() is None and ask() is None
+    assert len([r for r in caplog.records if "did not say which calls are alive" in r.getMessage()]) == 1
 
 
 def test_an_adoption_under_way_keeps_the_spool_from_the_hang_up_and_the_sweep(tmp_path: Path) -> None:
