@@ -3,7 +3,9 @@ people on duty (AMI Originate into ``[respectline-checkin]``): the first does no
 the summary, presses 1 and is connected to the paused agent, and the two hear each other (correlation).
 The case's timeline holds each try with who. Rude twins: a person who answers and presses nothing, then
 one who presses 2 (the agent's phone never rings); nobody answering until the check-in is missed.
-The agent's own line (``*89``): 1 extends the pause in Asterisk (``queue show``) and the store, 2 ends it."""
+The agent's own line (``*89``): 1 extends the pause in Asterisk (``queue show``) and the store, 2 ends it.
+The boundary notice at entry and the whisper to the agent only; ``*4`` listen-in with ChanSpy in whisper mode,
+barge on 6, and "no one is free" when nobody answers."""
 
 from __future__ import annotations
 
@@ -46,6 +48,9 @@ def _aftercare_flows(folder: Path) -> Path:
                      ("      ring_for: 15s          # each person", "      ring_for: 6s          # each person")):
         assert old in text, f"the shipped aftercare section has no {old!r}"
         text = text.replace(old, new)
+    # Discrimination's check-in must happen within 30 s: the test of a check-in nobody takes.
+    last = text.rindex("- check_in: {within: 10m, roster: duty}")
+    text = text[:last] + "- check_in: {within: 30s, roster: duty}" + text[last + len("- check_in: {within: 10m, roster: duty}"):]
     policy.write_text(text, encoding="utf-8")
     return flows
 
@@ -353,3 +358,31 @@ def _agent_call_id(store: Store) -> str:
     with book.dialect.read() as tx:
         row = tx.one("SELECT call_id FROM check_ins WHERE reason = 'listen_in' ORDER BY id DESC LIMIT 1")
     return str(row["call_id"])
+
+
+def test_nobody_answers_and_the_check_in_is_missed_on_the_timeline(
+        stack: RespectlineStack, phones: SipPhoneSystem, agent: SipAgent, leads: tuple[SipAgent, SipAgent],
+        store: Store) -> None:
+    lead1, lead2 = leads
+    stack.asterisk.rx("queue unpause member PJSIP/agent1")
+    caller = _caller(phones, "caller4", "+32471234544")  # never flagged: reaches agent1
+    connect(phones, caller, agent, stack.number("support"))
+    phones.pump(1.0)
+    lead1.auto_answer = lead2.auto_answer = False
+    try:
+        offered1, offered2 = lead1.calls_offered, lead2.calls_offered
+        agent.press("*3")  # discrimination: a warning first
+        phones.pump(_seconds(stack.prompt_file("recording_notice", "en"))  # the first flag starts the evidence
+                    + _seconds(stack.prompt_file("abuse_warning_discrimination", "en")) + 3.0)
+        agent.press("*3")  # then the disconnect, whose check-in is due within 30 s
+        phones.wait_until(lambda: caller.state is PeerState.DISCONNECTED, 30, "caller disconnected")
+        check_in = _wait_finished(phones, store, 90)
+        assert lead1.calls_offered > offered1 and lead2.calls_offered > offered2
+    finally:
+        lead1.auto_answer = lead2.auto_answer = True
+    phones.pump(0.5)
+    assert (check_in.status, check_in.outcome, check_in.done_by) == ("missed", "missed", None)
+    steps = _timeline(store, check_in.case_id)
+    assert steps[0] == ("check_in_requested", None) and steps[-1] == ("check_in_missed", None)
+    assert ("check_in_no_answer", "Team lead") in steps and ("check_in_no_answer", "Deputy team lead") in steps
+    assert all(step[0] in ("check_in_requested", "check_in_no_answer", "check_in_missed") for step in steps)
