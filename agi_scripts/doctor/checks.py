@@ -37,6 +37,11 @@ REQUIRED_MODULES: dict[str, str] = {
     "format_wav": "the prompts' .wav files",
     "format_sln": "the prompts' .sln16 files (16 kHz)",
 }
+AFTERCARE_MODULES: dict[str, str] = {
+    "app_read": "Read(): the key a person on duty presses after the check-in or listen-in summary",
+    "app_dial": "Dial(): the person on duty connected to the agent after a check-in",
+}
+LISTEN_IN_MODULES: dict[str, str] = {"app_chanspy": "ChanSpy(): listen-in (aftercare.listen_in)"}
 GENERATED_CONTEXTS = ("respectline-queue", "respectline-agent", "respectline-agents")
 CALL_ENDED_CONTEXT = "respectline-call-ended"
 """The hangup handler of calls recorded from the agent's answer (``recording.start: connect``)."""
@@ -83,6 +88,16 @@ def check_system_name(system_name: str | None, asterisk_hosts: tuple[str, ...] =
         return [ok("asterisk", f"systemname is {system_name!r}: call ids are unique across Asterisk hosts")]
     return [warn("asterisk", "Asterisk has no systemname: with several Asterisk hosts on one store, two calls "
                              "can get the same id", fix)]
+
+
+def check_aftercare_modules(loaded: set[str], bundle: Bundle) -> list[Finding]:
+    """What the aftercare contexts run, only when the flows use them (rosters; listen_in)."""
+    aftercare = bundle.abuse_policy.aftercare
+    needed = dict(AFTERCARE_MODULES) if aftercare.rosters else {}
+    needed |= LISTEN_IN_MODULES if aftercare.listen_in else {}
+    return [fail("modules", f"{name}.so is not loaded ({why})",
+                 f"asterisk -rx \"module load {name}.so\" (and remove any `noload => {name}.so` from modules.conf)")
+            for name, why in needed.items() if name not in loaded]
 
 
 def check_modules(loaded: set[str]) -> list[Finding]:

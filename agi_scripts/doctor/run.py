@@ -119,7 +119,8 @@ def _setup(bundle: Bundle, options: DoctorOptions, settings_text: str) -> checks
 
 
 def _modules(inspector: Inspector, setup: checks.Setup, settings_text: str) -> list[Finding]:
-    return checks.check_modules(parse.loaded_modules(inspector.cli("module show")))
+    loaded = parse.loaded_modules(inspector.cli("module show"))
+    return checks.check_modules(loaded) + checks.check_aftercare_modules(loaded, setup.bundle)
 
 
 def _dialplan(inspector: Inspector, setup: checks.Setup, settings_text: str) -> list[Finding]:

@@ -312,3 +312,18 @@ def test_a_listen_in_whose_call_ended_rings_nobody(store: Store) -> None:
     assert keeper.rung == [] and keeper.told_nobody == []
     found = keeper.book.get(claimed.id)
     assert found is not None and found.status == "missed"
+
+
+def test_the_doctor_asks_for_chanspy_read_and_dial_only_when_the_flows_use_aftercare(config_tree: ConfigTree) -> None:
+    from agi_scripts.config.bundle import load_bundle
+    from agi_scripts.doctor import checks
+
+    shipped = load_bundle(config_tree.config)
+    missing = checks.check_aftercare_modules({"app_queue"}, shipped)
+    assert sorted(f.message.split(".so")[0] for f in missing) == ["app_chanspy", "app_dial", "app_read"]
+    assert checks.check_aftercare_modules({"app_chanspy", "app_dial", "app_read"}, shipped) == []
+    # Without the aftercare section (and the rungs' check_in, which would name its roster): nothing asked.
+    text = config_tree.path(POLICY).read_text()
+    without = "".join(line for line in text.splitlines(keepends=True) if "check_in:" not in line or "#" in line)
+    config_tree.path(POLICY).write_text(without[:without.index("  aftercare:\n")] + without[without.index("  teams:\n"):])
+    assert checks.check_aftercare_modules(set(), load_bundle(config_tree.config)) == []
