@@ -54,7 +54,9 @@ def test_respectline_calls_go_through_screen_and_post_call_and_baseline_calls_do
     assert with_agi.server_cpu > 0
 
     base_stack, baseline = wave_on("baseline", folder / "base")
-    assert base_stack.removed_agi_lines == 3  # screen, post_call, and the agents' compliments line
+    # screen, post_call, call_ended (the hang-up handler), and the lines of the managers (*87), of the
+    # agents' compliments (*88) and of the agents' pause (*89)
+    assert base_stack.removed_agi_lines == 6
     assert (baseline.failed, baseline.unfinished, baseline.agent_connected) == (0, 0, CALLS)
     assert baseline.compliments_completed == 0
     assert base_stack.server_pid is None and baseline.server_cpu == 0
