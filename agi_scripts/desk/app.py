@@ -69,6 +69,11 @@ AUDIT_WORDS: dict[str, str] = {
     "assigned": N_("assigned the case"), "note_added": N_("added a note"), "closed": N_("closed the case"),
     "access_refused": N_("was refused access"), "login": N_("logged in"), "logout": N_("logged out"),
     "compliment_played": N_("played a compliment"), "language_chosen": N_("chose the interface language"),
+    "callback": N_("called the caller back"), "phone_set": N_("set a phone for calling back"),
+    "compliment_reviewed": N_("listened to a held compliment"), "compliment_released": N_("released a compliment"),
+    "compliment_deleted": N_("deleted a compliment's message"), "follow_up_closed": N_("closed a follow-up"),
+    "report_viewed": N_("viewed the reports"), "report_downloaded": N_("downloaded a report (CSV)"),
+    "config_viewed": N_("viewed the configuration"),
 }
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self'; "
        "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
@@ -176,13 +181,13 @@ def _nav(user: DeskUser | None, path: str) -> list[dict[str, Any]]:
         links.append(("/inbox", N_("Inbox")))
     if user.role == "supervisor":
         links.append(("/live", N_("Live")))
-        links.append(("/review/compliments", "Compliments to review"))
-        links.append(("/reports", "Reports"))
+        links.append(("/review/compliments", N_("Compliments to review")))
+        links.append(("/reports", N_("Reports")))
     if user.role == "agent":
         links += [("/my/compliments", N_("My compliments")), ("/my/incidents", N_("My incidents"))]
     if user.role == "admin":
         links.append(("/admin/users", N_("Users")))
-        links += [("/reports", "Reports"), ("/admin/config", "Configuration")]
+        links += [("/reports", N_("Reports")), ("/admin/config", N_("Configuration"))]
     links.append(("/my/settings", N_("My settings")))
     return [{"href": href, "label": i18n.gettext(label), "current": path == href} for href, label in links]
 

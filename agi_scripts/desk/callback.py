@@ -137,13 +137,14 @@ def routes(page: PageDecorator, case_for: CaseFor) -> list[Route]:
             except ValueError as error:
                 return str(error)
             except StoreError:
-                return f"There is no user named {name}."
+                return desk.catalog_for(request, session).gettext("There is no user named %(name)s.") % {"name": name}
             desk.audit(session, "phone_set", detail=f"{name}: {phone or 'removed'}")
             return ""
 
         problem = await run_in_threadpool(save)
         if problem:
-            return desk.render(request, "message.html", {"title": "Phone not saved", "message": problem},
+            return desk.render(request, "message.html", {
+                "title": desk.catalog_for(request, session).gettext("Phone not saved"), "message": problem},
                                status=400, session=session)
         return RedirectResponse("/admin/users", status_code=303)
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from agi_scripts.desk import i18n
+
 LABEL_WIDTH = 150
 """Room for the labels on the left, in SVG units."""
 BAR_AREA = 330
@@ -66,10 +68,13 @@ def bar_chart(key: str, title: str, rows: Sequence[tuple[str, float]], *, unit: 
     total = sum(value for _, value in ordered)
     if ordered:
         largest = max(ordered, key=lambda row: row[1])
-        description = (f"{len(ordered)} bars; the largest is {largest[0]} with {_number(largest[1], decimals)}"
-                       f"{unit}" + ("" if decimals else f"; {_number(total, 0)}{unit} in all"))
+        values = {"bars": len(ordered), "label": largest[0], "value": _number(largest[1], decimals) + unit,
+                  "total": _number(total, 0) + unit}
+        description = (i18n.gettext("%(bars)s bars; the largest is %(label)s with %(value)s") % values if decimals
+                       else i18n.gettext("%(bars)s bars; the largest is %(label)s with %(value)s; %(total)s in all")
+                       % values)
     else:
-        description = "No data in this period."
+        description = i18n.gettext("No data in this period.")
     return BarChart(key=key, title=title, description=description, bars=bars, hidden=len(ordered) - len(bars),
                     rows=tuple((label, _number(value, decimals)) for label, value in ordered),
                     width=LABEL_WIDTH + BAR_AREA + VALUE_WIDTH, height=max(len(bars), 1) * (BAR_HEIGHT + GAP) + GAP)

@@ -24,6 +24,7 @@ from starlette.routing import Route
 from agi_scripts.config.bundle import Bundle, load_bundle
 from agi_scripts.config.digest import files_digest
 from agi_scripts.config.settings import Settings
+from agi_scripts.desk import i18n
 from agi_scripts.desk.app import Desk, page
 from agi_scripts.flows.abuse_policy import Action, length_text
 from agi_scripts.flows.campaigns import WEEKDAYS, Campaign
@@ -72,15 +73,17 @@ def disk_version(settings: Settings) -> tuple[str, Bundle | None, list[ConfigErr
 
 def action_text(action: Action, team_names: dict[str, str]) -> str:
     """One ladder action for people: ``warn (prompt abuse_warning)``, ``pause agent 15 min``..."""
-    parts = [action.kind.replace("_", " ")]
+    _ = i18n.gettext  # the page's language (the page's load runs in i18n.rendering)
+    parts = [action.kind.replace("_", " ")]  # the YAML's own word for the action, as admins write it
     if action.prompt:
-        parts.append(f"prompt {action.prompt}")
+        parts.append(_("prompt %(prompt)s") % {"prompt": action.prompt})
     if action.team:
-        parts.append(f"team {team_names.get(action.team, action.team)}, priority {action.priority}")
+        parts.append(_("team %(team)s, priority %(priority)s") % {
+            "team": _(team_names.get(action.team, action.team)), "priority": action.priority})
     if action.seconds:
         parts.append(length_text(action.seconds))
     if action.targets:
-        parts.append("to " + ", ".join(action.targets))
+        parts.append(_("to %(targets)s") % {"targets": ", ".join(action.targets)})
     return " · ".join(parts)
 
 
@@ -93,18 +96,21 @@ def flow_rows(flow: PostCallFlow) -> list[FlowRow]:
 
 
 def _answers(step: Step) -> list[tuple[str, str]]:
+    _ = i18n.gettext
     if step.type == "hangup":
-        return [("(the call ends)", "")]
-    answers = [(f"presses {key}", target) for key, target in step.choices.items()]
+        return [(_("(the call ends)"), "")]
+    answers = [(_("presses %(key)s") % {"key": key}, target) for key, target in step.choices.items()]
     if step.type == "rate":
-        answers.append((f"rates {step.min_rating} to {step.max_rating}", step.next))
-    elif step.type == "record":
-        answers.append((f"speaks ({step.min_length:g} to {step.max_length:g} s, ends with {step.finish_digits})",
+        answers.append((_("rates %(low)s to %(high)s") % {"low": step.min_rating, "high": step.max_rating},
                         step.next))
+    elif step.type == "record":
+        answers.append((_("speaks (%(low)s to %(high)s s, ends with %(digits)s)") % {
+            "low": f"{step.min_length:g}", "high": f"{step.max_length:g}", "digits": step.finish_digits}, step.next))
     elif not step.choices:
-        answers.append(("(then)", step.next))
+        answers.append((_("(then)"), step.next))
     if step.type in ("ask", "rate"):
-        answers.append((f"nothing within {step.timeout:g} s after {step.retries} retry", step.on_timeout))
+        answers.append((_("nothing within %(seconds)s s after %(retries)s retry") % {
+            "seconds": f"{step.timeout:g}", "retries": step.retries}, step.on_timeout))
     return answers
 
 
@@ -150,25 +156,32 @@ def _in_force(bundle: Bundle, now: dt.datetime) -> dict[str, Any]:
 
 def campaign_schedule(campaign: Campaign) -> dict[str, str]:
     """When a campaign runs, in words for the table of every campaign defined."""
-    days = ", ".join(WEEKDAYS[d] for d in sorted(campaign.days)) if len(campaign.days) < 7 else "every day"
-    hours = ", ".join(f"{a:%H:%M}-{b:%H:%M}" for a, b in campaign.hours) or "all day"
-    dates = f"{campaign.start or '...'} to {campaign.end or '...'}" if campaign.start or campaign.end else "always"
-    return {"id": campaign.id, "title": campaign.title, "queues": ", ".join(campaign.queues) or "every queue",
+    _ = i18n.gettext
+    days = ", ".join(WEEKDAYS[d] for d in sorted(campaign.days)) if len(campaign.days) < 7 else _("every day")
+    hours = ", ".join(f"{a:%H:%M}-{b:%H:%M}" for a, b in campaign.hours) or _("all day")
+    dates = (_("%(start)s to %(end)s") % {"start": campaign.start or "...", "end": campaign.end or "..."}
+             if campaign.start or campaign.end else _("always"))
+    return {"id": campaign.id, "title": campaign.title, "queues": ", ".join(campaign.queues) or _("every queue"),
             "when": f"{dates}; {days}; {hours} ({campaign.timezone.key})", "weight": str(campaign.weight),
-            "offer": "yes" if campaign.offer_compliment else "no", "enabled": "yes" if campaign.enabled else "no"}
+            "offer": _("yes") if campaign.offer_compliment else _("no"),
+            "enabled": _("yes") if campaign.enabled else _("no")}
 
 
 @page("admin")
 async def config_page(request: Request, desk: Desk, session: DeskSession) -> Response:
     registry = ServerRegistry(desk.store)
 
+    catalog = desk.catalog_for(request, session)
+
     def load() -> dict[str, Any]:
-        context = load_view(desk.options.settings, registry, utc_now())
+        with i18n.rendering(catalog):  # the ladder's actions and the flow's answers in the user's language
+            context = load_view(desk.options.settings, registry, utc_now())
         desk.audit(session, "config_viewed", detail=f"files {context['digest']}")
         return context
 
     context = await run_in_threadpool(load)
-    return desk.render(request, "admin_config.html", {"title": "Configuration in force", **context}, session=session)
+    return desk.render(request, "admin_config.html", {"title": catalog.gettext("Configuration in force"), **context},
+                       session=session)
 
 
 def routes() -> list[Route]:

@@ -28,8 +28,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from agi_scripts.desk import i18n
 from agi_scripts.desk.app import Desk, page
 from agi_scripts.desk.charts import BarChart, bar_chart
+from agi_scripts.desk.i18n import N_
 from agi_scripts.flows.campaigns import load_campaigns
 from agi_scripts.ground.errors import ConfigError
 from agi_scripts.reports.moments import BadMoment, iso_local, parse_moment
@@ -196,16 +198,16 @@ def charts(desk: Desk, figures: ReportFigures) -> dict[str, BarChart]:
     acceptance = [(r.campaign or NO_CAMPAIGN, 100.0 * r.acceptance) for r in figures.campaigns
                   if r.acceptance is not None]
     return {
-        "month": bar_chart("month", "Incidents per month", labelled["month"], keep_order=True),
-        "category": bar_chart("category", "Incidents per category", labelled["category"]),
-        "queue": bar_chart("queue", "Incidents per queue", labelled["queue"]),
-        "outcome": bar_chart("outcome", "Incidents per outcome (what the caller got)", labelled["outcome"]),
-        "team": bar_chart("team", "Incidents per team", labelled["team"]),
-        "cases": bar_chart("cases", "Cases closed per outcome",
+        "month": bar_chart("month", N_("Incidents per month"), labelled["month"], keep_order=True),
+        "category": bar_chart("category", N_("Incidents per category"), labelled["category"]),
+        "queue": bar_chart("queue", N_("Incidents per queue"), labelled["queue"]),
+        "outcome": bar_chart("outcome", N_("Incidents per outcome (what the caller got)"), labelled["outcome"]),
+        "team": bar_chart("team", N_("Incidents per team"), labelled["team"]),
+        "cases": bar_chart("cases", N_("Cases closed per outcome"),
                            [(desk.options.policy.case_outcomes.get(o or "", o or NONE_VALUE), n)
                             for o, n in figures.cases]),
-        "agents": bar_chart("agents", "Compliments per agent", [(a.agent, a.compliments) for a in figures.agents]),
-        "campaigns": bar_chart("campaigns", "Compliments accepted per offer, per campaign", acceptance, unit=" %",
+        "agents": bar_chart("agents", N_("Compliments per agent"), [(a.agent, a.compliments) for a in figures.agents]),
+        "campaigns": bar_chart("campaigns", N_("Compliments accepted per offer, per campaign"), acceptance, unit=" %",
                                decimals=1),
     }
 
@@ -294,7 +296,7 @@ async def reports_page(request: Request, desk: Desk, session: DeskSession) -> Re
         period = _period_of(request, desk)
     except BadPeriod as error:
         return desk.render(request, "reports.html", {
-            "title": "Reports", "error": str(error), "first_day": request.query_params.get("from", "")[:40],
+            "title": desk.catalog_for(request, session).gettext("Reports"), "error": str(error), "first_day": request.query_params.get("from", "")[:40],
             "last_day": request.query_params.get("to", "")[:40]}, status=400, session=session)
 
     def load() -> ReportFigures:
@@ -309,10 +311,13 @@ async def reports_page(request: Request, desk: Desk, session: DeskSession) -> Re
         figures = await run_in_threadpool(load)
     finally:
         SLOTS.give_back(session)
+    catalog = desk.catalog_for(request, session)
+    with i18n.rendering(catalog):  # the charts' descriptions, read by screen readers, in the user's language
+        drawn = charts(desk, figures)
     return desk.render(request, "reports.html", {
-        "title": "Reports", "error": "", "first_day": period.first_day, "last_day": period.last_day,
+        "title": catalog.gettext("Reports"), "error": "", "first_day": period.first_day, "last_day": period.last_day,
         "timezone": desk.tz.key,
-        "query": period.query(), "figures": figures, "charts": charts(desk, figures),
+        "query": period.query(), "figures": figures, "charts": drawn,
         "campaign_rows": [campaign_row(r, figures.weights) for r in figures.campaigns],
         "agent_rows": [agent_row(a) for a in figures.agents]}, session=session)
 

@@ -20,6 +20,7 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response, S
 from starlette.routing import Route
 
 from agi_scripts.desk import evidence
+from agi_scripts.desk.i18n import N_
 from agi_scripts.policy.screening import delete_message
 from agi_scripts.storage.base import NotFound, StoreError
 from agi_scripts.storage.desk import DeskSession
@@ -39,16 +40,18 @@ MAX_WORDS = 2000
 """Characters of a transcript shown per compliment (a 30 s message says far fewer)."""
 AUDIT_REPLAY = dt.timedelta(seconds=60)
 """An audio player asks for a recording again when seeking: one play is logged per minute."""
-DONE = {"released": "The compliment was released: the agent hears it on the compliments line.",
-        "deleted": "The message was deleted. Its rating still counts in the reports.",
-        "closed": "The follow-up was closed.",
-        "reason": "A deletion needs a reason.", "note": "Closing a follow-up needs a note.",
-        "gone": "That compliment or follow-up does not exist.",
-        "refused": "That cannot be done any more (deleted, or closed already).",
-        "unscreened": "That compliment is not screened yet: its caller may still be leaving it. Decide once it "
-                      "is held.",
-        "file": "The message was deleted from the review, but its file could not be removed; the log says why."}
-"""What a redirect back to the list says (its key only is in the URL: nothing typed is echoed)."""
+DONE = {"released": N_("The compliment was released: the agent hears it on the compliments line."),
+        "deleted": N_("The message was deleted. Its rating still counts in the reports."),
+        "closed": N_("The follow-up was closed."),
+        "reason": N_("A deletion needs a reason."), "note": N_("Closing a follow-up needs a note."),
+        "gone": N_("That compliment or follow-up does not exist."),
+        "refused": N_("That cannot be done any more (deleted, or closed already)."),
+        "unscreened": N_("That compliment is not screened yet: its caller may still be leaving it. Decide once it "
+                         "is held."),
+        "file": N_("The message was deleted from the review, but its file could not be removed; the log says "
+                   "why.")}
+"""What a redirect back to the list says (its key only is in the URL: nothing typed is echoed); English, the
+message id of the catalogs (``desk/locale``): the page shows it in the user's language."""
 
 
 def _number(request: Request, name: str) -> int:
@@ -87,7 +90,8 @@ def routes(page: PageDecorator) -> list[Route]:
 
         context = await run_in_threadpool(load)
         done = DONE.get(request.query_params.get("done", ""), "")
-        return desk.render(request, "review.html", {"title": "Compliments to review", "done": done, **context},
+        return desk.render(request, "review.html", {"title": desk.catalog_for(request, session).gettext(
+            "Compliments to review"), "done": done, **context},
                            session=session)
 
     @page(*REVIEW_ROLES)

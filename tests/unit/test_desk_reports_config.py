@@ -271,7 +271,9 @@ def tree_client(store: Store, store_url: str, recordings: Path, world: World,
                 config_tree: ConfigTree) -> Iterator[tuple[TestClient, ConfigTree]]:
     options = desk_options(store_url, recordings)
     settings = load_settings(config_tree.config, [])
-    with TestClient(create_app(replace(options, settings=settings), store)) as test_client:
+    # The shipped config's language.default is nl: this client asks for the English pages these tests read.
+    with TestClient(create_app(replace(options, settings=settings), store),
+                    headers={"Accept-Language": "en"}) as test_client:
         yield test_client, config_tree
 
 
