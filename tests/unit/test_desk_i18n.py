@@ -350,3 +350,26 @@ def test_desk_users_says_whose_language_follows_the_browser(cli: Cli, monkeypatc
         cli.ok("desk", "add-user", name, "--role", "security", *extra)
     lines = {line.split()[0]: line for line in cli.ok("desk", "users").splitlines() if line.strip()}
     assert lines["Lia"].split()[-1] == "fr" and lines["Bo"].split()[-1] == "browser's"
+
+
+@pytest.mark.parametrize(("name", "path", "english", "french"), [
+    ("boss", "/reports", ["Incidents per month", "Compliments per agent", "Campaigns: the A/B result"],
+     ["Incidents par mois", "Compliments par agent", "Campagnes : le résultat A/B", "Rapports"]),
+    ("boss", "/review/compliments", ["Held compliments", "Follow-ups of low ratings"],
+     ["Compliments à examiner", "Compliments retenus", "Suivis des notes basses"]),
+    ("root", "/admin/config", ["The ladder per category", "Post-call flow", "Campaigns running now"],
+     ["L'échelle par catégorie", "Parcours après l'appel", "Campagnes en cours", "Configuration en vigueur"]),
+    ("root", "/admin/users", ["Phone for calling back", "Save the phone"],
+     ["Téléphone pour les rappels", "Enregistrer le téléphone"]),
+    ("sec", "/cases/1", ["Call back"], ["Rappeler", "Le rappel est désactivé"]),
+])
+def test_the_other_pages_speak_french_too(client: TestClient, world: World, name: str, path: str,
+                                          english: list[str], french: list[str]) -> None:
+    assert world.security_case.id == 1
+    log_in(client, name)
+    page = client.get(path, headers={"Accept-Language": "fr-BE"})
+    assert page.status_code == 200 and lang_of(page.text) == "fr"
+    for words in french:
+        assert words in page.text, words
+    for words in english:
+        assert f">{words}<" not in page.text, words
