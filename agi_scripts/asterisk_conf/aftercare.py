@@ -7,7 +7,8 @@
 - the agent's own line (``agent_line.code``, ``*89``) in ``[respectline-agents]``: ``AGI(agent_line)``.
 
 Every channel variable is filtered before use (``FILTER``): the id to hex digits, the language to letters,
-the agent's phone to the characters of an endpoint, the wait to digits. So a value that slipped past the
+the agent's phone to the characters of an endpoint, the wait to digits, the spoken summary's path to those
+of a file path (played only when it starts with ``/``; otherwise the catalog's generic prompt). So a value that slipped past the
 keeper's checks still cannot add a destination to the ``Dial`` or an argument to an application.
 """
 
@@ -24,6 +25,9 @@ _LETTERS = "abcdefghijklmnopqrstuvwxyz"
 _ENDPOINT = "-ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/@._+"
 """Endpoint characters; the hyphen first, so FILTER does not read it as a range."""
 _DIGITS = "0123456789"
+_PATH = "-ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/._"
+"""The characters of a spoken summary's path (``prompts.spoken.PLAYABLE_PATH``); the hyphen first."""
+SUMMARY = "${RL_CHECKIN_SUMMARY}"
 _STEP = "UserEvent(RespectlineCheckIn,CheckIn: ${RL_CHECKIN},Step: "
 
 
@@ -42,9 +46,10 @@ exten => s,1,Set(RL_CHECKIN=${{FILTER({_HEX},${{RL_CHECKIN}})}})
  same => n,Set(RL_CHECKIN_LANG=${{FILTER({_LETTERS},${{RL_CHECKIN_LANG}})}})
  same => n,Set(RL_CHECKIN_AGENT=${{FILTER({_ENDPOINT},${{RL_CHECKIN_AGENT}})}})
  same => n,Set(RL_CHECKIN_WAIT=${{FILTER({_DIGITS},${{RL_CHECKIN_WAIT}})}})
+ same => n,Set(RL_CHECKIN_SUMMARY=${{FILTER({_PATH},{SUMMARY})}})
  same => n,Answer()
  same => n,{_STEP}answered)
- same => n,Playback(respectline/{lang}/checkin_summary)
+ same => n,Playback({_summary_or("checkin_summary")})
  same => n,Read(RL_CHECKIN_KEY,respectline/{lang}/checkin_options,1,,1,${{RL_CHECKIN_WAIT}})
  same => n,GotoIf($["${{RL_CHECKIN_KEY}}" = "1"]?connect)
  same => n,GotoIf($["${{RL_CHECKIN_KEY}}" = "2"]?acknowledged)
@@ -65,6 +70,11 @@ exten => s,1,Set(RL_CHECKIN=${{FILTER({_HEX},${{RL_CHECKIN}})}})
 exten => s,1,UserEvent(RespectlineCheckIn,CheckIn: ${{FILTER({_HEX},${{ARG1}})}},Step: agent_answered)
  same => n,Return()
 """ + listen_in_dialplan(bundle)
+
+
+def _summary_or(prompt: str) -> str:
+    """The spoken summary the keeper made for this try, or the catalog's generic ``prompt``."""
+    return f'${{IF($["${{RL_CHECKIN_SUMMARY:0:1}}" = "/"]?{SUMMARY}:respectline/${{RL_CHECKIN_LANG}}/{prompt})}}'
 
 
 LISTEN_FEATURE = "rl_listen_in"
@@ -97,9 +107,10 @@ exten => s,1,Set(RL_CHECKIN=${{FILTER({_HEX},${{RL_CHECKIN}})}})
  same => n,Set(RL_CHECKIN_LANG=${{FILTER({_LETTERS},${{RL_CHECKIN_LANG}})}})
  same => n,Set(RL_LISTEN_SPY=${{FILTER({_ENDPOINT},${{RL_LISTEN_SPY}})}})
  same => n,Set(RL_CHECKIN_WAIT=${{FILTER({_DIGITS},${{RL_CHECKIN_WAIT}})}})
+ same => n,Set(RL_CHECKIN_SUMMARY=${{FILTER({_PATH},{SUMMARY})}})
  same => n,Answer()
  same => n,{_STEP}answered)
- same => n,Read(RL_CHECKIN_KEY,respectline/{lang}/listen_in_request,1,,1,${{RL_CHECKIN_WAIT}})
+ same => n,Read(RL_CHECKIN_KEY,{_summary_or("listen_in_request")},1,,1,${{RL_CHECKIN_WAIT}})
  same => n,GotoIf($["${{RL_CHECKIN_KEY}}" != "1"]?nokey)
  same => n,GotoIf($["${{RL_LISTEN_SPY}}" = ""]?nokey)
  same => n,{_STEP}listening)

@@ -26,7 +26,6 @@ from __future__ import annotations
 import logging
 import re
 import secrets
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -41,8 +40,7 @@ from agi_scripts.config.settings import AmiSettings
 from agi_scripts.flows.appreciation import Appreciation, Round
 from agi_scripts.ground.errors import ValidationFailed
 from agi_scripts.ground.redact import printable
-from agi_scripts.prompts.audio import convert
-from agi_scripts.prompts.engines import EspeakEngine, PromptToolError
+from agi_scripts.prompts.spoken import spoken_file, spoken_value
 from agi_scripts.storage.appreciation import AppreciationStore
 from agi_scripts.storage.base import Store, StoreError, utc_now
 
@@ -488,21 +486,14 @@ class AppreciationWorker:
                total: int) -> str:
         """"Agent One, billing, 3 of 12", spoken (espeak-ng, as the prompts are built) into the round's folder;
         ``""`` when it cannot be made (the manager is still connected, without the intro)."""
-        text = INTRO.get(language, INTRO["en"]).format(name=name, queue=queue, position=position, total=total)
+        text = INTRO.get(language, INTRO["en"]).format(name=spoken_value(name), queue=spoken_value(queue),
+                                                       position=position, total=total)
         folder = self.bundle.settings.recordings_dir / "appreciation" / found.id
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            with tempfile.TemporaryDirectory(prefix="respectline-intro-") as scratch:
-                spoken = EspeakEngine().synthesise(text, language, 1.0, Path(scratch))
-                audio = convert(spoken)
-            target = folder / f"intro-{token}.wav"
-            target.write_bytes(audio.wav)
-        except (PromptToolError, OSError) as error:
-            self._warn_once(f"intro:{found.id}", "round %s: the spoken intro cannot be made (%s); the manager "
-                            "is connected without it", found.id, printable(str(error), 200))
-            return ""
-        path = str(target.with_suffix(""))
-        return path if RECORDING_PATH.fullmatch(path) else ""
+        path = spoken_file(text, language, folder, f"intro-{token}")
+        if not path:
+            self._warn_once(f"intro:{found.id}", "round %s: the spoken intro cannot be made; the manager "
+                            "is connected without it", found.id)
+        return path
 
     def _manager_missed(self, client: AmiClient, appreciation: Appreciation, ringing: Ringing) -> None:
         """The manager did not answer: the agent's try does not count; the manager is rung again later."""

@@ -29,10 +29,13 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 from agi_scripts.ami.client import AmiClient, AmiError, AmiMessage
+from agi_scripts.config.agents import device_of
 from agi_scripts.config.settings import AmiSettings
 from agi_scripts.flows.abuse_policy import AbusePolicy
 from agi_scripts.flows.aftercare import OnDuty
 from agi_scripts.ground.redact import printable
+from agi_scripts.policy.checkin_summary import SummaryMaker
+from agi_scripts.prompts.spoken import remove_spoken
 from agi_scripts.storage.base import Store, StoreError, utc_now
 from agi_scripts.storage.checkins import CheckIn, CheckInBook
 
@@ -83,11 +86,14 @@ class CheckInKeeper:
 
     def __init__(self, store: Store, ami: AmiSettings, policy: AbusePolicy, *, timezone: dt.tzinfo,
                  default_language: str, languages: Collection[str], interval: float = 2.0,
-                 connect: Connect = ami_connection, worker: str = "") -> None:
+                 connect: Connect = ami_connection, worker: str = "", summaries: SummaryMaker | None = None) -> None:
         self.book = CheckInBook(store)
         self.ami, self.policy, self.timezone = ami, policy, timezone
         self.default_language, self.languages = default_language, frozenset(languages)
         self.interval, self.connect = interval, connect
+        self.summaries = summaries
+        """Speaks who, where and what for each try; without it (or when a summary cannot be made) the generic
+        prompt plays."""
         self.worker = worker or f"serve-{secrets.token_hex(4)}"
         self._stop = threading.Event()
         self._busy: set[threading.Thread] = set()
@@ -220,16 +226,34 @@ class CheckInKeeper:
             client = self.connect(self.ami)
         except (AmiError, OSError) as exc:
             return TryResult("failed", f"Asterisk's AMI is unavailable ({printable(str(exc), 200)})")
+        summary = ""
         try:
-            fields = originate_fields(person.endpoint, check_in, token, language, ring_for, timings.answer_within)
+            summary = self.summary(client, check_in, language, token)
+            fields = originate_fields(person.endpoint, check_in, token, language, ring_for, timings.answer_within,
+                                      summary=summary)
             action_id = client.send_action("Originate", fields).get("ActionID", "")
             return follow_try(client, token, action_id, person, check_in,
                               answer_wait=ring_for + 15, key_wait=timings.answer_within + SUMMARY_SECONDS)
         except (AmiError, OSError, ValueError) as exc:
             return TryResult("failed", f"ringing {person.endpoint} failed ({printable(str(exc), 200)})")
         finally:
+            remove_spoken(summary)  # made for this try only
             client.logoff()
             client.close()
+
+    def summary(self, client: AmiClient, check_in: CheckIn, language: str, token: str) -> str:
+        """This try's spoken summary (a path without extension), or ``""`` for the generic prompt. Never
+        raises: the person is rung either way."""
+        if self.summaries is None:
+            return ""
+        try:
+            queues = agent_queues(client, check_in.agent_endpoint) if check_in.reason == "listen_in" else []
+            category = self.policy.categories.get(check_in.category)
+            return self.summaries.make(check_in, language, token, category.label if category else "", queues)
+        except (StoreError, AmiError, OSError, ValueError) as exc:
+            LOG.warning("check-in %d: no spoken summary (%s); the generic prompt plays", check_in.id,
+                        printable(str(exc), 200))
+            return ""
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -240,13 +264,25 @@ class CheckInKeeper:
             self._stop.wait(self.interval)
 
 
+def agent_queues(client: AmiClient, agent_endpoint: str) -> list[str]:
+    """The queues Asterisk has the agent in, the ones they are in a call on first (for the listen-in's summary)."""
+    _response, items = client.send_action_list("QueueStatus", {"Member": agent_endpoint})
+    members = [i for i in items if i.get("Event") == "QueueMember"
+               and device_of(i.get("StateInterface") or i.get("Location", "")) == agent_endpoint]
+    members.sort(key=lambda i: i.get("InCall", "0") != "1")
+    return [i.get("Queue", "") for i in members]
+
+
 def originate_fields(endpoint: str, check_in: CheckIn, token: str, language: str, ring_for: float,
-                     answer_within: float) -> dict[str, str]:
+                     answer_within: float, *, summary: str = "") -> dict[str, str]:
     """The ``Originate`` of one person's phone. Values are checked ones (endpoint, interface, hex, two
-    letters, digits) and the dialplan filters them again; the agent's name is shown on the phone's display."""
+    letters, digits, the summary's path) and the dialplan filters them again; the agent's name is shown on
+    the phone's display."""
     name = _NAME.sub("", check_in.agent)[:40] or "an agent"
     variables = {"RL_CHECKIN": token, "RL_CHECKIN_LANG": language, "RL_CHECKIN_AGENT": check_in.agent_endpoint,
                  "RL_CHECKIN_WAIT": str(round(answer_within))}
+    if summary:
+        variables["RL_CHECKIN_SUMMARY"] = summary
     context, label = CONTEXT, "Check-in"
     if check_in.reason == "listen_in":
         variables["RL_LISTEN_SPY"] = check_in.spy_channel

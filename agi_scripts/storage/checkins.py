@@ -229,6 +229,14 @@ class CheckInBook:
                            f"{agent_endpoint} chose to take calls again", None)
             return len(rows)
 
+    def pause_minutes_of(self, check_in: CheckIn) -> float:
+        """How long the pause of the check-in's flag is (its planned end, or when it ended), in minutes; 0 without
+        one. Spoken in the check-in's summary."""
+        row = {"case_id": check_in.case_id, "agent_endpoint": check_in.agent_endpoint,
+               "requested_at": as_utc(check_in.requested_at)}
+        with self.dialect.read() as tx:
+            return _pause_minutes(tx, _pause_of(tx, row))[0]
+
     def latest_case_of(self, agent_endpoint: str) -> tuple[int | None, str]:
         """The case and call id of the agent's pause in force (for "talk to someone now"), or (None, '')."""
         with self.dialect.read() as tx:
