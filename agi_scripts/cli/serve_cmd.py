@@ -14,6 +14,7 @@ from agi_scripts.config.settings import Settings, restart_required
 from agi_scripts.ground.errors import ConfigError, ValidationFailed
 from agi_scripts.notify import EmailNotifier, LadderMail, MailQueue
 from agi_scripts.policy.appreciation import AppreciationWorker
+from agi_scripts.policy.checkin_summary import SummaryMaker
 from agi_scripts.policy.checkins import CheckInKeeper
 from agi_scripts.policy.pauses import PauseKeeper
 from agi_scripts.policy.presence import PresenceAnnouncer
@@ -21,6 +22,8 @@ from agi_scripts.privacy.spool_sweeper import SpoolSweeper, live_calls_over_ami,
 from agi_scripts.privacy.sweeper import RetentionSweeper
 from agi_scripts.server.options import parse_listen
 from agi_scripts.storage import Store, StoreError, open_store
+from agi_scripts.storage.base import utc_now
+from agi_scripts.storage.checkins import CheckInBook
 from agi_scripts.storage.outbox import Outbox
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -185,8 +188,11 @@ def _start_appreciation(config: Path, bundle: Bundle, store: Store) -> Appreciat
 
 def _start_check_in_keeper(bundle: Bundle, store: Store) -> CheckInKeeper:
     settings = bundle.settings
+    summaries = SummaryMaker(settings.recordings_dir, settings.agents, settings.queues,
+                             CheckInBook(store).pause_minutes_of, utc_now)
     keeper = CheckInKeeper(store, settings.ami, bundle.abuse_policy, timezone=settings.timezone,
-                           default_language=settings.language.default, languages=bundle.languages())
+                           default_language=settings.language.default, languages=bundle.languages(),
+                           summaries=summaries)
     if bundle.abuse_policy.aftercare.rosters and not settings.ami.enabled:
         logging.getLogger("respectline").warning(
             "AMI is not configured (ami.username): aftercare check-ins are booked but nobody is rung")
