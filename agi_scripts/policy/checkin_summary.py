@@ -15,16 +15,22 @@ made the generic prompt plays, as before.
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from agi_scripts.config.agents import AgentDirectory
-from agi_scripts.prompts.spoken import spoken_file, spoken_value
+from agi_scripts.prompts.spoken import remove_spoken, spoken_file, spoken_value
 from agi_scripts.storage.checkins import CheckIn
+
+LOG = logging.getLogger("respectline.checkins")
 
 FOLDER = "checkins"
 """Below the recordings folder: the summaries while they are played."""
+LEFT_AFTER = 600.0
+"""Seconds after which a summary is surely no try's any more (a server stopped mid-try left it)."""
 
 CHECK_IN_TEXT: Mapping[str, str] = {
     "nl": "Hier Respectline. {name} had {ago} een moeilijk gesprek{category}{pause}.",
@@ -110,3 +116,17 @@ class SummaryMaker:
         or ``""`` (the generic prompt then)."""
         return spoken_file(self.text(check_in, language, label, agent_queues), language,
                            self.recordings_dir / FOLDER, f"summary-{token}")
+
+    def clear_left(self, now: float | None = None) -> int:
+        """Delete the summaries a stopped server left behind (older than ``LEFT_AFTER``: another server
+        sharing the folder may be playing a newer one); how many."""
+        now = time.time() if now is None else now
+        removed = 0
+        try:
+            for file in (self.recordings_dir / FOLDER).glob("summary-*.wav"):
+                if not file.is_symlink() and now - file.stat().st_mtime > LEFT_AFTER:
+                    remove_spoken(str(file.with_suffix("")))
+                    removed += 1
+        except OSError as error:
+            LOG.warning("could not clear old check-in summaries: %s", error)
+        return removed

@@ -101,6 +101,8 @@ class CheckInKeeper:
         self._thread = threading.Thread(target=self._run, name="respectline-checkins", daemon=True)
 
     def start(self) -> None:
+        if self.summaries is not None:
+            self.summaries.clear_left()
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:

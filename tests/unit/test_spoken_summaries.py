@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import os
 import threading
 import time
 import wave
@@ -185,3 +186,17 @@ def test_the_pause_of_the_flag_is_read_from_the_store(store: Store) -> None:
     found = book.get(check_in_id)
     assert found is not None and book.pause_minutes_of(found) == 15.0
     assert book.pause_minutes_of(dataclasses.replace(found, case_id=None, agent_endpoint="PJSIP/x")) == 0.0
+
+
+def test_summaries_left_by_a_stopped_server_are_cleared_not_the_ones_being_played(tmp_path: Path) -> None:
+    folder = tmp_path / "checkins"
+    folder.mkdir()
+    old, new, other = folder / "summary-old.wav", folder / "summary-new.wav", folder / "keep.wav"
+    for file in (old, new, other):
+        file.write_bytes(b"RIFF")
+    now = time.time()
+    os.utime(old, (now - 3600, now - 3600))
+    os.utime(other, (now - 3600, now - 3600))
+    assert _maker(tmp_path).clear_left(now) == 1
+    assert not old.exists() and new.exists() and other.exists()
+    assert _maker(tmp_path / "missing").clear_left(now) == 0
