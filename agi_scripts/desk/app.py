@@ -40,6 +40,7 @@ from agi_scripts.config.settings import Settings
 from agi_scripts.desk import access, evidence, i18n
 from agi_scripts.desk.i18n import N_, Catalog, Language
 from agi_scripts.desk.timeline import action_words, case_timeline
+from agi_scripts.desk.transcript_view import transcript_view
 from agi_scripts.desk.callback import MESSAGES as CALLBACK_MESSAGES
 from agi_scripts.desk.callback import offer as callback_offer
 from agi_scripts.desk.callback import routes as callback_routes
@@ -626,7 +627,9 @@ async def case_page(request: Request, desk: Desk, session: DeskSession) -> Respo
         with i18n.rendering(catalog):
             entries = case_timeline(case, call, incidents, catalog, desk.category, desk.outcome_label,
                                     desk.team_name)
+            transcript = transcript_view(desk.store, case.recording, catalog) if has_recording else None
         return {"case": case, "caller": _caller_words(case.caller, catalog), "timeline": entries,
+                "transcript": transcript,
                 "audit": desk.desk.audit_of_case(case_id), "outcomes": desk.options.policy.case_outcomes,
                 "colleagues": colleagues, "has_recording": has_recording, "now": _now(),
                 "error": _case_message(request.query_params.get("error", ""), catalog)}
