@@ -71,7 +71,7 @@ def test_the_shipped_policy_names_the_outcomes_and_a_file_without_them_gets_the_
                                                           "access_restricted"]
     text = config_tree.path("flows/abuse_policy.yaml").read_text()
     start = text.index("  # How Special Care")
-    config_tree.path("flows/abuse_policy.yaml").write_text(text[:start] + text[text.index("  teams:"):])
+    config_tree.path("flows/abuse_policy.yaml").write_text(text[:start] + text[text.index("  # Aftercare"):])
     assert load_abuse_policy(config_tree.path("flows/abuse_policy.yaml"), errors).case_outcomes == \
         DEFAULT_CASE_OUTCOMES  # type: ignore[arg-type]
     assert not errors
