@@ -9,6 +9,7 @@ barge on 6, and "no one is free" when nobody answers."""
 
 from __future__ import annotations
 
+import shutil
 import wave
 from collections.abc import Iterator
 from datetime import timedelta
@@ -16,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from agi_scripts.policy.checkin_summary import check_in_text
+from agi_scripts.prompts.spoken import spoken_file
 from agi_scripts.sandbox.audio import contains_prompt
 from agi_scripts.sandbox.demo import demo_flows, speak
 from agi_scripts.sandbox.sip import PeerState, SipAgent, SipCaller, SipPhoneSystem
@@ -137,14 +140,30 @@ def _timeline(store: Store, case_id: int | None) -> list[tuple[str, str | None]]
     return [(e.action, e.author) for e in case.events if e.action.startswith("check_in")]
 
 
+def _summary_being_played(stack: RespectlineStack, keep: Path) -> Path | None:
+    """The spoken summary of the try ringing now, copied into ``keep`` (the keeper deletes it after the try);
+    None when there is none (the generic prompt plays)."""
+    made = sorted((stack.recordings_dir / "checkins").glob("summary-*.wav")) \
+        if (stack.recordings_dir / "checkins").is_dir() else []
+    assert len(made) <= 1, f"one summary per try, not {made}"
+    if not made:
+        return None
+    copy = keep / made[0].name
+    shutil.copyfile(made[0], copy)
+    return copy
+
+
 def _answer_and_press(phones: SipPhoneSystem, stack: RespectlineStack, lead: SipAgent, answered_before: int,
-                      key: str, timeout: float) -> None:
-    """``lead``'s phone rings and answers; after the summary they press ``key`` (none: they just listen)."""
+                      key: str, timeout: float, keep: Path | None = None) -> Path | None:
+    """``lead``'s phone rings and answers; after the summary they press ``key`` (none: they just listen).
+    With ``keep``: the spoken summary played to them, copied there (None: there was none)."""
     phones.wait_until(lambda: lead.calls_answered > answered_before and lead.state is PeerState.CONNECTED,
                       timeout, "the person on duty answered")
-    phones.pump(_seconds(stack.prompt_file("checkin_summary", "en")) + 1.5)
+    summary = _summary_being_played(stack, keep) if keep is not None else None
+    phones.pump(_seconds(summary or stack.prompt_file("checkin_summary", "en")) + 1.5)
     if key:
         lead.press(key)
+    return summary
 
 
 def test_threat_rings_the_second_person_on_duty_who_presses_1_and_talks_to_the_agent(
@@ -156,7 +175,7 @@ def test_threat_rings_the_second_person_on_duty_who_presses_1_and_talks_to_the_a
         offered1, answered2, agent_answered = lead1.calls_offered, lead2.calls_answered, agent.calls_answered
         _threat_call(stack, phones, caller, agent)
         phones.wait_until(lambda: lead1.calls_offered > offered1, 20, "the first person on duty rang")
-        _answer_and_press(phones, stack, lead2, answered2, "1", timeout=30)
+        summary = _answer_and_press(phones, stack, lead2, answered2, "1", timeout=30, keep=tmp_path)
         phones.wait_until(lambda: agent.calls_answered > agent_answered and agent.state is PeerState.CONNECTED,
                           30, "the agent's phone rang and answered")
     finally:
@@ -172,13 +191,28 @@ def test_threat_rings_the_second_person_on_duty_who_presses_1_and_talks_to_the_a
 
     lead_heard, agent_heard = lead2.last_recording, agent.last_recording
     assert lead_heard is not None and agent_heard is not None
-    assert contains_prompt(lead_heard, stack.prompt_file("checkin_summary", "en")).matched
+    # Who, what and how long, spoken for this try ("Agent One had a difficult call, Threat, ..."), not the
+    # generic prompt; the file is gone once the try is over.
+    assert summary is not None, "no spoken summary was made for the person on duty"
+    assert contains_prompt(lead_heard, summary).matched, "the person on duty did not hear the spoken summary"
+    # It says who, what, when and how long: the same words spoken here give the same audio (the minutes since
+    # the flag are those when the keeper spoke it, at most the ones now). Above 0.99, not the match threshold:
+    # "15 minutes" against "5 minutes" still scores about 0.92.
+    flagged = _check_in_of_last_case(store).requested_at
+    now_minutes = int((utc_now() - flagged).total_seconds() // 60)
+    said = [spoken_file(check_in_text("en", "Agent One", "Threat", m, 15), "en", tmp_path, f"expected-{m}")
+            for m in range(max(0, now_minutes - 1), now_minutes + 1)]
+    assert any(path and contains_prompt(summary, Path(f"{path}.wav")).score > 0.99 for path in said), \
+        "the summary does not say 'Agent One had a difficult call, Threat, ..., and is paused for 15 minutes'"
+    assert not contains_prompt(lead_heard, stack.prompt_file("checkin_summary", "en")).matched
     assert contains_prompt(lead_heard, stack.prompt_file("checkin_connecting", "en")).matched
     assert contains_prompt(agent_heard, lead_words).matched, "the agent did not hear the person on duty"
     assert contains_prompt(lead_heard, agent_words).matched, "the person on duty did not hear the agent"
     assert not contains_prompt(agent_heard, stack.prompt_file("checkin_summary", "en")).matched
+    assert not contains_prompt(agent_heard, summary).matched
 
     check_in = _wait_finished(phones, store, 10)
+    assert not list((stack.recordings_dir / "checkins").glob("summary-*")), "the summary is deleted after the try"
     assert (check_in.status, check_in.outcome, check_in.done_by) == ("done", "connected", "Deputy team lead")
     assert check_in.agent == "Agent One" and check_in.agent_endpoint == "PJSIP/agent1"
     assert [(t.person, t.result) for t in CheckInBook(store).tries(check_in.id)] == [
@@ -189,16 +223,26 @@ def test_threat_rings_the_second_person_on_duty_who_presses_1_and_talks_to_the_a
 
 def test_one_answers_without_a_key_the_next_presses_2_and_the_agent_is_not_rung(
         stack: RespectlineStack, phones: SipPhoneSystem, agent: SipAgent,
-        leads: tuple[SipAgent, SipAgent], store: Store) -> None:
+        leads: tuple[SipAgent, SipAgent], store: Store, tmp_path: Path) -> None:
     lead1, lead2 = leads
     caller = phones.caller("caller2", caller_id_name="Bob", caller_id_number="+32471234599")
     answered1, answered2 = lead1.calls_answered, lead2.calls_answered
-    _threat_call(stack, phones, caller, agent)
-    agent_offered = agent.calls_offered
-    _answer_and_press(phones, stack, lead1, answered1, "", timeout=20)  # listens, presses nothing
-    phones.wait_until(lambda: not lead1.in_call, 30, "the first person's call ended without a key")
-    _answer_and_press(phones, stack, lead2, answered2, "2", timeout=30)
-    check_in = _wait_finished(phones, store, 30)
+    # The summaries' folder is a file here: no spoken summary can be made, the generic prompt must play.
+    blocked = stack.recordings_dir / "checkins"
+    shutil.rmtree(blocked, ignore_errors=True)
+    blocked.write_text("not a folder", encoding="utf-8")
+    try:
+        _threat_call(stack, phones, caller, agent)
+        agent_offered = agent.calls_offered
+        assert _answer_and_press(phones, stack, lead1, answered1, "", timeout=20, keep=tmp_path) is None
+        phones.wait_until(lambda: not lead1.in_call, 30, "the first person's call ended without a key")
+        _answer_and_press(phones, stack, lead2, answered2, "2", timeout=30)
+        check_in = _wait_finished(phones, store, 30)
+    finally:
+        blocked.unlink()
+    assert lead1.last_recording is not None
+    assert contains_prompt(lead1.last_recording, stack.prompt_file("checkin_summary", "en")).matched, \
+        "without a spoken summary the generic one must play"
     phones.wait_until(lambda: not lead2.in_call, 15, "the second person's call ended")
     phones.pump(0.5)
     assert (check_in.outcome, check_in.done_by) == ("acknowledged", "Deputy team lead")
@@ -296,7 +340,9 @@ def test_listen_in_rings_the_next_free_person_who_hears_both_whispers_to_the_age
                           "the second person on duty answered")
     finally:
         lead1.auto_answer = True
-    phones.pump(_seconds(stack.prompt_file("listen_in_request", "en")) + 0.5)  # the whole summary, then 1
+    summary = _summary_being_played(stack, tmp_path)  # "Agent One asks for help ... in the support queue"
+    assert summary is not None, "no spoken summary was made for the listen-in"
+    phones.pump(_seconds(summary) + 0.5)  # the whole summary, then 1
     lead2.press("1")
     phones.pump(2.0)
     said, whispered, barged = (speak(CALLER_SAYS, tmp_path / "caller.wav"), speak(LEAD_WHISPERS, tmp_path / "w.wav"),
@@ -313,7 +359,7 @@ def test_listen_in_rings_the_next_free_person_who_hears_both_whispers_to_the_age
 
     lead_heard, agent_heard, caller_heard = lead2.last_recording, agent.last_recording, caller.last_recording
     assert lead_heard is not None and agent_heard is not None and caller_heard is not None
-    assert contains_prompt(lead_heard, stack.prompt_file("listen_in_request", "en")).matched
+    assert contains_prompt(lead_heard, summary).matched, "the person on duty did not hear the spoken summary"
     assert contains_prompt(lead_heard, said).matched, "the person listening did not hear the caller"
     assert contains_prompt(agent_heard, whispered).matched, "the agent did not hear the whisper"
     assert not contains_prompt(caller_heard, whispered).matched, "the caller must not hear the whisper"
