@@ -222,9 +222,12 @@ def _the_team_lead_checks_in_on_agent_one(stack: RespectlineStack, phones: SipPh
     answered = lead.calls_answered
     phones.wait_until(lambda: lead.calls_answered > answered and lead.state is PeerState.CONNECTED, 60,
                       "the team lead answered the check-in call")
-    narrate("The team lead hears: 'A colleague has just had a threatening or abusive call and is on a recovery")
-    narrate("pause. Press 1 to be connected to your colleague now, 2 if someone already talked to them.' 1.")
-    phones.pump(_wav_seconds(stack.prompt_file("checkin_summary", "en")) + 1.0)
+    narrate("The team lead hears who, what and how long, spoken for this call: 'Agent One had a difficult call,")
+    narrate("Verbal abuse, just now, and is paused for 5 minutes. Press 1 to be connected to your colleague now,")
+    narrate("2 if someone already talked to them.' 1.")
+    # The summary made for this try (deleted after it); the generic prompt when espeak-ng could not make it.
+    made = sorted((stack.recordings_dir / "checkins").glob("summary-*.wav"))
+    phones.pump(_wav_seconds(made[0] if made else stack.prompt_file("checkin_summary", "en")) + 1.0)
     lead.press("1")
     phones.wait_until(lambda: agent.state is PeerState.CONNECTED, 40, "Agent One answered the team lead's call")
     narrate("Agent One's phone rings (they are paused, so free for this): the team lead asks how they are doing.")
