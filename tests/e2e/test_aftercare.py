@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from agi_scripts.policy.checkin_summary import check_in_text
+from agi_scripts.policy.checkin_summary import check_in_text, listen_in_text
 from agi_scripts.prompts.spoken import spoken_file
 from agi_scripts.sandbox.audio import contains_prompt
 from agi_scripts.sandbox.demo import demo_flows, speak
@@ -360,6 +360,9 @@ def test_listen_in_rings_the_next_free_person_who_hears_both_whispers_to_the_age
     lead_heard, agent_heard, caller_heard = lead2.last_recording, agent.last_recording, caller.last_recording
     assert lead_heard is not None and agent_heard is not None and caller_heard is not None
     assert contains_prompt(lead_heard, summary).matched, "the person on duty did not hear the spoken summary"
+    expected = spoken_file(listen_in_text("en", "Agent One", "support"), "en", tmp_path, "expected")
+    assert expected and contains_prompt(summary, Path(f"{expected}.wav")).score > 0.99, \
+        "the request does not say 'Agent One asks for help on a difficult call in the support queue'"
     assert contains_prompt(lead_heard, said).matched, "the person listening did not hear the caller"
     assert contains_prompt(agent_heard, whispered).matched, "the agent did not hear the whisper"
     assert not contains_prompt(caller_heard, whispered).matched, "the caller must not hear the whisper"
