@@ -32,10 +32,11 @@ WHISPER = "RL_WHISPER"
 """The sound Queue plays to the agent who answers, before the caller is connected (its announcement
 argument): the caller's history, told to the agent only. Empty: none."""
 CHECK_IN_CALL = ("RL_CHECKIN", "RL_CHECKIN_LANG", "RL_CHECKIN_AGENT", "RL_CHECKIN_WAIT", "RL_CHECKIN_KEY",
-                 "RL_LISTEN_SPY")
+                 "RL_LISTEN_SPY", "RL_CHECKIN_SUMMARY")
 """On a person on duty's channel during an aftercare check-in (``policy.checkins``, ``asterisk_conf.aftercare``):
 the check-in's token, the summary's language, the agent's phone, the seconds to wait for a key, the key;
-for a listen-in, the agent's channel in the call (``ChanSpy``)."""
+for a listen-in, the agent's channel in the call (``ChanSpy``); the spoken summary's file (empty: the
+generic prompt plays)."""
 
 APPRECIATION_CALL = ("RL_APPRECIATION", "RL_APPRECIATION_SOUND", "RL_APPRECIATION_LANG", "RL_APPRECIATION_REPLY",
                      "RL_APPRECIATION_REPLAYS", "RL_APPRECIATION_CHOICE", "RL_APPRECIATION_AGENT",
