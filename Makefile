@@ -32,17 +32,23 @@ postgresql:
 chromium:
 	scripts/install-chromium
 
+# The test files run on two processes (pytest-xdist; one file stays on one process, so a module's
+# Asterisk and phones are its own): the end-to-end files mostly wait on real-time audio. WORKERS=0 runs
+# everything in this process, one file after the other.
+WORKERS ?= 2
+PARALLEL = $(if $(filter 0,$(WORKERS)),,-n $(WORKERS) --dist loadfile)
+
 test: install asterisk postgresql chromium
-	scripts/run-pytest
+	scripts/run-pytest $(PARALLEL) --durations=25
 
 unit: install postgresql
 	scripts/run-pytest -m "not e2e and not browser"
 
 e2e: install asterisk postgresql
-	scripts/run-pytest tests/e2e
+	scripts/run-pytest $(PARALLEL) tests/e2e
 
 browser: install asterisk postgresql chromium
-	scripts/run-pytest tests/browser
+	scripts/run-pytest $(PARALLEL) tests/browser
 
 typecheck: install
 	$(BIN)/mypy
