@@ -68,6 +68,8 @@ NOISY_MODULES = (
 
 _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _VERSION = re.compile(r"Asterisk\s+(\d+)\.")
+MAX_SOCKET_PATH = 100
+"""Longest path of a Unix socket Asterisk creates (``sockaddr_un`` holds 108 bytes)."""
 
 
 class AsteriskNotFound(RuntimeError):
@@ -212,6 +214,11 @@ class AsteriskSandbox:
         self.sounds_dir = self.data_dir / "sounds"
         self.log_dir = self.base_dir / "log"
         self.run_dir = self.base_dir / "run"
+        # A deep sandbox folder (a test's under pytest-xdist, an admin's) gets its sockets in a short one of
+        # its own: Asterisk's control socket path must fit sockaddr_un.
+        self._short_run_dir = len(str(self.run_dir / "asterisk.ctl")) > MAX_SOCKET_PATH
+        if self._short_run_dir:
+            self.run_dir = Path(tempfile.mkdtemp(prefix="rl-run-")).resolve()
         self.spool_dir = self.base_dir / "spool"
         self.log_path = self.log_dir / "full"
         self.console_log_path = self.log_dir / "console.log"
@@ -354,6 +361,8 @@ class AsteriskSandbox:
             self._end_process(process, timeout)
         if self._owns_base_dir and not self.keep_files:
             shutil.rmtree(self.base_dir, ignore_errors=True)
+        if self._short_run_dir and not self.keep_files:
+            shutil.rmtree(self.run_dir, ignore_errors=True)
 
     # ------------------------------------------------------------ starting and stopping
 
@@ -443,7 +452,7 @@ class AsteriskSandbox:
 
     def _check_socket_path(self) -> None:
         control_socket = self.run_dir / "asterisk.ctl"
-        if len(str(control_socket)) > 100:  # sockaddr_un holds 108 bytes
+        if len(str(control_socket)) > MAX_SOCKET_PATH:
             raise AsteriskSandboxError(
                 f"sandbox folder {self.base_dir} is too long for Asterisk's control socket; use a shorter one"
             )

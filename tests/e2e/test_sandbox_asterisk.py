@@ -188,6 +188,21 @@ def test_stop_ends_an_asterisk_that_no_longer_answers_its_cli() -> None:
     assert process_group_members(pid) == []
 
 
+
+def test_a_sandbox_in_a_deep_folder_keeps_its_control_socket_in_a_short_one(tmp_path: Path) -> None:
+    """A test's folder under pytest-xdist, or an admin's, can be too deep for a Unix socket's path."""
+    deep = tmp_path / ("a-rather-long-folder-name-" * 4) / "sandbox"
+    ast = AsteriskSandbox(base_dir=deep)
+    assert len(str(deep / "run" / "asterisk.ctl")) > 108
+    ast.start()
+    try:
+        assert "Asterisk" in ast.rx("core show version")
+        assert (ast.run_dir / "asterisk.ctl").exists() and not ast.run_dir.is_relative_to(deep)
+    finally:
+        ast.stop()
+    assert not ast.run_dir.exists()
+
+
 KILLED_OWNER_SCRIPT = """
 import os, signal, sys
 from agi_scripts.sandbox.asterisk import AsteriskSandbox
