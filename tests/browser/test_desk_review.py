@@ -59,10 +59,10 @@ def held(store: Store, recordings: Path, name: str, rating: int, reason: str) ->
 def log_in(page: Page, desk: DeskProcess, name: str, path: str) -> None:
     page.goto(desk.url + path)
     page.wait_for_url("**/login?next=*")
-    page.keyboard.type(name)
-    page.keyboard.press("Tab")
-    page.keyboard.type(PASSWORD)
-    page.keyboard.press("Enter")
+    # Filled field by field: typing blind lost the first letters once, when the focus came late on a busy machine.
+    page.fill('input[name="name"]', name)
+    page.fill('input[name="password"]', PASSWORD)
+    page.press('input[name="password"]', "Enter")
     page.wait_for_url(desk.url + path)
 
 
