@@ -27,7 +27,8 @@ from agi_scripts.config.settings import Settings
 from agi_scripts.desk import i18n
 from agi_scripts.desk.app import Desk, page
 from agi_scripts.flows.abuse_policy import Action, length_text
-from agi_scripts.flows.campaigns import WEEKDAYS, Campaign
+from agi_scripts.flows.campaigns import Campaign
+from agi_scripts.flows.schedule import WEEKDAYS
 from agi_scripts.flows.post_call import PostCallFlow, Step
 from agi_scripts.ground.errors import ConfigError, ValidationFailed
 from agi_scripts.policy.presence import ANNOUNCE_INTERVAL

@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from yaml.nodes import Node, ScalarNode, SequenceNode
+from yaml.nodes import Node, ScalarNode
 
+from agi_scripts.flows.schedule import one_or_many, weekdays
 from agi_scripts.ground.errors import ConfigError
 from agi_scripts.ground.yamlsource import Mapping, YamlFile
 
@@ -28,7 +29,6 @@ Mode = Literal["message", "live"]
 RecoveryPause = Literal["skip", "after"]
 MODES: tuple[Mode, ...] = ("message", "live")
 RECOVERY_PAUSE: tuple[RecoveryPause, ...] = ("skip", "after")
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 ENDPOINT = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,19}/[A-Za-z0-9_.@+-]{1,80}$")
 """A phone Asterisk can ``Originate`` to and name a channel after: no comma, ``&`` or ``$``."""
 EXTENSION = re.compile(r"^[*#]?[0-9]{1,10}$")
@@ -182,8 +182,8 @@ def _round(source: YamlFile, node: Node, default_timezone: ZoneInfo, managers: t
     end = source.date(spec.get("until")) if spec.get("until") else None
     if start and end and end < start:
         source.error(spec.get("until"), f"round ends ({end}) before it starts ({start})")
-    days = _days(source, spec.get("days"))
-    hours = tuple(r for r in (source.time_range(n) for n in _one_or_many(source, spec.get("hours"))) if r)
+    days = weekdays(source, spec.get("days"))
+    hours = tuple(r for r in (source.time_range(n) for n in one_or_many(source, spec.get("hours"))) if r)
     queues = _recipients(source, spec.get("to"))
     prompt = _message(source, spec.get("message"))
     mode_node = spec.get("mode")
@@ -244,27 +244,3 @@ def _manager(source: YamlFile, spec: Mapping, managers: tuple[str, ...], *, need
         return ""
     return endpoint or ""
 
-
-def _days(source: YamlFile, node: Node | None) -> frozenset[int]:
-    if node is None:
-        return frozenset(range(7))
-    days: set[int] = set()
-    for item in _one_or_many(source, node):
-        value = source.scalar(item, "a day")
-        if value is None:
-            continue
-        first, dash, last = value.lower().partition("-")
-        names = [first] + ([last] if dash else [])
-        if not all(name in WEEKDAYS for name in names):
-            source.error(item, f"{value!r} is not a day or day range",
-                         "use mon, tue, wed, thu, fri, sat, sun or a range such as mon-fri")
-            continue
-        lo, hi = WEEKDAYS.index(names[0]), WEEKDAYS.index(names[-1])
-        days.update(range(lo, hi + 1) if lo <= hi else [*range(lo, 7), *range(0, hi + 1)])
-    return frozenset(days)
-
-
-def _one_or_many(source: YamlFile, node: Node | None) -> list[Node]:
-    if node is None:
-        return []
-    return source.sequence(node) if isinstance(node, SequenceNode) else [node]

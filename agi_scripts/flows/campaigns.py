@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from yaml.nodes import Node, ScalarNode, SequenceNode
+from yaml.nodes import Node, ScalarNode
 
+from agi_scripts.flows.schedule import one_or_many, weekdays
 from agi_scripts.ground.errors import ConfigError
 from agi_scripts.ground.yamlsource import YamlFile
 
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 @dataclass(frozen=True)
@@ -115,8 +115,8 @@ def _campaign(source: YamlFile, node: Node, default_timezone: ZoneInfo) -> Campa
     end = source.date(spec.get("until")) if spec.get("until") else None
     if start and end and end < start:
         source.error(spec.get("until"), f"campaign ends ({end}) before it starts ({start})")
-    days = _days(source, spec.get("days"))
-    hours = tuple(r for r in (source.time_range(n) for n in _one_or_many(source, spec.get("hours"))) if r)
+    days = weekdays(source, spec.get("days"))
+    hours = tuple(r for r in (source.time_range(n) for n in one_or_many(source, spec.get("hours"))) if r)
     queues = tuple(q for q in (source.string(n, "a queue name") for n in source.sequence(spec.get("queues"))) if q)
     first_after = spec.seconds("first_after", 15.0, 0, 3600)
     repeat_every = spec.seconds("repeat_every", 60.0, 10, 3600)
@@ -150,30 +150,6 @@ def _prompt(source: YamlFile, node: Node | None) -> dict[str, str] | str | None:
             result[language] = prompt_id
     return result
 
-
-def _days(source: YamlFile, node: Node | None) -> frozenset[int]:
-    if node is None:
-        return frozenset(range(7))
-    days: set[int] = set()
-    for item in _one_or_many(source, node):
-        value = source.scalar(item, "a day")
-        if value is None:
-            continue
-        first, dash, last = value.lower().partition("-")
-        names = [first] + ([last] if dash else [])
-        if not all(name in WEEKDAYS for name in names):
-            source.error(item, f"{value!r} is not a day or day range",
-                         "use mon, tue, wed, thu, fri, sat, sun or a range such as mon-fri")
-            continue
-        lo, hi = WEEKDAYS.index(names[0]), WEEKDAYS.index(names[-1])
-        days.update(range(lo, hi + 1) if lo <= hi else [*range(lo, 7), *range(0, hi + 1)])
-    return frozenset(days)
-
-
-def _one_or_many(source: YamlFile, node: Node | None) -> list[Node]:
-    if node is None:
-        return []
-    return source.sequence(node) if isinstance(node, SequenceNode) else [node]
 
 
 def music_class_name(campaign_id: str, language: str) -> str:
