@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 from yaml.nodes import Node, ScalarNode
 
-from agi_scripts.flows.schedule import one_or_many, weekdays
+from agi_scripts.flows.schedule import one_or_many, weekdays, within_window
 from agi_scripts.ground.errors import ConfigError
 from agi_scripts.ground.yamlsource import Mapping, YamlFile
 
@@ -70,13 +70,7 @@ class Round:
     def is_active(self, at: dt.datetime) -> bool:
         if not self.enabled:
             return False
-        local = at.astimezone(self.timezone)
-        if (self.start and local.date() < self.start) or (self.end and local.date() > self.end):
-            return False
-        if local.weekday() not in self.days:
-            return False
-        now = local.time().replace(tzinfo=None)
-        return not self.hours or any(start <= now < end for start, end in self.hours)
+        return within_window(at, self.timezone, self.start, self.end, self.days, self.hours)
 
     def has_ended(self, at: dt.datetime) -> bool:
         return self.end is not None and at.astimezone(self.timezone).date() > self.end

@@ -3,6 +3,9 @@ lists given as one item or several. Shared by the hold campaigns and the thank-y
 
 from __future__ import annotations
 
+import datetime as dt
+from zoneinfo import ZoneInfo
+
 from yaml.nodes import Node, SequenceNode
 
 from agi_scripts.ground.yamlsource import YamlFile
@@ -35,3 +38,16 @@ def one_or_many(source: YamlFile, node: Node | None) -> list[Node]:
     if node is None:
         return []
     return source.sequence(node) if isinstance(node, SequenceNode) else [node]
+
+
+def within_window(at: dt.datetime, timezone: ZoneInfo, start: dt.date | None, end: dt.date | None,
+                  days: frozenset[int], hours: tuple[tuple[dt.time, dt.time], ...]) -> bool:
+    """Whether the aware instant ``at`` falls in the window: between the dates (both inclusive), on one of
+    the days, within one of the hours (no hours: all day), all read in ``timezone``."""
+    local = at.astimezone(timezone)
+    if (start and local.date() < start) or (end and local.date() > end):
+        return False
+    if local.weekday() not in days:
+        return False
+    now = local.time().replace(tzinfo=None)
+    return not hours or any(first <= now < last for first, last in hours)
